@@ -1,0 +1,49 @@
+"""The state store interface: what the writer lane needs from git, nothing more.
+
+Two implementations: `EmbeddedStore` (a bare repository under the data folder that is
+itself the state store) and `RemoteStore` (a bare clone under the data folder that pushes
+to a remote). The planner never sees either; it reads a `Tree`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from gitops.tree import Changes, Tree
+
+
+@dataclass(frozen=True)
+class Author:
+    name: str = "statewriter"
+    email: str = "statewriter@example.invalid"
+
+
+class Store(Protocol):
+    branch: str
+
+    def tip(self) -> str | None:
+        """The published branch tip as last seen (None for an empty store)."""
+        ...
+
+    def tree(self, commit: str | None) -> Tree:
+        """A lazy read-only view of `commit`'s tree (empty when None)."""
+        ...
+
+    def commit(self, parent: str | None, changes: Changes, message: str, author: Author) -> str:
+        """Write a commit on top of `parent` applying `changes`; returns its sha.
+
+        Touches only the trees along the changed paths. Does not move the branch."""
+        ...
+
+    def publish(self, expected: str | None, new: str) -> bool:
+        """Make `new` the branch tip if the branch is still at `expected`.
+
+        Returns False (and changes nothing) when the branch moved meanwhile."""
+        ...
+
+    def refresh(self) -> str | None:
+        """Fetch the branch from where it is published; returns its current tip."""
+        ...
+
+    def close(self) -> None: ...
