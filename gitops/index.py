@@ -1,0 +1,295 @@
+"""The ownership index: who owns which object where, rebuilt from `.statewriter/` alone.
+
+On disk it is one JSON record per owner and per destination (so a write touches only its
+own records). In memory it is inverted for planning: (destination, identity) -> holders.
+Maps are layered: a plan works on a child layer of the published index and is merged down
+only once its commit is published, so readers never see unpublished state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, TypeVar
+
+from gitops import layout
+from gitops.bundle import Owner
+from gitops.identity import Identity
+from gitops.layout import Destination
+from gitops.tree import Tree
+
+K = TypeVar("K")
+V = TypeVar("V")
+_GONE: Any = object()
+
+
+class Layered(Generic[K, V]):
+    """A dict seen through zero or more parent layers; writes stay in the top layer."""
+
+    def __init__(self, parent: Layered[K, V] | None = None) -> None:
+        self._parent = parent
+        self._own: dict[K, V] = {}
+
+    def get(self, key: K) -> V | None:
+        layer: Layered[K, V] | None = self
+        while layer is not None:
+            if key in layer._own:
+                value = layer._own[key]
+                return None if value is _GONE else value
+            layer = layer._parent
+        return None
+
+    def __contains__(self, key: K) -> bool:
+        return self.get(key) is not None
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self._own[key] = value
+
+    def pop(self, key: K) -> None:
+        if self._parent is None:
+            self._own.pop(key, None)
+        else:
+            self._own[key] = _GONE
+
+    def items(self) -> Iterator[tuple[K, V]]:
+        seen: set[K] = set()
+        layer: Layered[K, V] | None = self
+        while layer is not None:
+            for key, value in list(layer._own.items()):
+                if key not in seen:
+                    seen.add(key)
+                    if value is not _GONE:
+                        yield key, value
+            layer = layer._parent
+
+    def values(self) -> Iterator[V]:
+        return (value for _, value in self.items())
+
+    def child(self) -> Layered[K, V]:
+        return Layered(self)
+
+    def merge_down(self) -> None:
+        """Push this layer's writes into its parent."""
+        assert self._parent is not None
+        for key, value in self._own.items():
+            if value is _GONE:
+                self._parent.pop(key)
+            else:
+                self._parent[key] = value
+        self._own = {}
+
+
+@dataclass(frozen=True)
+class Held:
+    """One object as one owner outputs it in one destination."""
+
+    identity: Identity
+    placement: str
+    blob: str  # git blob id of this owner's rendering of the object
+    generation: int | None = None
+    defines_cluster_kind: tuple[str, str] | None = None  # a CRD defining a cluster-scoped kind
+
+
+@dataclass(frozen=True)
+class OwnerRecord:
+    owner: Owner
+    digest: str
+    selectors: dict[str, str]
+    serial: int
+    generation: int | None = None
+    status: dict[str, Any] | None = None
+    destinations: tuple[str, ...] = ()
+    objects: dict[str, tuple[Held, ...]] = field(default_factory=dict)
+    stored_documents: int = 0  # documents kept under .statewriter/bundles for later placement
+    pending_reason: str | None = None
+
+    @property
+    def state(self) -> str:
+        return "Scheduled" if self.destinations else "Pending"
+
+    def to_json(self) -> bytes:
+        record: dict[str, Any] = {
+            "promise": self.owner.promise,
+            "request": self.owner.request,
+            "pipeline": self.owner.pipeline,
+            "digest": self.digest,
+            "selectors": self.selectors,
+            "serial": self.serial,
+            "generation": self.generation,
+            "status": self.status,
+            "destinations": list(self.destinations),
+            "storedDocuments": self.stored_documents,
+            "pendingReason": self.pending_reason,
+            "objects": {
+                dest: [
+                    {
+                        "id": held.identity.key(),
+                        "placement": held.placement,
+                        "blob": held.blob,
+                        **(
+                            {"definesClusterKind": "/".join(held.defines_cluster_kind)}
+                            if held.defines_cluster_kind
+                            else {}
+                        ),
+                    }
+                    for held in holds
+                ]
+                for dest, holds in sorted(self.objects.items())
+            },
+        }
+        return (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> OwnerRecord:
+        raw = json.loads(data)
+        namespace, _, name = (raw["request"] or "/").partition("/")
+        owner = Owner(raw["promise"], namespace, name, raw["pipeline"])
+        generation = raw.get("generation")
+
+        def held(item: dict[str, Any]) -> Held:
+            defines = item.get("definesClusterKind")
+            group_kind = tuple(defines.split("/")) if defines else None
+            return Held(
+                Identity.from_key(item["id"]),
+                item["placement"],
+                item["blob"],
+                generation,
+                group_kind,  # type: ignore[arg-type]
+            )
+
+        return cls(
+            owner=owner,
+            digest=raw["digest"],
+            selectors=raw["selectors"],
+            serial=raw["serial"],
+            generation=generation,
+            status=raw.get("status"),
+            destinations=tuple(raw["destinations"]),
+            objects={d: tuple(held(i) for i in items) for d, items in raw["objects"].items()},
+            stored_documents=raw.get("storedDocuments", 0),
+            pending_reason=raw.get("pendingReason"),
+        )
+
+    def with_(self, **changes: Any) -> OwnerRecord:
+        return replace(self, **changes)
+
+
+def destination_to_json(destination: Destination) -> bytes:
+    record = {"name": destination.name, "labels": destination.labels, "path": destination.path}
+    return (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
+
+
+def destination_from_json(data: bytes) -> Destination:
+    raw = json.loads(data)
+    return Destination(raw["name"], dict(raw["labels"]), raw["path"])
+
+
+RequestKey = tuple[str, str, str]  # promise, namespace, name ("", "" for promise-level)
+ObjectKey = tuple[str, Identity]  # destination, identity
+
+
+class Index:
+    """Everything the planner needs to know, derived from the records in the tree."""
+
+    def __init__(self, parent: Index | None = None) -> None:
+        self.parent = parent
+        self.destinations: Layered[str, Destination] = Layered(
+            parent.destinations if parent else None
+        )
+        self.owners: Layered[Owner, OwnerRecord] = Layered(parent.owners if parent else None)
+        self.objects: Layered[ObjectKey, dict[Owner, Held]] = Layered(
+            parent.objects if parent else None
+        )
+        self.requests: Layered[RequestKey, frozenset[Owner]] = Layered(
+            parent.requests if parent else None
+        )
+        self.cluster_kinds: Layered[tuple[str, str, str], int] = Layered(
+            parent.cluster_kinds if parent else None
+        )
+        self.serial: int = parent.serial if parent else 0
+
+    @classmethod
+    def load(cls, tree: Tree) -> Index:
+        index = cls()
+        for _, data in tree.files(layout.DESTINATIONS_DIR):
+            destination = destination_from_json(data)
+            index.destinations[destination.name] = destination
+        for path, data in tree.files(layout.OWNERS_DIR):
+            if path.endswith(".json"):
+                index.put_owner(OwnerRecord.from_json(data))
+        return index
+
+    def child(self) -> Index:
+        return Index(self)
+
+    def merge_down(self) -> None:
+        assert self.parent is not None
+        for name in ("destinations", "owners", "objects", "requests", "cluster_kinds"):
+            getattr(self, name).merge_down()
+        self.parent.serial = max(self.parent.serial, self.serial)
+
+    # -- queries ----------------------------------------------------------------------
+
+    def request_destination(self, promise: str, namespace: str, name: str) -> str | None:
+        """The destination a request is placed at (all its pipelines share it)."""
+        for owner in sorted(self.requests.get((promise, namespace, name)) or ()):
+            record = self.owners.get(owner)
+            if record and record.destinations:
+                return record.destinations[0]
+        return None
+
+    def request_owners(self, promise: str, namespace: str = "", name: str = "") -> list[OwnerRecord]:
+        """The records of a request's pipelines (or of a promise's promise-level bundles)."""
+        owners = sorted(self.requests.get((promise, namespace, name)) or ())
+        return [r for r in (self.owners.get(o) for o in owners) if r is not None]
+
+    def is_cluster_scoped_in(self, destination: str, group_kind: tuple[str, str]) -> bool:
+        return bool(self.cluster_kinds.get((destination, *group_kind)))
+
+    # -- updates ------------------------------------------------------------------------
+
+    def put_owner(self, record: OwnerRecord) -> None:
+        self.remove_owner(record.owner)
+        owner = record.owner
+        self.owners[owner] = record
+        self.serial = max(self.serial, record.serial)
+        key = (owner.promise, owner.namespace, owner.name)
+        self.requests[key] = (self.requests.get(key) or frozenset()) | {owner}
+        for dest, holds in record.objects.items():
+            for held in holds:
+                object_key = (dest, held.identity)
+                holders = dict(self.objects.get(object_key) or {})
+                holders[owner] = held
+                self.objects[object_key] = holders
+                if held.defines_cluster_kind:
+                    kind_key = (dest, *held.defines_cluster_kind)
+                    self.cluster_kinds[kind_key] = (self.cluster_kinds.get(kind_key) or 0) + 1
+
+    def remove_owner(self, owner: Owner) -> None:
+        record = self.owners.get(owner)
+        if record is None:
+            return
+        self.owners.pop(owner)
+        key = (owner.promise, owner.namespace, owner.name)
+        rest = (self.requests.get(key) or frozenset()) - {owner}
+        if rest:
+            self.requests[key] = rest
+        else:
+            self.requests.pop(key)
+        for dest, holds in record.objects.items():
+            for held in holds:
+                object_key = (dest, held.identity)
+                holders = dict(self.objects.get(object_key) or {})
+                holders.pop(owner, None)
+                if holders:
+                    self.objects[object_key] = holders
+                else:
+                    self.objects.pop(object_key)
+                if held.defines_cluster_kind:
+                    kind_key = (dest, *held.defines_cluster_kind)
+                    count = (self.cluster_kinds.get(kind_key) or 0) - 1
+                    if count > 0:
+                        self.cluster_kinds[kind_key] = count
+                    else:
+                        self.cluster_kinds.pop(kind_key)

@@ -1,0 +1,630 @@
+"""Planning: (index, tip tree, request) -> (changes, commit message, answer). Pure.
+
+Nothing here touches git or the network; the inputs are never mutated. Every operation
+works on a `Draft`: a child layer of the index plus an overlay of file changes on the
+tree. The object files of a destination are a function of the index: each object lives
+at `layout.object_path(placement, identity, owners)`, so every change is "update who
+holds what, then move or write the affected files, then rewrite the kustomizations of
+the folders touched".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitops import layout, names
+from gitops.bundle import Bundle, Owner, SourceDocument, bundle_digest, check_selectors
+from gitops.commitmsg import commit_message
+from gitops.errors import Conflict, InvalidBundle, NotFound
+from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, crd_defines, identity_of
+from gitops.index import Held, Index, ObjectKey, OwnerRecord
+from gitops.layout import DEPENDENCIES, Destination
+from gitops.normalize import DEFAULT_PROTECTED, blob_id, normalize, wants_dependency
+from gitops.placement import initial_placement, matches, matching, rendezvous
+from gitops.tree import Overlay, Tree
+from gitops.yamldocs import dump_document, load_documents
+
+
+@dataclass(frozen=True)
+class Policy:
+    protect_from_prune: frozenset[str] = DEFAULT_PROTECTED
+
+
+@dataclass
+class Plan:
+    """What a request turns into. `changes` empty means: nothing to commit."""
+
+    changes: dict[str, bytes | None]
+    index: Index
+    message: str
+    answer: dict[str, Any]
+    status: int = 200
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+@dataclass
+class _Outcome:
+    """Notes gathered while drafting, for the commit message and the answer."""
+
+    kept: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    placed: list[OwnerRecord] = field(default_factory=list)
+
+
+class Draft:
+    def __init__(self, index: Index, tree: Tree, policy: Policy) -> None:
+        self.base = tree
+        self.index = index.child()
+        self.changes: dict[str, bytes | None] = {}
+        self.tree = Overlay(tree, self.changes)
+        self.policy = policy
+        self.sections: dict[str, str] = {}  # touched object path -> its section folder
+        self.destinations: set[str] = set()
+        self.retired: set[str] = set()  # section folders of a destination that is going away
+        self.outcome = _Outcome()
+
+    def write(self, path: str, content: bytes, section: str | None = None) -> None:
+        self.changes[path] = content
+        if section:
+            self.sections[path] = section
+
+    def delete(self, path: str, section: str | None = None) -> None:
+        self.changes[path] = None
+        if section:
+            self.sections[path] = section
+
+    def destination(self, name: str) -> Destination:
+        destination = self.index.destinations.get(name)
+        assert destination is not None, name
+        return destination
+
+    # -- finishing ----------------------------------------------------------------------
+
+    def finish(self) -> tuple[dict[str, bytes | None], list[str], list[str], list[str]]:
+        """Rewrite kustomizations of touched folders; drop no-op changes; sort the files."""
+        folders = {
+            folder
+            for path, section in self.sections.items()
+            for folder in layout.folders_between(section, path)
+        }
+        sections = set(self.sections.values())
+        for folder in sorted(folders, key=lambda f: (-f.count("/"), f)):
+            entries = [e for e in self.tree.listdir(folder) if e != layout.KUSTOMIZATION]
+            target = f"{folder}/{layout.KUSTOMIZATION}"
+            if entries or (folder in sections and folder not in self.retired):
+                self.changes[target] = layout.kustomization(entries)
+            else:
+                self.changes[target] = None
+        added, changed, removed = [], [], []
+        for path in sorted(self.changes):
+            before = self.base.read(path)
+            after = self.changes[path]
+            if before == after:
+                del self.changes[path]
+            elif before is None:
+                added.append(path)
+            elif after is None:
+                removed.append(path)
+            else:
+                changed.append(path)
+        return self.changes, added, changed, removed
+
+
+# -- rendering a bundle for one destination ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    identity: Identity
+    content: bytes
+    marked_dependency: bool
+    defines_cluster_kind: tuple[str, str] | None
+    source: SourceDocument
+
+
+def _render(draft: Draft, bundle: Bundle, destination: str) -> list[_Rendered]:
+    docs = [d.doc for d in bundle.documents]
+    bundle_scopes = {defined[0]: defined[1] for d in docs if (defined := crd_defines(d))}
+
+    def is_cluster_scoped(group_kind: tuple[str, str]) -> bool:
+        if group_kind in BUILTIN_CLUSTER_SCOPED:
+            return True
+        if group_kind in bundle_scopes:
+            return bundle_scopes[group_kind]
+        return draft.index.is_cluster_scoped_in(destination, group_kind)
+
+    default_namespace = bundle.owner.namespace or "default"
+    rendered: dict[Identity, _Rendered] = {}
+    for source in bundle.documents:
+        obj = normalize(source.doc, default_namespace, is_cluster_scoped,
+                        draft.policy.protect_from_prune)
+        identity = identity_of(obj)
+        defined = crd_defines(obj)
+        item = _Rendered(
+            identity,
+            dump_document(obj),
+            wants_dependency(source.doc),
+            defined[0] if defined and defined[1] else None,
+            source,
+        )
+        twin = rendered.get(identity)
+        if twin is not None and twin.content != item.content:
+            raise InvalidBundle(
+                f"{identity} is defined twice with different content: {twin.source.file} "
+                f"document {twin.source.index} and {source.file} document {source.index}",
+                file=source.file,
+                document=source.index,
+                object=str(identity),
+            )
+        rendered.setdefault(identity, item)
+    return list(rendered.values())
+
+
+def _declared_namespaces(bundle: Bundle) -> frozenset[str]:
+    return frozenset(
+        d.doc["metadata"]["name"]
+        for d in bundle.documents
+        if d.doc["kind"] == "Namespace" and d.doc["apiVersion"] == "v1"
+    )
+
+
+def _holdings(
+    draft: Draft, bundle: Bundle, destination: str
+) -> tuple[tuple[Held, ...], dict[ObjectKey, bytes]]:
+    """What `bundle`'s owner will hold in `destination`, and the contents to write.
+
+    Raises Conflict when an object collides with another owner's (CONTRACT section 4)."""
+    owner = bundle.owner
+    declared = _declared_namespaces(bundle)
+    holds: list[Held] = []
+    writes: dict[ObjectKey, bytes] = {}
+    for item in _render(draft, bundle, destination):
+        key = (destination, item.identity)
+        holders = draft.index.objects.get(key) or {}
+        others = {o: h for o, h in holders.items() if o != owner}
+        if holders:
+            placement = next(iter(holders.values())).placement
+        else:
+            placement = initial_placement(owner, item.identity, item.marked_dependency, declared)
+        blob = blob_id(item.content)
+        holds.append(Held(item.identity, placement, blob, bundle.generation,
+                          item.defines_cluster_kind))
+        if not others:
+            writes[key] = item.content
+            continue
+        path = layout.object_path(draft.destination(destination), placement, item.identity,
+                                  frozenset(holders))
+        current = draft.tree.read(path)
+        current_blob = blob_id(current) if current is not None else None
+        if current_blob == blob:
+            continue
+        writers = {o: h for o, h in others.items() if h.blob == current_blob}
+        if placement != DEPENDENCIES or any(o.promise != owner.promise for o in others):
+            reason = (
+                "another promise's dependency"
+                if placement == DEPENDENCIES
+                else "owned by another request or pipeline"
+            )
+            raise Conflict(
+                f"{item.identity} in destination {destination} differs from the stored "
+                f"object ({reason}); owners: {', '.join(str(o) for o in sorted(others))}",
+                object=str(item.identity),
+                destination=destination,
+                owners=[_owner_json(o) for o in sorted(others)],
+                reason=reason,
+            )
+        newest = max((h.generation for h in writers.values() if h.generation is not None),
+                     default=None)
+        if newest is not None and bundle.generation is not None and bundle.generation < newest:
+            draft.outcome.kept.append(f"{item.identity} (generation {newest})")
+            continue
+        writes[key] = item.content
+        if writers:
+            draft.outcome.replaced.append(
+                f"{item.identity} previously written by "
+                + ", ".join(str(o) for o in sorted(writers))
+            )
+    return tuple(holds), writes
+
+
+def _owner_json(owner: Owner) -> dict[str, Any]:
+    return {"promise": owner.promise, "request": owner.request, "pipeline": owner.pipeline}
+
+
+# -- changing what an owner holds ------------------------------------------------------------
+
+
+def _set_record(
+    draft: Draft, owner: Owner, record: OwnerRecord | None, writes: dict[ObjectKey, bytes]
+) -> None:
+    """Make `record` (None: nothing) what `owner` holds, moving and writing object files."""
+    index = draft.index
+    old = index.owners.get(owner)
+    keys = {(d, h.identity) for r in (old, record) if r for d, hs in r.objects.items() for h in hs}
+    before = {key: index.objects.get(key) or {} for key in keys}
+    if record is None:
+        index.remove_owner(owner)
+        draft.delete(layout.owner_record_path(owner))
+    else:
+        index.put_owner(record)
+        draft.write(layout.owner_record_path(owner), record.to_json())
+    for key in sorted(keys, key=lambda k: (k[0], k[1])):
+        _sync_object(draft, key, before[key], index.objects.get(key) or {}, writes.get(key))
+
+
+def _sync_object(
+    draft: Draft,
+    key: ObjectKey,
+    before: dict[Owner, Held],
+    after: dict[Owner, Held],
+    content: bytes | None,
+) -> None:
+    dest_name, identity = key
+    destination = draft.destination(dest_name)
+    draft.destinations.add(dest_name)
+
+    def locate(holders: dict[Owner, Held]) -> tuple[str, str] | None:
+        if not holders:
+            return None
+        placement = next(iter(holders.values())).placement
+        path = layout.object_path(destination, placement, identity, frozenset(holders))
+        return path, destination.section(placement)
+
+    old, new = locate(before), locate(after)
+    if content is None and old and new and old[0] != new[0]:
+        content = draft.tree.read(old[0])
+    if old and (not new or old[0] != new[0]):
+        draft.delete(old[0], old[1])
+    if new and content is not None:
+        draft.write(new[0], content, new[1])
+
+
+# -- stored bundles (pending, and promise-level for destinations registered later) ---------
+
+
+def _store_documents(draft: Draft, owner: Owner, bundle: Bundle | None, had: int) -> int:
+    folder = layout.stored_bundle_folder(owner)
+    count = len(bundle.documents) if bundle else 0
+    for position in range(count):
+        assert bundle is not None
+        draft.write(f"{folder}/{position:05d}.yaml", dump_document(bundle.documents[position].doc))
+    for position in range(count, had):
+        draft.delete(f"{folder}/{position:05d}.yaml")
+    return count
+
+
+def stored_bundle(tree: Tree, record: OwnerRecord) -> Bundle:
+    """Rebuild a bundle kept under .statewriter/bundles."""
+    folder = layout.stored_bundle_folder(record.owner)
+    documents = []
+    for position in range(record.stored_documents):
+        name = f"{position:05d}.yaml"
+        data = tree.read(f"{folder}/{name}")
+        assert data is not None, f"{folder}/{name} missing"
+        (doc,) = load_documents(data.decode())
+        documents.append(SourceDocument(name, 0, doc))
+    return Bundle(record.owner, record.selectors, tuple(documents), record.status,
+                  record.generation, record.digest)
+
+
+# -- operations ------------------------------------------------------------------------------
+
+
+def plan_apply(
+    index: Index, tree: Tree, bundle: Bundle, actor: str, policy: Policy = Policy()
+) -> Plan:
+    """A bundle replaces everything its owner wrote before."""
+    owner = bundle.owner
+    old = index.owners.get(owner)
+    if old and (old.digest, old.generation, old.status) == (
+        bundle.digest, bundle.generation, bundle.status
+    ):
+        return Plan({}, index.child(), "", _answer(index, old), 200)
+    draft = Draft(index, tree, policy)
+    destinations = _schedule(draft.index, bundle)
+    objects: dict[str, tuple[Held, ...]] = {}
+    writes: dict[ObjectKey, bytes] = {}
+    for destination in destinations:
+        objects[destination], more = _holdings(draft, bundle, destination)
+        writes.update(more)
+    keep_documents = owner.is_promise_level or not destinations
+    record = OwnerRecord(
+        owner=owner,
+        digest=bundle.digest,
+        selectors=bundle.selectors,
+        serial=draft.index.serial + 1,
+        generation=bundle.generation,
+        status=bundle.status,
+        destinations=tuple(destinations),
+        objects=objects,
+        pending_reason=None if destinations else "no destination matches the selectors",
+    )
+    stored = _store_documents(draft, owner, bundle if keep_documents else None,
+                              old.stored_documents if old else 0)
+    record = record.with_(stored_documents=stored)
+    _set_record(draft, owner, record, writes)
+    action = f"apply {_who(owner)}"
+    where = f" to {', '.join(destinations)}" if destinations else " (pending)"
+    trailers = _owner_trailers("apply", owner, sorted(draft.destinations | set(destinations)),
+                               actor)
+    trailers.append(("Statewriter-Bundle-Digest", bundle.digest))
+    return _finish(draft, action + where, trailers, _answer(draft.index, record),
+                   200 if destinations else 202)
+
+
+def plan_delete(
+    index: Index,
+    tree: Tree,
+    promise: str,
+    namespace: str,
+    name: str,
+    pipeline: str | None,
+    actor: str,
+    policy: Policy = Policy(),
+) -> Plan:
+    """Remove all a request (or, with empty namespace and name, a promise) owns."""
+    records = [
+        r for r in index.request_owners(promise, namespace, name)
+        if pipeline is None or r.owner.pipeline == pipeline
+    ]
+    what = f"request {namespace}/{name} of promise {promise}" if name else f"promise {promise}"
+    if not records:
+        suffix = f" (pipeline {pipeline})" if pipeline else ""
+        raise NotFound(f"no bundles stored for {what}{suffix}")
+    draft = Draft(index, tree, policy)
+    for record in records:
+        _store_documents(draft, record.owner, None, record.stored_documents)
+        _set_record(draft, record.owner, None, {})
+    owner = records[0].owner
+    trailers = _owner_trailers("delete", owner, sorted(draft.destinations), actor,
+                               pipelines=[r.owner.pipeline for r in records])
+    answer = {"deleted": [_owner_json(r.owner) for r in records],
+              "destinations": sorted(draft.destinations)}
+    return _finish(draft, f"delete {_who(owner, pipeline is not None)}", trailers, answer, 200)
+
+
+def plan_put_destination(
+    index: Index,
+    tree: Tree,
+    name: str,
+    labels: object,
+    path: object,
+    actor: str,
+    policy: Policy = Policy(),
+) -> Plan:
+    """Register or update a destination, then write what now belongs there."""
+    if not names.is_label(name):
+        raise InvalidBundle(f"destination name {name!r} is not a DNS-1123 label", field="name")
+    labels = check_selectors(labels, "labels")
+    path = name if path is None else path
+    if not isinstance(path, str) or not layout.is_valid_destination_path(path):
+        raise InvalidBundle(
+            f"destination path {path!r} must be 1-8 DNS-1123 labels joined by '/'", field="path"
+        )
+    for other in index.destinations.values():
+        if other.name != name and layout.paths_overlap(other.path, path):
+            raise Conflict(f"path {path!r} overlaps destination {other.name!r} at {other.path!r}",
+                           destination=other.name)
+    old = index.destinations.get(name)
+    new = Destination(name, dict(sorted(labels.items())), path)
+    if old == new:
+        return Plan({}, index.child(), "", _destination_answer(new), 200)
+    draft = Draft(index, tree, policy)
+    if old and old.path != path:
+        _refuse_if_requests(draft.index, name, "change its path")
+        _withdraw_promise_bundles(draft, name, only_unmatched=False, labels=labels)
+        _retire_sections(draft, old)
+    draft.index.destinations[name] = new
+    draft.write(layout.destination_record_path(name), _destination_json(new))
+    draft.destinations.add(name)
+    for section in layout.SECTIONS:
+        folder = f"{path}/{section}"
+        draft.sections.setdefault(f"{folder}/{layout.KUSTOMIZATION}", folder)
+    if old and old.path == path:
+        _withdraw_promise_bundles(draft, name, only_unmatched=True, labels=labels)
+    _place_waiting_bundles(draft, new)
+    trailers = [("Statewriter-Action", "destination")]
+    for record in draft.outcome.placed:
+        trailers.extend(_placed_trailers(record.owner))
+    trailers += [("Statewriter-Destination", name), ("Statewriter-Actor", actor)]
+    verb = "update" if old else "register"
+    return _finish(draft, f"{verb} destination {name}", trailers, _destination_answer(new), 200)
+
+
+def plan_delete_destination(
+    index: Index, tree: Tree, name: str, actor: str, policy: Policy = Policy()
+) -> Plan:
+    destination = index.destinations.get(name)
+    if destination is None:
+        raise NotFound(f"no destination {name!r}")
+    draft = Draft(index, tree, policy)
+    _refuse_if_requests(draft.index, name, "delete it")
+    _withdraw_promise_bundles(draft, name, only_unmatched=False, labels={})
+    draft.index.destinations.pop(name)
+    draft.delete(layout.destination_record_path(name))
+    _retire_sections(draft, destination)
+    trailers = [("Statewriter-Action", "destination"), ("Statewriter-Destination", name),
+                ("Statewriter-Actor", actor)]
+    return _finish(draft, f"delete destination {name}", trailers, {"deleted": name}, 200)
+
+
+# -- helpers for the operations ----------------------------------------------------------------
+
+
+def _retire_sections(draft: Draft, destination: Destination) -> None:
+    for section in layout.SECTIONS:
+        folder = destination.section(section)
+        draft.retired.add(folder)
+        draft.delete(f"{folder}/{layout.KUSTOMIZATION}", folder)
+
+
+def _schedule(index: Index, bundle: Bundle) -> list[str]:
+    owner = bundle.owner
+    candidates = matching(index.destinations.values(), bundle.selectors)
+    if owner.is_promise_level:
+        return [d.name for d in candidates]
+    sticky = index.request_destination(owner.promise, owner.namespace, owner.name)
+    if sticky:
+        return [sticky]
+    chosen = rendezvous(candidates, owner)
+    return [chosen.name] if chosen else []
+
+
+def _refuse_if_requests(index: Index, name: str, what: str) -> None:
+    placed = sorted(
+        r.owner for r in index.owners.values()
+        if not r.owner.is_promise_level and name in r.destinations
+    )
+    if placed:
+        raise Conflict(
+            f"cannot {what}: requests are scheduled to destination {name}: "
+            + ", ".join(str(o) for o in placed[:20]),
+            destination=name,
+            requests=[_owner_json(o) for o in placed],
+        )
+
+
+def _withdraw_promise_bundles(
+    draft: Draft, name: str, only_unmatched: bool, labels: dict[str, str]
+) -> None:
+    """Remove promise-level holdings from a destination (those no longer matching)."""
+    for record in sorted(draft.index.owners.values(), key=lambda r: r.serial):
+        if not record.owner.is_promise_level or name not in record.destinations:
+            continue
+        if only_unmatched and matches(labels, record.selectors):
+            continue
+        objects = {d: h for d, h in record.objects.items() if d != name}
+        destinations = tuple(d for d in record.destinations if d != name)
+        updated = record.with_(
+            objects=objects,
+            destinations=destinations,
+            pending_reason=None if destinations else "no destination matches the selectors",
+        )
+        _set_record(draft, record.owner, updated, {})
+
+
+def _place_waiting_bundles(draft: Draft, destination: Destination) -> None:
+    """Pending bundles and promise-level bundles that now match get written."""
+    waiting = sorted(draft.index.owners.values(), key=lambda r: r.serial)
+    for record in waiting:
+        owner = record.owner
+        if not matches(destination.labels, record.selectors):
+            continue
+        if owner.is_promise_level:
+            if destination.name in record.destinations:
+                continue
+        elif record.destinations:
+            continue
+        bundle = stored_bundle(draft.tree, record)
+        if not owner.is_promise_level:
+            chosen = _schedule(draft.index, bundle)
+            if chosen != [destination.name]:
+                continue
+        noted = (len(draft.outcome.kept), len(draft.outcome.replaced))
+        try:
+            holds, writes = _holdings(draft, bundle, destination.name)
+        except Conflict as conflict:
+            del draft.outcome.kept[noted[0]:], draft.outcome.replaced[noted[1]:]
+            if record.pending_reason != conflict.message and not owner.is_promise_level:
+                _set_record(draft, owner, record.with_(pending_reason=conflict.message), {})
+            continue
+        destinations = tuple(sorted({*record.destinations, destination.name}))
+        objects = {**record.objects, destination.name: holds}
+        keep = owner.is_promise_level
+        stored = _store_documents(draft, owner, bundle if keep else None, record.stored_documents)
+        updated = record.with_(
+            destinations=destinations,
+            objects=objects,
+            stored_documents=stored,
+            pending_reason=None,
+            serial=draft.index.serial + 1,
+        )
+        _set_record(draft, owner, updated, writes)
+        draft.outcome.placed.append(updated)
+
+
+def _who(owner: Owner, with_pipeline: bool = True) -> str:
+    who = f"{owner.promise} {owner.request}" if owner.request else f"{owner.promise} (promise)"
+    return f"{who} pipeline {owner.pipeline}" if with_pipeline else who
+
+
+def _owner_trailers(
+    action: str, owner: Owner, destinations: list[str], actor: str,
+    pipelines: list[str] | None = None,
+) -> list[tuple[str, str]]:
+    trailers = [("Statewriter-Action", action), ("Statewriter-Promise", owner.promise)]
+    if owner.request:
+        trailers.append(("Statewriter-Request", owner.request))
+    for pipeline in pipelines or [owner.pipeline]:
+        trailers.append(("Statewriter-Pipeline", pipeline))
+    trailers.extend(("Statewriter-Destination", d) for d in destinations)
+    trailers.append(("Statewriter-Actor", actor))
+    return trailers
+
+
+def _placed_trailers(owner: Owner) -> list[tuple[str, str]]:
+    trailers = [("Statewriter-Promise", owner.promise)]
+    if owner.request:
+        trailers.append(("Statewriter-Request", owner.request))
+    trailers.append(("Statewriter-Pipeline", owner.pipeline))
+    return trailers
+
+
+def _finish(
+    draft: Draft, summary: str, trailers: list[tuple[str, str]], answer: dict[str, Any],
+    status: int,
+) -> Plan:
+    changes, added, changed, removed = draft.finish()
+    notes = []
+    if draft.outcome.replaced:
+        notes.append("Replaced shared dependencies:")
+        notes.extend(f"  {line}" for line in draft.outcome.replaced)
+    if draft.outcome.kept:
+        notes.append("Kept at a newer promise generation:")
+        notes.extend(f"  {line}" for line in draft.outcome.kept)
+        answer["keptAtNewerGeneration"] = list(draft.outcome.kept)
+    if draft.outcome.replaced:
+        answer["replaced"] = list(draft.outcome.replaced)
+    message = commit_message(summary, added, changed, removed, notes, trailers) if changes else ""
+    answer["changed"] = bool(changes)
+    answer["files"] = {"added": added, "changed": changed, "removed": removed}
+    return Plan(changes, draft.index, message, answer, status)
+
+
+def _answer(index: Index, record: OwnerRecord) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "changed": False,
+        "state": record.state,
+        "destinations": list(record.destinations),
+        "promise": record.owner.promise,
+        "request": record.owner.request,
+        "pipeline": record.owner.pipeline,
+    }
+    if record.owner.request and record.destinations:
+        destination = index.destinations.get(record.destinations[0])
+        answer["misplaced"] = destination is None or not matches(
+            destination.labels, record.selectors
+        )
+    if record.pending_reason:
+        answer["reason"] = record.pending_reason
+    return answer
+
+
+def _destination_json(destination: Destination) -> bytes:
+    from gitops.index import destination_to_json
+
+    return destination_to_json(destination)
+
+
+def _destination_answer(destination: Destination) -> dict[str, Any]:
+    return {"name": destination.name, "labels": destination.labels, "path": destination.path}
+
+
+__all__ = [
+    "Draft", "Plan", "Policy", "bundle_digest", "plan_apply", "plan_delete",
+    "plan_delete_destination", "plan_put_destination", "stored_bundle",
+]

@@ -1,0 +1,474 @@
+"""Git object plumbing shared by both stores: loose object writes, a persistent
+`git cat-file --batch` reader, a tree cache, path-local tree rebuilding and a lazy
+`Tree` view over a commit. Nothing here uses an index or a work tree."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Generic, TypeVar
+
+from gitops.errors import StoreUnavailable
+from gitops.store.base import Author
+from gitops.tree import Changes, Tree
+
+ZERO_SHA = "0" * 40
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+TREE_MODE = "40000"
+FILE_MODE = "100644"
+GITLINK_MODE = "160000"
+
+# Entries in git order: name -> (mode, hex sha).
+Entries = dict[str, tuple[str, str]]
+
+_SHA = re.compile(r"[0-9a-f]{40}")
+# Variables that would point git at another repository, index or object directory
+# (e.g. when tests run from inside a git hook).
+_REPO_ENV = (
+    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX",
+    "GIT_CEILING_DIRECTORIES", "GIT_QUARANTINE_PATH", "GIT_REPLACE_REF_BASE",
+)
+_BATCH = 256  # requests per cat-file round: stays well below a pipe buffer, so no deadlock
+_CRUFT = re.compile(r"tmp_(obj|pack|idx)_.*")
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def check_sha(sha: str) -> str:
+    if not _SHA.fullmatch(sha):
+        raise ValueError(f"not a full hex object id: {sha!r}")
+    return sha
+
+
+def base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
+    env["LC_ALL"] = "C"  # rejection reasons are matched in English
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    return env
+
+
+def run_git(
+    args: Sequence[str],
+    env: Mapping[str, str],
+    input: bytes | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run git in its own session so a timeout also kills its helpers (ssh, curl)."""
+    cmd = ["git", *args]
+    with subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(env),
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, err = proc.communicate(input, timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise StoreUnavailable(f"git {args[-1] if args else ''} timed out") from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+class LRU(Generic[K, V]):
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+class CatFile:
+    """One long-lived `git cat-file --batch`, shared by all threads under a lock."""
+
+    def __init__(self, git_dir: Path, env: Mapping[str, str]) -> None:
+        self._cmd = ["git", f"--git-dir={git_dir}", "cat-file", "--batch"]
+        self._env = dict(env)
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def read(self, sha: str) -> tuple[str, bytes] | None:
+        return self.read_many([sha])[0]
+
+    def read_many(self, shas: Sequence[str]) -> list[tuple[str, bytes] | None]:
+        """(type, content) for each sha, None for a missing object; one round per _BATCH."""
+        out: list[tuple[str, bytes] | None] = []
+        with self._lock:
+            for i in range(0, len(shas), _BATCH):
+                out.extend(self._round(shas[i:i + _BATCH]))
+        return out
+
+    def _round(self, shas: Sequence[str]) -> list[tuple[str, bytes] | None]:
+        for attempt in (1, 2):
+            try:
+                return self._exchange(shas)
+            except (OSError, ValueError) as e:
+                # A dead or desynchronised process: start afresh once, then give up.
+                self._stop()
+                if attempt == 2:
+                    raise StoreUnavailable(f"git cat-file failed: {e}") from None
+        raise AssertionError("unreachable")
+
+    def _exchange(self, shas: Sequence[str]) -> list[tuple[str, bytes] | None]:
+        if self._proc is None:
+            self._proc = subprocess.Popen(
+                self._cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, env=self._env,
+            )
+        stdin, stdout = self._proc.stdin, self._proc.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write("".join(f"{sha}\n" for sha in shas).encode())
+        stdin.flush()
+        result: list[tuple[str, bytes] | None] = []
+        for sha in shas:
+            header = stdout.readline().split()
+            if not header:
+                raise ValueError("no answer")
+            if header[-1] == b"missing" and len(header) == 2:
+                result.append(None)
+                continue
+            if len(header) != 3 or header[0].decode() != sha:
+                raise ValueError(f"unexpected answer {b' '.join(header)!r}")
+            size = int(header[2])
+            data = stdout.read(size + 1)
+            if len(data) != size + 1:
+                raise ValueError("short read")
+            result.append((header[1].decode(), data[:size]))
+        return result
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        finally:
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+
+def parse_tree(data: bytes) -> Entries:
+    entries: Entries = {}
+    i, end = 0, len(data)
+    while i < end:
+        space = data.index(b" ", i)
+        nul = data.index(b"\0", space)
+        name = data[space + 1:nul].decode("utf-8", "surrogateescape")
+        entries[name] = (data[i:space].decode(), data[nul + 1:nul + 21].hex())
+        i = nul + 21
+    return entries
+
+
+def _git_order(item: tuple[str, tuple[str, str]]) -> bytes:
+    name, (mode, _) = item
+    key = name.encode("utf-8", "surrogateescape")
+    # git compares folder names as if they ended with "/"
+    return key + b"/" if mode == TREE_MODE else key
+
+
+def format_tree(entries: Entries) -> tuple[bytes, Entries]:
+    """The tree object's content and its entries in git order."""
+    ordered = dict(sorted(entries.items(), key=_git_order))
+    data = b"".join(
+        b"%s %s\0%s" % (mode.encode(), name.encode("utf-8", "surrogateescape"), bytes.fromhex(sha))
+        for name, (mode, sha) in ordered.items()
+    )
+    return data, ordered
+
+
+def _check_path(path: str) -> None:
+    for part in path.split("/"):
+        if part in ("", ".", "..") or part.lower() == ".git" or "\0" in part:
+            raise ValueError(f"invalid path {path!r}")
+
+
+def _ident(author: Author, when: int) -> str:
+    def clean(text: str) -> str:
+        return re.sub(r"[<>\n\r\0]", "", text).strip()
+
+    return f"{clean(author.name) or 'unknown'} <{clean(author.email)}> {when} +0000"
+
+
+class Repository:
+    """A bare repository read through cat-file and written with loose objects."""
+
+    def __init__(self, path: Path, branch: str, env: Mapping[str, str] | None = None) -> None:
+        self.path = path
+        self.branch = branch
+        self._env = dict(env) if env is not None else base_env()
+        self._objects = path / "objects"
+        remove_stale_files(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Idempotent: also completes an init that was killed half way.
+        run_git(["init", "--bare", "-q", str(path)], self._env)
+        self.git("check-ref-format", f"refs/heads/{branch}")
+        head = path / "HEAD"
+        if head.read_text().strip() != f"ref: refs/heads/{branch}":
+            self.git("symbolic-ref", "HEAD", f"refs/heads/{branch}")
+        self._reader = CatFile(path, self._env)
+        self._trees: LRU[str, Entries] = LRU(4096)
+        self._roots: LRU[str, str] = LRU(1024)  # commit -> root tree
+        self._write_lock = threading.Lock()
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def git(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
+        proc = run_git([f"--git-dir={self.path}", *args], self._env, input=input)
+        if check and proc.returncode != 0:
+            err = proc.stderr.decode(errors="replace").strip()
+            raise StoreUnavailable(f"git {args[0]} failed: {err}")
+        return proc.stdout.decode(errors="replace")
+
+    def read_ref(self, ref: str) -> str | None:
+        """A ref's value read straight from the files backend (no process)."""
+        if (self.path / "reftable").exists():
+            out = self.git("rev-parse", "--verify", "--quiet", ref, check=False).strip()
+            return out or None
+        try:
+            value = (self.path / ref).read_text().strip()
+            return value if _SHA.fullmatch(value) else None
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            pass
+        try:
+            packed = (self.path / "packed-refs").read_text()
+        except FileNotFoundError:
+            return None
+        for line in packed.splitlines():
+            sha, _, name = line.partition(" ")
+            if name == ref and _SHA.fullmatch(sha):
+                return sha
+        return None
+
+    def write_object(self, kind: str, data: bytes) -> str:
+        header = f"{kind} {len(data)}\0".encode()
+        digest = hashlib.sha1(header)
+        digest.update(data)
+        sha = digest.hexdigest()
+        folder = self._objects / sha[:2]
+        target = folder / sha[2:]
+        if target.exists():
+            return sha
+        folder.mkdir(exist_ok=True)
+        # Temp file + rename: a kill leaves either nothing or a whole object; git ignores
+        # "tmp_obj_*" leftovers and the next open removes them.
+        fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=self._objects)
+        try:
+            compressor = zlib.compressobj(1)
+            os.write(fd, compressor.compress(header) + compressor.compress(data)
+                     + compressor.flush())
+            os.fchmod(fd, 0o444)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            raise
+        os.close(fd)
+        os.replace(tmp, target)
+        return sha
+
+    def read_tree(self, sha: str) -> Entries:
+        entries = self._trees.get(sha)
+        if entries is None:
+            if sha == EMPTY_TREE:
+                return {}
+            obj = self._reader.read(sha)
+            if obj is None or obj[0] != "tree":
+                raise StoreUnavailable(f"tree {sha} is missing")
+            entries = parse_tree(obj[1])
+            self._trees.put(sha, entries)
+        return entries
+
+    def root_of(self, commit: str) -> str:
+        root = self._roots.get(check_sha(commit))
+        if root is None:
+            obj = self._reader.read(commit)
+            if obj is None or obj[0] != "commit" or not obj[1].startswith(b"tree "):
+                raise ValueError(f"unknown commit {commit}")
+            root = obj[1][5:45].decode()
+            self._roots.put(commit, root)
+        return root
+
+    def read_blobs(self, shas: Sequence[str]) -> list[bytes]:
+        out = []
+        for sha, obj in zip(shas, self._reader.read_many(shas), strict=True):
+            if obj is None:
+                raise StoreUnavailable(f"blob {sha} is missing")
+            out.append(obj[1])
+        return out
+
+    # -- Store API shared by both stores ----------------------------------------------
+
+    def tree(self, commit: str | None) -> Tree:
+        return GitTree(self, self.root_of(commit) if commit is not None else None)
+
+    def commit(self, parent: str | None, changes: Changes, message: str, author: Author) -> str:
+        for path in changes:
+            _check_path(path)
+        with self._write_lock:
+            base = self.root_of(parent) if parent is not None else None
+            root = self._rebuild(base, changes) or self.write_object("tree", b"")
+            now = int(time.time())
+            lines = [f"tree {root}"]
+            if parent is not None:
+                lines.append(f"parent {parent}")
+            lines.append(f"author {_ident(author, now)}")
+            lines.append(f"committer {_ident(author, now)}")
+            text = "\n".join(lines) + "\n\n" + message.rstrip("\n") + "\n"
+            sha = self.write_object("commit", text.encode())
+            self._roots.put(sha, root)
+            return sha
+
+    def _rebuild(self, tree: str | None, changes: Mapping[str, bytes | None]) -> str | None:
+        """Apply `changes` (paths relative to this folder) to `tree`; None when empty."""
+        here: dict[str, bytes | None] = {}
+        below: dict[str, dict[str, bytes | None]] = {}
+        for path, content in changes.items():
+            head, sep, rest = path.partition("/")
+            if sep:
+                below.setdefault(head, {})[rest] = content
+            else:
+                here[head] = content
+        entries = dict(self.read_tree(tree)) if tree is not None else {}
+        for name in here.keys() | below.keys():
+            current = entries.pop(name, None)
+            is_folder = current is not None and current[0] == TREE_MODE
+            content = here.get(name)
+            if current is not None and not is_folder and name in below and name not in here:
+                raise ValueError(f"{name!r} is a file, cannot hold {sorted(below[name])}")
+            sub: str | None = None
+            if name in below:
+                sub = self._rebuild(current[1] if current and is_folder else None, below[name])
+            elif current is not None and is_folder:
+                sub = current[1]  # deleting a "file" that is a folder: nothing to do
+            if content is not None and sub is not None:
+                raise ValueError(f"{name!r} is a folder, cannot be written as a file")
+            if sub is not None:
+                entries[name] = (TREE_MODE, sub)
+            elif content is not None:
+                entries[name] = (FILE_MODE, self.write_object("blob", content))
+        if not entries:
+            return None
+        data, ordered = format_tree(entries)
+        sha = self.write_object("tree", data)
+        self._trees.put(sha, ordered)
+        return sha
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def remove_stale_files(path: Path) -> None:
+    """Drop what a killed git (or we) left behind: ref and config locks, temp objects.
+
+    Assumes this process owns the repository: nothing else writes to it."""
+    if not path.is_dir():
+        return
+    stale = list(path.glob("*.lock"))
+    if (path / "refs").is_dir():
+        stale += (path / "refs").rglob("*.lock")
+    objects = path / "objects"
+    if objects.is_dir():
+        for folder in (objects, objects / "pack"):
+            if folder.is_dir():
+                stale += (p for p in folder.iterdir() if _CRUFT.fullmatch(p.name) and p.is_file())
+    for file in stale:
+        file.unlink(missing_ok=True)
+
+
+class GitTree:
+    """A lazy view of one commit's tree; folder objects come from the store's cache."""
+
+    def __init__(self, repo: Repository, root: str | None) -> None:
+        self._repo = repo
+        self.root = root
+
+    def _entries(self, parts: Sequence[str]) -> Entries | None:
+        if self.root is None:
+            return None
+        entries = self._repo.read_tree(self.root)
+        for part in parts:
+            entry = entries.get(part)
+            if entry is None or entry[0] != TREE_MODE:
+                return None
+            entries = self._repo.read_tree(entry[1])
+        return entries
+
+    def read(self, path: str) -> bytes | None:
+        *folders, name = path.strip("/").split("/")
+        entries = self._entries(folders)
+        entry = entries.get(name) if entries is not None else None
+        if entry is None or entry[0] in (TREE_MODE, GITLINK_MODE):
+            return None
+        return self._repo.read_blobs([entry[1]])[0]
+
+    def listdir(self, path: str) -> dict[str, bool]:
+        path = path.strip("/")
+        entries = self._entries(path.split("/") if path else [])
+        if entries is None:
+            return {}
+        return {n: m == TREE_MODE for n, (m, _) in entries.items() if m != GITLINK_MODE}
+
+    def files(self, prefix: str) -> Iterator[tuple[str, bytes]]:
+        prefix = prefix.strip("/")
+        entries = self._entries(prefix.split("/") if prefix else [])
+        if entries is None:
+            return
+        found: list[tuple[str, str]] = []
+        self._walk(entries, prefix + "/" if prefix else "", found)
+        # Git order of entries is exactly path order, so the walk needs no sorting.
+        for i in range(0, len(found), _BATCH):
+            chunk = found[i:i + _BATCH]
+            blobs = self._repo.read_blobs([sha for _, sha in chunk])
+            yield from zip((p for p, _ in chunk), blobs, strict=True)
+
+    def _walk(self, entries: Entries, start: str, found: list[tuple[str, str]]) -> None:
+        for name, (mode, sha) in entries.items():
+            if mode == TREE_MODE:
+                self._walk(self._repo.read_tree(sha), f"{start}{name}/", found)
+            elif mode != GITLINK_MODE:
+                found.append((start + name, sha))

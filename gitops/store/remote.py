@@ -1,0 +1,176 @@
+"""The remote store: a bare cache clone under the data folder, published by push."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shlex
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from gitops.errors import StoreUnavailable
+from gitops.store.objects import Repository, base_env, check_sha, run_git
+
+_ASKPASS = """#!/bin/sh
+# Answers git's credential prompts from variables set only for that git process.
+case "$1" in
+  Username*) printf '%s\\n' "$STATEWRITER_GIT_USERNAME" ;;
+  *) printf '%s\\n' "$STATEWRITER_GIT_PASSWORD" ;;
+esac
+"""
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
+_AUTH_HEADER = re.compile(r"(?i)(authorization:\s*(?:basic|bearer|token)?\s*)\S+")
+# Rejections that mean "the branch is not where you expected": the caller refreshes.
+_MOVED = ("stale info", "fetch first", "non-fast-forward", "already exists", "cannot lock ref",
+          "incorrect old value", "failed to update ref")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ssh_key_file: Path | None = None
+    known_hosts_file: Path | None = None
+
+    def secret(self) -> str | None:
+        return self.token or self.password
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` without URL userinfo, Authorization header values or any of `secrets`."""
+    for secret in secrets:
+        if secret:
+            for form in {secret, quote(secret, safe="")}:
+                text = text.replace(form, "***")
+    text = _USERINFO.sub(r"\1***@", text)
+    return _AUTH_HEADER.sub(r"\1***", text)
+
+
+def _split_userinfo(url: str, credentials: Credentials | None) -> tuple[str, Credentials | None]:
+    """Move a password from an http(s) URL into credentials so it never reaches config."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or parts.password is None:
+        return url, credentials
+    user, password = unquote(parts.username or ""), unquote(parts.password)
+    host = parts.netloc.rpartition("@")[2]
+    clean = urlunsplit(parts._replace(netloc=host))
+    if credentials is None:
+        return clean, Credentials(username=user or None, password=password)
+    if credentials.secret() is None:
+        credentials = replace(credentials, password=password,
+                              username=credentials.username or user or None)
+    return clean, credentials
+
+
+class RemoteStore(Repository):
+    def __init__(
+        self,
+        url: str,
+        data: Path,
+        branch: str = "main",
+        credentials: Credentials | None = None,
+        timeout: float = 300.0,
+    ) -> None:
+        data.mkdir(parents=True, exist_ok=True)
+        self.url, self._credentials = _split_userinfo(url, credentials)
+        self._timeout = timeout
+        self._secrets = self._secret_forms()
+        super().__init__(data / "cache.git", branch, self._network_env(data))
+        self._ref = f"refs/heads/{branch}"
+        self._tracking = f"refs/remotes/origin/{branch}"
+        self.git("config", "remote.origin.url", self.url)
+        self.git("config", "remote.origin.fetch", f"+{self._ref}:{self._tracking}")
+        self._lock = threading.Lock()
+        self._tip = self.read_ref(self._tracking)
+
+    def _secret_forms(self) -> list[str]:
+        creds = self._credentials
+        secret = creds.secret() if creds else None
+        if creds is None or not secret:
+            return []
+        basic = f"{creds.username or 'git'}:{secret}".encode()
+        return [secret, base64.b64encode(basic).decode()]
+
+    def _network_env(self, data: Path) -> dict[str, str]:
+        env = base_env()
+        # No credential helper from the user's config may see (or store) our secret.
+        env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="credential.helper",
+                   GIT_CONFIG_VALUE_0="")
+        creds = self._credentials
+        if creds is None:
+            return env
+        secret = creds.secret()
+        if secret:
+            askpass = data / "askpass.sh"
+            if not askpass.exists() or askpass.read_text() != _ASKPASS:
+                tmp = data / "askpass.sh.tmp"
+                tmp.write_text(_ASKPASS)
+                tmp.chmod(0o700)
+                os.replace(tmp, askpass)
+            env.update(GIT_ASKPASS=str(askpass), STATEWRITER_GIT_USERNAME=creds.username or "git",
+                       STATEWRITER_GIT_PASSWORD=secret)
+        if creds.ssh_key_file or creds.known_hosts_file:
+            ssh = ["ssh", "-o", "BatchMode=yes"]
+            if creds.ssh_key_file:
+                ssh += ["-i", str(creds.ssh_key_file), "-o", "IdentitiesOnly=yes"]
+            if creds.known_hosts_file:
+                ssh += ["-o", f"UserKnownHostsFile={creds.known_hosts_file}",
+                        "-o", "StrictHostKeyChecking=yes"]
+            env["GIT_SSH_COMMAND"] = shlex.join(ssh)
+        return env
+
+    def _network(self, *args: str) -> tuple[int, str, str]:
+        try:
+            proc = run_git([f"--git-dir={self.path}", *args], self._env, timeout=self._timeout)
+        except StoreUnavailable as e:
+            raise StoreUnavailable(redact(e.message, self._secrets)) from None
+        return (proc.returncode, proc.stdout.decode(errors="replace"),
+                redact(proc.stderr.decode(errors="replace"), self._secrets).strip())
+
+    def _unavailable(self, what: str, detail: str) -> StoreUnavailable:
+        return StoreUnavailable(redact(f"{what} {self.url} failed: {detail}", self._secrets))
+
+    def tip(self) -> str | None:
+        with self._lock:
+            return self._tip
+
+    def refresh(self) -> str | None:
+        code, _, err = self._network(
+            "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "origin",
+            f"+{self._ref}:{self._tracking}",
+        )
+        if code != 0:
+            if "couldn't find remote ref" not in err:
+                raise self._unavailable("fetch from", err)
+            self.git("update-ref", "-d", self._tracking)  # the branch is gone (or never was)
+        tip = self.read_ref(self._tracking)
+        with self._lock:
+            self._tip = tip
+        return tip
+
+    def publish(self, expected: str | None, new: str) -> bool:
+        """Push `new` only if the remote branch is still at `expected` (force-with-lease)."""
+        check_sha(new)
+        lease = check_sha(expected) if expected is not None else ""
+        code, out, err = self._network(
+            "push", "--porcelain", "--no-verify", f"--force-with-lease={self._ref}:{lease}",
+            "origin", f"{new}:{self._ref}",
+        )
+        status = [line for line in out.splitlines() if f":{self._ref}\t" in line]
+        if not status:
+            raise self._unavailable("push to", err or f"exit status {code}")
+        flag, _, summary = status[0].split("\t", 2)
+        if flag == "!":
+            if any(reason in summary for reason in _MOVED):
+                return False
+            raise self._unavailable("push to", f"{summary} {err}".strip())
+        self.git("update-ref", "--stdin",
+                 input=f"update {self._ref} {new}\nupdate {self._tracking} {new}\n".encode())
+        with self._lock:
+            self._tip = new
+        return True

@@ -1,0 +1,94 @@
+"""Safe YAML in and canonical YAML out.
+
+Parsing accepts only plain data (no tags beyond the JSON-compatible core types, timestamps
+kept as strings) and bounds what a hostile document can cost: nesting depth and the number
+of nodes after alias expansion (a "billion laughs" document is refused, not expanded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+_SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeBase):  # type: ignore[valid-type,misc]
+    """SafeLoader that leaves timestamps as strings, as Kubernetes does."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class YamlError(ValueError):
+    def __init__(self, reason: str, document: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.document = document
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    max_depth: int = 64
+    max_nodes: int = 200_000  # per file, counted after alias expansion
+    max_documents: int = 5000
+
+
+def load_documents(text: str, limits: ParseLimits = ParseLimits()) -> list[dict[str, Any]]:
+    """Every non-empty document in `text`; each must be a mapping of plain data."""
+    docs: list[dict[str, Any]] = []
+    budget = [limits.max_nodes]
+    index = -1
+    try:
+        for index, doc in enumerate(yaml.load_all(text, Loader=_Loader)):
+            if doc is None:
+                continue
+            if len(docs) >= limits.max_documents:
+                raise YamlError(f"more than {limits.max_documents} documents", index)
+            _check_plain(doc, limits.max_depth, budget, index)
+            if not isinstance(doc, dict):
+                raise YamlError(f"document is a {type(doc).__name__}, not a mapping", index)
+            docs.append(doc)
+    except yaml.YAMLError as error:
+        raise YamlError(f"invalid YAML: {_one_line(error)}", max(index + 1, 0)) from None
+    except RecursionError:
+        raise YamlError("document nests too deeply", max(index, 0)) from None
+    return docs
+
+
+def _check_plain(value: object, depth: int, budget: list[int], document: int) -> None:
+    """Plain JSON-like data within the depth and node budgets (aliases count each time)."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise YamlError("too many YAML nodes (alias expansion or sheer size)", document)
+    if depth < 0:
+        raise YamlError("document nests too deeply", document)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise YamlError(f"mapping key {key!r} is not a string", document)
+            _check_plain(item, depth - 1, budget, document)
+    elif isinstance(value, list):
+        for item in value:
+            _check_plain(item, depth - 1, budget, document)
+    elif value is not None and not isinstance(value, str | int | float | bool):
+        raise YamlError(f"unsupported YAML value of type {type(value).__name__}", document)
+
+
+def _one_line(error: yaml.YAMLError) -> str:
+    return " ".join(str(error).split())[:300]
+
+
+def dump_document(doc: dict[str, Any]) -> bytes:
+    """Canonical YAML for one object: same input, same bytes."""
+    text: str = yaml.dump(
+        doc, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 16
+    )
+    return text.encode()
