@@ -149,13 +149,13 @@ class OwnerRecord:
 
         def held(item: dict[str, Any]) -> Held:
             defines = item.get("definesClusterKind")
-            group_kind = tuple(defines.split("/")) if defines else None
+            group_kind = (defines.split("/")[0], defines.split("/")[1]) if defines else None
             return Held(
                 Identity.from_key(item["id"]),
                 item["placement"],
                 item["blob"],
                 generation,
-                group_kind,  # type: ignore[arg-type]
+                group_kind,
             )
 
         return cls(

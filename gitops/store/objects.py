@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
 from gitops.errors import StoreUnavailable
 from gitops.store.base import Author
@@ -81,7 +81,8 @@ def run_git(
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
-            raise StoreUnavailable(f"git {args[-1] if args else ''} timed out") from None
+            verb = next((a for a in args if not a.startswith("-")), "")
+            raise StoreUnavailable(f"git {verb} timed out") from None
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
@@ -237,8 +238,11 @@ class Repository:
         remove_stale_files(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Idempotent: also completes an init that was killed half way.
-        run_git(["init", "--bare", "-q", str(path)], self._env)
-        self.git("check-ref-format", f"refs/heads/{branch}")
+        init = run_git(["init", "--bare", "-q", str(path)], self._env)
+        if init.returncode != 0:
+            raise StoreUnavailable(f"git init {path} failed: {init.stderr.decode().strip()}")
+        if run_git(["check-ref-format", f"refs/heads/{branch}"], self._env).returncode != 0:
+            raise ValueError(f"invalid branch name {branch!r}")
         head = path / "HEAD"
         if head.read_text().strip() != f"ref: refs/heads/{branch}":
             self.git("symbolic-ref", "HEAD", f"refs/heads/{branch}")
@@ -389,10 +393,14 @@ class Repository:
         self._trees.put(sha, ordered)
         return sha
 
+    def maintain(self) -> None:
+        """Pack loose objects when git thinks it is time (fresh unreachable ones are kept)."""
+        self.git("gc", "--auto", "--quiet", check=False)
+
     def close(self) -> None:
         self._reader.close()
 
-    def __enter__(self) -> Repository:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -52,19 +52,20 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 def _split_userinfo(url: str, credentials: Credentials | None) -> tuple[str, Credentials | None]:
-    """Move a password from an http(s) URL into credentials so it never reaches config."""
+    """Move userinfo out of an http(s) URL into credentials so it never reaches git config
+    (a lone user name may itself be a token, as some forges allow)."""
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or parts.password is None:
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
         return url, credentials
-    user, password = unquote(parts.username or ""), unquote(parts.password)
-    host = parts.netloc.rpartition("@")[2]
-    clean = urlunsplit(parts._replace(netloc=host))
-    if credentials is None:
-        return clean, Credentials(username=user or None, password=password)
-    if credentials.secret() is None:
-        credentials = replace(credentials, password=password,
-                              username=credentials.username or user or None)
-    return clean, credentials
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    clean = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    credentials = credentials or Credentials()
+    return clean, replace(
+        credentials,
+        username=credentials.username or user,
+        password=credentials.password if credentials.secret() else password,
+    )
 
 
 class RemoteStore(Repository):
@@ -80,6 +81,9 @@ class RemoteStore(Repository):
         self.url, self._credentials = _split_userinfo(url, credentials)
         self._timeout = timeout
         self._secrets = self._secret_forms()
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.username and not parts.password:
+            self._secrets.append(unquote(parts.username))  # a user name alone is a token
         super().__init__(data / "cache.git", branch, self._network_env(data))
         self._ref = f"refs/heads/{branch}"
         self._tracking = f"refs/remotes/origin/{branch}"
@@ -90,8 +94,10 @@ class RemoteStore(Repository):
 
     def _secret_forms(self) -> list[str]:
         creds = self._credentials
-        secret = creds.secret() if creds else None
-        if creds is None or not secret:
+        if creds is None:
+            return []
+        secret = creds.secret()
+        if not secret:
             return []
         basic = f"{creds.username or 'git'}:{secret}".encode()
         return [secret, base64.b64encode(basic).decode()]
@@ -99,13 +105,15 @@ class RemoteStore(Repository):
     def _network_env(self, data: Path) -> dict[str, str]:
         env = base_env()
         # No credential helper from the user's config may see (or store) our secret.
-        env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="credential.helper",
-                   GIT_CONFIG_VALUE_0="")
+        count = int(env.get("GIT_CONFIG_COUNT") or 0)
+        env.update({"GIT_CONFIG_COUNT": str(count + 1),
+                    f"GIT_CONFIG_KEY_{count}": "credential.helper",
+                    f"GIT_CONFIG_VALUE_{count}": ""})
         creds = self._credentials
         if creds is None:
             return env
         secret = creds.secret()
-        if secret:
+        if secret or creds.username:
             askpass = data / "askpass.sh"
             if not askpass.exists() or askpass.read_text() != _ASKPASS:
                 tmp = data / "askpass.sh.tmp"
@@ -113,7 +121,7 @@ class RemoteStore(Repository):
                 tmp.chmod(0o700)
                 os.replace(tmp, askpass)
             env.update(GIT_ASKPASS=str(askpass), STATEWRITER_GIT_USERNAME=creds.username or "git",
-                       STATEWRITER_GIT_PASSWORD=secret)
+                       STATEWRITER_GIT_PASSWORD=secret or "")
         if creds.ssh_key_file or creds.known_hosts_file:
             ssh = ["ssh", "-o", "BatchMode=yes"]
             if creds.ssh_key_file:

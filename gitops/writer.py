@@ -1,0 +1,181 @@
+"""The writer lane: one thread per store plans, commits and publishes, in order.
+
+Requests queue up; the lane takes everything waiting (a group), plans each against the
+tip left by the previous one, writes one commit per change, and publishes the group with
+one compare-and-swap (embedded) or push (remote). Answers go out only after that publish
+succeeded. When the branch moved underneath (another replica, a person), the lane
+fetches, reloads the index from the new tip and re-plans the whole group: never a
+textual rebase.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+from gitops.errors import StatewriterError, StoreUnavailable
+from gitops.index import Index
+from gitops.planner import Plan
+from gitops.store.base import Author, Store
+from gitops.tree import Tree
+
+log = logging.getLogger("statewriter.writer")
+
+Operation = Callable[[Index, Tree], Plan]
+
+PUBLISHED = Counter("statewriter_commits_published_total", "Commits published to the branch")
+GROUPS = Histogram("statewriter_publish_group_size", "Changes published by one push",
+                   buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+REJECTED = Counter("statewriter_publish_rejected_total", "Publishes refused because the tip moved")
+LATENCY = Histogram("statewriter_request_seconds", "Time from queueing to answer")
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass
+class _Job:
+    operation: Operation
+    dry_run: bool
+    future: Future[Outcome] = field(default_factory=Future)
+    queued: float = field(default_factory=time.monotonic)
+
+
+class Writer:
+    def __init__(
+        self,
+        store: Store,
+        author: Author = Author(),
+        max_group: int = 64,
+        max_attempts: int = 8,
+        maintain_every: int = 1000,
+    ) -> None:
+        self.store = store
+        self.author = author
+        self.max_group = max_group
+        self.max_attempts = max_attempts
+        self.maintain_every = maintain_every
+        self._since_maintenance = 0
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._tip: str | None = None
+        self._index = Index()
+        self._load(store.refresh())
+        self._thread = threading.Thread(target=self._run, name="statewriter-writer", daemon=True)
+        self._thread.start()
+
+    # -- the public face --------------------------------------------------------------------
+
+    def submit(self, operation: Operation, dry_run: bool = False) -> Future[Outcome]:
+        job = _Job(operation, dry_run)
+        self._queue.put(job)
+        return job.future
+
+    def snapshot(self) -> tuple[str | None, Index, Tree]:
+        """The published tip, its index and its tree, for readers."""
+        tip, index = self._tip, self._index
+        return tip, index, self.store.tree(tip)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+        self.store.close()
+
+    # -- the lane -----------------------------------------------------------------------------
+
+    def _load(self, tip: str | None) -> None:
+        started = time.monotonic()
+        self._index = Index.load(self.store.tree(tip))
+        self._tip = tip
+        log.info("loaded state at %s in %.2fs", tip or "(empty)", time.monotonic() - started)
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            group = [job]
+            while len(group) < self.max_group:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                group.append(more)
+            try:
+                self._process(group)
+            except Exception as error:  # the lane must survive anything
+                log.exception("writer group failed")
+                failure = StoreUnavailable(f"state store failure: {error}")
+                for item in group:
+                    if not item.future.done():
+                        item.future.set_result(Outcome(failure.status, failure.body()))
+
+    def _process(self, group: list[_Job]) -> None:
+        for attempt in range(1, self.max_attempts + 1):
+            base, batch = self._tip, self._index.child()
+            head, outcomes = self._plan_group(group, base, batch)
+            published = head == base and self.store.refresh() == base
+            if not published and head is not None and head != base:
+                published = self.store.publish(base, head)
+            if published:
+                batch.merge_down()
+                self._tip = head
+                if head != base:
+                    changed = sum(1 for o in outcomes if o.body.get("changed"))
+                    GROUPS.observe(changed)
+                    PUBLISHED.inc(changed)
+                    self._maybe_maintain(changed)
+                for job, outcome in zip(group, outcomes, strict=True):
+                    LATENCY.observe(time.monotonic() - job.queued)
+                    job.future.set_result(outcome)
+                return
+            REJECTED.inc()
+            log.info("branch moved under %d change(s); re-planning (attempt %d)", len(group), attempt)
+            time.sleep(min(2.0, 0.02 * 2**attempt) * random.uniform(0.5, 1.5))
+            self._load(self.store.refresh())
+        raise StoreUnavailable(f"branch kept moving: gave up after {self.max_attempts} attempts")
+
+    def _maybe_maintain(self, commits: int) -> None:
+        self._since_maintenance += commits
+        if self._since_maintenance >= self.maintain_every:
+            self._since_maintenance = 0
+            threading.Thread(target=self.store.maintain, name="statewriter-gc", daemon=True).start()
+
+    def _plan_group(
+        self, group: list[_Job], base: str | None, batch: Index
+    ) -> tuple[str | None, list[Outcome]]:
+        head = base
+        outcomes: list[Outcome] = []
+        for job in group:
+            tree = self.store.tree(head)
+            try:
+                plan = job.operation(batch, tree)
+            except StatewriterError as refusal:
+                outcomes.append(Outcome(refusal.status, refusal.body()))
+                continue
+            if job.dry_run:
+                outcomes.append(Outcome(plan.status, {**plan.answer, "dryRun": True, "commit": head}))
+                continue
+            if plan.changed:
+                head = self.store.commit(head, plan.changes, plan.message, self.author)
+            plan.index.merge_down()
+            outcomes.append(Outcome(plan.status, {**plan.answer, "commit": head}))
+        return head, outcomes
