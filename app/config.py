@@ -36,9 +36,9 @@ class Config:
     data: Path = Path("./var")
     remote: str | None = None
     branch: str = "main"
-    author: Author = Author()
+    author: Author = field(default_factory=Author)
     tokens: tuple[Token, ...] | None = None  # None: no auth section (loopback only)
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
     protect_from_prune: frozenset[str] = DEFAULT_PROTECTED
     public_url: str | None = None
     remote_credentials: dict[str, Any] = field(default_factory=dict)

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app.auth import Principal, authenticate
 from app.config import Config
 from gitops import layout, planner
-from gitops.bundle import Bundle, parse_bundle
+from gitops.bundle import Bundle, make_owner, parse_bundle
 from gitops.errors import InvalidBundle, LimitExceeded, NotFound, StatewriterError
 from gitops.flux import flux_manifests
 from gitops.history import request_history
@@ -26,6 +27,7 @@ from gitops.index import Index, OwnerRecord
 from gitops.planner import Policy
 from gitops.store import open_store
 from gitops.store.remote import Credentials
+from gitops.tarbundle import GZIP_MEDIA_TYPES, UnsupportedMediaType, read_tar_bundle
 from gitops.tree import Tree
 from gitops.writer import Outcome, Writer
 
@@ -91,13 +93,35 @@ def create_app(config: Config) -> FastAPI:
         "/v1/bundles",
         openapi_extra={"requestBody": {"required": True, "content": {
             "application/json": {"schema": BUNDLE_SCHEMA},
+            "application/gzip": {"schema": {"type": "string", "format": "binary"}},
         }}},
-        responses={200: {}, 202: {}, 401: {}, 403: {}, 409: {}, 413: {}, 422: {}},
+        responses={200: {}, 202: {}, 401: {}, 403: {}, 409: {}, 413: {}, 415: {}, 422: {}},
     )
-    async def post_bundle(request: Request, dryRun: bool = False) -> JSONResponse:  # noqa: N803
+    async def post_bundle(
+        request: Request,
+        dryRun: bool = False,
+        promise: str | None = Query(None, description="tarball form: the promise"),
+        namespace: str | None = Query(None, description="tarball form: the request's namespace"),
+        name: str | None = Query(None, description="tarball form: the request's name"),
+        pipeline: str | None = Query(None, description="tarball form: the pipeline"),
+        promiseGeneration: int | None = Query(
+            None, ge=0, description="tarball form: the promise generation that rendered it"
+        ),
+    ) -> JSONResponse:
         who = principal(request)
-        body = await _read_body(request, config.limits.max_bundle_bytes)
-        bundle = await run_in_threadpool(_parse_json_bundle, body, config)
+        media_type = _media_type(request)
+        if media_type in GZIP_MEDIA_TYPES:
+            # The identity is known before the body: refuse a foreign promise unread.
+            owner = make_owner(promise, namespace, name, pipeline)
+            who.require_promise(owner.promise)
+            body = await _read_body(request, config.limits.max_bundle_bytes)
+            bundle = await run_in_threadpool(
+                _bounded_parse, read_tar_bundle, body, owner, config.limits, None, promiseGeneration
+            )
+        else:
+            _require_json(media_type)
+            body = await _read_body(request, config.limits.max_bundle_bytes)
+            bundle = await run_in_threadpool(_bounded_parse, _parse_json_body, body, config)
         who.require_promise(bundle.promise)
         operation = functools.partial(_apply, bundle=bundle, actor=who.name, policy=policy)
         return await run(request, operation, dryRun)
@@ -329,3 +353,70 @@ def _owner_state(tip: str | None, index: Index, records: list[OwnerRecord]) -> d
 
 def _base_url(request: Request) -> str:
     return str(request.base_url)
+
+
+# -- bundle bodies: content types, JSON shape, parse time (POST /v1/bundles) ----------------
+
+# Parsing is bounded by the size, document, node and depth limits; this is a last line: a
+# bundle whose parse took longer than this is refused (413) rather than queued for commit.
+# It cannot interrupt a parse already running (that would need a subprocess per bundle).
+MAX_PARSE_SECONDS = 20.0
+_JSON_MEDIA_TYPES = frozenset({"application/json", ""})
+_PARSE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+def _require_json(media_type: str) -> None:
+    if media_type in _JSON_MEDIA_TYPES or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return
+    raise UnsupportedMediaType(
+        f"unsupported Content-Type {media_type!r}: send a JSON bundle as application/json or "
+        f"a gzip'd tar of output/ and metadata/ as application/gzip",
+        supported=["application/json", *sorted(GZIP_MEDIA_TYPES)],
+    )
+
+
+def _bounded_parse(parse: Any, *args: Any) -> Any:
+    """Run a parser; hostile input yields a 4xx, never an unexpected 500."""
+    started = time.monotonic()
+    try:
+        result = parse(*args)
+    except StatewriterError:
+        raise
+    except _PARSE_ERRORS as error:
+        # e.g. PyYAML constructors on `!!int x` or 5000-digit integers
+        reason = " ".join(str(error).split())[:200]
+        raise InvalidBundle(f"bundle cannot be parsed: {type(error).__name__}: {reason}") from None
+    elapsed = time.monotonic() - started
+    if elapsed > MAX_PARSE_SECONDS:
+        raise LimitExceeded(
+            f"bundle took {elapsed:.1f}s to parse, over the limit of {MAX_PARSE_SECONDS:.0f}s"
+        )
+    return result
+
+
+def _json_depth_ok(value: object, limit: int) -> bool:
+    """Iteratively: does `value` nest at most `limit` containers deep?"""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return False
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return True
+
+
+def _parse_json_body(body: bytes, config: Config) -> Bundle:
+    payload = _json(body)
+    # The bundle's own levels plus the YAML depth limit for `status`: anything deeper is
+    # hostile, and refusing it here keeps deep structures out of the index and its dumps.
+    if not _json_depth_ok(payload, config.limits.max_depth + 4):
+        raise InvalidBundle(f"JSON body nests deeper than {config.limits.max_depth + 4} levels")
+    return parse_bundle(payload, config.limits)

@@ -95,7 +95,7 @@ class Draft:
         for folder in sorted(folders, key=lambda f: (-f.count("/"), f)):
             entries = [e for e in self.tree.listdir(folder) if e != layout.KUSTOMIZATION]
             target = f"{folder}/{layout.KUSTOMIZATION}"
-            if entries or (folder in sections and folder not in self.retired):
+            if folder not in self.retired and (entries or folder in sections):
                 self.changes[target] = layout.kustomization(entries)
             else:
                 self.changes[target] = None
@@ -323,9 +323,11 @@ def plan_apply(
     if old and (old.digest, old.generation, old.status) == (
         bundle.digest, bundle.generation, bundle.status
     ):
-        return Plan({}, index.child(), "", _answer(index, old), 200)
+        return Plan({}, index.child(), "", _answer(index, old), 200 if old.destinations else 202)
     draft = Draft(index, tree, policy)
     destinations = _schedule(draft.index, bundle)
+    if not destinations:
+        _render(draft, bundle, "")  # an invalid bundle is a 422 now, not when a destination appears
     objects: dict[str, tuple[Held, ...]] = {}
     writes: dict[ObjectKey, bytes] = {}
     for destination in destinations:
@@ -527,10 +529,10 @@ def _place_waiting_bundles(draft: Draft, destination: Destination) -> None:
         noted = (len(draft.outcome.kept), len(draft.outcome.replaced))
         try:
             holds, writes = _holdings(draft, bundle, destination.name)
-        except Conflict as conflict:
+        except (Conflict, InvalidBundle) as refused:
             del draft.outcome.kept[noted[0]:], draft.outcome.replaced[noted[1]:]
-            if record.pending_reason != conflict.message and not owner.is_promise_level:
-                _set_record(draft, owner, record.with_(pending_reason=conflict.message), {})
+            if record.pending_reason != refused.message and not owner.is_promise_level:
+                _set_record(draft, owner, record.with_(pending_reason=refused.message), {})
             continue
         destinations = tuple(sorted({*record.destinations, destination.name}))
         objects = {**record.objects, destination.name: holds}

@@ -41,6 +41,7 @@ CLUSTER_SELECTORS = "cluster-selectors.yaml"
 STATUS = "status.yaml"
 
 _CHUNK = 64 * 1024
+_CONSTRUCTOR_ERRORS = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
 _MAX_METADATA_BYTES = 1024 * 1024
 
 
@@ -71,7 +72,14 @@ def read_tar_bundle(
         status = _load_one(metadata[STATUS], f"{METADATA}/{STATUS}", limits)
         if status is not None and not isinstance(status, dict):
             raise InvalidBundle(f"{METADATA}/{STATUS} must be a map", file=f"{METADATA}/{STATUS}")
-    return build_bundle(owner, combine_selectors(*found), files, status, generation, limits)
+    try:
+        return build_bundle(owner, combine_selectors(*found), files, status, generation, limits)
+    except StatewriterError:
+        raise
+    except _CONSTRUCTOR_ERRORS as error:
+        # PyYAML's constructors raise plain Python errors for some malformed scalars
+        # (`!!int x`, `0x_`, 5000-digit integers); they are the client's fault, not ours.
+        raise InvalidBundle(f"a file cannot be parsed: {_reason(error)}") from None
 
 
 def inflate(data: bytes, limit: int) -> bytes:
@@ -117,6 +125,8 @@ def _read_members(raw: bytes, limits: Limits) -> tuple[dict[str, str], dict[str,
                 if path in seen:
                     raise InvalidBundle(f"archive member {path!r} appears twice", file=path)
                 seen.add(path)
+                if member.size < 0:
+                    raise InvalidBundle(f"archive member {path!r} has a negative size", file=path)
                 declared += member.size
                 if declared > limits.max_bundle_bytes:
                     raise LimitExceeded(
@@ -135,7 +145,7 @@ def _read_members(raw: bytes, limits: Limits) -> tuple[dict[str, str], dict[str,
     except StatewriterError:
         raise
     except (tarfile.TarError, EOFError, ValueError, OverflowError, UnicodeError) as error:
-        raise InvalidBundle(f"corrupt tar archive: {' '.join(str(error).split())[:200]}") from None
+        raise InvalidBundle(f"corrupt tar archive: {_reason(error)}") from None
     return files, metadata
 
 
@@ -200,8 +210,8 @@ def _load_one(text: str, where: str, limits: Limits) -> Any:
     except yaml.YAMLError as error:
         reason = " ".join(str(error).split())[:300]
         raise InvalidBundle(f"{where}: invalid YAML: {reason}", file=where) from None
-    except (RecursionError, ValueError) as error:
-        raise InvalidBundle(f"{where}: cannot be read: {str(error)[:200]}", file=where) from None
+    except _CONSTRUCTOR_ERRORS as error:
+        raise InvalidBundle(f"{where}: cannot be parsed: {_reason(error)}", file=where) from None
     return value
 
 
@@ -224,3 +234,7 @@ def _destination_selectors(text: str, limits: Limits) -> list[dict[str, str]]:
             )
         found.append(check_selectors(entry.get("matchLabels"), f"{where} entry {position}"))
     return found
+
+
+def _reason(error: BaseException) -> str:
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"

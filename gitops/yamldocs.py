@@ -60,6 +60,11 @@ def load_documents(text: str, limits: ParseLimits = ParseLimits()) -> list[dict[
         raise YamlError(f"invalid YAML: {_one_line(error)}", max(index + 1, 0)) from None
     except RecursionError:
         raise YamlError("document nests too deeply", max(index, 0)) from None
+    except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as error:
+        # PyYAML's constructors raise these for malformed scalars ("!!int x", huge numbers).
+        if isinstance(error, YamlError):
+            raise
+        raise YamlError(f"invalid YAML value: {error}", max(index + 1, 0)) from None
     return docs
 
 

@@ -42,6 +42,7 @@ _REPO_ENV = (
 )
 _BATCH = 256  # requests per cat-file round: stays well below a pipe buffer, so no deadlock
 _CRUFT = re.compile(r"tmp_(obj|pack|idx)_.*")
+_CACHED_BLOB = 32 * 1024  # bytes: larger blobs are read from git every time
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -249,6 +250,9 @@ class Repository:
         self._reader = CatFile(path, self._env)
         self._trees: LRU[str, Entries] = LRU(4096)
         self._roots: LRU[str, str] = LRU(1024)  # commit -> root tree
+        # Small blobs read one at a time (the planner re-reads the same shared files on
+        # every write); keyed by object id, so never stale. Bounded: 512 x 32 KiB at most.
+        self._blobs: LRU[str, bytes] = LRU(512)
         self._write_lock = threading.Lock()
 
     # -- plumbing -------------------------------------------------------------------
@@ -327,6 +331,15 @@ class Repository:
             root = obj[1][5:45].decode()
             self._roots.put(commit, root)
         return root
+
+    def read_blob(self, sha: str) -> bytes:
+        """One blob, through the small-blob cache."""
+        blob = self._blobs.get(sha)
+        if blob is None:
+            blob = self.read_blobs([sha])[0]
+            if len(blob) <= _CACHED_BLOB:
+                self._blobs.put(sha, blob)
+        return blob
 
     def read_blobs(self, shas: Sequence[str]) -> list[bytes]:
         out = []
@@ -452,7 +465,7 @@ class GitTree:
         entry = entries.get(name) if entries is not None else None
         if entry is None or entry[0] in (TREE_MODE, GITLINK_MODE):
             return None
-        return self._repo.read_blobs([entry[1]])[0]
+        return self._repo.read_blob(entry[1])
 
     def listdir(self, path: str) -> dict[str, bool]:
         path = path.strip("/")

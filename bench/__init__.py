@@ -1,0 +1,1 @@
+"""Benchmarks of statewriter (scripts, not tests): `python -m bench.run --quick`."""

@@ -1,0 +1,266 @@
+"""Real processes for system tests and the benchmark: statewriter servers, git daemons,
+and plain git, all on 127.0.0.1. Every wait is a bounded poll loop."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+OWNERS = ".statewriter/owners"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GIT_") and not k.startswith("STATEWRITER_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def git(*args: str, cwd: Path | None = None, input: bytes | None = None) -> str:
+    """Run git; raise with its stderr on failure."""
+    proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True,
+                          env=_clean_env({"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}), timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}")
+    return proc.stdout.decode(errors="replace")
+
+
+def init_bare(path: Path, branch: str = "main") -> Path:
+    git("init", "--bare", "-q", "-b", branch, str(path))
+    return path
+
+
+def owned_requests(git_dir: Path | str, branch: str = "main") -> set[tuple[str, str]]:
+    """(namespace, name) of every request with an owner record on `branch`."""
+    try:
+        out = git(f"--git-dir={git_dir}", "ls-tree", "-r", "--name-only", branch, "--", OWNERS)
+    except RuntimeError:
+        return set()  # no branch yet
+    found = set()
+    for line in out.splitlines():
+        parts = line[len(OWNERS) + 1:].split("/")
+        if len(parts) == 4:  # promise/namespace/name/pipeline.json
+            found.add((parts[1], parts[2]))
+    return found
+
+
+def fsck(git_dir: Path | str, strict: bool = True) -> str:
+    """`git fsck` output; raises when it is not clean."""
+    args = [f"--git-dir={git_dir}", "fsck", "--no-progress", "--no-dangling"]
+    if strict:
+        args.append("--strict")
+    return git(*args)
+
+
+def verify_clone(url: str, workdir: Path, branch: str = "main") -> subprocess.CompletedProcess[str]:
+    """Clone `url` and run `statewriter verify` on the checkout."""
+    checkout = workdir / f"verify-{time.monotonic_ns()}"
+    git("clone", "-q", "--branch", branch, url, str(checkout))
+    return subprocess.run([sys.executable, "-m", "app.cli", "verify", str(checkout)], cwd=ROOT,
+                          capture_output=True, text=True, env=_clean_env(), timeout=600)
+
+
+def wait_until(check: Any, timeout: float, what: str, interval: float = 0.02) -> Any:
+    """Poll `check()` until it returns something truthy; bounded by `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+    return False
+
+
+@dataclass
+class Server:
+    """A `statewriter serve` subprocess."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    data: Path
+    log: Path
+    started: float
+    ready_after: float = 0.0
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def client(self, timeout: float = 60.0) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout)
+
+    def peak_rss_kib(self) -> int | None:
+        """VmHWM of the server process (peak resident set), in KiB."""
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        except OSError:
+            return None
+        return None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def start_server(
+    data: Path,
+    remote: str | None = None,
+    *,
+    branch: str = "main",
+    config: Path | None = None,
+    timeout: float = 60.0,
+    ready_path: str = "/v1/destinations",
+    env: Mapping[str, str] | None = None,
+) -> Server:
+    """Start `statewriter serve` on a free port and wait until `ready_path` answers 200.
+
+    Cold start = `ready_after`: from spawning the process to the first 200 of `ready_path`
+    (which needs the writer lane and its index loaded)."""
+    data.mkdir(parents=True, exist_ok=True)
+    last_error = ""
+    for _ in range(3):  # the free port may be taken between probing and binding
+        port = free_port()
+        args = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                "--data", str(data), "--branch", branch]
+        if remote:
+            args += ["--remote", remote]
+        if config:
+            args += ["--config", str(config)]
+        log = data.parent / f"{data.name}-server-{port}.log"
+        started = time.perf_counter()
+        with log.open("wb") as out:
+            proc = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                    env=_clean_env(env), start_new_session=True)
+        server = Server(proc, port, data, log, started, args=args)
+        try:
+            _wait_ready(server, ready_path, timeout)
+        except RuntimeError as error:
+            last_error = str(error)
+            server.stop()
+            if "address already in use" in server.log_tail().lower():
+                continue
+            raise
+        server.ready_after = time.perf_counter() - started
+        return server
+    raise RuntimeError(f"could not start a server: {last_error}")
+
+
+def _wait_ready(server: Server, path: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=server.url, timeout=5) as client:
+        while True:
+            if server.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {server.proc.returncode}:\n{server.log_tail()}")
+            with contextlib.suppress(httpx.TransportError):
+                if client.get(path).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError(f"server not ready after {timeout}s:\n{server.log_tail()}")
+            time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def running_server(data: Path, remote: str | None = None, **kwargs: Any) -> Iterator[Server]:
+    server = start_server(data, remote, **kwargs)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class GitDaemon:
+    proc: subprocess.Popen[bytes]
+    port: int
+    base: Path
+
+    def url(self, repo: str) -> str:
+        return f"git://127.0.0.1:{self.port}/{repo}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            # the daemon forks a child per connection: end the whole process group
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def git_daemon(base: Path, timeout: float = 20.0) -> Iterator[GitDaemon]:
+    """`git daemon` serving every repository below `base`, pushes allowed, on 127.0.0.1."""
+    daemon: GitDaemon | None = None
+    for _ in range(3):
+        port = free_port()
+        proc = subprocess.Popen(
+            ["git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
+             f"--base-path={base}", f"--port={port}", "--listen=127.0.0.1", str(base)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_clean_env(),
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and not port_open(port) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if proc.poll() is None and port_open(port):
+            daemon = GitDaemon(proc, port, base)
+            break
+        GitDaemon(proc, port, base).stop()
+    if daemon is None:
+        raise RuntimeError("git daemon did not start")
+    try:
+        yield daemon
+    finally:
+        daemon.stop()

@@ -1,0 +1,816 @@
+"""The pure planner against an in-memory tree: no git, no HTTP (CONTRACT sections 2-5, 7)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gitops.bundle import parse_bundle
+from gitops.commitmsg import parse_trailers
+from gitops.errors import Conflict, InvalidBundle, StatewriterError
+from gitops.index import Index
+from gitops.planner import Policy, plan_apply, plan_delete_destination, plan_put_destination
+from gitops.tree import DictTree
+from tests.fixtures.eck import CRD_NAMES, OPERATOR, crds, request_bundle, stack
+from tests.support import (
+    World,
+    assert_reloads,
+    build_all,
+    check_tree,
+    config_map,
+    crd,
+    index_state,
+    kustomize,
+    manifest,
+    materialise,
+    payload,
+    rendezvous_order,
+)
+
+DEST = "worker-cluster-1"
+DEPS = f"{DEST}/dependencies"
+RES = f"{DEST}/resources"
+PROMISE = "elastic-cloud"
+
+
+def seeded(*requests: str) -> World:
+    world = World()
+    world.destination(DEST)
+    for name in requests:
+        world.apply(request_bundle(name))
+    return world
+
+
+def identities(world: World, prefix: str) -> dict[tuple[str, str, str], list[str]]:
+    """(kind, namespace, name) -> the files holding it below `prefix`."""
+    found: dict[tuple[str, str, str], list[str]] = {}
+    for path, doc in world.objects(prefix).items():
+        meta = doc["metadata"]
+        found.setdefault((doc["kind"], meta.get("namespace", ""), meta["name"]), []).append(path)
+    return found
+
+
+SHARED_ECK = [
+    *(("CustomResourceDefinition", "", f"{plural}.{group}")
+      for plural, (group, _) in CRD_NAMES.items()),
+    ("Namespace", "", "elastic-system"),
+    ("ServiceAccount", "elastic-system", "elastic-operator"),
+    ("ConfigMap", "elastic-system", "elastic-operator"),
+    ("ClusterRole", "", "elastic-operator"),
+    ("ClusterRoleBinding", "", "elastic-operator"),
+    ("StatefulSet", "elastic-system", "elastic-operator"),
+]
+
+
+# -- the seed scenario ------------------------------------------------------------------------
+
+
+def test_seed_two_requests_store_crds_and_operator_once_and_both_paths_build(tmp_path: Path) -> None:
+    world = seeded("example", "second-request")
+
+    found = identities(world, DEST)
+    for key in SHARED_ECK:
+        assert len(found.get(key, [])) == 1, key
+        assert found[key][0].startswith(DEPS + "/"), found[key]
+    for name in ("example", "second-request"):
+        folder = f"{RES}/default/{PROMISE}/{name}/default"
+        for kind in ("Elasticsearch", "Kibana", "Beat"):
+            (path,) = found[(kind, "default", name)]
+            assert path.startswith(folder + "/"), path
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+
+    built = build_all(world.tree, tmp_path)
+    deps = [(d["kind"], d["metadata"]["name"]) for d in built[DEPS]]
+    assert len(deps) == len(set(deps)) == len(SHARED_ECK)
+    resources = sorted((d["kind"], d["metadata"]["name"]) for d in built[RES])
+    assert resources == sorted((kind, name) for kind in ("Beat", "Elasticsearch", "Kibana")
+                               for name in ("example", "second-request"))
+
+
+# -- re-posting -------------------------------------------------------------------------------
+
+
+def test_identical_repost_changes_nothing() -> None:
+    world = seeded("example")
+    before = world.files()
+    plan = world.apply(request_bundle("example"))
+    assert plan.changes == {}
+    assert not plan.changed and plan.message == "" and plan.status == 200
+    assert plan.answer["changed"] is False and plan.answer["state"] == "Scheduled"
+    assert world.files() == before
+
+
+def test_changed_bundle_removes_objects_it_no_longer_outputs() -> None:
+    world = seeded("example", "second-request")
+    files = request_bundle("example")["files"]
+    assert isinstance(files, dict)
+    del files["beats.yaml"]
+    del files["elastic-operator.yaml"]
+    plan = world.apply(request_bundle("example", files=files))
+
+    folder = f"{RES}/default/{PROMISE}/example/default"
+    assert plan.changes[f"{folder}/default_Beat.beat.k8s.elastic.co_example.yaml"] is None
+    assert ("Beat", "default", "example") not in identities(world, DEST)
+    assert "default_Beat.beat.k8s.elastic.co_example.yaml" not in world.read(
+        f"{folder}/kustomization.yaml").decode()
+    # the operator is still output by second-request: it stays, untouched
+    assert not any(p.startswith(DEPS) for p in plan.changes)
+    assert ("StatefulSet", "elastic-system", "elastic-operator") in identities(world, DEPS)
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+
+
+# -- deleting ---------------------------------------------------------------------------------
+
+
+def test_shared_dependency_survives_until_its_last_owner_is_deleted() -> None:
+    world = seeded("example", "second-request")
+    world.delete(PROMISE, "default/example")
+    found = identities(world, DEST)
+    assert all(key in found for key in SHARED_ECK)
+    assert ("Kibana", "default", "example") not in found
+    assert ("Kibana", "default", "second-request") in found
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+
+    world.delete(PROMISE, "default/second-request")
+    assert identities(world, DEST) == {}
+
+
+def test_after_everything_is_deleted_both_sections_are_empty_lists_and_build(tmp_path: Path) -> None:
+    world = seeded("example", "second-request")
+    world.delete(PROMISE, "default/example")
+    plan = world.delete(PROMISE, "default/second-request")
+    assert plan.message.splitlines()[0].startswith("delete ")
+
+    empty = b"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n"
+    assert {p for p in world.files(DEST)} == {f"{DEPS}/kustomization.yaml",
+                                             f"{RES}/kustomization.yaml"}
+    assert yaml.safe_load(world.read(f"{DEPS}/kustomization.yaml"))["resources"] == []
+    assert world.read(f"{RES}/kustomization.yaml") == empty
+    assert not world.files(".statewriter/owners")
+    built = build_all(world.tree, tmp_path)
+    assert built == {DEPS: [], RES: []}
+    assert_reloads(world)
+
+
+# -- conflicts ----------------------------------------------------------------------------------
+
+
+def _other_promise_different_crd(world: World) -> dict[str, Any]:
+    world.apply(payload("p1", "team-a/one", {"crd.yaml": crd("example.com", "Widget")}))
+    return payload("p2", "team-b/two", {"crd.yaml": crd("example.com", "Widget", version="2")})
+
+
+def _other_request_different_object(world: World) -> dict[str, Any]:
+    world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("settings", "team-a", "1")}))
+    return payload("p1", "team-a/two", {"cm.yaml": config_map("settings", value="2")})
+
+
+def _deployment(api_version: str) -> str:
+    return manifest(api_version, "Deployment", "web", "team-a", spec={
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}},
+                     "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
+    })
+
+
+def _other_request_other_api_version(world: World) -> dict[str, Any]:
+    world.apply(payload("p1", "team-a/one", {"web.yaml": _deployment("apps/v1")}))
+    return payload("p2", "team-a/two", {"web.yaml": _deployment("apps/v1beta2")})
+
+
+def _other_pipeline_different_object(world: World) -> dict[str, Any]:
+    world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("settings", value="1")},
+                        pipeline="configure"))
+    return payload("p1", "team-a/one", {"cm.yaml": config_map("settings", value="2")},
+                   pipeline="deploy")
+
+
+def _object_defined_twice(world: World) -> dict[str, Any]:
+    return payload("p1", "team-a/one", {"a.yaml": config_map("settings", value="1"),
+                                        "b.yaml": config_map("settings", "team-a", "2")})
+
+
+@pytest.mark.parametrize(
+    ("setup", "error", "status"),
+    [
+        (_other_promise_different_crd, Conflict, 409),
+        (_other_request_different_object, Conflict, 409),
+        (_other_request_other_api_version, Conflict, 409),
+        (_other_pipeline_different_object, Conflict, 409),
+        (_object_defined_twice, InvalidBundle, 422),
+    ],
+    ids=["other-promise-crd", "other-request-object", "other-api-version", "other-pipeline",
+         "defined-twice"],
+)
+def test_refused_plans_raise_and_leave_index_and_tree_unchanged(
+    setup: Callable[[World], dict[str, Any]], error: type[StatewriterError], status: int
+) -> None:
+    world = World()
+    world.destination(DEST)
+    body = setup(world)
+    state, files = index_state(world.index), world.files()
+
+    with pytest.raises(error) as refused:
+        plan_apply(world.index, world.tree, parse_bundle(body), "tester")
+
+    assert refused.value.status == status
+    assert index_state(world.index) == state
+    assert world.files() == files
+    detail = refused.value.body()
+    if error is Conflict:
+        assert detail["object"] and detail["reason"] and detail["owners"]
+        assert detail["owners"][0]["request"] == "team-a/one"
+    else:
+        assert detail["file"] == "b.yaml"
+
+
+def test_conflict_names_the_object_its_owners_and_the_reason() -> None:
+    world = World()
+    world.destination(DEST)
+    body = _other_promise_different_crd(world)
+    with pytest.raises(Conflict) as refused:
+        world.apply(body)
+    assert refused.value.detail == {
+        "object": "CustomResourceDefinition.apiextensions.k8s.io widgets.example.com",
+        "destination": DEST,
+        "owners": [{"promise": "p1", "request": "team-a/one", "pipeline": "default"}],
+        "reason": "another promise's dependency",
+    }
+
+
+def test_object_owned_only_by_this_owner_is_replaced_also_under_another_api_version() -> None:
+    world = World()
+    world.destination(DEST)
+    world.apply(payload("p1", "team-a/one", {"web.yaml": _deployment("apps/v1beta2")}))
+    world.apply(payload("p1", "team-a/one", {"web.yaml": _deployment("apps/v1")}))
+    (doc,) = world.objects(f"{RES}/team-a/p1/one").values()
+    assert doc["apiVersion"] == "apps/v1"
+    check_tree(world.tree, exact_blobs=True)
+
+
+# -- same-promise dependencies and promise generations ------------------------------------------
+
+
+def _crd_files(world: World) -> dict[str, bytes]:
+    return {p: c for p, c in world.files(f"{DEPS}/_cluster").items()
+            if "CustomResourceDefinition" in p}
+
+
+def test_same_promise_dependency_with_new_content_is_replaced_naming_previous_owners() -> None:
+    world = seeded("example")
+    files = {**request_bundle("second-request")["files"],  # type: ignore[dict-item]
+             "elastic-crds.yaml": crds("2.9.0")}
+    plan = world.apply(request_bundle("second-request", files=files))
+
+    assert plan.status == 200
+    changed = [p for p in plan.answer["files"]["changed"] if p.startswith(DEPS)]
+    assert sorted(changed) == sorted(_crd_files(world))
+    assert all(b"2.9.0" in c for c in _crd_files(world).values())
+    assert "Replaced shared dependencies:" in plan.message
+    assert "previously written by elastic-cloud default/example pipeline default" in plan.message
+    assert len(plan.answer["replaced"]) == 4
+    check_tree(world.tree)
+    assert_reloads(world)
+
+
+def test_lower_promise_generation_keeps_newer_content_and_applies_the_rest() -> None:
+    world = World()
+    world.destination(DEST)
+    newer = {**request_bundle("example")["files"], "elastic-crds.yaml": crds("2.9.0")}  # type: ignore[dict-item]
+    world.apply(request_bundle("example", files=newer, promiseGeneration=3))
+    plan = world.apply(request_bundle("second-request", promiseGeneration=2))
+
+    assert plan.status == 200 and plan.changed
+    assert all(b"2.9.0" in c for c in _crd_files(world).values())
+    kept = plan.answer["keptAtNewerGeneration"]
+    assert sorted(kept) == sorted(
+        f"CustomResourceDefinition.apiextensions.k8s.io {plural}.{group} (generation 3)"
+        for plural, (group, _) in CRD_NAMES.items()
+    )
+    assert "Kept at a newer promise generation:" in plan.message
+    for kind in ("Elasticsearch", "Kibana", "Beat"):
+        assert (kind, "default", "second-request") in identities(world, RES)
+    check_tree(world.tree)
+    assert_reloads(world)
+
+    # a higher generation does replace
+    plan = world.apply(request_bundle("third", promiseGeneration=4))
+    assert all(b"2.8.0" in c for c in _crd_files(world).values())
+    assert "keptAtNewerGeneration" not in plan.answer
+
+
+# -- resources output identically by several owners -------------------------------------------
+
+
+def test_identical_resource_of_two_requests_moves_to_shared_in_one_commit_and_back() -> None:
+    world = World()
+    world.destination(DEST)
+    common = config_map("common", "team-a", "same")
+    own = f"{RES}/team-a/p1/one/default/team-a_ConfigMap_common.yaml"
+    shared = f"{RES}/_shared/team-a/ConfigMap_common.yaml"
+    world.apply(payload("p1", "team-a/one", {"cm.yaml": common}))
+    assert world.tree.read(own) is not None
+
+    plan = world.apply(payload("p1", "team-a/two", {"cm.yaml": common,
+                                                    "x.yaml": config_map("x")}))
+    assert plan.changes[own] is None
+    assert plan.changes[shared] is not None
+    assert f"{RES}/team-a/p1/two/default/team-a_ConfigMap_common.yaml" not in world.files()
+    assert len([p for p in world.files(DEST) if p.endswith("ConfigMap_common.yaml")]) == 1
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+
+    plan = world.delete("p1", "team-a/one")
+    assert plan.changes[shared] is None
+    assert world.tree.read(f"{RES}/team-a/p1/two/default/team-a_ConfigMap_common.yaml") is not None
+    assert world.tree.read(shared) is None
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+
+
+# -- placement rules ----------------------------------------------------------------------------
+
+
+def _placed(world: World, kind: str, name: str) -> tuple[str, dict[str, Any]]:
+    """The one file under the destination holding kind/name, and its object."""
+    (found,) = [(p, d) for p, d in world.objects(DEST).items()
+                if d["kind"] == kind and d["metadata"]["name"] == name]
+    return found
+
+
+def test_promise_level_bundle_goes_to_dependencies_with_default_namespace() -> None:
+    world = World()
+    world.destination(DEST)
+    world.apply(payload("p1", files={"cm.yaml": config_map("settings"),
+                                     "cr.yaml": crd("example.com", "Widget")}))
+    path, doc = _placed(world, "ConfigMap", "settings")
+    assert path == f"{DEPS}/default/ConfigMap_settings.yaml"
+    assert doc["metadata"]["namespace"] == "default"
+    path, _ = _placed(world, "CustomResourceDefinition", "widgets.example.com")
+    assert path.startswith(f"{DEPS}/_cluster/")
+
+
+def test_cluster_scoped_kinds_of_a_request_go_to_dependencies() -> None:
+    world = World()
+    world.destination(DEST)
+    files = {
+        "crd.yaml": crd("example.com", "Widget"),
+        "ns.yaml": manifest("v1", "Namespace", "extra"),
+        "role.yaml": manifest("rbac.authorization.k8s.io/v1", "ClusterRole", "reader", rules=[]),
+        "pc.yaml": manifest("scheduling.k8s.io/v1", "PriorityClass", "high", value=1000),
+        "cm.yaml": config_map("mine"),
+    }
+    world.apply(payload("p1", "team-a/one", files))
+    for kind, name in [("CustomResourceDefinition", "widgets.example.com"),
+                       ("Namespace", "extra"), ("ClusterRole", "reader"),
+                       ("PriorityClass", "high")]:
+        path, doc = _placed(world, kind, name)
+        assert path.startswith(f"{DEPS}/_cluster/"), path
+        assert "namespace" not in doc["metadata"]
+    path, doc = _placed(world, "ConfigMap", "mine")
+    assert path == f"{RES}/team-a/p1/one/default/team-a_ConfigMap_mine.yaml"
+    assert doc["metadata"]["namespace"] == "team-a"
+
+
+def test_object_in_a_namespace_the_bundle_declares_goes_to_dependencies() -> None:
+    world = World()
+    world.destination(DEST)
+    files = {
+        "ns.yaml": manifest("v1", "Namespace", "operator-system") + "---\n"
+        + manifest("v1", "Namespace", "team-a"),
+        "op.yaml": config_map("operator", "operator-system"),
+        "own.yaml": config_map("own", "team-a"),  # the request's namespace: still a resource
+        "elsewhere.yaml": config_map("other", "team-b"),  # not declared: a resource
+    }
+    world.apply(payload("p1", "team-a/one", files))
+    assert _placed(world, "ConfigMap", "operator")[0] == \
+        f"{DEPS}/operator-system/ConfigMap_operator.yaml"
+    assert _placed(world, "ConfigMap", "own")[0].startswith(f"{RES}/team-a/p1/one/default/")
+    assert _placed(world, "ConfigMap", "other")[0] == \
+        f"{RES}/team-a/p1/one/default/team-b_ConfigMap_other.yaml"
+    check_tree(world.tree, exact_blobs=True)
+
+
+def test_placement_annotation_sends_to_dependencies_and_is_stripped() -> None:
+    world = World()
+    world.destination(DEST)
+    annotations = {"statewriter.dev/placement": "dependency", "team": "a"}
+    world.apply(payload("p1", "team-a/one", {
+        "cm.yaml": config_map("marked", annotations=annotations),
+        "only.yaml": config_map("only", annotations={"statewriter.dev/placement": "dependency"}),
+    }))
+    path, doc = _placed(world, "ConfigMap", "marked")
+    assert path == f"{DEPS}/team-a/ConfigMap_marked.yaml"
+    assert doc["metadata"]["annotations"] == {"team": "a"}
+    path, doc = _placed(world, "ConfigMap", "only")
+    assert "annotations" not in doc["metadata"]
+    assert b"statewriter.dev" not in b"".join(world.files(DEST).values())
+
+
+def test_kind_with_cluster_scoped_crd_in_the_bundle_gets_no_namespace() -> None:
+    world = World()
+    world.destination(DEST)
+    world.apply(payload("p1", "team-a/one", {
+        "crd.yaml": crd("example.com", "Tenant", scope="Cluster"),
+        "tenant.yaml": manifest("example.com/v1", "Tenant", "acme", "team-a"),
+        "widget-crd.yaml": crd("example.com", "Widget"),
+        "widget.yaml": manifest("example.com/v1", "Widget", "w"),
+    }))
+    path, doc = _placed(world, "Tenant", "acme")
+    assert path == f"{DEPS}/_cluster/Tenant.example.com_acme.yaml"
+    assert "namespace" not in doc["metadata"]
+    path, doc = _placed(world, "Widget", "w")
+    assert doc["metadata"]["namespace"] == "team-a"
+    check_tree(world.tree, exact_blobs=True)
+
+
+def test_kind_with_cluster_scoped_crd_in_the_destination_gets_no_namespace() -> None:
+    world = World()
+    world.destination(DEST)
+    world.destination("other")
+    world.apply(payload("platform", files={"crd.yaml": crd("example.com", "Tenant", "Cluster")},
+                        selectors={}))
+    world.apply(payload("p1", "team-a/one", {
+        "tenant.yaml": manifest("example.com/v1", "Tenant", "acme"),
+    }))
+    placed = world.index.request_destination("p1", "team-a", "one")
+    assert placed is not None
+    (path,) = [p for p in world.objects(placed) if "Tenant.example.com_acme" in p]
+    assert path == f"{placed}/dependencies/_cluster/Tenant.example.com_acme.yaml"
+    assert "namespace" not in world.doc(path)["metadata"]
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+
+
+def test_namespaced_objects_without_namespace_get_the_request_namespace() -> None:
+    world = seeded("example")
+    world.apply(request_bundle("in-team", namespace="team-a"))
+    _, doc = _placed(world, "Kibana", "in-team")
+    assert doc["metadata"]["namespace"] == "team-a"
+    # the operator names its own namespace and keeps it
+    assert identities(world, DEPS)[("ConfigMap", "elastic-system", "elastic-operator")]
+    assert ("Kibana", "team-a", "in-team") in identities(world, f"{RES}/team-a/{PROMISE}/in-team")
+
+
+def test_crds_and_namespaces_are_protected_from_prune() -> None:
+    world = seeded("example")
+    for doc in world.objects(DEST).values():
+        annotations = doc["metadata"].get("annotations", {})
+        protected = doc["kind"] in ("CustomResourceDefinition", "Namespace")
+        assert (annotations.get("kustomize.toolkit.fluxcd.io/prune") == "disabled") == protected
+
+
+def test_protected_kinds_are_configurable() -> None:
+    world = World(Policy(protect_from_prune=frozenset({"ClusterRole"})))
+    world.destination(DEST)
+    world.apply(request_bundle("example"))
+    _, role = _placed(world, "ClusterRole", "elastic-operator")
+    _, namespace = _placed(world, "Namespace", "elastic-system")
+    assert role["metadata"]["annotations"] == {"kustomize.toolkit.fluxcd.io/prune": "disabled"}
+    assert "annotations" not in namespace["metadata"]
+
+
+def test_identity_keeps_its_first_placement() -> None:
+    world = World()
+    world.destination(DEST)
+    mark = {"statewriter.dev/placement": "dependency"}
+    # first seen as a resource; a later owner marking it a dependency does not move it
+    world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("common", "shared")}))
+    world.apply(payload("p1", "team-b/two", {"cm.yaml": config_map("common", "shared",
+                                                                  annotations=mark)}))
+    assert _placed(world, "ConfigMap", "common")[0] == f"{RES}/_shared/shared/ConfigMap_common.yaml"
+    world.delete("p1", "team-a/one")
+    assert _placed(world, "ConfigMap", "common")[0] == \
+        f"{RES}/team-b/p1/two/default/shared_ConfigMap_common.yaml"
+    # first seen as a dependency; an owner that would place it in resources joins it there
+    world.apply(payload("p2", files={"cm.yaml": config_map("base", "shared")}))
+    world.apply(payload("p2", "team-a/three", {"cm.yaml": config_map("base", "shared")}))
+    assert _placed(world, "ConfigMap", "base")[0] == f"{DEPS}/shared/ConfigMap_base.yaml"
+    world.delete("p2")
+    assert _placed(world, "ConfigMap", "base")[0] == f"{DEPS}/shared/ConfigMap_base.yaml"
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+
+
+# -- scheduling ---------------------------------------------------------------------------------
+
+
+def test_selectors_pick_only_matching_destinations() -> None:
+    world = World()
+    world.destination("dev-1", {"env": "dev", "zone": "a"})
+    world.destination("prod-1", {"env": "prod", "zone": "a"})
+    plan = world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("x")},
+                               selectors={"env": "prod", "zone": "a"}))
+    assert plan.answer["destinations"] == ["prod-1"]
+    assert world.files("dev-1/resources").keys() == {"dev-1/resources/kustomization.yaml"}
+
+
+def test_rendezvous_picks_the_highest_hash_among_matches() -> None:
+    world = World()
+    names = ["alpha", "beta", "gamma", "delta"]
+    for name in names:
+        world.destination(name, {"env": "dev"})
+    world.destination("prod", {"env": "prod"})
+    chosen = set()
+    for i in range(12):
+        request = f"team-a/r{i}"
+        plan = world.apply(payload("p1", request, {"cm.yaml": config_map("x")},
+                                   selectors={"env": "dev"}))
+        expected = rendezvous_order(names, f"p1/{request}")[0]
+        assert expected == max(names, key=lambda n: hashlib.sha256(
+            f"{n}/p1/team-a/r{i}".encode()).hexdigest())
+        assert plan.answer["destinations"] == [expected]
+        chosen.add(expected)
+    assert len(chosen) > 1  # the requests spread
+
+
+def test_placement_is_sticky_and_reports_misplaced() -> None:
+    world = World()
+    world.destination("a", {"env": "dev"})
+    world.destination("b", {"env": "dev"})
+    first = world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("x")},
+                                selectors={"env": "dev"}))
+    (placed,) = first.answer["destinations"]
+    assert first.answer["misplaced"] is False
+    other = "b" if placed == "a" else "a"
+    world.destination(other, {"env": "prod"})
+    world.destination(placed, {"env": "prod"})
+    world.destination("c", {"env": "dev"})  # matches now; the request stays put
+    plan = world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("x", value="2")},
+                               selectors={"env": "dev"}))
+    assert plan.answer["destinations"] == [placed]
+    assert plan.answer["misplaced"] is True
+    assert world.objects(f"{placed}/resources")
+    assert not world.objects("c/resources")
+
+
+def test_all_pipelines_of_a_request_share_its_destination() -> None:
+    world = World()
+    world.destination("a", {"env": "dev"})
+    world.destination("b", {"env": "prod"})
+    world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("x")},
+                        pipeline="configure", selectors={"env": "dev"}))
+    plan = world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("y")},
+                               pipeline="deploy", selectors={"env": "prod"}))
+    assert plan.answer["destinations"] == ["a"]
+    assert plan.answer["misplaced"] is True
+    assert set(world.objects("a/resources/team-a/p1/one")) == {
+        "a/resources/team-a/p1/one/configure/team-a_ConfigMap_x.yaml",
+        "a/resources/team-a/p1/one/deploy/team-a_ConfigMap_y.yaml",
+    }
+
+
+def test_no_matching_destination_is_pending_and_stored() -> None:
+    world = World()
+    world.destination("dev", {"env": "dev"})
+    plan = world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("x"),
+                                                    "b.yaml": config_map("y")},
+                               selectors={"env": "prod"}))
+    assert plan.status == 202
+    assert plan.answer["state"] == "Pending" and plan.answer["destinations"] == []
+    stored = world.files(".statewriter/bundles/p1/team-a/one/default")
+    assert [yaml.safe_load(c)["metadata"]["name"] for c in stored.values()] == ["y", "x"]
+    assert not world.objects("dev")
+    # posted again unchanged: still pending
+    again = world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("x"),
+                                                     "b.yaml": config_map("y")},
+                                selectors={"env": "prod"}))
+    assert not again.changed and again.status == 202 and again.answer["state"] == "Pending"
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["same-process", "after-restart"])
+def test_pending_bundle_is_placed_when_a_matching_destination_is_registered(restart: bool) -> None:
+    world = World()
+    body = payload("p1", "team-a/one", {"cm.yaml": config_map("x")}, selectors={"env": "prod"})
+    world.apply(body)
+    promise_level = payload("p1", files={"crd.yaml": crd("example.com", "Widget")},
+                            selectors={"env": "prod"})
+    assert world.apply(promise_level).status == 202
+    if restart:
+        world.restart()
+    plan = world.destination("prod", {"env": "prod"})
+
+    assert world.tree.read("prod/resources/team-a/p1/one/default/team-a_ConfigMap_x.yaml")
+    assert world.tree.read(
+        "prod/dependencies/_cluster/CustomResourceDefinition.apiextensions.k8s.io_widgets.example.com.yaml")
+    assert not world.files(".statewriter/bundles/p1/team-a")  # placed: no longer kept
+    assert world.files(".statewriter/bundles/p1/_promise")  # kept for later destinations
+    trailers = parse_trailers(plan.message)
+    assert trailers["Statewriter-Action"] == ["destination"]
+    assert trailers["Statewriter-Request"] == ["team-a/one"]
+    assert world.index.request_destination("p1", "team-a", "one") == "prod"
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+    # the request's owner is now placed and unchanged by a repost
+    assert not world.apply(body).changed
+
+
+def test_invalid_bundle_is_refused_even_when_pending_and_never_blocks_destinations() -> None:
+    world = World()
+    body = payload("p1", "team-a/one", {"a.yaml": config_map("x", value="1"),
+                                        "b.yaml": config_map("x", value="2")},
+                   selectors={"env": "prod"})
+    with pytest.raises(InvalidBundle):
+        world.apply(body)
+    world.destination("prod", {"env": "prod"})
+
+
+def test_promise_level_bundle_goes_to_every_matching_destination_including_later_ones() -> None:
+    world = World()
+    world.destination("a", {"env": "dev"})
+    world.destination("b", {"env": "dev"})
+    world.destination("c", {"env": "prod"})
+    plan = world.apply(payload("p1", files={"crd.yaml": crd("example.com", "Widget")},
+                               selectors={"env": "dev"}))
+    assert plan.answer["destinations"] == ["a", "b"]
+    file = "dependencies/_cluster/CustomResourceDefinition.apiextensions.k8s.io_widgets.example.com.yaml"
+    assert world.tree.read(f"a/{file}") and world.tree.read(f"b/{file}")
+    assert world.tree.read(f"c/{file}") is None
+    world.restart()
+    world.destination("d", {"env": "dev"})
+    assert world.tree.read(f"d/{file}") == world.tree.read(f"a/{file}")
+    world.destination("c", {"env": "dev"})  # relabelled to match
+    assert world.tree.read(f"c/{file}") is not None
+    world.destination("a", {"env": "prod"})  # no longer matches: withdrawn
+    assert world.tree.read(f"a/{file}") is None
+    (record,) = world.index.request_owners("p1")
+    assert record.destinations == ("b", "c", "d")
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+
+
+# -- destinations -------------------------------------------------------------------------------
+
+
+def test_destination_delete_is_refused_while_requests_are_placed() -> None:
+    world = seeded("example")
+    state, files = index_state(world.index), world.files()
+    with pytest.raises(Conflict) as refused:
+        plan_delete_destination(world.index, world.tree, DEST, "tester")
+    assert refused.value.detail["requests"][0]["request"] == "default/example"
+    assert index_state(world.index) == state and world.files() == files
+
+
+def test_destination_delete_removes_promise_level_dependencies() -> None:
+    world = World()
+    world.destination(DEST)
+    world.destination("other")
+    world.apply(payload("p1", files={"crd.yaml": crd("example.com", "Widget")}))
+    plan = world.delete_destination(DEST)
+    assert parse_trailers(plan.message)["Statewriter-Action"] == ["destination"]
+    assert not world.files(DEST)
+    assert world.files("other/dependencies/_cluster")
+    assert world.tree.read(f".statewriter/destinations/{DEST}.json") is None
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+    # registered again: the promise-level bundle comes back
+    world.destination(DEST)
+    assert world.files(f"{DEPS}/_cluster")
+
+
+def test_destination_path_change_is_refused_while_requests_are_placed() -> None:
+    world = seeded("example")
+    state, files = index_state(world.index), world.files()
+    with pytest.raises(Conflict):
+        plan_put_destination(world.index, world.tree, DEST, {}, "clusters/one", "tester")
+    assert index_state(world.index) == state and world.files() == files
+
+
+def test_destination_path_change_moves_its_files(tmp_path: Path) -> None:
+    world = World()
+    world.destination(DEST)
+    world.apply(payload("p1", files={"crd.yaml": crd("example.com", "Widget"),
+                                     "cm.yaml": config_map("settings")}))
+    before = {p.removeprefix(DEST): c for p, c in world.files(DEST).items()}
+    world.destination(DEST, {}, "clusters/one")
+    assert not world.files(DEST + "/")
+    assert {p.removeprefix("clusters/one"): c for p, c in world.files("clusters/one").items()} \
+        == before
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+    build_all(world.tree, tmp_path)
+
+
+def test_destination_path_change_into_its_old_section_leaves_no_stale_kustomization() -> None:
+    world = World()
+    world.destination("a")
+    world.apply(payload("p1", files={"crd.yaml": crd("example.com", "Widget")}))
+    world.destination("a", {}, "a/dependencies")
+    assert "a/dependencies/kustomization.yaml" not in world.files()
+    assert world.files("a/dependencies/dependencies/_cluster")
+    check_tree(world.tree, exact_blobs=True)
+    world.destination("a", {}, "a")
+    assert set(world.files("a")) == {
+        "a/dependencies/kustomization.yaml", "a/resources/kustomization.yaml",
+        "a/dependencies/_cluster/kustomization.yaml",
+        "a/dependencies/_cluster/CustomResourceDefinition.apiextensions.k8s.io_widgets.example.com.yaml",
+    }
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+
+
+def test_destination_path_may_not_overlap_another() -> None:
+    world = World()
+    world.destination("one", {}, "clusters/one")
+    with pytest.raises(Conflict):
+        world.destination("two", {}, "clusters")
+    with pytest.raises(InvalidBundle):
+        world.destination("three", {}, ".statewriter")
+
+
+def test_registering_a_destination_creates_both_buildable_sections(tmp_path: Path) -> None:
+    world = World()
+    plan = world.destination(DEST, {"env": "dev"})
+    assert set(world.files(DEST)) == {f"{DEPS}/kustomization.yaml", f"{RES}/kustomization.yaml"}
+    assert world.destination(DEST, {"env": "dev"}).changes == {}
+    assert plan.answer == {"name": DEST, "labels": {"env": "dev"}, "path": DEST, "changed": True,
+                           "files": plan.answer["files"]}
+    materialise(world.tree, tmp_path)
+    assert kustomize(tmp_path / DEPS) == [] and kustomize(tmp_path / RES) == []
+
+
+# -- commit messages ----------------------------------------------------------------------------
+
+
+def git_trailers(message: str) -> list[tuple[str, str]]:
+    proc = subprocess.run(["git", "interpret-trailers", "--parse"], input=message,
+                          capture_output=True, text=True, check=True)
+    return [(k, v.strip()) for k, _, v in (line.partition(":") for line in proc.stdout.splitlines())]
+
+
+def test_commit_message_trailers_are_read_by_git() -> None:
+    world = World()
+    world.destination(DEST)
+    plan = world.run(plan_apply(world.index, world.tree, parse_bundle(
+        request_bundle("example", pipeline="instance-configure")), "elastic-pipeline"))
+    trailers = git_trailers(plan.message)
+    assert trailers == [
+        ("Statewriter-Action", "apply"),
+        ("Statewriter-Promise", PROMISE),
+        ("Statewriter-Request", "default/example"),
+        ("Statewriter-Pipeline", "instance-configure"),
+        ("Statewriter-Destination", DEST),
+        ("Statewriter-Actor", "elastic-pipeline"),
+        ("Statewriter-Bundle-Digest", parse_bundle(
+            request_bundle("example", pipeline="instance-configure")).digest),
+    ]
+    assert plan.message.splitlines()[0] == (
+        f"apply {PROMISE} default/example pipeline instance-configure to {DEST}")
+    assert f"  {RES}/default/{PROMISE}/example/instance-configure/kustomization.yaml" \
+        in plan.message.splitlines()
+
+    plan = world.delete(PROMISE, "default/example")
+    assert dict(git_trailers(plan.message))["Statewriter-Action"] == "delete"
+    plan = world.destination("second", {"env": "x"})
+    assert git_trailers(plan.message) == [("Statewriter-Action", "destination"),
+                                          ("Statewriter-Destination", "second"),
+                                          ("Statewriter-Actor", "tester")]
+
+
+def test_bundle_digest_is_sha256_of_the_canonical_json() -> None:
+    files = {"z.yaml": OPERATOR, **stack("example"), "a.yaml": crds()}
+    body = payload(PROMISE, "default/example", files, pipeline="p",
+                   selectors={"zone": "a", "env": "dev"})
+    documents = [d for name in sorted(files) for d in yaml.safe_load_all(files[name]) if d]
+    canonical = json.dumps({"promise": PROMISE, "request": "default/example", "pipeline": "p",
+                            "selectors": {"env": "dev", "zone": "a"}, "documents": documents},
+                           sort_keys=True, separators=(",", ":"))
+    expected = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    assert parse_bundle(body).digest == expected
+
+    world = World()
+    world.destination(DEST, {"env": "dev", "zone": "a"})
+    plan = world.apply(body)
+    assert dict(git_trailers(plan.message))["Statewriter-Bundle-Digest"] == expected
+
+    promise_level = payload(PROMISE, None, {"a.yaml": crds()})
+    canonical = json.dumps({"promise": PROMISE, "request": None, "pipeline": "default",
+                            "selectors": {}, "documents": list(yaml.safe_load_all(crds()))},
+                           sort_keys=True, separators=(",", ":"))
+    assert parse_bundle(promise_level).digest == \
+        "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# -- purity -------------------------------------------------------------------------------------
+
+
+def test_plans_are_pure_until_merged() -> None:
+    world = seeded("example")
+    state, files = index_state(world.index), world.files()
+    tree = DictTree(files)
+    plan = plan_apply(world.index, tree, parse_bundle(request_bundle("second-request")), "t")
+    assert plan.changed
+    assert index_state(world.index) == state and dict(tree.files("")) == files
+    plan.index.merge_down()
+    assert index_state(world.index) != state
+    assert index_state(Index.load(world.tree)) == state

@@ -1,0 +1,559 @@
+"""`gitops.verify` against trees the real planner writes, then against corrupted copies.
+
+Everything runs for real: the planner builds the trees, `kubectl kustomize` builds them,
+`git` makes the repositories `verify_target` clones.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gitops import layout
+from gitops import verify as verify_module
+from gitops.bundle import parse_bundle
+from gitops.index import Index
+from gitops.planner import Plan, plan_apply, plan_delete, plan_put_destination
+from gitops.tree import DictTree
+from gitops.verify import verify_path, verify_target, verify_tree
+from tests.fixtures.eck import request_bundle
+
+CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
+ENV = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
+       "GIT_AUTHOR_NAME": "Tess Ter", "GIT_AUTHOR_EMAIL": "tess@example.org",
+       "GIT_COMMITTER_NAME": "Tess Ter", "GIT_COMMITTER_EMAIL": "tess@example.org"}
+HAS_KUBECTL = shutil.which("kubectl") is not None
+W1 = "worker-1"
+EXAMPLE = f"{W1}/resources/default/elastic-cloud/example/default"
+DEPS = f"{W1}/dependencies"
+
+
+class Store:
+    """A tree and its index, advanced by applying plans the way the writer does."""
+
+    def __init__(self) -> None:
+        self.tree = DictTree()
+        self.index = Index()
+
+    def step(self, plan: Plan) -> Plan:
+        files = dict(self.tree.files(""))
+        for path, content in plan.changes.items():
+            if content is None:
+                files.pop(path)
+            else:
+                files[path] = content
+        self.tree = DictTree(files)
+        plan.index.merge_down()
+        return plan
+
+    def destination(self, name: str, labels: dict[str, str], path: str | None = None) -> Plan:
+        return self.step(plan_put_destination(self.index, self.tree, name, labels, path, "t"))
+
+    def apply(self, payload: dict[str, Any]) -> Plan:
+        return self.step(plan_apply(self.index, self.tree, parse_bundle(payload), "t"))
+
+    def files(self) -> dict[str, bytes]:
+        return dict(self.tree.files(""))
+
+
+def corpus_files(*names: str) -> dict[str, str]:
+    files = {}
+    for name in names:
+        path = CORPUS / name
+        for file in sorted(path.rglob("*.yaml")) if path.is_dir() else [path]:
+            files[file.name] = file.read_text()
+    return files
+
+
+def eck_store() -> Store:
+    store = Store()
+    store.destination(W1, {"env": "dev"})
+    store.apply(request_bundle("example", files={
+        **request_bundle("example")["files"],  # type: ignore[dict-item]
+        "settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n"
+                         "data: {a: b}\n",
+    }))
+    store.apply(request_bundle("other"))
+    # A second pipeline of the same request outputs settings too: it moves to _shared/.
+    store.apply({"promise": "elastic-cloud", "request": {"namespace": "default", "name": "example"},
+                 "pipeline": "extra",
+                 "files": {"settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                                            "  name: settings\ndata: {a: b}\n"}})
+    return store
+
+
+@pytest.fixture(scope="module")
+def eck() -> dict[str, bytes]:
+    return eck_store().files()
+
+
+def relist(files: dict[str, bytes], section: str) -> None:
+    """Rewrite every kustomization below `section` to list exactly its entries."""
+    folders: dict[str, set[str]] = {section: set()}
+    for path in files:
+        if not path.startswith(section + "/"):
+            continue
+        folder, _, name = path.rpartition("/")
+        if name == layout.KUSTOMIZATION:
+            continue
+        folders.setdefault(folder, set()).add(name)
+        while folder != section:
+            parent, _, child = folder.rpartition("/")
+            folders.setdefault(parent, set()).add(child)
+            folder = parent
+    for path in [p for p in files if p.startswith(section + "/") and p.endswith("/kustomization.yaml")]:
+        del files[path]
+    for folder, entries in folders.items():
+        files[f"{folder}/{layout.KUSTOMIZATION}"] = layout.kustomization(sorted(entries))
+
+
+def edit(files: dict[str, bytes], path: str, change: Callable[[dict[str, Any]], None]) -> None:
+    doc = yaml.safe_load(files[path])
+    change(doc)
+    files[path] = yaml.safe_dump(doc).encode()
+
+
+def verify(files: dict[str, bytes], kustomize: bool = False) -> list[str]:
+    return verify_tree(DictTree(files), kustomize=kustomize)
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    proc = subprocess.run(["git", *args], capture_output=True, text=True, env=ENV, cwd=cwd)
+    assert proc.returncode == 0, f"git {args}: {proc.stderr}"
+    return proc.stdout
+
+
+def write_checkout(root: Path, files: dict[str, bytes]) -> Path:
+    for path, content in files.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    return root
+
+
+def bare_repository(tmp: Path, files: dict[str, bytes], name: str = "state.git") -> Path:
+    """A bare repository whose main branch holds `files`, written with git plumbing."""
+    repo = tmp / name
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(repo))
+    index_env = {**ENV, "GIT_INDEX_FILE": str(tmp / f"{name}.index")}
+    entries = []
+    for path, content in sorted(files.items()):
+        blob = subprocess.run(["git", f"--git-dir={repo}", "hash-object", "-w", "--stdin"],
+                              input=content, capture_output=True, check=True, env=ENV).stdout
+        entries.append(f"100644 {blob.decode().strip()}\t{path}\n")
+    subprocess.run(["git", f"--git-dir={repo}", "update-index", "--index-info"],
+                   input="".join(entries).encode(), check=True, env=index_env)
+    tree = subprocess.run(["git", f"--git-dir={repo}", "write-tree"], capture_output=True,
+                          check=True, env=index_env).stdout.decode().strip()
+    commit = git(f"--git-dir={repo}", "commit-tree", tree, "-m", "state").strip()
+    git(f"--git-dir={repo}", "update-ref", "refs/heads/main", commit)
+    return repo
+
+
+# -- clean trees -------------------------------------------------------------------------------
+
+
+def test_every_step_of_the_planner_verifies_clean() -> None:
+    store = Store()
+    assert verify(store.files()) == []
+    store.destination(W1, {"env": "dev"})
+    assert verify(store.files(), kustomize=True) == []
+    store.apply(request_bundle("example"))
+    assert verify(store.files(), kustomize=True) == []
+    store.apply(request_bundle("other"))
+    assert verify(store.files()) == []
+    store.step(plan_delete(store.index, store.tree, "elastic-cloud", "default", "example", None, "t"))
+    assert verify(store.files(), kustomize=True) == []
+    store.step(plan_delete(store.index, store.tree, "elastic-cloud", "default", "other", None, "t"))
+    assert verify(store.files(), kustomize=True) == []
+
+
+def test_eck_tree_with_shared_objects_is_clean(eck: dict[str, bytes]) -> None:
+    assert f"{W1}/resources/_shared/default/ConfigMap_settings.yaml" in eck
+    assert verify(eck, kustomize=True) == []
+
+
+def test_real_corpus_manifests_verify_clean() -> None:
+    store = Store()
+    store.destination(W1, {"env": "dev"})
+    store.destination("worker-2", {"env": "dev"}, "clusters/worker-2")
+    store.apply({"promise": "flux", "files": corpus_files("flux-install.yaml")})
+    store.apply({"promise": "nginx-ingress", "files": corpus_files("nginx-ingress-operator")})
+    store.apply({"promise": "redis", "files": corpus_files("redis-operator.yaml")})
+    store.apply({"promise": "gitops", "request": {"namespace": "flux-system", "name": "sources"},
+                 "files": corpus_files("kratix-worker-flux-sources.yaml")})
+    files = store.files()
+    assert any(p.startswith("clusters/worker-2/dependencies/flux-system/") for p in files)
+    assert verify(files, kustomize=True) == []
+    store.step(plan_delete(store.index, store.tree, "nginx-ingress", "", "", None, "t"))
+    assert verify(store.files(), kustomize=True) == []
+
+
+# -- corruptions: each names its path --------------------------------------------------------
+
+
+ES = f"{EXAMPLE}/default_Elasticsearch.elasticsearch.k8s.elastic.co_example.yaml"
+KIBANA = f"{EXAMPLE}/default_Kibana.kibana.k8s.elastic.co_example.yaml"
+NAMESPACE = f"{DEPS}/_cluster/Namespace_elastic-system.yaml"
+CONFIGMAP = f"{DEPS}/elastic-system/ConfigMap_elastic-operator.yaml"
+
+
+def test_duplicate_identity_under_another_api_version(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    copy = f"{W1}/resources/default/copies/Elasticsearch_example.yaml"
+    files[copy] = files[ES].replace(b"elasticsearch.k8s.elastic.co/v1\n",
+                                    b"elasticsearch.k8s.elastic.co/v1beta1\n")
+    assert files[copy] != files[ES]
+    relist(files, f"{W1}/resources")
+    findings = verify(files, kustomize=True)  # kustomize alone accepts this
+    assert findings == [
+        f"{copy}: Elasticsearch.elasticsearch.k8s.elastic.co default/example "
+        f"(elasticsearch.k8s.elastic.co/v1beta1) is already at {ES} "
+        "(elasticsearch.k8s.elastic.co/v1); an identity may appear only once per "
+        "destination, whatever its version"
+    ] or findings == [
+        f"{ES}: Elasticsearch.elasticsearch.k8s.elastic.co default/example "
+        f"(elasticsearch.k8s.elastic.co/v1) is already at {copy} "
+        "(elasticsearch.k8s.elastic.co/v1beta1); an identity may appear only once per "
+        "destination, whatever its version"
+    ]
+
+
+def test_duplicate_identity_across_sections(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    copy = f"{W1}/resources/elastic-system/ConfigMap_elastic-operator.yaml"
+    files[copy] = files[CONFIGMAP]
+    relist(files, f"{W1}/resources")
+    assert [f for f in verify(files) if "already at" in f] == [
+        f"{copy}: ConfigMap elastic-system/elastic-operator (v1) is already at {CONFIGMAP} (v1); "
+        "an identity may appear only once per destination, whatever its version"
+    ]
+
+
+def test_missing_namespace(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    edit(files, KIBANA, lambda doc: doc["metadata"].pop("namespace"))
+    assert verify(files) == [
+        f"{KIBANA}: namespaced Kibana.kibana.k8s.elastic.co example has no metadata.namespace"
+    ]
+
+
+def test_missing_namespace_of_a_custom_kind_made_cluster_scoped_is_fine() -> None:
+    store = Store()
+    store.destination(W1, {})
+    crd = """apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  scope: Cluster
+  versions: [{name: v1, served: true, storage: true,
+              schema: {openAPIV3Schema: {type: object}}}]
+"""
+    store.apply({"promise": "widgets", "files": {"crd.yaml": crd}})
+    store.apply({"promise": "widgets", "request": {"namespace": "team-a", "name": "w"},
+                 "files": {"w.yaml": "apiVersion: example.com/v1\nkind: Widget\n"
+                                     "metadata: {name: w}\n"}})
+    files = store.files()
+    assert f"{W1}/dependencies/_cluster/Widget.example.com_w.yaml" in files
+    assert verify(files, kustomize=True) == []
+
+
+def test_missing_prune_annotation(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    edit(files, NAMESPACE, lambda doc: doc["metadata"].pop("annotations"))
+    assert verify(files) == [
+        f"{NAMESPACE}: Namespace elastic-system lacks the annotation "
+        "kustomize.toolkit.fluxcd.io/prune: disabled"
+    ]
+    # The protected kinds are configurable.
+    assert verify_tree(DictTree(files), kustomize=False,
+                       protect_from_prune=frozenset({"CustomResourceDefinition"})) == []
+    crd = f"{DEPS}/_cluster/CustomResourceDefinition.apiextensions.k8s.io_beats.beat.k8s.elastic.co.yaml"
+    edit(files, crd, lambda doc: doc["metadata"]["annotations"].update(
+        {"kustomize.toolkit.fluxcd.io/prune": "enabled"}))
+    assert f"{crd}: CustomResourceDefinition.apiextensions.k8s.io beats.beat.k8s.elastic.co " \
+           "lacks the annotation kustomize.toolkit.fluxcd.io/prune: disabled" in verify(files)
+
+
+def test_file_not_listed_in_its_kustomization(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    kustomization = f"{EXAMPLE}/kustomization.yaml"
+    files[kustomization] = files[kustomization].replace(
+        b"- default_Kibana.kibana.k8s.elastic.co_example.yaml\n", b"")
+    assert verify(files, kustomize=True) == [
+        f"{kustomization}: does not list file default_Kibana.kibana.k8s.elastic.co_example.yaml"
+    ]
+
+
+def test_sub_folder_not_listed(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    kustomization = f"{W1}/resources/kustomization.yaml"
+    files[kustomization] = layout.kustomization(["default"])
+    assert verify(files) == [f"{kustomization}: does not list sub-folder _shared"]
+
+
+def test_extra_kustomization_entry(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    kustomization = f"{EXAMPLE}/kustomization.yaml"
+    files[kustomization] += b"- ghost.yaml\n"
+    findings = verify(files, kustomize=HAS_KUBECTL)
+    assert findings[0] == (
+        f"{kustomization}: lists ghost.yaml, which is not a .yaml file or sub-folder of {EXAMPLE}"
+    )
+    if HAS_KUBECTL:  # kubectl's own error line, with repository paths
+        assert len(findings) == 2
+        assert findings[1].startswith(f"{W1}/resources: kubectl kustomize failed: ")
+        assert "ghost.yaml" in findings[1]
+        assert "statewriter-kustomize" not in findings[1]
+
+
+def test_kustomization_with_a_transformer_and_a_missing_folder_kustomization(
+    eck: dict[str, bytes],
+) -> None:
+    files = dict(eck)
+    kustomization = f"{EXAMPLE}/kustomization.yaml"
+    files[kustomization] += b"namespace: elsewhere\n"
+    del files[f"{DEPS}/elastic-system/kustomization.yaml"]
+    findings = verify(files)
+    assert f"{kustomization}: unexpected field(s) namespace (statewriter writes only " \
+           "apiVersion, kind and resources)" in findings
+    assert f"{DEPS}/elastic-system/kustomization.yaml: missing (every folder below a " \
+           "section needs one)" in findings
+
+
+def test_unowned_object_file(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    stray = f"{EXAMPLE}/default_ConfigMap_stray.yaml"
+    files[stray] = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stray\n  namespace: default\n"
+    relist(files, f"{W1}/resources")
+    assert verify(files, kustomize=True) == [
+        f"{stray}: ConfigMap default/stray is not owned by any owner in the index"
+    ]
+
+
+def test_owners_object_missing(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    del files[KIBANA]
+    relist(files, f"{W1}/resources")
+    assert verify(files, kustomize=True) == [
+        f"{KIBANA}: missing; Kibana.kibana.k8s.elastic.co default/example is held by "
+        "elastic-cloud default/example pipeline default"
+    ]
+
+
+def test_shared_object_left_in_the_owners_folder(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    shared = f"{W1}/resources/_shared/default/ConfigMap_settings.yaml"
+    wrong = f"{EXAMPLE}/default_ConfigMap_settings.yaml"
+    files[wrong] = files.pop(shared)
+    relist(files, f"{W1}/resources")
+    assert verify(files) == [
+        f"{wrong}: ConfigMap default/settings belongs at {shared} (owners: elastic-cloud "
+        "default/example pipeline default, elastic-cloud default/example pipeline extra)"
+    ]
+
+
+def test_object_moved_from_dependencies_to_resources(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    moved = f"{W1}/resources/_shared/elastic-system/ConfigMap_elastic-operator.yaml"
+    files[moved] = files.pop(CONFIGMAP)
+    relist(files, f"{W1}/resources")
+    relist(files, f"{W1}/dependencies")
+    assert verify(files, kustomize=True) == [
+        f"{moved}: ConfigMap elastic-system/elastic-operator is in resources but its owners "
+        f"placed it in dependencies (expected at {CONFIGMAP})"
+    ]
+
+
+def test_sourceignore_anywhere(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    files[f"{W1}/resources/.sourceignore"] = b"*.yaml\n"
+    files[".sourceignore"] = b"worker-1/\n"
+    assert verify(files) == [
+        ".sourceignore: .sourceignore files are not allowed (Flux would leave out the files "
+        "it lists)",
+        f"{W1}/resources/.sourceignore: .sourceignore files are not allowed (Flux would leave "
+        "out the files it lists)",
+    ]
+
+
+def test_json_file_under_a_destination(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    files[f"{EXAMPLE}/extra.json"] = b"{}"
+    files[f"{W1}/notes.yaml"] = b"a: b\n"
+    assert sorted(verify(files)) == [
+        f"{W1}/notes.yaml: outside {W1}/dependencies and {W1}/resources",
+        f"{EXAMPLE}/extra.json: not a .yaml file (only .yaml files may be under a "
+        "destination path)",
+    ]
+
+
+def test_object_file_with_two_documents(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    files[KIBANA] += b"---\n" + files[ES]
+    findings = verify(files)
+    assert f"{KIBANA}: holds 2 documents (an object file holds exactly one)" in findings
+
+
+def test_missing_section_kustomization_and_missing_destination_path(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    del files[f"{W1}/dependencies/kustomization.yaml"]
+    files[".statewriter/destinations/worker-9.json"] = \
+        b'{"labels": {}, "name": "worker-9", "path": "worker-9"}\n'
+    findings = verify(files, kustomize=True)
+    assert f"{W1}/dependencies/kustomization.yaml: missing (both section kustomizations " \
+           "must exist)" in findings
+    assert "worker-9: the path of destination worker-9 is missing" in findings
+
+
+def test_files_no_destination_record_owns(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    files["old-worker/resources/kustomization.yaml"] = layout.kustomization([])
+    files["README.md"] = b"# state\n"  # documentation at the root is no one's business
+    files[".statewriter/destinations/broken.json"] = b"{not json"
+    findings = verify(files)
+    assert findings == [
+        ".statewriter/destinations/broken.json: unreadable destination record: "
+        "invalid JSON: Expecting property name enclosed in double quotes (line 1)",
+        "old-worker/resources/kustomization.yaml: no destination record owns this path",
+    ]
+
+
+def test_owner_record_in_the_wrong_place(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    record = ".statewriter/owners/elastic-cloud/default/other/default.json"
+    files[".statewriter/owners/elastic-cloud/default/other/copy.json"] = files[record]
+    files[".statewriter/owners/elastic-cloud/default/broken.json"] = b"[]"
+    findings = verify(files)
+    assert ".statewriter/owners/elastic-cloud/default/broken.json: unreadable owner record: " \
+           "list indices must be integers or slices, not str" in findings
+    assert ".statewriter/owners/elastic-cloud/default/other/copy.json: owner record at the " \
+           "wrong path (or a second record of the same owner)" in findings
+
+
+def test_symlink_on_disk(eck: dict[str, bytes], tmp_path: Path) -> None:
+    root = write_checkout(tmp_path / "checkout", eck)
+    assert verify_path(root) == []
+    os.symlink("default_Kibana.kibana.k8s.elastic.co_example.yaml", root / EXAMPLE / "link.yaml")
+    os.symlink("../../..", root / W1 / "resources" / "up")
+    findings = verify_path(root, kustomize=False)
+    assert f"{EXAMPLE}/link.yaml: is a symbolic link (no symlinks are allowed)" in findings
+    assert f"{W1}/resources/up: is a symbolic link (no symlinks are allowed)" in findings
+
+
+# -- verify_path and verify_target on real repositories ------------------------------------
+
+
+def test_verify_path_skips_git(eck: dict[str, bytes], tmp_path: Path) -> None:
+    root = write_checkout(tmp_path / "work", eck)
+    git("init", "--quiet", "--initial-branch=main", cwd=root)
+    git("add", "-A", cwd=root)
+    git("commit", "--quiet", "-m", "state", cwd=root)
+    assert verify_path(root) == []
+    assert verify_target(str(root)) == []
+
+
+def test_verify_target_clones_a_bare_repository(eck: dict[str, bytes], tmp_path: Path) -> None:
+    repo = bare_repository(tmp_path, eck)
+    assert verify_target(str(repo)) == []
+    assert verify_target(repo.as_uri()) == []
+    broken = dict(eck)
+    del broken[KIBANA]
+    broken[f"{W1}/resources/extra.json"] = b"{}"
+    bad = bare_repository(tmp_path, broken, "broken.git")
+    findings = verify_target(str(bad))
+    assert f"{W1}/resources/extra.json: not a .yaml file (only .yaml files may be under a " \
+           "destination path)" in findings
+    assert any(f.startswith(f"{KIBANA}: missing;") for f in findings)
+    assert any(f.startswith(f"{EXAMPLE}/kustomization.yaml: lists ") for f in findings)
+    if HAS_KUBECTL:  # built in place in the clone; named by repository paths
+        (failure,) = [f for f in findings if "kubectl kustomize failed" in f]
+        assert failure.startswith(f"{W1}/resources: kubectl kustomize failed: ")
+        assert "checkout" not in failure and "statewriter-" not in failure
+
+
+def test_verify_target_reports_symlinks_committed_to_git(eck: dict[str, bytes],
+                                                         tmp_path: Path) -> None:
+    root = write_checkout(tmp_path / "work", eck)
+    os.symlink("/etc/passwd", root / EXAMPLE / "passwd.yaml")
+    git("init", "--quiet", "--initial-branch=main", cwd=root)
+    git("add", "-A", cwd=root)
+    git("commit", "--quiet", "-m", "state", cwd=root)
+    git("clone", "--quiet", "--bare", str(root), str(tmp_path / "linked.git"))
+    findings = verify_target(str(tmp_path / "linked.git"), kustomize=False)
+    assert findings[0] == f"{EXAMPLE}/passwd.yaml: is a symbolic link (no symlinks are allowed)"
+
+
+def test_verify_target_failures_are_findings(tmp_path: Path) -> None:
+    assert verify_target(str(tmp_path / "nowhere")) == [f"{tmp_path / 'nowhere'}: no such "
+                                                        "directory or repository"]
+    findings = verify_target("file:///nonexistent/state.git")
+    assert len(findings) == 1
+    assert findings[0].startswith("file:///nonexistent/state.git: git clone failed: ")
+    findings = verify_target("https://user:s3cret@127.0.0.1:9/state.git")
+    assert findings[0].startswith("https://***@127.0.0.1:9/state.git: git clone failed: ")
+    assert "s3cret" not in findings[0]
+
+
+# -- large sections are built in pieces -------------------------------------------------------
+
+
+@pytest.mark.skipif(not HAS_KUBECTL, reason="needs kubectl")
+def test_sections_built_in_pieces(eck: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify_module, "KUSTOMIZE_CHUNK", 4)  # every folder its own piece
+    assert verify(eck, kustomize=True) == []  # stubs around each piece build
+    files = dict(eck)
+    files[f"{EXAMPLE}/kustomization.yaml"] += b"- ghost.yaml\n"
+    findings = verify(files, kustomize=True)
+    assert findings[0].startswith(f"{EXAMPLE}/kustomization.yaml: lists ghost.yaml")
+    (failure,) = findings[1:]
+    # Built from the piece's folder, not from the section.
+    assert failure.startswith(f"{EXAMPLE}: kubectl kustomize failed: "), failure
+    assert "ghost.yaml" in failure
+    # A folder with more files than a piece holds (dependencies/_cluster has 8) is split.
+    cluster = f"{DEPS}/_cluster"
+    broken = dict(eck)
+    broken[f"{cluster}/Namespace_elastic-system.yaml"] += b"  bad: [\n"
+    findings = verify(broken, kustomize=True)
+    assert findings[0].startswith(f"{cluster}/Namespace_elastic-system.yaml: document 0: invalid YAML")
+    assert len(findings) == 2, findings
+    assert findings[1].startswith(f"{cluster}: kubectl kustomize failed: "), findings
+
+
+# -- performance ------------------------------------------------------------------------------
+
+
+def test_ten_thousand_files_verify_in_seconds() -> None:
+    store = Store()
+    store.destination(W1, {})
+    for request in range(3):
+        documents = "".join(
+            f"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{request}-{i}\n"
+            f"data:\n  value: '{i}'\n"
+            for i in range(3400)
+        )
+        store.apply({"promise": "many", "request": {"namespace": "team", "name": f"r{request}"},
+                     "files": {"all.yaml": documents}})
+    files = store.files()
+    assert len(files) > 10_000
+    tree = DictTree(files)
+    started = time.monotonic()
+    assert verify_tree(tree, kustomize=False) == []
+    checks = time.monotonic() - started
+    started = time.monotonic()
+    assert verify_tree(tree) == []
+    total = time.monotonic() - started
+    assert checks < 10, checks
+    # kubectl kustomize dominates (its build time is quadratic in the objects it holds,
+    # hence the pieces); generous for a loaded CI machine.
+    assert total < 60, total
