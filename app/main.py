@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json
 import logging
 import time
@@ -400,23 +401,31 @@ def _bounded_parse(parse: Any, *args: Any) -> Any:
     return result
 
 
-def _json_depth_ok(value: object, limit: int) -> bool:
-    """Iteratively: does `value` nest at most `limit` containers deep?"""
+def _json_shape_problem(value: object, max_depth: int, max_nodes: int) -> str | None:
+    """Iteratively, without recursion: why `value` is too deep or too large, or None."""
     stack: list[tuple[object, int]] = [(value, 0)]
+    nodes = 0
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth >= limit:
-                return False
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return True
+        nodes += 1
+        if nodes > max_nodes:
+            return f"holds more than {max_nodes} values"
+        if depth > max_depth:  # the same bounds as gitops.yamldocs puts on YAML
+            return f"nests deeper than {max_depth} levels"
+        if not isinstance(item, dict | list):
+            continue
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in itertools.islice(children, max_nodes - nodes + 1))
+    return None
 
 
 def _parse_json_body(body: bytes, config: Config) -> Bundle:
     payload = _json(body)
-    # The bundle's own levels plus the YAML depth limit for `status`: anything deeper is
-    # hostile, and refusing it here keeps deep structures out of the index and its dumps.
-    if not _json_depth_ok(payload, config.limits.max_depth + 4):
-        raise InvalidBundle(f"JSON body nests deeper than {config.limits.max_depth + 4} levels")
+    # `status` is the one field kept as the client sent it: bound it as YAML is bounded
+    # (depth, values), so deep or huge structures never reach the index and its dumps.
+    if isinstance(payload, dict) and payload.get("status") is not None:
+        limits = config.limits
+        problem = _json_shape_problem(payload["status"], limits.max_depth, limits.max_nodes)
+        if problem:
+            raise InvalidBundle(f"status {problem}", field="status")
     return parse_bundle(payload, config.limits)

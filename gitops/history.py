@@ -29,6 +29,8 @@ def request_history(
     """Every commit on `branch` whose trailers name request `namespace/name` of `promise`,
     newest first. [] when there is none (or the repository has no commits yet)."""
     repo = Path(repo)
+    if not repo.is_dir():
+        raise NotFound(f"no repository at {repo}")
     tip = _resolve(repo, branch)
     if tip is None:
         return []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -20,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
@@ -42,6 +42,7 @@ _PARSE_LIMITS = ParseLimits(max_depth=256, max_nodes=5_000_000, max_documents=10
 _KUBECTL_TIMEOUT = 600
 KUSTOMIZE_CHUNK = 500  # files per `kubectl kustomize` run on large sections (see _builds)
 _CLONE_TIMEOUT = 600
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
 
 
 def verify_tree(
@@ -280,10 +281,9 @@ class _Verifier:
             sections[section][path] = content
             self.note_folders(f"{root}/{section}", path, folders)
             name = path.rpartition("/")[2]
-            if not name.endswith(".yaml") or name.startswith("."):
-                if name != SOURCEIGNORE:
-                    self.add(f"{path}: not a .yaml file (only .yaml files may be under "
-                             "a destination path)")
+            if not name.endswith(".yaml"):
+                self.add(f"{path}: not a .yaml file (only .yaml files may be under "
+                         "a destination path)")
             elif name != KUSTOMIZATION:
                 objects.extend(self.parse_object(path, section, content))
         build = []
@@ -617,14 +617,7 @@ def _looks_like_scp_url(target: str) -> bool:
 
 def _redact_url(text: str) -> str:
     """`text` with the userinfo (user:token@) of any URL in it replaced."""
-    words = []
-    for word in text.split(" "):
-        if "://" in word and "@" in word:
-            parts = urlsplit(word)
-            if parts.netloc and "@" in parts.netloc:
-                word = word.replace(parts.netloc, "***@" + parts.netloc.rpartition("@")[2], 1)
-        words.append(word)
-    return " ".join(words)
+    return _USERINFO.sub(r"\1***@", text)
 
 
 def _first_line(text: str) -> str:

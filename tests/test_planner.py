@@ -633,6 +633,8 @@ def test_promise_level_bundle_goes_to_every_matching_destination_including_later
     plan = world.apply(payload("p1", files={"crd.yaml": crd("example.com", "Widget")},
                                selectors={"env": "dev"}))
     assert plan.answer["destinations"] == ["a", "b"]
+    assert [v for k, v in git_trailers(plan.message) if k == "Statewriter-Destination"] == ["a", "b"]
+    assert "Statewriter-Request" not in dict(git_trailers(plan.message))
     file = "dependencies/_cluster/CustomResourceDefinition.apiextensions.k8s.io_widgets.example.com.yaml"
     assert world.tree.read(f"a/{file}") and world.tree.read(f"b/{file}")
     assert world.tree.read(f"c/{file}") is None
@@ -645,6 +647,20 @@ def test_promise_level_bundle_goes_to_every_matching_destination_including_later
     assert world.tree.read(f"a/{file}") is None
     (record,) = world.index.request_owners("p1")
     assert record.destinations == ("b", "c", "d")
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+
+
+def test_promise_level_bundle_with_narrower_selectors_leaves_the_other_destinations() -> None:
+    world = World()
+    world.destination("a", {"env": "dev", "zone": "1"})
+    world.destination("b", {"env": "dev", "zone": "2"})
+    files = {"crd.yaml": crd("example.com", "Widget")}
+    world.apply(payload("p1", files=files, selectors={"env": "dev"}))
+    plan = world.apply(payload("p1", files=files, selectors={"env": "dev", "zone": "2"}))
+    assert plan.answer["destinations"] == ["b"]
+    assert not world.objects("a") and world.objects("b")
+    assert [v for k, v in git_trailers(plan.message) if k == "Statewriter-Destination"] == ["a", "b"]
     check_tree(world.tree, exact_blobs=True)
     assert_reloads(world)
 
