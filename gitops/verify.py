@@ -29,7 +29,7 @@ from gitops.bundle import Owner, document_problem
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, crd_defines, group_of
 from gitops.index import Held, Index, OwnerRecord, destination_from_json
 from gitops.layout import DEPENDENCIES, KUSTOMIZATION, RESOURCES, SECTIONS, STATE, Destination
-from gitops.normalize import DEFAULT_PROTECTED, PRUNE_ANNOTATION
+from gitops.normalize import DEFAULT_PROTECTED, PRUNE_ANNOTATION, blob_id
 from gitops.tree import DictTree, Tree
 from gitops.yamldocs import ParseLimits, YamlError, load_documents
 
@@ -231,12 +231,23 @@ class _Verifier:
             elif path not in record_paths and not self.unreadable(path):
                 self.add(f"{path}: owner record at the wrong path (or a second record "
                          "of the same owner)")
+        stored: set[str] = set()
         for owner, record in sorted(index.owners.items(), key=lambda item: item[0]):
             where = layout.owner_record_path(owner)
             for name in sorted(set(record.objects) | set(record.destinations)):
                 if name not in destinations:
                     self.add(f"{where}: {owner} holds objects in destination {name!r}, "
                              "which has no valid destination record")
+            folder = layout.stored_bundle_folder(owner)
+            for position in range(record.stored_documents):
+                path = f"{folder}/{position:05d}.yaml"
+                stored.add(path)
+                if path not in state:
+                    self.add(f"{path}: missing; {where} keeps {record.stored_documents} "
+                             "documents of its bundle")
+        bundles = layout.BUNDLES_DIR + "/"
+        for path in sorted(p for p in state if p.startswith(bundles) and p not in stored):
+            self.add(f"{path}: no owner record keeps this stored document")
         return index
 
     def index_by_record(self, state: dict[str, bytes]) -> Index:
@@ -431,7 +442,16 @@ class _Verifier:
                 continue
             placement = placements[0]
             expected = layout.object_path(destination, placement, identity, frozenset(holders))
-            if identity in at.get(expected, ()) or expected in unknown:
+            if expected in unknown:
+                continue
+            if identity in at.get(expected, ()):
+                # A resource is written only by owners that output it identically (anything
+                # else is a conflict); a shared dependency may hold an older or newer owner's
+                # rendering (promise upgrades), so only resources are compared.
+                blob = blob_id(self.files[expected])
+                if placement == RESOURCES and any(h.blob != blob for h in holders.values()):
+                    self.add(f"{expected}: content differs from what its owners wrote "
+                             f"(edited outside statewriter?): {owners}")
                 continue
             found = where.get(identity, [])
             if not found:

@@ -441,6 +441,35 @@ def test_owner_record_in_the_wrong_place(eck: dict[str, bytes]) -> None:
            "wrong path (or a second record of the same owner)" in findings
 
 
+def test_resource_edited_outside_statewriter(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    edit(files, KIBANA, lambda doc: doc["spec"].update(count=3))
+    assert verify(files, kustomize=True) == [
+        f"{KIBANA}: content differs from what its owners wrote (edited outside statewriter?): "
+        "elastic-cloud default/example pipeline default"
+    ]
+    # Shared dependencies may hold another owner's rendering (promise upgrades): not compared.
+    files = dict(eck)
+    edit(files, CONFIGMAP, lambda doc: doc["data"].update(extra="1"))
+    assert verify(files) == []
+
+
+def test_stored_bundle_documents() -> None:
+    store = Store()
+    store.apply(request_bundle("waiting"))  # no destination yet: kept under .statewriter/
+    files = store.files()
+    folder = ".statewriter/bundles/elastic-cloud/default/waiting/default"
+    assert f"{folder}/00007.yaml" in files
+    assert verify(files) == []
+    del files[f"{folder}/00007.yaml"]
+    files[f"{folder}/00099.yaml"] = b"{}\n"
+    assert verify(files) == [
+        f"{folder}/00007.yaml: missing; .statewriter/owners/elastic-cloud/default/waiting/"
+        "default.json keeps 13 documents of its bundle",
+        f"{folder}/00099.yaml: no owner record keeps this stored document",
+    ]
+
+
 def test_symlink_on_disk(eck: dict[str, bytes], tmp_path: Path) -> None:
     root = write_checkout(tmp_path / "checkout", eck)
     assert verify_path(root) == []
