@@ -4,12 +4,13 @@ a naive worktree writer, and one raw `git fast-import` stream."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -25,6 +26,8 @@ class Result:
     count: int
     seconds: float
     latencies: tuple[float, ...]
+    # 1-minute load average when the measurement ended: this machine may be shared
+    load: float = field(default_factory=lambda: os.getloadavg()[0])
 
     @property
     def rate(self) -> float:

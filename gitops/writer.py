@@ -22,8 +22,9 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
+from gitops import layout
 from gitops.errors import StatewriterError, StoreUnavailable
-from gitops.index import Index
+from gitops.index import Index, OwnerRecord, destination_from_json
 from gitops.planner import Plan
 from gitops.store.base import Author, Store
 from gitops.tree import Tree
@@ -37,6 +38,8 @@ GROUPS = Histogram("statewriter_publish_group_size", "Changes published by one p
                    buckets=(1, 2, 4, 8, 16, 32, 64, 128))
 REJECTED = Counter("statewriter_publish_rejected_total", "Publishes refused because the tip moved")
 LATENCY = Histogram("statewriter_request_seconds", "Time from queueing to answer")
+# State records changed by others beyond which a full reload is as cheap as reading them
+INCREMENTAL_LIMIT = 2000
 
 
 @dataclass
@@ -104,6 +107,50 @@ class Writer:
         self._tip = tip
         log.info("loaded state at %s in %.2fs", tip or "(empty)", time.monotonic() - started)
 
+    def _advance(self, tip: str | None) -> None:
+        """Bring the index from the tip it reflects to `tip`, reading only the state records
+        that changed between the two (a full load when there is no base to start from)."""
+        base = self._tip
+        if tip == base:
+            return
+        if base is None or tip is None:
+            self._load(tip)
+            return
+        started = time.monotonic()
+        try:
+            paths = self.store.changed(base, tip, layout.STATE)
+            if len(paths) > INCREMENTAL_LIMIT:
+                self._load(tip)
+                return
+            update = self._index.child()
+            before, after = self.store.tree(base), self.store.tree(tip)
+            owners: list[OwnerRecord] = []
+            destinations: list[layout.Destination] = []
+            for path in paths:  # removals first, so a record that moved is put back
+                old, new = before.read(path), after.read(path)
+                if path.startswith(layout.DESTINATIONS_DIR + "/"):
+                    if old is not None:
+                        update.destinations.pop(destination_from_json(old).name)
+                    if new is not None:
+                        destinations.append(destination_from_json(new))
+                elif path.startswith(layout.OWNERS_DIR + "/") and path.endswith(".json"):
+                    if old is not None:
+                        update.remove_owner(OwnerRecord.from_json(old).owner)
+                    if new is not None:
+                        owners.append(OwnerRecord.from_json(new))
+            for destination in destinations:
+                update.destinations[destination.name] = destination
+            for record in owners:
+                update.put_owner(record)
+        except Exception:  # whatever was odd about the change: the full load decides
+            log.warning("incremental refresh to %s failed; loading in full", tip, exc_info=True)
+            self._load(tip)
+            return
+        update.merge_down()
+        self._tip = tip
+        log.info("advanced state to %s (%d state files changed) in %.3fs", tip, len(paths),
+                 time.monotonic() - started)
+
     def _run(self) -> None:
         while True:
             job = self._queue.get()
@@ -150,7 +197,7 @@ class Writer:
             REJECTED.inc()
             log.info("branch moved under %d change(s); re-planning (attempt %d)", len(group), attempt)
             time.sleep(min(2.0, 0.02 * 2**attempt) * random.uniform(0.5, 1.5))
-            self._load(self.store.refresh())
+            self._advance(self.store.refresh())
         raise StoreUnavailable(f"branch kept moving: gave up after {self.max_attempts} attempts")
 
     def _maybe_maintain(self, commits: int) -> None:

@@ -9,6 +9,8 @@ passes on a clone.
 
 from __future__ import annotations
 
+import functools
+import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +21,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gitops import planner
+from gitops.bundle import Bundle, parse_bundle
+from gitops.index import Index
+from gitops.store import EmbeddedStore
+from gitops.tree import Tree
+from gitops.writer import Operation, Writer
 from tests.fixtures.eck import request_bundle
 from tests.procs import (
     Server,
@@ -223,3 +231,65 @@ def test_outside_commit_is_absorbed(tmp_path: Path, servers: ExitStack) -> None:
     assert "Edited while writes go on." in readme
     history = git(f"--git-dir={remote_dir}", "rev-list", "main").split()
     assert person_commit in history
+
+
+# -- the lane catching up with a moved branch, in-process --------------------------------------
+
+
+def _apply(namespace: str, name: str, **extra: object) -> Operation:
+    payload = request_bundle(name, namespace, destinationSelectors=dict(LABELS), **extra)
+    return functools.partial(_plan_apply, bundle=parse_bundle(payload))
+
+
+def _plan_apply(index: Index, tree: Tree, *, bundle: Bundle) -> planner.Plan:
+    return planner.plan_apply(index, tree, bundle, "tester")
+
+
+def _index_state(index: Index) -> dict[str, dict[object, object]]:
+    return {name: dict(getattr(index, name).items())
+            for name in ("destinations", "owners", "objects", "requests", "cluster_kinds")}
+
+
+def test_lane_catches_up_with_only_the_changed_records(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another writer moves the branch (adds, changes, deletes requests, updates a
+    destination); the lane re-plans on the new tip after reading only what changed, and
+    its index is exactly what a full load of the new tip gives."""
+    repo = tmp_path / "state.git"
+    ours, theirs = Writer(EmbeddedStore(repo)), Writer(EmbeddedStore(repo))
+    try:
+        def put_destination(writer: Writer, name: str, labels: dict[str, str]) -> None:
+            operation = functools.partial(planner.plan_put_destination, name=name, labels=labels,
+                                          path=None, actor="tester")
+            answer = writer.submit(lambda i, t: operation(i, t)).result(timeout=60)
+            assert answer.status == 200, answer.body
+
+        put_destination(ours, DESTINATION, LABELS)
+        for name in ("a", "b", "c"):
+            assert ours.submit(_apply("team-0", name)).result(timeout=60).status == 200
+        # the other writer starts from the published tip and moves the branch a lot
+        for name in ("d", "e"):
+            assert theirs.submit(_apply("team-1", name)).result(timeout=60).status == 200
+        changed = theirs.submit(_apply("team-0", "a", status={"phase": "changed"}))
+        assert changed.result(timeout=60).body["changed"]
+        gone = theirs.submit(functools.partial(
+            planner.plan_delete, promise="elastic-cloud", namespace="team-0", name="b",
+            pipeline=None, actor="tester"))
+        assert gone.result(timeout=60).status == 200
+        put_destination(theirs, DESTINATION, {**LABELS, "zone": "b"})
+        put_destination(theirs, "worker-2", {"environment": "prod"})
+
+        with caplog.at_level(logging.INFO, logger="statewriter.writer"):
+            answer = ours.submit(_apply("team-2", "f")).result(timeout=60)
+        assert answer.status == 200 and answer.body["changed"], answer.body
+        assert any("advanced state to" in r.getMessage() for r in caplog.records)
+        assert not any("loaded state at" in r.getMessage() for r in caplog.records)
+
+        tip, index, tree = ours.snapshot()
+        assert tip == ours.store.refresh()
+        assert _index_state(index) == _index_state(Index.load(tree))
+        assert {r.owner.name for r in index.owners.values()} == {"a", "c", "d", "e", "f"}
+    finally:
+        ours.close()
+        theirs.close()

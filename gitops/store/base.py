@@ -46,6 +46,11 @@ class Store(Protocol):
         """Fetch the branch from where it is published; returns its current tip."""
         ...
 
+    def changed(self, old: str | None, new: str | None, prefix: str) -> list[str]:
+        """Files below folder `prefix` that differ between two commits (cost follows the
+        change, not the repository's size)."""
+        ...
+
     def maintain(self) -> None:
         """Housekeeping (packing loose objects); safe while the writer keeps writing."""
         ...

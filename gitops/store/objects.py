@@ -406,6 +406,42 @@ class Repository:
         self._trees.put(sha, ordered)
         return sha
 
+    def changed(self, old: str | None, new: str | None, prefix: str) -> list[str]:
+        """Files below folder `prefix` that differ between commits `old` and `new`.
+
+        Descends only into folders whose tree ids differ: the cost follows the change, not
+        the size of the repository."""
+        parts = prefix.strip("/").split("/") if prefix.strip("/") else []
+        found: list[str] = []
+        self._diff(self._folder(old, parts), self._folder(new, parts), "/".join(parts), found)
+        return sorted(found)
+
+    def _folder(self, commit: str | None, parts: Sequence[str]) -> str | None:
+        tree: str | None = self.root_of(commit) if commit is not None else None
+        for part in parts:
+            if tree is None:
+                return None
+            entry = self.read_tree(tree).get(part)
+            tree = entry[1] if entry is not None and entry[0] == TREE_MODE else None
+        return tree
+
+    def _diff(self, old: str | None, new: str | None, base: str, found: list[str]) -> None:
+        if old == new:
+            return
+        before = self.read_tree(old) if old is not None else {}
+        after = self.read_tree(new) if new is not None else {}
+        for name in before.keys() | after.keys():
+            a, b = before.get(name), after.get(name)
+            if a == b:
+                continue
+            path = f"{base}/{name}" if base else name
+            a_tree = a[1] if a is not None and a[0] == TREE_MODE else None
+            b_tree = b[1] if b is not None and b[0] == TREE_MODE else None
+            if a_tree is not None or b_tree is not None:
+                self._diff(a_tree, b_tree, path, found)
+            if any(e is not None and e[0] not in (TREE_MODE, GITLINK_MODE) for e in (a, b)):
+                found.append(path)
+
     def maintain(self) -> None:
         """Pack loose objects when git thinks it is time (fresh unreachable ones are kept)."""
         self.git("gc", "--auto", "--quiet", check=False)
