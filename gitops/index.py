@@ -215,9 +215,27 @@ class Index:
         for _, data in tree.files(layout.DESTINATIONS_DIR):
             destination = destination_from_json(data)
             index.destinations[destination.name] = destination
+        # Built in one pass: put_owner copies holder maps, which is quadratic for a full load.
+        objects: dict[ObjectKey, dict[Owner, Held]] = {}
+        requests: dict[RequestKey, set[Owner]] = {}
         for path, data in tree.files(layout.OWNERS_DIR):
-            if path.endswith(".json"):
-                index.put_owner(OwnerRecord.from_json(data))
+            if not path.endswith(".json"):
+                continue
+            record = OwnerRecord.from_json(data)
+            owner = record.owner
+            index.owners[owner] = record
+            index.serial = max(index.serial, record.serial)
+            requests.setdefault((owner.promise, owner.namespace, owner.name), set()).add(owner)
+            for dest, holds in record.objects.items():
+                for held in holds:
+                    objects.setdefault((dest, held.identity), {})[owner] = held
+                    if held.defines_cluster_kind:
+                        kind_key = (dest, *held.defines_cluster_kind)
+                        index.cluster_kinds[kind_key] = (index.cluster_kinds.get(kind_key) or 0) + 1
+        for object_key, holders in objects.items():
+            index.objects[object_key] = holders
+        for request_key, owners in requests.items():
+            index.requests[request_key] = frozenset(owners)
         return index
 
     def child(self) -> Index:

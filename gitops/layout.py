@@ -6,6 +6,7 @@ used as a path component without passing those checks.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from gitops.bundle import Owner
@@ -49,14 +50,17 @@ def owner_folder(owner: Owner) -> str:
 
 
 def object_path(
-    destination: Destination, placement: str, identity: Identity, owners: frozenset[Owner]
+    destination: Destination, placement: str, identity: Identity, owners: Collection[Owner]
 ) -> str:
-    """The file of one object: a function of where it is placed and who owns it."""
+    """The file of one object: a function of where it is placed and who owns it.
+
+    Only the number of owners (and the single owner) matters, so callers pass the holders
+    mapping as it is rather than copying it."""
     namespace = identity.namespace or CLUSTER
     if placement == DEPENDENCIES:
         return f"{destination.section(DEPENDENCIES)}/{namespace}/{object_file_name(identity, False)}"
     if len(owners) == 1:
-        (owner,) = owners
+        owner = next(iter(owners))
         if not owner.is_promise_level:
             folder = owner_folder(owner)
             file = object_file_name(identity, True)

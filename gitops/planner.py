@@ -185,7 +185,6 @@ def _holdings(
     for item in _render(draft, bundle, destination):
         key = (destination, item.identity)
         holders = draft.index.objects.get(key) or {}
-        others = {o: h for o, h in holders.items() if o != owner}
         if holders:
             placement = next(iter(holders.values())).placement
         else:
@@ -193,15 +192,16 @@ def _holdings(
         blob = blob_id(item.content)
         holds.append(Held(item.identity, placement, blob, bundle.generation,
                           item.defines_cluster_kind))
-        if not others:
+        if len(holders) - (owner in holders) == 0:
             writes[key] = item.content
             continue
-        path = layout.object_path(draft.destination(destination), placement, item.identity,
-                                  frozenset(holders))
+        path = layout.object_path(draft.destination(destination), placement, item.identity, holders)
         current = draft.tree.read(path)
         current_blob = blob_id(current) if current is not None else None
         if current_blob == blob:
             continue
+        # Content differs from another owner's: the rare path may look at every holder.
+        others = {o: h for o, h in holders.items() if o != owner}
         writers = {o: h for o, h in others.items() if h.blob == current_blob}
         if placement != DEPENDENCIES or any(o.promise != owner.promise for o in others):
             reason = (
@@ -271,7 +271,7 @@ def _sync_object(
         if not holders:
             return None
         placement = next(iter(holders.values())).placement
-        path = layout.object_path(destination, placement, identity, frozenset(holders))
+        path = layout.object_path(destination, placement, identity, holders)
         return path, destination.section(placement)
 
     old, new = locate(before), locate(after)
