@@ -19,12 +19,11 @@ import yaml
 
 from gitops import layout
 from gitops import verify as verify_module
-from gitops.bundle import parse_bundle
-from gitops.index import Index
-from gitops.planner import Plan, plan_apply, plan_delete, plan_put_destination
+from gitops.planner import plan_delete
 from gitops.tree import DictTree
 from gitops.verify import verify_path, verify_target, verify_tree
 from tests.fixtures.eck import request_bundle
+from tests.support import World
 
 CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
 ENV = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
@@ -36,34 +35,6 @@ EXAMPLE = f"{W1}/resources/default/elastic-cloud/example/default"
 DEPS = f"{W1}/dependencies"
 
 
-class Store:
-    """A tree and its index, advanced by applying plans the way the writer does."""
-
-    def __init__(self) -> None:
-        self.tree = DictTree()
-        self.index = Index()
-
-    def step(self, plan: Plan) -> Plan:
-        files = dict(self.tree.files(""))
-        for path, content in plan.changes.items():
-            if content is None:
-                files.pop(path)
-            else:
-                files[path] = content
-        self.tree = DictTree(files)
-        plan.index.merge_down()
-        return plan
-
-    def destination(self, name: str, labels: dict[str, str], path: str | None = None) -> Plan:
-        return self.step(plan_put_destination(self.index, self.tree, name, labels, path, "t"))
-
-    def apply(self, payload: dict[str, Any]) -> Plan:
-        return self.step(plan_apply(self.index, self.tree, parse_bundle(payload), "t"))
-
-    def files(self) -> dict[str, bytes]:
-        return dict(self.tree.files(""))
-
-
 def corpus_files(*names: str) -> dict[str, str]:
     files = {}
     for name in names:
@@ -73,8 +44,8 @@ def corpus_files(*names: str) -> dict[str, str]:
     return files
 
 
-def eck_store() -> Store:
-    store = Store()
+def eck_store() -> World:
+    store = World()
     store.destination(W1, {"env": "dev"})
     store.apply(request_bundle("example", files={
         **request_bundle("example")["files"],  # type: ignore[dict-item]
@@ -162,7 +133,7 @@ def bare_repository(tmp: Path, files: dict[str, bytes], name: str = "state.git")
 
 
 def test_every_step_of_the_planner_verifies_clean() -> None:
-    store = Store()
+    store = World()
     assert verify(store.files()) == []
     store.destination(W1, {"env": "dev"})
     assert verify(store.files(), kustomize=True) == []
@@ -170,9 +141,9 @@ def test_every_step_of_the_planner_verifies_clean() -> None:
     assert verify(store.files(), kustomize=True) == []
     store.apply(request_bundle("other"))
     assert verify(store.files()) == []
-    store.step(plan_delete(store.index, store.tree, "elastic-cloud", "default", "example", None, "t"))
+    store.run(plan_delete(store.index, store.tree, "elastic-cloud", "default", "example", None, "t"))
     assert verify(store.files(), kustomize=True) == []
-    store.step(plan_delete(store.index, store.tree, "elastic-cloud", "default", "other", None, "t"))
+    store.run(plan_delete(store.index, store.tree, "elastic-cloud", "default", "other", None, "t"))
     assert verify(store.files(), kustomize=True) == []
 
 
@@ -182,7 +153,7 @@ def test_eck_tree_with_shared_objects_is_clean(eck: dict[str, bytes]) -> None:
 
 
 def test_real_corpus_manifests_verify_clean() -> None:
-    store = Store()
+    store = World()
     store.destination(W1, {"env": "dev"})
     store.destination("worker-2", {"env": "dev"}, "clusters/worker-2")
     store.apply({"promise": "flux", "files": corpus_files("flux-install.yaml")})
@@ -193,7 +164,7 @@ def test_real_corpus_manifests_verify_clean() -> None:
     files = store.files()
     assert any(p.startswith("clusters/worker-2/dependencies/flux-system/") for p in files)
     assert verify(files, kustomize=True) == []
-    store.step(plan_delete(store.index, store.tree, "nginx-ingress", "", "", None, "t"))
+    store.run(plan_delete(store.index, store.tree, "nginx-ingress", "", "", None, "t"))
     assert verify(store.files(), kustomize=True) == []
 
 
@@ -247,7 +218,7 @@ def test_missing_namespace(eck: dict[str, bytes]) -> None:
 
 
 def test_missing_namespace_of_a_custom_kind_made_cluster_scoped_is_fine() -> None:
-    store = Store()
+    store = World()
     store.destination(W1, {})
     crd = """apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -455,7 +426,7 @@ def test_resource_edited_outside_statewriter(eck: dict[str, bytes]) -> None:
 
 
 def test_stored_bundle_documents() -> None:
-    store = Store()
+    store = World()
     store.apply(request_bundle("waiting"))  # no destination yet: kept under .statewriter/
     files = store.files()
     folder = ".statewriter/bundles/elastic-cloud/default/waiting/default"
@@ -563,7 +534,7 @@ def test_sections_built_in_pieces(eck: dict[str, bytes], monkeypatch: pytest.Mon
 
 
 def test_ten_thousand_files_verify_in_seconds() -> None:
-    store = Store()
+    store = World()
     store.destination(W1, {})
     for request in range(3):
         documents = "".join(
