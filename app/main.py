@@ -30,7 +30,7 @@ from gitops.store import open_store
 from gitops.store.remote import Credentials
 from gitops.tarbundle import GZIP_MEDIA_TYPES, UnsupportedMediaType, read_tar_bundle
 from gitops.tree import Tree
-from gitops.writer import Outcome, Writer
+from gitops.writer import Operation, Outcome, Writer
 
 log = logging.getLogger("statewriter.http")
 
@@ -84,7 +84,7 @@ def create_app(config: Config) -> FastAPI:
     def principal(request: Request) -> Principal:
         return authenticate(config, request.headers.get("authorization"))
 
-    async def run(request: Request, operation: planner_op, dry_run: bool = False) -> JSONResponse:
+    async def run(request: Request, operation: Operation, dry_run: bool = False) -> JSONResponse:
         outcome: Outcome = await asyncio.wrap_future(writer(request).submit(operation, dry_run))
         return JSONResponse(outcome.body, status_code=outcome.status)
 
@@ -198,13 +198,13 @@ def create_app(config: Config) -> FastAPI:
         principal(request)
         _, index, _ = writer(request).snapshot()
         found = sorted(index.destinations.values(), key=lambda d: d.name)
-        return {"destinations": [_destination_json(d) for d in found]}
+        return {"destinations": [d.as_dict() for d in found]}
 
     @app.get("/v1/destinations/{name}")
     async def get_destination(request: Request, name: str) -> Any:
         principal(request)
         _, index, _ = writer(request).snapshot()
-        return _destination_json(_destination(index, name))
+        return _destination(index, name).as_dict()
 
     @app.delete("/v1/destinations/{name}")
     async def delete_destination(request: Request, name: str) -> JSONResponse:
@@ -253,7 +253,6 @@ def create_app(config: Config) -> FastAPI:
     return app
 
 
-planner_op = Any  # an Operation of gitops.writer: (Index, Tree) -> Plan
 
 
 def _apply(index: Index, tree: Tree, *, bundle: Bundle, actor: str, policy: Policy) -> planner.Plan:
@@ -308,10 +307,6 @@ def _destination(index: Index, name: str) -> layout.Destination:
     if destination is None:
         raise NotFound(f"no destination {name!r}")
     return destination
-
-
-def _destination_json(destination: layout.Destination) -> dict[str, Any]:
-    return {"name": destination.name, "labels": destination.labels, "path": destination.path}
 
 
 def _owner_state(tip: str | None, index: Index, records: list[OwnerRecord]) -> dict[str, Any]:

@@ -176,8 +176,7 @@ class OwnerRecord:
 
 
 def destination_to_json(destination: Destination) -> bytes:
-    record = {"name": destination.name, "labels": destination.labels, "path": destination.path}
-    return (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
+    return (json.dumps(destination.as_dict(), indent=1, sort_keys=True) + "\n").encode()
 
 
 def destination_from_json(data: bytes) -> Destination:

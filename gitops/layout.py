@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from gitops.bundle import Owner
 from gitops.identity import Identity
@@ -34,6 +35,9 @@ class Destination:
 
     def section(self, placement: str) -> str:
         return f"{self.path}/{placement}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "labels": self.labels, "path": self.path}
 
 
 def object_file_name(identity: Identity, with_namespace: bool) -> str:

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitops import layout, names
-from gitops.bundle import Bundle, Owner, SourceDocument, bundle_digest, check_selectors
+from gitops.bundle import Bundle, Owner, SourceDocument, check_selectors
 from gitops.commitmsg import commit_message
 from gitops.errors import Conflict, InvalidBundle, NotFound
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, crd_defines, identity_of
-from gitops.index import Held, Index, ObjectKey, OwnerRecord
+from gitops.index import Held, Index, ObjectKey, OwnerRecord, destination_to_json
 from gitops.layout import DEPENDENCIES, Destination
 from gitops.normalize import DEFAULT_PROTECTED, blob_id, normalize, wants_dependency
 from gitops.placement import initial_placement, matches, matching, rendezvous
@@ -414,14 +414,14 @@ def plan_put_destination(
     old = index.destinations.get(name)
     new = Destination(name, dict(sorted(labels.items())), path)
     if old == new:
-        return Plan({}, index.child(), "", _destination_answer(new), 200)
+        return Plan({}, index.child(), "", new.as_dict(), 200)
     draft = Draft(index, tree, policy)
     if old and old.path != path:
         _refuse_if_requests(draft.index, name, "change its path")
         _withdraw_promise_bundles(draft, name, only_unmatched=False, labels=labels)
         _retire_sections(draft, old)
     draft.index.destinations[name] = new
-    draft.write(layout.destination_record_path(name), _destination_json(new))
+    draft.write(layout.destination_record_path(name), destination_to_json(new))
     draft.destinations.add(name)
     for section in layout.SECTIONS:
         folder = f"{path}/{section}"
@@ -434,7 +434,7 @@ def plan_put_destination(
         trailers.extend(_placed_trailers(record.owner))
     trailers += [("Statewriter-Destination", name), ("Statewriter-Actor", actor)]
     verb = "update" if old else "register"
-    return _finish(draft, f"{verb} destination {name}", trailers, _destination_answer(new), 200)
+    return _finish(draft, f"{verb} destination {name}", trailers, new.as_dict(), 200)
 
 
 def plan_delete_destination(
@@ -616,17 +616,7 @@ def _answer(index: Index, record: OwnerRecord) -> dict[str, Any]:
     return answer
 
 
-def _destination_json(destination: Destination) -> bytes:
-    from gitops.index import destination_to_json
-
-    return destination_to_json(destination)
-
-
-def _destination_answer(destination: Destination) -> dict[str, Any]:
-    return {"name": destination.name, "labels": destination.labels, "path": destination.path}
-
-
 __all__ = [
-    "Draft", "Plan", "Policy", "bundle_digest", "plan_apply", "plan_delete",
+    "Draft", "Plan", "Policy", "plan_apply", "plan_delete",
     "plan_delete_destination", "plan_put_destination", "stored_bundle",
 ]
