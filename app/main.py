@@ -317,15 +317,15 @@ def _owner_state(tip: str | None, index: Index, records: list[OwnerRecord]) -> d
         for dest_name, holds in sorted(record.objects.items()):
             destination = index.destinations.get(dest_name)
             for held in holds:
-                holders = index.objects.get((dest_name, held.identity)) or {}
+                holders = index.objects.get((dest_name, held.identity))
                 path = (
-                    layout.object_path(destination, held.placement, held.identity, frozenset(holders))
-                    if destination
+                    layout.object_path(destination, held.placement, held.identity, holders)
+                    if destination and holders
                     else None
                 )
                 objects.append({"object": str(held.identity), "destination": dest_name,
                                 "placement": held.placement, "path": path,
-                                "shared": len(holders) > 1})
+                                "shared": len(holders or ()) > 1})
         pipelines.append({
             "pipeline": record.owner.pipeline,
             "state": record.state,

@@ -9,7 +9,7 @@ only once its commit is published, so readers never see unpublished state.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
@@ -89,6 +89,113 @@ class Held:
     blob: str  # git blob id of this owner's rendering of the object
     generation: int | None = None
     defines_cluster_kind: tuple[str, str] | None = None  # a CRD defining a cluster-scoped kind
+
+
+class Holders(Mapping[Owner, Held]):
+    """The owners holding one object in one destination, layered like the index itself.
+
+    A plan's layer records only its own changes, so taking or dropping one holder costs
+    O(1) however many requests share the object (a CRD every request of a promise outputs).
+    """
+
+    __slots__ = ("_own", "_parent", "_size")
+
+    def __init__(self, parent: Holders | None = None, own: dict[Owner, Held] | None = None) -> None:
+        self._parent = parent
+        self._own: dict[Owner, Held | None] = dict(own) if own else {}  # None: dropped here
+        self._size = len(parent) if parent is not None else len(self._own)
+
+    def __getitem__(self, owner: Owner) -> Held:
+        layer: Holders | None = self
+        while layer is not None:
+            if owner in layer._own:
+                held = layer._own[owner]
+                if held is None:
+                    break
+                return held
+            layer = layer._parent
+        raise KeyError(owner)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[Owner]:
+        seen: set[Owner] = set()
+        layer: Holders | None = self
+        while layer is not None:
+            for owner, held in layer._own.items():
+                if owner not in seen:
+                    seen.add(owner)
+                    if held is not None:
+                        yield owner
+            layer = layer._parent
+
+    @property
+    def placement(self) -> str:
+        return next(iter(self.values())).placement
+
+    def set(self, owner: Owner, held: Held) -> None:
+        if owner not in self:
+            self._size += 1
+        self._own[owner] = held
+
+    def drop(self, owner: Owner) -> None:
+        if owner not in self:
+            return
+        self._size -= 1
+        if self._parent is None:
+            del self._own[owner]
+        else:
+            self._own[owner] = None
+
+    def child(self) -> Holders:
+        return Holders(self)
+
+    def merge_into(self, parent: Holders) -> None:
+        for owner, held in self._own.items():
+            if held is None:
+                parent.drop(owner)
+            else:
+                parent.set(owner, held)
+
+    def flattened(self) -> Holders:
+        return Holders(None, dict(self.items()))
+
+
+class HolderMap(Layered[tuple[str, Identity], Holders]):
+    """(destination, identity) -> Holders; a layer's Holders are child layers of its parent's."""
+
+    def owned(self, key: tuple[str, Identity]) -> Holders | None:
+        value = self._own.get(key)
+        return None if value is _GONE else value
+
+    def for_update(self, key: tuple[str, Identity]) -> Holders:
+        """The holders of `key`, writable in this layer without touching the layers below."""
+        holders = self.owned(key)
+        if holders is None:
+            visible = self.get(key)
+            holders = Holders() if visible is None else visible.child()
+            self[key] = holders
+        return holders
+
+    def child(self) -> HolderMap:
+        return HolderMap(self)
+
+    def merge_down(self) -> None:
+        parent = self._parent
+        assert isinstance(parent, HolderMap)
+        for key, holders in self._own.items():
+            if holders is _GONE:
+                parent.pop(key)
+                continue
+            below = parent.owned(key)
+            if holders._parent is not None and holders._parent is below:
+                holders.merge_into(below)
+            elif parent._parent is None and holders._parent is not None:
+                parent[key] = holders.flattened()
+            else:
+                parent[key] = holders
+        self._own = {}
 
 
 @dataclass(frozen=True)
@@ -197,9 +304,7 @@ class Index:
             parent.destinations if parent else None
         )
         self.owners: Layered[Owner, OwnerRecord] = Layered(parent.owners if parent else None)
-        self.objects: Layered[ObjectKey, dict[Owner, Held]] = Layered(
-            parent.objects if parent else None
-        )
+        self.objects: HolderMap = HolderMap(parent.objects if parent else None)
         self.requests: Layered[RequestKey, frozenset[Owner]] = Layered(
             parent.requests if parent else None
         )
@@ -214,7 +319,6 @@ class Index:
         for _, data in tree.files(layout.DESTINATIONS_DIR):
             destination = destination_from_json(data)
             index.destinations[destination.name] = destination
-        # Built in one pass: put_owner copies holder maps, which is quadratic for a full load.
         objects: dict[ObjectKey, dict[Owner, Held]] = {}
         requests: dict[RequestKey, set[Owner]] = {}
         for path, data in tree.files(layout.OWNERS_DIR):
@@ -232,7 +336,7 @@ class Index:
                         kind_key = (dest, *held.defines_cluster_kind)
                         index.cluster_kinds[kind_key] = (index.cluster_kinds.get(kind_key) or 0) + 1
         for object_key, holders in objects.items():
-            index.objects[object_key] = holders
+            index.objects[object_key] = Holders(None, holders)
         for request_key, owners in requests.items():
             index.requests[request_key] = frozenset(owners)
         return index
@@ -275,10 +379,7 @@ class Index:
         self.requests[key] = (self.requests.get(key) or frozenset()) | {owner}
         for dest, holds in record.objects.items():
             for held in holds:
-                object_key = (dest, held.identity)
-                holders = dict(self.objects.get(object_key) or {})
-                holders[owner] = held
-                self.objects[object_key] = holders
+                self.objects.for_update((dest, held.identity)).set(owner, held)
                 if held.defines_cluster_kind:
                     kind_key = (dest, *held.defines_cluster_kind)
                     self.cluster_kinds[kind_key] = (self.cluster_kinds.get(kind_key) or 0) + 1
@@ -297,11 +398,9 @@ class Index:
         for dest, holds in record.objects.items():
             for held in holds:
                 object_key = (dest, held.identity)
-                holders = dict(self.objects.get(object_key) or {})
-                holders.pop(owner, None)
-                if holders:
-                    self.objects[object_key] = holders
-                else:
+                holders = self.objects.for_update(object_key)
+                holders.drop(owner)
+                if not holders:
                     self.objects.pop(object_key)
                 if held.defines_cluster_kind:
                     kind_key = (dest, *held.defines_cluster_kind)

@@ -184,15 +184,15 @@ def _holdings(
     writes: dict[ObjectKey, bytes] = {}
     for item in _render(draft, bundle, destination):
         key = (destination, item.identity)
-        holders = draft.index.objects.get(key) or {}
+        holders = draft.index.objects.get(key)
         if holders:
-            placement = next(iter(holders.values())).placement
+            placement = holders.placement
         else:
             placement = initial_placement(owner, item.identity, item.marked_dependency, declared)
         blob = blob_id(item.content)
         holds.append(Held(item.identity, placement, blob, bundle.generation,
                           item.defines_cluster_kind))
-        if len(holders) - (owner in holders) == 0:
+        if not holders or len(holders) - (owner in holders) == 0:
             writes[key] = item.content
             continue
         path = layout.object_path(draft.destination(destination), placement, item.identity, holders)
@@ -244,37 +244,33 @@ def _set_record(
     """Make `record` (None: nothing) what `owner` holds, moving and writing object files."""
     index = draft.index
     old = index.owners.get(owner)
-    keys = {(d, h.identity) for r in (old, record) if r for d, hs in r.objects.items() for h in hs}
-    before = {key: index.objects.get(key) or {} for key in keys}
+    keys = sorted({(d, h.identity) for r in (old, record) if r
+                   for d, hs in r.objects.items() for h in hs})
+    before = {key: _locate(draft, key) for key in keys}
     if record is None:
         index.remove_owner(owner)
         draft.delete(layout.owner_record_path(owner))
     else:
         index.put_owner(record)
         draft.write(layout.owner_record_path(owner), record.to_json())
-    for key in sorted(keys, key=lambda k: (k[0], k[1])):
-        _sync_object(draft, key, before[key], index.objects.get(key) or {}, writes.get(key))
+    for key in keys:
+        draft.destinations.add(key[0])
+        _sync_object(draft, before[key], _locate(draft, key), writes.get(key))
+
+
+def _locate(draft: Draft, key: ObjectKey) -> tuple[str, str] | None:
+    """The file of an object and its section folder, from who holds it now (None: nobody)."""
+    holders = draft.index.objects.get(key)
+    if not holders:
+        return None
+    destination = draft.destination(key[0])
+    placement = holders.placement
+    return layout.object_path(destination, placement, key[1], holders), destination.section(placement)
 
 
 def _sync_object(
-    draft: Draft,
-    key: ObjectKey,
-    before: dict[Owner, Held],
-    after: dict[Owner, Held],
-    content: bytes | None,
+    draft: Draft, old: tuple[str, str] | None, new: tuple[str, str] | None, content: bytes | None
 ) -> None:
-    dest_name, identity = key
-    destination = draft.destination(dest_name)
-    draft.destinations.add(dest_name)
-
-    def locate(holders: dict[Owner, Held]) -> tuple[str, str] | None:
-        if not holders:
-            return None
-        placement = next(iter(holders.values())).placement
-        path = layout.object_path(destination, placement, identity, holders)
-        return path, destination.section(placement)
-
-    old, new = locate(before), locate(after)
     if content is None and old and new and old[0] != new[0]:
         content = draft.tree.read(old[0])
     if old and (not new or old[0] != new[0]):

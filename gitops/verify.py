@@ -25,9 +25,9 @@ from typing import Any
 import yaml
 
 from gitops import layout, names
-from gitops.bundle import Owner, document_problem
+from gitops.bundle import document_problem
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, crd_defines, group_of
-from gitops.index import Held, Index, OwnerRecord, destination_from_json
+from gitops.index import Holders, Index, OwnerRecord, destination_from_json
 from gitops.layout import DEPENDENCIES, KUSTOMIZATION, RESOURCES, SECTIONS, STATE, Destination
 from gitops.normalize import DEFAULT_PROTECTED, PRUNE_ANNOTATION, blob_id
 from gitops.tree import DictTree, Tree
@@ -592,7 +592,7 @@ def _kustomize(kubectl: str, base: Path, section: str) -> str | None:
 # -- small helpers --------------------------------------------------------------------------
 
 
-def _held_in(index: Index, destination: str) -> list[tuple[Identity, dict[Owner, Held]]]:
+def _held_in(index: Index, destination: str) -> list[tuple[Identity, Holders]]:
     held = [(key[1], holders) for key, holders in index.objects.items() if key[0] == destination]
     return sorted(held, key=lambda item: item[0])
 

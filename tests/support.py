@@ -180,7 +180,7 @@ def index_state(index: Index) -> dict[str, dict[Any, Any]]:
     return {
         "destinations": dict(index.destinations.items()),
         "owners": dict(index.owners.items()),
-        "objects": dict(index.objects.items()),
+        "objects": {key: dict(holders) for key, holders in index.objects.items()},
         "requests": dict(index.requests.items()),
         "cluster_kinds": dict(index.cluster_kinds.items()),
     }
