@@ -63,7 +63,7 @@ class Writer:
         author: Author = Author(),
         max_group: int = 64,
         max_attempts: int = 8,
-        maintain_every: int = 1000,
+        maintain_every: int = 16,
     ) -> None:
         self.store = store
         self.author = author
@@ -71,6 +71,7 @@ class Writer:
         self.max_attempts = max_attempts
         self.maintain_every = maintain_every
         self._since_maintenance = 0
+        self._maintenance: threading.Thread | None = None
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._tip: str | None = None
         self._index = Index()
@@ -189,7 +190,7 @@ class Writer:
                     changed = sum(1 for o in outcomes if o.body.get("changed"))
                     GROUPS.observe(changed)
                     PUBLISHED.inc(changed)
-                    self._maybe_maintain(changed)
+                    self._maybe_maintain()
                 for job, outcome in zip(group, outcomes, strict=True):
                     LATENCY.observe(time.monotonic() - job.queued)
                     job.future.set_result(outcome)
@@ -200,11 +201,16 @@ class Writer:
             self._advance(self.store.refresh())
         raise StoreUnavailable(f"branch kept moving: gave up after {self.max_attempts} attempts")
 
-    def _maybe_maintain(self, commits: int) -> None:
-        self._since_maintenance += commits
-        if self._since_maintenance >= self.maintain_every:
+    def _maybe_maintain(self) -> None:
+        """Every `maintain_every` publishes (each leaves one small pack), roll packs up in
+        the background, one maintenance at a time."""
+        self._since_maintenance += 1
+        running = self._maintenance is not None and self._maintenance.is_alive()
+        if self._since_maintenance >= self.maintain_every and not running:
             self._since_maintenance = 0
-            threading.Thread(target=self.store.maintain, name="statewriter-gc", daemon=True).start()
+            self._maintenance = threading.Thread(target=self.store.maintain,
+                                                 name="statewriter-maintenance", daemon=True)
+            self._maintenance.start()
 
     def _plan_group(
         self, group: list[_Job], base: str | None, batch: Index

@@ -72,9 +72,10 @@ def fsck(repo: Path, *heads: str) -> None:
     assert proc.returncode == 0 and not proc.stdout and not problems, proc
 
 
-def loose_objects(repo: Path) -> set[str]:
-    return {f"{d.name}{f.name}" for d in (repo / "objects").glob("[0-9a-f][0-9a-f]")
-            for f in d.iterdir()}
+def packed_objects(repo: Path) -> int:
+    counts = dict(line.split(": ") for line in git(f"--git-dir={repo}", "count-objects", "-v")
+                  .splitlines())
+    return int(counts["in-pack"])
 
 
 @pytest.fixture
@@ -95,12 +96,14 @@ def test_commit_writes_nested_files_deletes_and_prunes_emptied_folders(
         "z/only/child.yaml": b"6", "top.yaml": b"7",
     }
     c1 = store.commit(None, first, "first\n\nbody", ME)
+    store.flush()
     assert content(store.path, c1) == first
     assert git(f"--git-dir={store.path}", "cat-file", "-t", c1).strip() == "commit"
     fsck(store.path, c1)
 
     c2 = store.commit(c1, {"z/only/child.yaml": None, "a/deep/er/f": None,
                            "n/e/w.yaml": b"8", "top.yaml": b"9", "missing/file": None}, "2", ME)
+    store.flush()
     expected = {**first, "n/e/w.yaml": b"8", "top.yaml": b"9"}
     del expected["z/only/child.yaml"], expected["a/deep/er/f"]
     assert content(store.path, c2) == expected
@@ -112,9 +115,11 @@ def test_commit_writes_nested_files_deletes_and_prunes_emptied_folders(
     fsck(store.path, c2)
 
     c3 = store.commit(c2, {"nothing/here": None}, "noop", ME)
+    store.flush()
     trees = git(f"--git-dir={store.path}", "rev-parse", f"{c3}^{{tree}}", f"{c2}^{{tree}}")
     assert len(set(trees.split())) == 1  # deleting what is not there changes nothing
     c4 = store.commit(c3, dict.fromkeys(expected), "all gone", ME)
+    store.flush()
     assert content(store.path, c4) == {}
     fsck(store.path, c4)
 
@@ -130,6 +135,7 @@ def test_commit_refuses_invalid_paths_and_file_folder_clashes(store: EmbeddedSto
         store.commit(c1, {"d": b"over-a-folder"}, "m", ME)
     # Replacing a file by a folder (or the reverse) in one change is fine.
     c2 = store.commit(c1, {"f": None, "f/now": b"3", "d/x": None, "d": b"4"}, "m", ME)
+    store.flush()
     assert content(store.path, c2) == {"f/now": b"3", "d": b"4"}
     fsck(store.path, c2)
 
@@ -139,8 +145,9 @@ def test_commit_touches_only_the_changed_path(tmp_path: Path) -> None:
     files = {f"ns{d:03}/app/f{i}.yaml": f"{d}-{i}".encode() for d in range(200) for i in range(10)}
     with EmbeddedStore(repo) as s:
         base = s.commit(None, files, "bulk", ME)
+        s.flush()
     before = subtrees(repo, base)
-    before_objects = loose_objects(repo)
+    before_objects = packed_objects(repo)
 
     calls: list[int] = []
     real = CatFile.read_many
@@ -155,6 +162,7 @@ def test_commit_touches_only_the_changed_path(tmp_path: Path) -> None:
             new = cold.commit(base, {"ns123/app/f3.yaml": b"changed"}, "one", ME)
         finally:
             CatFile.read_many = real  # type: ignore[method-assign]
+        cold.flush()
     # the parent commit, the root, ns123 and ns123/app
     assert sum(calls) == 4
     after = subtrees(repo, new)
@@ -162,7 +170,7 @@ def test_commit_touches_only_the_changed_path(tmp_path: Path) -> None:
     assert git(f"--git-dir={repo}", "ls-tree", f"{new}:ns123/app", "f2.yaml") == \
         git(f"--git-dir={repo}", "ls-tree", f"{base}:ns123/app", "f2.yaml")
     # blob, two folders, root and commit: nothing else was written
-    assert len(loose_objects(repo) - before_objects) == 5
+    assert packed_objects(repo) - before_objects == 5
     assert content(repo, new) == {**files, "ns123/app/f3.yaml": b"changed"}
     fsck(repo, new)
 
@@ -186,7 +194,7 @@ def same_view(tree: Tree, reference: Tree) -> None:
 
 def test_tree_view_matches_dict_tree_and_overlay(store: EmbeddedStore) -> None:
     c = store.commit(None, TREE, "m", ME)
-    view = store.tree(c)
+    view = store.tree(c)  # staged objects are readable before they are written
     same_view(view, DictTree(TREE))
     changes = {"a/x.yaml": None, "a/sub/y.yaml": None, "new/f": b"n", "z": b"zz", "a0": None}
     applied = {k: v for k, v in {**TREE, **changes}.items() if v is not None}
@@ -268,6 +276,39 @@ def test_embedded_publish_is_compare_and_swap(store: EmbeddedStore) -> None:
 def test_invalid_branch_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         EmbeddedStore(tmp_path / "state.git", "bad..name")
+
+
+def test_objects_are_staged_until_publish_then_written_as_one_pack(store: EmbeddedStore) -> None:
+    c1 = store.commit(None, {"a/x.yaml": b"1"}, "m", ME)
+    c2 = store.commit(c1, {"a/y.yaml": b"2"}, "m", ME)
+    assert store.tree(c2).read("a/x.yaml") == b"1"
+    unknown = subprocess.run(["git", f"--git-dir={store.path}", "cat-file", "-e", c2], env=ENV)
+    assert unknown.returncode != 0  # nothing on disk yet
+    assert store.publish(None, c2)
+    packs = list((store.path / "objects" / "pack").glob("pack-*.idx"))
+    assert len(packs) == 1 and not list((store.path / "objects").glob("[0-9a-f][0-9a-f]/*"))
+    assert content(store.path, c2) == {"a/x.yaml": b"1", "a/y.yaml": b"2"}
+    fsck(store.path)
+
+
+def test_maintain_rolls_small_packs_up_and_keeps_every_object(store: EmbeddedStore) -> None:
+    tip = None
+    unpublished = []
+    for i in range(24):
+        new = store.commit(tip, {f"d{i % 5}/f{i}": str(i).encode()}, f"c{i}", ME)
+        assert store.publish(tip, new)
+        unpublished.append(store.commit(new, {"abandoned": str(i).encode()}, "x", ME))
+        store.flush()  # as a rejected publish leaves them: written, unreachable
+        tip = new
+    pack_dir = store.path / "objects" / "pack"
+    assert len(list(pack_dir.glob("pack-*.idx"))) == 48
+    store.maintain()
+    assert len(list(pack_dir.glob("pack-*.idx"))) <= 6
+    assert content(store.path, tip) == {f"d{i % 5}/f{i}": str(i).encode() for i in range(24)}
+    for commit in unpublished:  # maintenance never drops objects (a group may be in flight)
+        assert git(f"--git-dir={store.path}", "cat-file", "-t", commit).strip() == "commit"
+    assert store.tree(tip).read("d0/f0") == b"0"  # the reader survives the packs it had open
+    fsck(store.path)
 
 
 def test_embedded_open_removes_stale_locks(tmp_path: Path) -> None:

@@ -33,11 +33,13 @@ class Store(Protocol):
     def commit(self, parent: str | None, changes: Changes, message: str, author: Author) -> str:
         """Write a commit on top of `parent` applying `changes`; returns its sha.
 
-        Touches only the trees along the changed paths. Does not move the branch."""
+        Touches only the trees along the changed paths. Does not move the branch; the new
+        objects are staged in memory (readable through `tree`) until `publish`."""
         ...
 
     def publish(self, expected: str | None, new: str) -> bool:
-        """Make `new` the branch tip if the branch is still at `expected`.
+        """Write the staged objects, then make `new` the branch tip if the branch is still
+        at `expected`.
 
         Returns False (and changes nothing) when the branch moved meanwhile."""
         ...
@@ -52,7 +54,7 @@ class Store(Protocol):
         ...
 
     def maintain(self) -> None:
-        """Housekeeping (packing loose objects); safe while the writer keeps writing."""
+        """Housekeeping (rolling up small packs); safe while the writer keeps writing."""
         ...
 
     def close(self) -> None: ...

@@ -22,6 +22,7 @@ class EmbeddedStore(Repository):
     def publish(self, expected: str | None, new: str) -> bool:
         """Compare-and-swap of the branch through `git update-ref` (which locks the ref)."""
         check_sha(new)
+        self.flush()
         old = check_sha(expected) if expected is not None else ZERO_SHA
         try:
             self.git("update-ref", "-m", "statewriter: publish", self._ref, new, old)

@@ -1,18 +1,16 @@
-"""Git object plumbing shared by both stores: loose object writes, a persistent
-`git cat-file --batch` reader, a tree cache, path-local tree rebuilding and a lazy
-`Tree` view over a commit. Nothing here uses an index or a work tree."""
+"""Git object plumbing shared by both stores: objects staged in memory and written as one
+pack per published group, a persistent `git cat-file --batch` reader, a tree cache,
+path-local tree rebuilding and a lazy `Tree` view over a commit. Nothing here uses an
+index or a work tree."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import signal
 import subprocess
-import tempfile
 import threading
 import time
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Generic, Self, TypeVar
 
 from gitops.errors import StoreUnavailable
 from gitops.store.base import Author
+from gitops.store.pack import object_id, write_pack
 from gitops.tree import Changes, Tree
 
 ZERO_SHA = "0" * 40
@@ -229,7 +228,7 @@ def _ident(author: Author, when: int) -> str:
 
 
 class Repository:
-    """A bare repository read through cat-file and written with loose objects."""
+    """A bare repository read through cat-file and written with packs."""
 
     def __init__(self, path: Path, branch: str, env: Mapping[str, str] | None = None) -> None:
         self.path = path
@@ -254,6 +253,8 @@ class Repository:
         # every write); keyed by object id, so never stale. Bounded: 512 x 32 KiB at most.
         self._blobs: LRU[str, bytes] = LRU(512)
         self._write_lock = threading.Lock()
+        self._pending: dict[str, tuple[str, bytes]] = {}  # staged objects, by id
+        self._packs_written = 0
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -285,37 +286,28 @@ class Repository:
         return None
 
     def write_object(self, kind: str, data: bytes) -> str:
-        header = f"{kind} {len(data)}\0".encode()
-        digest = hashlib.sha1(header)
-        digest.update(data)
-        sha = digest.hexdigest()
-        folder = self._objects / sha[:2]
-        target = folder / sha[2:]
-        if target.exists():
-            return sha
-        folder.mkdir(exist_ok=True)
-        # Temp file + rename: a kill leaves either nothing or a whole object; git ignores
-        # "tmp_obj_*" leftovers and the next open removes them.
-        fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=self._objects)
-        try:
-            compressor = zlib.compressobj(1)
-            os.write(fd, compressor.compress(header) + compressor.compress(data)
-                     + compressor.flush())
-            os.fchmod(fd, 0o444)
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp)
-            raise
-        os.close(fd)
-        os.replace(tmp, target)
+        """Stage an object; it reaches the disk, with the rest of its group, at `flush`."""
+        sha = object_id(kind, data)
+        self._pending[sha] = (kind, data)
         return sha
+
+    def flush(self) -> None:
+        """Write the staged objects as one pack (the branch may then point at them)."""
+        with self._write_lock:
+            if self._pending:
+                write_pack(self._objects / "pack", self._pending)
+                self._pending = {}
+                self._packs_written += 1
+
+    def _read_object(self, sha: str) -> tuple[str, bytes] | None:
+        return self._pending.get(sha) or self._reader.read(sha)
 
     def read_tree(self, sha: str) -> Entries:
         entries = self._trees.get(sha)
         if entries is None:
             if sha == EMPTY_TREE:
                 return {}
-            obj = self._reader.read(sha)
+            obj = self._read_object(sha)
             if obj is None or obj[0] != "tree":
                 raise StoreUnavailable(f"tree {sha} is missing")
             entries = parse_tree(obj[1])
@@ -325,7 +317,7 @@ class Repository:
     def root_of(self, commit: str) -> str:
         root = self._roots.get(check_sha(commit))
         if root is None:
-            obj = self._reader.read(commit)
+            obj = self._read_object(commit)
             if obj is None or obj[0] != "commit" or not obj[1].startswith(b"tree "):
                 raise ValueError(f"unknown commit {commit}")
             root = obj[1][5:45].decode()
@@ -342,8 +334,11 @@ class Repository:
         return blob
 
     def read_blobs(self, shas: Sequence[str]) -> list[bytes]:
+        unstaged = [sha for sha in shas if sha not in self._pending]
+        stored = dict(zip(unstaged, self._reader.read_many(unstaged), strict=True))
         out = []
-        for sha, obj in zip(shas, self._reader.read_many(shas), strict=True):
+        for sha in shas:
+            obj = self._pending.get(sha) or stored.get(sha)
             if obj is None:
                 raise StoreUnavailable(f"blob {sha} is missing")
             out.append(obj[1])
@@ -443,8 +438,12 @@ class Repository:
                 found.append(path)
 
     def maintain(self) -> None:
-        """Pack loose objects when git thinks it is time (fresh unreachable ones are kept)."""
-        self.git("gc", "--auto", "--quiet", check=False)
+        """Roll the small packs each publish leaves (and loose objects fetches leave) into
+        bigger ones. Geometric: the cost follows what is new, not the repository's size.
+        Nothing is dropped (unreachable objects stay packed), so it is safe while the
+        writer keeps staging and publishing."""
+        self.git("repack", "-d", "-q", "--geometric=2", check=False)
+        self._reader.close()  # reopened on the next read: lets go of the packs just removed
 
     def close(self) -> None:
         self._reader.close()
