@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Callable
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from gitops.bundle import PLACEMENT_ANNOTATION, STATEWRITER_PREFIX
-from gitops.identity import group_of
+from gitops.identity import Identity, crd_defines, identity_of
+from gitops.yamldocs import dump_document
 
 PRUNE_ANNOTATION = "kustomize.toolkit.fluxcd.io/prune"
 DEFAULT_PROTECTED = frozenset({"CustomResourceDefinition", "Namespace"})
@@ -22,14 +26,14 @@ def blob_id(content: bytes) -> str:
 def normalize(
     doc: dict[str, Any],
     default_namespace: str,
-    is_cluster_scoped: Callable[[tuple[str, str]], bool],
+    cluster_scoped: bool,
     protect_from_prune: frozenset[str] = DEFAULT_PROTECTED,
 ) -> dict[str, Any]:
     """Namespace defaulted (or dropped for cluster-scoped kinds), statewriter's own
     annotations stripped, prune protection added to protected kinds."""
     doc = copy.deepcopy(doc)
     meta = doc["metadata"]
-    if is_cluster_scoped((group_of(doc["apiVersion"]), doc["kind"])):
+    if cluster_scoped:
         meta.pop("namespace", None)
     elif not meta.get("namespace"):
         meta["namespace"] = default_namespace
@@ -50,3 +54,68 @@ def normalize(
 def wants_dependency(doc: dict[str, Any]) -> bool:
     annotations = doc["metadata"].get("annotations") or {}
     return bool(annotations.get(PLACEMENT_ANNOTATION) == "dependency")
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """A normalised object as written to a destination."""
+
+    identity: Identity
+    content: bytes
+    defines_cluster_kind: tuple[str, str] | None  # for a CRD of a cluster-scoped kind
+
+
+class _RenderCache:
+    """Renderings by their inputs, bounded in bytes. Every request of a promise outputs
+    the same CRDs and operator; rendering them once saves most of a write's CPU."""
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._used = 0
+        self._items: OrderedDict[bytes, Rendering] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> Rendering | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: bytes, rendering: Rendering) -> None:
+        size = len(rendering.content)
+        if size > self._budget // 8:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = rendering
+            self._used += size
+            while self._used > self._budget:
+                _, dropped = self._items.popitem(last=False)
+                self._used -= len(dropped.content)
+
+
+_CACHE = _RenderCache(32 << 20)
+
+
+def render(
+    doc: dict[str, Any],
+    default_namespace: str,
+    cluster_scoped: bool,
+    protect_from_prune: frozenset[str] = DEFAULT_PROTECTED,
+) -> Rendering:
+    """`normalize`, then canonical YAML; a pure function, memoised."""
+    key = hashlib.sha256(json.dumps(
+        [doc, default_namespace, cluster_scoped, sorted(protect_from_prune)],
+        sort_keys=True, separators=(",", ":"),
+    ).encode()).digest()
+    found = _CACHE.get(key)
+    if found is not None:
+        return found
+    obj = normalize(doc, default_namespace, cluster_scoped, protect_from_prune)
+    defined = crd_defines(obj)
+    rendering = Rendering(identity_of(obj), dump_document(obj),
+                          defined[0] if defined and defined[1] else None)
+    _CACHE.put(key, rendering)
+    return rendering

@@ -17,10 +17,10 @@ from gitops import layout, names
 from gitops.bundle import Bundle, Owner, SourceDocument, check_selectors
 from gitops.commitmsg import commit_message
 from gitops.errors import Conflict, InvalidBundle, NotFound
-from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, crd_defines, identity_of
+from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, crd_defines, group_of
 from gitops.index import Held, Index, ObjectKey, OwnerRecord, destination_to_json
 from gitops.layout import DEPENDENCIES, Destination
-from gitops.normalize import DEFAULT_PROTECTED, blob_id, normalize, wants_dependency
+from gitops.normalize import DEFAULT_PROTECTED, blob_id, render, wants_dependency
 from gitops.placement import initial_placement, matches, matching, rendezvous
 from gitops.tree import Overlay, Tree
 from gitops.yamldocs import dump_document, load_documents
@@ -140,17 +140,12 @@ def _render(draft: Draft, bundle: Bundle, destination: str) -> list[_Rendered]:
     default_namespace = bundle.owner.namespace or "default"
     rendered: dict[Identity, _Rendered] = {}
     for source in bundle.documents:
-        obj = normalize(source.doc, default_namespace, is_cluster_scoped,
-                        draft.policy.protect_from_prune)
-        identity = identity_of(obj)
-        defined = crd_defines(obj)
-        item = _Rendered(
-            identity,
-            dump_document(obj),
-            wants_dependency(source.doc),
-            defined[0] if defined and defined[1] else None,
-            source,
-        )
+        doc = source.doc
+        cluster_scoped = is_cluster_scoped((group_of(doc["apiVersion"]), doc["kind"]))
+        rendering = render(doc, default_namespace, cluster_scoped, draft.policy.protect_from_prune)
+        identity = rendering.identity
+        item = _Rendered(identity, rendering.content, wants_dependency(doc),
+                         rendering.defines_cluster_kind, source)
         twin = rendered.get(identity)
         if twin is not None and twin.content != item.content:
             raise InvalidBundle(
