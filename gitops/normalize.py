@@ -18,11 +18,6 @@ PRUNE_ANNOTATION = "kustomize.toolkit.fluxcd.io/prune"
 DEFAULT_PROTECTED = frozenset({"CustomResourceDefinition", "Namespace"})
 
 
-def blob_id(content: bytes) -> str:
-    """The git blob id of `content` (what `git hash-object` prints)."""
-    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
-
-
 def normalize(
     doc: dict[str, Any],
     default_namespace: str,

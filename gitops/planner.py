@@ -20,9 +20,9 @@ from gitops.errors import Conflict, InvalidBundle, NotFound
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, crd_defines, group_of
 from gitops.index import Held, Index, ObjectKey, OwnerRecord, destination_to_json
 from gitops.layout import DEPENDENCIES, Destination
-from gitops.normalize import DEFAULT_PROTECTED, blob_id, render, wants_dependency
+from gitops.normalize import DEFAULT_PROTECTED, render, wants_dependency
 from gitops.placement import initial_placement, matches, matching, rendezvous
-from gitops.tree import Overlay, Tree
+from gitops.tree import Overlay, Tree, blob_id
 from gitops.yamldocs import dump_document, load_documents
 
 
@@ -101,9 +101,9 @@ class Draft:
                 self.changes[target] = None
         added, changed, removed = [], [], []
         for path in sorted(self.changes):
-            before = self.base.read(path)
+            before = self.base.blob_id(path)
             after = self.changes[path]
-            if before == after:
+            if before == (None if after is None else blob_id(after)):
                 del self.changes[path]
             elif before is None:
                 added.append(path)
@@ -191,8 +191,7 @@ def _holdings(
             writes[key] = item.content
             continue
         path = layout.object_path(draft.destination(destination), placement, item.identity, holders)
-        current = draft.tree.read(path)
-        current_blob = blob_id(current) if current is not None else None
+        current_blob = draft.tree.blob_id(path)
         if current_blob == blob:
             continue
         # Content differs from another owner's: the rare path may look at every holder.

@@ -7,8 +7,14 @@ shows a tree with pending changes applied without copying it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 from typing import Protocol
+
+
+def blob_id(content: bytes) -> str:
+    """The git blob id of `content` (what `git hash-object` prints)."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 Changes = Mapping[str, bytes | None]
 """Path -> new content, or None to delete the file."""
@@ -17,6 +23,11 @@ Changes = Mapping[str, bytes | None]
 class Tree(Protocol):
     def read(self, path: str) -> bytes | None:
         """Content of the file at `path`, or None when there is none."""
+        ...
+
+    def blob_id(self, path: str) -> str | None:
+        """The git blob id of the file at `path` (None when there is none), without
+        necessarily reading it: what the planner compares to drop no-op changes."""
         ...
 
     def listdir(self, path: str) -> dict[str, bool]:
@@ -36,6 +47,10 @@ class DictTree:
 
     def read(self, path: str) -> bytes | None:
         return self._files.get(path)
+
+    def blob_id(self, path: str) -> str | None:
+        content = self._files.get(path)
+        return None if content is None else blob_id(content)
 
     def listdir(self, path: str) -> dict[str, bool]:
         return _listdir(self._files, path)
@@ -68,6 +83,12 @@ class Overlay:
         if path in self.changes:
             return self.changes[path]
         return self.base.read(path)
+
+    def blob_id(self, path: str) -> str | None:
+        if path in self.changes:
+            content = self.changes[path]
+            return None if content is None else blob_id(content)
+        return self.base.blob_id(path)
 
     def listdir(self, path: str) -> dict[str, bool]:
         entries = dict(self.base.listdir(path))

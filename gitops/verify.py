@@ -29,8 +29,8 @@ from gitops.bundle import document_problem
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, crd_defines, group_of
 from gitops.index import Holders, Index, OwnerRecord, destination_from_json
 from gitops.layout import DEPENDENCIES, KUSTOMIZATION, RESOURCES, SECTIONS, STATE, Destination
-from gitops.normalize import DEFAULT_PROTECTED, PRUNE_ANNOTATION, blob_id
-from gitops.tree import DictTree, Tree
+from gitops.normalize import DEFAULT_PROTECTED, PRUNE_ANNOTATION
+from gitops.tree import DictTree, Tree, blob_id
 from gitops.yamldocs import ParseLimits, YamlError, load_documents
 
 SOURCEIGNORE = ".sourceignore"

@@ -98,6 +98,8 @@ class Writer:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
+        if self._maintenance is not None:
+            self._maintenance.join(timeout=60)
         self.store.close()
 
     # -- the lane -----------------------------------------------------------------------------

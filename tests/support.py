@@ -15,7 +15,7 @@ from gitops import layout
 from gitops.bundle import parse_bundle
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, crd_defines
 from gitops.index import Index
-from gitops.normalize import PRUNE_ANNOTATION, blob_id
+from gitops.normalize import PRUNE_ANNOTATION
 from gitops.planner import (
     Plan,
     Policy,
@@ -24,7 +24,7 @@ from gitops.planner import (
     plan_delete_destination,
     plan_put_destination,
 )
-from gitops.tree import DictTree, Tree
+from gitops.tree import DictTree, Tree, blob_id
 
 VerifyTree = Callable[..., list[str]]
 

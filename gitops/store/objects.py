@@ -495,12 +495,16 @@ class GitTree:
         return entries
 
     def read(self, path: str) -> bytes | None:
+        sha = self.blob_id(path)
+        return None if sha is None else self._repo.read_blob(sha)
+
+    def blob_id(self, path: str) -> str | None:
         *folders, name = path.strip("/").split("/")
         entries = self._entries(folders)
         entry = entries.get(name) if entries is not None else None
         if entry is None or entry[0] in (TREE_MODE, GITLINK_MODE):
             return None
-        return self._repo.read_blob(entry[1])
+        return entry[1]
 
     def listdir(self, path: str) -> dict[str, bool]:
         path = path.strip("/")
