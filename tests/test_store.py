@@ -268,9 +268,18 @@ def test_embedded_publish_is_compare_and_swap(store: EmbeddedStore) -> None:
     assert not (store.path / "refs/heads/main").exists() and store.tip() == c2
     with pytest.raises(StoreUnavailable):  # not a CAS failure: the object does not exist
         store.publish(c2, "e" * 40)
+    c3 = store.commit(c2, {"f": b"3"}, "m", ME)
+    lock = store.path / "refs/heads/main.lock"
+    lock.write_text(c1)  # git (a person pushing) holds the branch: refused like a move
+    assert not store.publish(c2, c3) and store.tip() == c2 and lock.read_text() == c1
+    lock.unlink()
+    assert store.publish(c2, c3) and not lock.exists()
+    git(f"--git-dir={store.path}", "update-ref", "refs/heads/main", c2, c3)  # git honours ours
+    assert store.tip() == c2
     clone = store.path.parent / "clone"
     git("clone", "-q", str(store.path), str(clone))
     assert (clone / "f").read_bytes() == b"2"
+    fsck(store.path)
 
 
 def test_invalid_branch_name_is_refused(tmp_path: Path) -> None:

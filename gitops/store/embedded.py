@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from gitops.errors import StoreUnavailable
@@ -20,9 +21,41 @@ class EmbeddedStore(Repository):
         return self.read_ref(self._ref)
 
     def publish(self, expected: str | None, new: str) -> bool:
-        """Compare-and-swap of the branch through `git update-ref` (which locks the ref)."""
+        """Compare-and-swap of the branch under git's own ref lock (`<ref>.lock`), so a
+        person pushing to this repository meanwhile is serialised the way git does it."""
         check_sha(new)
         self.flush()
+        try:
+            self.root_of(new)
+        except ValueError:
+            raise StoreUnavailable(f"cannot publish {new}: no such commit") from None
+        if (self.path / "reftable").exists():
+            return self._publish_with_git(expected, new)
+        ref = self.path / self._ref
+        lock = ref.with_name(ref.name + ".lock")
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False  # someone else is updating the branch: the writer re-reads and retries
+        try:
+            try:
+                current = self.read_ref(self._ref)
+                if current == expected:
+                    os.write(fd, f"{new}\n".encode())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            if current != expected:
+                lock.unlink()
+                return False
+            os.replace(lock, ref)
+        except BaseException:
+            lock.unlink(missing_ok=True)
+            raise
+        return True
+
+    def _publish_with_git(self, expected: str | None, new: str) -> bool:
         old = check_sha(expected) if expected is not None else ZERO_SHA
         try:
             self.git("update-ref", "-m", "statewriter: publish", self._ref, new, old)
