@@ -1,4 +1,4 @@
-"""`statewriter serve | verify | history | push` (CONTRACT section 8)."""
+"""`statewriter serve | verify | history | push | delete` (CONTRACT section 8)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ import argparse
 import ipaddress
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 import httpx
+
+from app.client import auth_headers
+from app.delete import DELETE_HELP, delete_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     push.add_argument("--promise-generation", type=int)
     push.add_argument("--retries", type=int, default=5)
 
+    delete = commands.add_parser(
+        "delete", help="remove what a request owns (delete workflows; idempotent)",
+        description=DELETE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    delete.add_argument("--url", default=os.environ.get("STATEWRITER_URL"),
+                        help="the service (default: $STATEWRITER_URL)")
+    delete.add_argument("--promise", default=os.environ.get("PROMISE"),
+                        help="default: $PROMISE")
+    delete.add_argument("--request", metavar="NS/NAME", default=os.environ.get("REQUEST"),
+                        help="default: $REQUEST")
+    delete.add_argument("--pipeline", default=os.environ.get("PIPELINE") or None,
+                        help="only this pipeline's output (default: $PIPELINE, else every pipeline)")
+    delete.add_argument("--retries", type=int, default=5,
+                        help="connection retries with backoff (default: 5)")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -55,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return _verify(args)
     if args.command == "history":
         return _history(args)
+    if args.command == "delete":
+        return delete_command(args)
     from app.push import push_command
 
     status: int = push_command(args)
@@ -110,11 +130,7 @@ def _history(args: argparse.Namespace) -> int:
         return 2
     if args.url:
         url = f"{args.url.rstrip('/')}/v1/promises/{args.promise}/requests/{namespace}/{name}/history"
-        import os
-
-        token = os.environ.get("STATEWRITER_TOKEN")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = httpx.get(url, headers=headers, timeout=30)
+        response = httpx.get(url, headers=auth_headers(), timeout=30)
         if response.status_code != 200:
             print(f"statewriter: {response.status_code} {response.text}", file=sys.stderr)
             return 1

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitops import names
-from gitops.errors import InvalidBundle, LimitExceeded
-from gitops.yamldocs import ParseLimits, YamlError, load_documents
+from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError
+from gitops.yamldocs import ParseLimits, YamlError, YamlLimitExceeded, load_documents
 
 STATEWRITER_PREFIX = "statewriter.dev/"
 PLACEMENT_ANNOTATION = "statewriter.dev/placement"
@@ -23,6 +23,12 @@ class Limits:
     max_document_bytes: int = 2 * 1024 * 1024
     max_depth: int = 64
     max_nodes: int = 500_000
+
+    @property
+    def parsing(self) -> ParseLimits:
+        """The bounds on each YAML file of a bundle."""
+        return ParseLimits(self.max_depth, self.max_nodes, self.max_documents,
+                           self.max_document_bytes)
 
 
 @dataclass(frozen=True, order=True)
@@ -130,7 +136,6 @@ def parse_files(files: dict[str, str], limits: Limits) -> tuple[SourceDocument, 
     """Parse every file (in file-name order) into validated documents."""
     if len(files) > limits.max_files:
         raise LimitExceeded(f"bundle has {len(files)} files, more than {limits.max_files}")
-    parse_limits = ParseLimits(limits.max_depth, limits.max_nodes, limits.max_documents)
     documents: list[SourceDocument] = []
     for file in sorted(files):
         if not names.is_bundle_file_name(file):
@@ -141,14 +146,9 @@ def parse_files(files: dict[str, str], limits: Limits) -> tuple[SourceDocument, 
         if not isinstance(text, str):
             raise InvalidBundle("file content must be a string of YAML", file=file)
         try:
-            docs = load_documents(text, parse_limits)
+            docs = load_documents(text, limits.parsing)
         except YamlError as error:
-            raise InvalidBundle(
-                f"{file}: document {error.document}: {error.reason}",
-                file=file,
-                document=error.document,
-                reason=error.reason,
-            ) from None
+            raise yaml_refusal(error, file) from None
         for index, doc in enumerate(docs):
             reason = document_problem(doc)
             if reason:
@@ -159,6 +159,15 @@ def parse_files(files: dict[str, str], limits: Limits) -> tuple[SourceDocument, 
             if len(documents) > limits.max_documents:
                 raise LimitExceeded(f"bundle has more than {limits.max_documents} documents")
     return tuple(documents)
+
+
+def yaml_refusal(error: YamlError, file: str) -> StatewriterError:
+    """A YAML problem in `file` as a refusal: 413 when over a limit, 422 otherwise."""
+    refusal = LimitExceeded if isinstance(error, YamlLimitExceeded) else InvalidBundle
+    if error.document is None:
+        return refusal(f"{file}: {error.reason}", file=file, reason=error.reason)
+    return refusal(f"{file}: document {error.document}: {error.reason}", file=file,
+                   document=error.document, reason=error.reason)
 
 
 def document_problem(doc: dict[str, Any]) -> str | None:

@@ -16,7 +16,8 @@ What is inside `output/` becomes the bundle's files (named relative to `output/`
 `metadata/destination-selectors.yaml` (Kratix's list form), `metadata/cluster-selectors.yaml`
 (a plain map) and `metadata/status.yaml` are read; other files under `metadata/` are
 ignored. The bundle is then built exactly as the JSON form builds it, so the same content
-sent either way is the same bundle (same digest, same commit).
+sent either way is the same bundle (same digest, same commit) and meets the same YAML limits
+(documents, bytes per document, depth, nodes); the metadata files are read with them too.
 """
 
 from __future__ import annotations
@@ -26,11 +27,17 @@ import tarfile
 import zlib
 from typing import Any
 
-import yaml
-
-from gitops.bundle import Bundle, Limits, Owner, build_bundle, check_selectors, combine_selectors
+from gitops.bundle import (
+    Bundle,
+    Limits,
+    Owner,
+    build_bundle,
+    check_selectors,
+    combine_selectors,
+    yaml_refusal,
+)
 from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError
-from gitops.yamldocs import ParseLimits, YamlError, _check_plain, _Loader
+from gitops.yamldocs import YamlError, load_one
 
 GZIP_MEDIA_TYPES = frozenset({"application/gzip", "application/x-gzip", "application/x-tar+gzip"})
 
@@ -197,22 +204,11 @@ def _text(archive: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> str:
 
 
 def _load_one(text: str, where: str, limits: Limits) -> Any:
-    """One YAML document of plain data (or None), with the bundle's depth and node bounds."""
-    parse = ParseLimits(limits.max_depth, limits.max_nodes, limits.max_documents)
+    """One YAML document of plain data (or None), within the bundle's limits."""
     try:
-        docs = list(yaml.load_all(text, Loader=_Loader))
-        if len(docs) > 1:
-            raise YamlError("holds more than one YAML document", 1)
-        value = docs[0] if docs else None
-        _check_plain(value, parse.max_depth, [parse.max_nodes], 0)
+        return load_one(text, limits.parsing)
     except YamlError as error:
-        raise InvalidBundle(f"{where}: {error.reason}", file=where, reason=error.reason) from None
-    except yaml.YAMLError as error:
-        reason = " ".join(str(error).split())[:300]
-        raise InvalidBundle(f"{where}: invalid YAML: {reason}", file=where) from None
-    except _CONSTRUCTOR_ERRORS as error:
-        raise InvalidBundle(f"{where}: cannot be parsed: {_reason(error)}", file=where) from None
-    return value
+        raise yaml_refusal(error, where) from None
 
 
 def _destination_selectors(text: str, limits: Limits) -> list[dict[str, str]]:

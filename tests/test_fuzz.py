@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import json
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,6 +137,28 @@ payloads = st.fixed_dictionaries(
 def test_parse_bundle_raises_only_refusals(payload: Any) -> None:
     with contextlib.suppress(InvalidBundle, LimitExceeded):
         parse_bundle(payload, SMALL)
+
+
+text_values = st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "S", "Zs"]), max_size=300)
+NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata: {name: n}\n"
+
+
+@FUZZ
+@given(value=text_values, margin=st.integers(min_value=-4, max_value=4))
+def test_document_size_limit_counts_utf8_bytes(value: str, margin: int) -> None:
+    """A document over maxDocumentBytes (UTF-8 bytes, not characters) is a 413 naming it."""
+    quoted = json.dumps(value, ensure_ascii=False)
+    doc = f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: a}}\ndata: {{k: {quoted}}}\n"
+    size = len(doc.encode())
+    payload = {"promise": "p", "files": {"a.yaml": f"{NAMESPACE}---\n{doc}"}}
+    limits = Limits(max_document_bytes=size + margin)
+    if margin >= 0:
+        assert parse_bundle(payload, limits).documents[1].doc["data"] == {"k": value}
+        return
+    with pytest.raises(LimitExceeded) as refused:
+        parse_bundle(payload, limits)
+    assert (refused.value.detail["file"], refused.value.detail["document"]) == ("a.yaml", 1)
+    assert f"a.yaml: document 1: document is {size} bytes" in refused.value.message
 
 
 @pytest.mark.parametrize("scalar", ["!!int x", "0x_", "9" * 5000, "!!timestamp x", "!!bool x", "!!float x"],

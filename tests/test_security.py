@@ -17,7 +17,7 @@ import pytest
 
 from tests.fixtures.eck import request_bundle, request_files
 from tests.server import branch_tip, running_server
-from tests.test_tarbundle import alias_bomb, member, tar_bytes, tgz
+from tests.test_tarbundle import alias_bomb, configmap_of, member, tar_bytes, tgz
 
 PIPELINE = "s3cret"
 ADMIN = "adm1n"
@@ -26,7 +26,7 @@ auth:
   tokens:
     - {name: pipeline, token: s3cret, promises: [elastic-cloud]}
     - {name: admin, token: adm1n, promises: ["*"], destinations: true}
-limits: {maxBundleBytes: 1048576, maxDocuments: 50, maxFiles: 20}
+limits: {maxBundleBytes: 1048576, maxDocuments: 50, maxFiles: 20, maxDocumentBytes: 65536}
 """
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {k: v}\n"
 GZIP = {"content-type": "application/gzip"}
@@ -233,6 +233,32 @@ def test_too_many_documents_is_413(service: Service) -> None:
     files = {f"cm{i}.yaml": "---\n".join(CM.replace("name: cm", f"name: cm-{i}-{j}") for j in range(10))
              for i in range(6)}
     post_json(service, 413, bundle(files))
+
+
+def test_too_many_documents_in_one_file_is_413(service: Service) -> None:
+    many = "---\n".join(CM.replace("name: cm", f"name: cm-{i}") for i in range(51))
+    for response in (
+        post_json(service, 413, bundle({"a.yaml": CM, "many.yaml": many})),
+        post_raw(service, 413, tgz({"output/a.yaml": CM, "output/many.yaml": many}), "application/gzip",
+                 params=IDENTITY),
+    ):
+        body = response.json()
+        assert body["file"] == "many.yaml" and "more than 50 documents" in body["message"]
+
+
+def test_oversized_document_is_413(service: Service) -> None:
+    """One document over maxDocumentBytes, the bundle well under maxBundleBytes."""
+    big = configmap_of(65537, "big")
+    files = {"a.yaml": CM, "big.yaml": configmap_of(65536, "fits") + "---\n" + big}
+    for response in (
+        post_json(service, 413, bundle(files)),
+        post_raw(service, 413, tgz({f"output/{k}": v for k, v in files.items()}), "application/gzip",
+                 params=IDENTITY),
+    ):
+        body = response.json()
+        assert (body["error"], body["file"], body["document"]) == ("LimitExceeded", "big.yaml", 1)
+        assert body["message"] == (
+            "big.yaml: document 1: document is 65537 bytes, more than the limit of 65536")
 
 
 def test_too_many_files_is_413(service: Service) -> None:

@@ -288,6 +288,59 @@ def test_too_many_documents_is_413() -> None:
     refused(tgz(files), LimitExceeded, Limits(max_documents=10))
 
 
+def configmap_of(size: int, name: str = "a", fill: str = "x") -> str:
+    """A ConfigMap document of exactly `size` UTF-8 bytes (`fill` repeated pads it)."""
+    head, tail = f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{k: ", "}\n"
+    room = size - len(head.encode()) - len(tail.encode())
+    assert room % len(fill.encode()) == 0
+    return head + fill * (room // len(fill.encode())) + tail
+
+
+def test_document_over_max_document_bytes_is_413_naming_file_and_document() -> None:
+    limits = Limits(max_document_bytes=1000)
+    files = {"small.yaml": CONFIGMAP, "big.yaml": configmap_of(1000, "b") + "---\n" + configmap_of(1001, "c")}
+    message = refused(tgz(output(files)), LimitExceeded, limits)
+    assert "big.yaml: document 1: document is 1001 bytes, more than the limit of 1000" in message
+    with pytest.raises(LimitExceeded) as caught:
+        parse_bundle({"promise": "p", "files": files}, limits)
+    assert caught.value.status == 413
+    assert (caught.value.detail["file"], caught.value.detail["document"]) == ("big.yaml", 1)
+    files["big.yaml"] = configmap_of(1000, "b")  # exactly at the limit
+    assert len(read_tar_bundle(tgz(output(files)), OWNER, limits).documents) == 2
+
+
+def test_document_size_counts_bytes_not_characters() -> None:
+    limits = Limits(max_document_bytes=1000)
+    doc = configmap_of(1001, fill="é")  # fewer than 1000 characters, more than 1000 bytes
+    assert len(doc) < 1000
+    assert "document is 1001 bytes" in refused(tgz({"output/cm.yaml": doc}), LimitExceeded, limits)
+
+
+def test_the_default_document_size_limit_holds() -> None:
+    """2 MiB by default; the bundle limit (10 MiB) would let a bigger one through."""
+    big = configmap_of(LIMITS.max_document_bytes + 2)
+    assert len(big) < LIMITS.max_bundle_bytes
+    refused(tgz({"output/cm.yaml": big}), LimitExceeded)
+
+
+def test_oversized_metadata_document_is_413() -> None:
+    status = "message: " + "x" * 2000 + "\n"
+    archive = tgz({"output/cm.yaml": CONFIGMAP, "metadata/status.yaml": status})
+    assert "metadata/status.yaml" in refused(archive, LimitExceeded, Limits(max_document_bytes=1000))
+
+
+def test_too_many_documents_in_one_file_is_413() -> None:
+    docs = [CONFIGMAP.replace("name: a", f"name: a{i}") for i in range(4)]
+    limits = Limits(max_documents=3)
+    message = refused(tgz({"output/many.yaml": "---\n".join(docs)}), LimitExceeded, limits)
+    assert "many.yaml" in message and "more than 3 documents" in message
+    with pytest.raises(LimitExceeded):
+        parse_bundle({"promise": "p", "files": {"many.yaml": "---\n".join(docs)}}, limits)
+    # empty documents do not count
+    assert len(read_tar_bundle(tgz({"output/many.yaml": "---\n---\n".join(docs[:3])}), OWNER,
+                               limits).documents) == 3
+
+
 def alias_bomb(levels: int = 12) -> str:
     """'Billion laughs': each level refers to the one before ten times (10**12 nodes)."""
     lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]

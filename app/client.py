@@ -1,0 +1,132 @@
+"""What the client commands (`statewriter push`, `statewriter delete`) share: the token, the
+request identity, retries with backoff, and printing the service's answer.
+
+Connection failures (and 502/503/504, which a restarting service or a proxy in front of it
+answers) are retried with exponential backoff and jitter. Both commands are idempotent, so
+a retried request that had in fact arrived changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+RETRY_STATUSES = frozenset({502, 503, 504})
+BACKOFF_BASE = 0.5  # seconds before the first retry
+BACKOFF_CAP = 30.0
+TIMEOUT = httpx.Timeout(300.0, connect=10.0)
+
+
+class UsageError(Exception):
+    """A local problem with the arguments or the folders (exit code 2)."""
+
+
+def auth_headers() -> dict[str, str]:
+    """The bearer token from `STATEWRITER_TOKEN`, if set."""
+    token = os.environ.get("STATEWRITER_TOKEN", "").strip()
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def split_request(value: str) -> tuple[str, str]:
+    """`NS/NAME` as (namespace, name)."""
+    namespace, _, name = value.partition("/")
+    if not namespace or not name or "/" in name:
+        raise UsageError(f"--request must be NS/NAME, not {value!r}")
+    return namespace, name
+
+
+def call(
+    command: str,
+    method: str,
+    url: str,
+    retries: int,
+    *,
+    content: bytes | None = None,
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response | None:
+    """The service's answer, after retries; None (the reason printed) if it stays unreachable."""
+    retries = max(0, retries)
+    with httpx.Client(timeout=TIMEOUT) as client:
+        request = client.build_request(method, url, content=content, params=params, headers=headers)
+        try:
+            return _send(client, request, command, retries)
+        except httpx.HTTPError as error:
+            print(f"statewriter {command}: cannot reach {url} after {retries + 1} attempts: {error}",
+                  file=sys.stderr)
+            return None
+
+
+def _send(client: httpx.Client, request: httpx.Request, command: str, retries: int) -> httpx.Response:
+    attempt = 0
+    while True:
+        try:
+            response = client.send(request)
+            if response.status_code not in RETRY_STATUSES or attempt >= retries:
+                return response
+            why = f"HTTP {response.status_code}"
+        except httpx.TransportError as error:
+            if attempt >= retries:
+                raise
+            why = f"{type(error).__name__}: {error}"
+        delay = backoff(attempt)
+        print(f"statewriter {command}: {why}; retrying in {delay:.1f}s ({attempt + 1}/{retries})",
+              file=sys.stderr)
+        time.sleep(delay)
+        attempt += 1
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with jitter: half the step fixed, half random."""
+    step = min(BACKOFF_CAP, BACKOFF_BASE * float(2 ** min(attempt, 32)))
+    jitter: float = random.uniform(0, step / 2)
+    return step / 2 + jitter
+
+
+def json_body(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object, or {} when it is not one."""
+    try:
+        value = response.json()
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def print_answer(command: str, response: httpx.Response, keys: Sequence[str]) -> None:
+    """A 2xx answer on stdout: the status, the given keys present in it, file counts."""
+    body = json_body(response)
+    print(f"statewriter {command}: HTTP {response.status_code} {body.get('state', '')}".rstrip())
+    for key in keys:
+        if key in body:
+            print(f"  {key}: {_shown(body[key])}")
+    files = body.get("files")
+    if isinstance(files, dict):
+        counts = ", ".join(f"{len(files.get(k) or [])} {k}" for k in ("added", "changed", "removed"))
+        print(f"  files: {counts}")
+
+
+def print_refusal(command: str, response: httpx.Response) -> int:
+    """Any other answer on stderr with the service's reason; the exit code (1)."""
+    body = json_body(response)
+    message = body.get("message")
+    reason = message if isinstance(message, str) else response.text.strip()[:2000]
+    print(f"statewriter {command}: HTTP {response.status_code}: {reason}", file=sys.stderr)
+    if isinstance(message, str):
+        for key, value in body.items():
+            if key not in ("error", "message"):
+                print(f"  {key}: {value}", file=sys.stderr)
+    return 1
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "(none)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
