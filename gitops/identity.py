@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,7 @@ BUILTIN_CLUSTER_SCOPED: frozenset[tuple[str, str]] = frozenset(
 )
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Identity:
     group: str
     kind: str
@@ -65,7 +66,7 @@ class Identity:
     @classmethod
     def from_key(cls, key: str) -> Identity:
         group, kind, namespace, name = key.split("|")
-        return cls(group, kind, namespace, name)
+        return cls(sys.intern(group), sys.intern(kind), sys.intern(namespace), name)
 
     @property
     def group_kind(self) -> tuple[str, str]:

@@ -9,6 +9,7 @@ only once its commit is published, so readers never see unpublished state.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
@@ -80,7 +81,7 @@ class Layered(Generic[K, V]):
         self._own = {}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Held:
     """One object as one owner outputs it in one destination."""
 
@@ -89,6 +90,9 @@ class Held:
     blob: str  # git blob id of this owner's rendering of the object
     generation: int | None = None
     defines_cluster_kind: tuple[str, str] | None = None  # a CRD defining a cluster-scoped kind
+
+
+_DROPPED = Held(Identity("", "", "", ""), "", "")  # a holder removed in a child layer
 
 
 class Holders(Mapping[Owner, Held]):
@@ -102,7 +106,7 @@ class Holders(Mapping[Owner, Held]):
 
     def __init__(self, parent: Holders | None = None, own: dict[Owner, Held] | None = None) -> None:
         self._parent = parent
-        self._own: dict[Owner, Held | None] = dict(own) if own else {}  # None: dropped here
+        self._own: dict[Owner, Held] = own if own is not None else {}
         self._size = len(parent) if parent is not None else len(self._own)
 
     def __getitem__(self, owner: Owner) -> Held:
@@ -110,7 +114,7 @@ class Holders(Mapping[Owner, Held]):
         while layer is not None:
             if owner in layer._own:
                 held = layer._own[owner]
-                if held is None:
+                if held is _DROPPED:
                     break
                 return held
             layer = layer._parent
@@ -126,7 +130,7 @@ class Holders(Mapping[Owner, Held]):
             for owner, held in layer._own.items():
                 if owner not in seen:
                     seen.add(owner)
-                    if held is not None:
+                    if held is not _DROPPED:
                         yield owner
             layer = layer._parent
 
@@ -146,20 +150,20 @@ class Holders(Mapping[Owner, Held]):
         if self._parent is None:
             del self._own[owner]
         else:
-            self._own[owner] = None
+            self._own[owner] = _DROPPED
 
     def child(self) -> Holders:
         return Holders(self)
 
     def merge_into(self, parent: Holders) -> None:
         for owner, held in self._own.items():
-            if held is None:
+            if held is _DROPPED:
                 parent.drop(owner)
             else:
                 parent.set(owner, held)
 
     def flattened(self) -> Holders:
-        return Holders(None, dict(self.items()))
+        return Holders(None, dict(self.items()))  # a new dict: Holders owns the `own` it gets
 
 
 class HolderMap(Layered[tuple[str, Identity], Holders]):
@@ -248,22 +252,25 @@ class OwnerRecord:
         return (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> OwnerRecord:
+    def from_json(cls, data: bytes, shared: dict[tuple[Any, ...], Held] | None = None) -> OwnerRecord:
+        """A record from its JSON. Records loaded with the same `shared` dict share equal
+        Held entries: the objects every request of a promise outputs are kept once."""
         raw = json.loads(data)
         namespace, _, name = (raw["request"] or "/").partition("/")
         owner = Owner(raw["promise"], namespace, name, raw["pipeline"])
         generation = raw.get("generation")
+        known = {} if shared is None else shared
 
         def held(item: dict[str, Any]) -> Held:
-            defines = item.get("definesClusterKind")
-            group_kind = (defines.split("/")[0], defines.split("/")[1]) if defines else None
-            return Held(
-                Identity.from_key(item["id"]),
-                item["placement"],
-                item["blob"],
-                generation,
-                group_kind,
-            )
+            key = (item["id"], item["placement"], item["blob"], generation,
+                   item.get("definesClusterKind"))
+            found = known.get(key)
+            if found is None:
+                defines = item.get("definesClusterKind")
+                group_kind = (defines.split("/")[0], defines.split("/")[1]) if defines else None
+                found = known[key] = Held(Identity.from_key(item["id"]), sys.intern(item["placement"]),
+                                          item["blob"], generation, group_kind)
+            return found
 
         return cls(
             owner=owner,
@@ -321,10 +328,11 @@ class Index:
             index.destinations[destination.name] = destination
         objects: dict[ObjectKey, dict[Owner, Held]] = {}
         requests: dict[RequestKey, set[Owner]] = {}
+        shared: dict[tuple[Any, ...], Held] = {}
         for path, data in tree.files(layout.OWNERS_DIR):
             if not path.endswith(".json"):
                 continue
-            record = OwnerRecord.from_json(data)
+            record = OwnerRecord.from_json(data, shared)
             owner = record.owner
             index.owners[owner] = record
             index.serial = max(index.serial, record.serial)
