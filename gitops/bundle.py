@@ -31,7 +31,7 @@ class Limits:
                            self.max_document_bytes)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Owner:
     """Who owns objects: a promise, one of its requests (or none), and a pipeline."""
 

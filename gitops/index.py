@@ -202,7 +202,7 @@ class HolderMap(Layered[tuple[str, Identity], Holders]):
         self._own = {}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OwnerRecord:
     owner: Owner
     digest: str
@@ -252,35 +252,39 @@ class OwnerRecord:
         return (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
 
     @classmethod
-    def from_json(cls, data: bytes, shared: dict[tuple[Any, ...], Held] | None = None) -> OwnerRecord:
+    def from_json(cls, data: bytes, shared: dict[Any, Any] | None = None) -> OwnerRecord:
         """A record from its JSON. Records loaded with the same `shared` dict share equal
-        Held entries: the objects every request of a promise outputs are kept once."""
+        parts (the objects every request of a promise outputs, the selectors, the names)."""
         raw = json.loads(data)
-        namespace, _, name = (raw["request"] or "/").partition("/")
-        owner = Owner(raw["promise"], namespace, name, raw["pipeline"])
-        generation = raw.get("generation")
         known = {} if shared is None else shared
 
+        def same(value: Any) -> Any:
+            key = (type(value), json.dumps(value, sort_keys=True))
+            return known.setdefault(key, value)
+
         def held(item: dict[str, Any]) -> Held:
-            key = (item["id"], item["placement"], item["blob"], generation,
-                   item.get("definesClusterKind"))
+            defines = item.get("definesClusterKind")
+            key = (item["id"], item["placement"], item["blob"], generation, defines)
             found = known.get(key)
             if found is None:
-                defines = item.get("definesClusterKind")
                 group_kind = (defines.split("/")[0], defines.split("/")[1]) if defines else None
                 found = known[key] = Held(Identity.from_key(item["id"]), sys.intern(item["placement"]),
                                           item["blob"], generation, group_kind)
             return found
 
+        namespace, _, name = (raw["request"] or "/").partition("/")
+        owner = Owner(sys.intern(raw["promise"]), sys.intern(namespace), name,
+                      sys.intern(raw["pipeline"]))
+        generation = raw.get("generation")
         return cls(
             owner=owner,
             digest=raw["digest"],
-            selectors=raw["selectors"],
+            selectors=same(raw["selectors"]),
             serial=raw["serial"],
             generation=generation,
             status=raw.get("status"),
-            destinations=tuple(raw["destinations"]),
-            objects={d: tuple(held(i) for i in items) for d, items in raw["objects"].items()},
+            destinations=same(tuple(raw["destinations"])),
+            objects={sys.intern(d): tuple(held(i) for i in items) for d, items in raw["objects"].items()},
             stored_documents=raw.get("storedDocuments", 0),
             pending_reason=raw.get("pendingReason"),
         )
