@@ -330,7 +330,6 @@ class Index:
         for _, data in tree.files(layout.DESTINATIONS_DIR):
             destination = destination_from_json(data)
             index.destinations[destination.name] = destination
-        objects: dict[ObjectKey, dict[Owner, Held]] = {}
         requests: dict[RequestKey, set[Owner]] = {}
         shared: dict[tuple[Any, ...], Held] = {}
         for path, data in tree.files(layout.OWNERS_DIR):
@@ -343,12 +342,10 @@ class Index:
             requests.setdefault((owner.promise, owner.namespace, owner.name), set()).add(owner)
             for dest, holds in record.objects.items():
                 for held in holds:
-                    objects.setdefault((dest, held.identity), {})[owner] = held
+                    index.objects.for_update((dest, held.identity)).set(owner, held)
                     if held.defines_cluster_kind:
                         kind_key = (dest, *held.defines_cluster_kind)
                         index.cluster_kinds[kind_key] = (index.cluster_kinds.get(kind_key) or 0) + 1
-        for object_key, holders in objects.items():
-            index.objects[object_key] = Holders(None, holders)
         for request_key, owners in requests.items():
             index.requests[request_key] = frozenset(owners)
         return index

@@ -5,13 +5,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from gitops.bundle import PLACEMENT_ANNOTATION, STATEWRITER_PREFIX
 from gitops.identity import Identity, crd_defines, identity_of
+from gitops.lru import LRU
 from gitops.yamldocs import dump_document
 
 PRUNE_ANNOTATION = "kustomize.toolkit.fluxcd.io/prune"
@@ -60,38 +59,9 @@ class Rendering:
     defines_cluster_kind: tuple[str, str] | None  # for a CRD of a cluster-scoped kind
 
 
-class _RenderCache:
-    """Renderings by their inputs, bounded in bytes. Every request of a promise outputs
-    the same CRDs and operator; rendering them once saves most of a write's CPU."""
-
-    def __init__(self, budget: int) -> None:
-        self._budget = budget
-        self._used = 0
-        self._items: OrderedDict[bytes, Rendering] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: bytes) -> Rendering | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
-
-    def put(self, key: bytes, rendering: Rendering) -> None:
-        size = len(rendering.content)
-        if size > self._budget // 8:
-            return
-        with self._lock:
-            if key in self._items:
-                return
-            self._items[key] = rendering
-            self._used += size
-            while self._used > self._budget:
-                _, dropped = self._items.popitem(last=False)
-                self._used -= len(dropped.content)
-
-
-_CACHE = _RenderCache(32 << 20)
+# Every request of a promise outputs the same CRDs and operator: rendering them once
+# saves most of a write's CPU.
+_CACHE: LRU[bytes, Rendering] = LRU(32 << 20, lambda rendering: len(rendering.content))
 
 
 def render(

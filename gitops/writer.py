@@ -10,6 +10,7 @@ textual rebase.
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import random
@@ -108,6 +109,11 @@ class Writer:
         started = time.monotonic()
         self._index = Index.load(self.store.tree(tip))
         self._tip = tip
+        # The index is long-lived and acyclic: keep the cyclic collector from re-scanning
+        # its millions of objects on every full collection (pauses that grow with state).
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
         log.info("loaded state at %s in %.2fs", tip or "(empty)", time.monotonic() - started)
 
     def _advance(self, tip: str | None) -> None:

@@ -11,13 +11,13 @@ import signal
 import subprocess
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Self
 
 from gitops.errors import StoreUnavailable
+from gitops.lru import LRU
 from gitops.store.base import Author
 from gitops.store.pack import object_id, write_pack
 from gitops.tree import Changes, Tree
@@ -41,10 +41,9 @@ _REPO_ENV = (
 )
 _BATCH = 256  # requests per cat-file round: stays well below a pipe buffer, so no deadlock
 _CRUFT = re.compile(r"tmp_(obj|pack|idx)_.*")
-_CACHED_BLOB = 32 * 1024  # bytes: larger blobs are read from git every time
+_CACHED_BLOB_BYTES = 8 << 20
+_CACHED_TREE_WEIGHT = 100_000
 
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 def check_sha(sha: str) -> str:
@@ -84,27 +83,6 @@ def run_git(
             verb = next((a for a in args if not a.startswith("-")), "")
             raise StoreUnavailable(f"git {verb} timed out") from None
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-
-
-class LRU(Generic[K, V]):
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
 
 
 class CatFile:
@@ -247,11 +225,13 @@ class Repository:
         if head.read_text().strip() != f"ref: refs/heads/{branch}":
             self.git("symbolic-ref", "HEAD", f"refs/heads/{branch}")
         self._reader = CatFile(path, self._env)
-        self._trees: LRU[str, Entries] = LRU(4096)
+        # Bounded by size, not count: the folders of a big namespace hold thousands of
+        # entries, most folders a few (weight: entries, plus the cost of a small dict).
+        self._trees: LRU[str, Entries] = LRU(_CACHED_TREE_WEIGHT, lambda entries: 8 + len(entries))
         self._roots: LRU[str, str] = LRU(1024)  # commit -> root tree
         # Small blobs read one at a time (the planner re-reads the same shared files on
-        # every write); keyed by object id, so never stale. Bounded: 512 x 32 KiB at most.
-        self._blobs: LRU[str, bytes] = LRU(512)
+        # every write); keyed by object id, so never stale.
+        self._blobs: LRU[str, bytes] = LRU(_CACHED_BLOB_BYTES, len)
         self._write_lock = threading.Lock()
         self._pending: dict[str, tuple[str, bytes]] = {}  # staged objects, by id
         self._packs_written = 0
@@ -302,7 +282,8 @@ class Repository:
     def _read_object(self, sha: str) -> tuple[str, bytes] | None:
         return self._pending.get(sha) or self._reader.read(sha)
 
-    def read_tree(self, sha: str) -> Entries:
+    def read_tree(self, sha: str, keep: bool = True) -> Entries:
+        """A folder's entries; `keep=False` for bulk walks that would only churn the cache."""
         entries = self._trees.get(sha)
         if entries is None:
             if sha == EMPTY_TREE:
@@ -311,7 +292,8 @@ class Repository:
             if obj is None or obj[0] != "tree":
                 raise StoreUnavailable(f"tree {sha} is missing")
             entries = parse_tree(obj[1])
-            self._trees.put(sha, entries)
+            if keep:
+                self._trees.put(sha, entries)
         return entries
 
     def root_of(self, commit: str) -> str:
@@ -325,12 +307,11 @@ class Repository:
         return root
 
     def read_blob(self, sha: str) -> bytes:
-        """One blob, through the small-blob cache."""
+        """One blob, through the cache (which keeps only blobs under an eighth of it)."""
         blob = self._blobs.get(sha)
         if blob is None:
             blob = self.read_blobs([sha])[0]
-            if len(blob) <= _CACHED_BLOB:
-                self._blobs.put(sha, blob)
+            self._blobs.put(sha, blob)
         return blob
 
     def read_blobs(self, shas: Sequence[str]) -> list[bytes]:
@@ -398,6 +379,8 @@ class Repository:
             return None
         data, ordered = format_tree(entries)
         sha = self.write_object("tree", data)
+        if tree is not None:
+            self._trees.discard(tree)  # superseded: room for folders still in use
         self._trees.put(sha, ordered)
         return sha
 
@@ -529,6 +512,6 @@ class GitTree:
     def _walk(self, entries: Entries, start: str, found: list[tuple[str, str]]) -> None:
         for name, (mode, sha) in entries.items():
             if mode == TREE_MODE:
-                self._walk(self._repo.read_tree(sha), f"{start}{name}/", found)
+                self._walk(self._repo.read_tree(sha, keep=False), f"{start}{name}/", found)
             elif mode != GITLINK_MODE:
                 found.append((start + name, sha))
