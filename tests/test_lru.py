@@ -10,7 +10,7 @@ def test_evicts_least_recently_used_by_weight() -> None:
     cache.put("a", b"x" * 10)
     cache.put("b", b"x" * 10)
     assert cache.get("a") == b"x" * 10  # "a" is now the most recent
-    for i in range(6):
+    for i in range(7):
         cache.put(f"c{i}", b"x" * 10)
     assert cache.get("b") is None and cache.get("a") is not None
 
