@@ -97,6 +97,10 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"statewriter: refusing to listen on {config.host} without an auth section in the "
               "config; add tokens or listen on 127.0.0.1", file=sys.stderr)
         return 2
+    # The writer lane is the critical path, and each zlib or hashlib call in it hands the
+    # GIL over; with the default 5 ms switch interval, getting it back from request
+    # threads dominated a commit group's time.
+    sys.setswitchinterval(0.0005)
     uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="info")
     return 0
 
