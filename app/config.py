@@ -48,6 +48,7 @@ class Config:
         return self.tokens is not None
 
 
+MAX_DEPTH = 400  # documents the planner can always reload (gitops.planner._OWN_FILES)
 _LIMIT_KEYS = {
     "maxBundleBytes": "max_bundle_bytes",
     "maxDocuments": "max_documents",
@@ -83,6 +84,8 @@ def load_config(
     unknown = set(limits) - set(_LIMIT_KEYS)
     if unknown:
         raise ConfigError(f"unknown limits: {', '.join(sorted(unknown))}")
+    if not 1 <= int(limits.get("maxDepth", 64)) <= MAX_DEPTH:
+        raise ConfigError(f"limits.maxDepth must be 1-{MAX_DEPTH} (deeper would exhaust the stack)")
     return Config(
         host=str(pick("host", "127.0.0.1")),
         port=int(pick("port", 8080)),

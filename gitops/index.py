@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
@@ -302,6 +302,22 @@ def destination_from_json(data: bytes) -> Destination:
     return Destination(raw["name"], dict(raw["labels"]), raw["path"])
 
 
+class CorruptState(ValueError):
+    """A record under .statewriter/ that cannot be read. Refused rather than skipped:
+    without it the planner would hand that owner's objects to others."""
+
+
+R = TypeVar("R")
+
+
+def _read_record(path: str, data: bytes, parse: Callable[[bytes], R]) -> R:
+    try:
+        return parse(data)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise CorruptState(f"{path}: unreadable state record ({type(error).__name__}: {error}); "
+                           "repair it (e.g. git revert the commit that broke it)") from None
+
+
 RequestKey = tuple[str, str, str]  # promise, namespace, name ("", "" for promise-level)
 ObjectKey = tuple[str, Identity]  # destination, identity
 
@@ -327,15 +343,15 @@ class Index:
     @classmethod
     def load(cls, tree: Tree) -> Index:
         index = cls()
-        for _, data in tree.files(layout.DESTINATIONS_DIR):
-            destination = destination_from_json(data)
+        for path, data in tree.files(layout.DESTINATIONS_DIR):
+            destination = _read_record(path, data, destination_from_json)
             index.destinations[destination.name] = destination
         requests: dict[RequestKey, set[Owner]] = {}
         shared: dict[tuple[Any, ...], Held] = {}
         for path, data in tree.files(layout.OWNERS_DIR):
             if not path.endswith(".json"):
                 continue
-            record = OwnerRecord.from_json(data, shared)
+            record = _read_record(path, data, lambda raw: OwnerRecord.from_json(raw, shared))
             owner = record.owner
             index.owners[owner] = record
             index.serial = max(index.serial, record.serial)

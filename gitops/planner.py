@@ -23,7 +23,7 @@ from gitops.layout import DEPENDENCIES, Destination
 from gitops.normalize import DEFAULT_PROTECTED, render, wants_dependency
 from gitops.placement import initial_placement, matches, matching, rendezvous
 from gitops.tree import Overlay, Tree, blob_id
-from gitops.yamldocs import dump_document, load_documents
+from gitops.yamldocs import ParseLimits, dump_document, load_documents
 
 
 @dataclass(frozen=True)
@@ -287,6 +287,11 @@ def _store_documents(draft: Draft, owner: Owner, bundle: Bundle | None, had: int
     return count
 
 
+# Stored documents passed the configured limits when they were accepted; whatever those
+# limits are, they must load again.
+_OWN_FILES = ParseLimits(max_depth=400, max_nodes=10**9)
+
+
 def stored_bundle(tree: Tree, record: OwnerRecord) -> Bundle:
     """Rebuild a bundle kept under .statewriter/bundles."""
     folder = layout.stored_bundle_folder(record.owner)
@@ -295,7 +300,7 @@ def stored_bundle(tree: Tree, record: OwnerRecord) -> Bundle:
         name = f"{position:05d}.yaml"
         data = tree.read(f"{folder}/{name}")
         assert data is not None, f"{folder}/{name} missing"
-        (doc,) = load_documents(data.decode())
+        (doc,) = load_documents(data.decode(), _OWN_FILES)
         documents.append(SourceDocument(name, 0, doc))
     return Bundle(record.owner, record.selectors, tuple(documents), record.status,
                   record.generation, record.digest)
@@ -421,7 +426,7 @@ def plan_put_destination(
     _place_waiting_bundles(draft, new)
     trailers = [("Statewriter-Action", "destination")]
     for record in draft.outcome.placed:
-        trailers.extend(_placed_trailers(record.owner))
+        trailers.extend(_placed_trailers(record))
     trailers += [("Statewriter-Destination", name), ("Statewriter-Actor", actor)]
     verb = "update" if old else "register"
     return _finish(draft, f"{verb} destination {name}", trailers, new.as_dict(), 200)
@@ -558,11 +563,14 @@ def _owner_trailers(
     return trailers
 
 
-def _placed_trailers(owner: Owner) -> list[tuple[str, str]]:
+def _placed_trailers(record: OwnerRecord) -> list[tuple[str, str]]:
+    """One group per bundle a destination commit places (history pairs them in order)."""
+    owner = record.owner
     trailers = [("Statewriter-Promise", owner.promise)]
     if owner.request:
         trailers.append(("Statewriter-Request", owner.request))
     trailers.append(("Statewriter-Pipeline", owner.pipeline))
+    trailers.append(("Statewriter-Bundle-Digest", record.digest))
     return trailers
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
+from gitops import layout
 from gitops.bundle import Owner
 from gitops.identity import Identity
-from gitops.index import Held, Index, OwnerRecord
+from gitops.index import CorruptState, Held, Index, OwnerRecord
+from gitops.tree import DictTree
 
 CRD = Identity("apiextensions.k8s.io", "CustomResourceDefinition", "", "things.example.com")
 KEY = ("worker-1", CRD)
@@ -64,3 +68,14 @@ def test_a_discarded_layer_leaves_no_trace() -> None:
     plan.put_owner(record("b"))
     plan.remove_owner(record("a").owner)
     assert holders(base) == {"a"} and base.request_owners("things", "team-a", "b") == []
+
+
+@pytest.mark.parametrize("content", [b"{not json", b'{"promise": "things"}', b"[]"])
+def test_an_unreadable_record_stops_the_load_naming_its_file(content: bytes) -> None:
+    good = record("a")
+    tree = DictTree({
+        layout.owner_record_path(good.owner): good.to_json(),
+        ".statewriter/owners/things/team-a/b/default.json": content,
+    })
+    with pytest.raises(CorruptState, match="owners/things/team-a/b/default.json"):
+        Index.load(tree)

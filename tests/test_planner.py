@@ -608,6 +608,8 @@ def test_pending_bundle_is_placed_when_a_matching_destination_is_registered(rest
     trailers = parse_trailers(plan.message)
     assert trailers["Statewriter-Action"] == ["destination"]
     assert trailers["Statewriter-Request"] == ["team-a/one"]
+    assert trailers["Statewriter-Bundle-Digest"] == [  # one per placed bundle, in order
+        parse_bundle(body).digest, parse_bundle(promise_level).digest]
     assert world.index.request_destination("p1", "team-a", "one") == "prod"
     check_tree(world.tree, exact_blobs=True)
     assert_reloads(world)
