@@ -77,5 +77,5 @@ def test_an_unreadable_record_stops_the_load_naming_its_file(content: bytes) -> 
         layout.owner_record_path(good.owner): good.to_json(),
         ".statewriter/owners/things/team-a/b/default.json": content,
     })
-    with pytest.raises(CorruptState, match="owners/things/team-a/b/default.json"):
+    with pytest.raises(CorruptState, match=r"owners/things/team-a/b/default\.json"):
         Index.load(tree)
