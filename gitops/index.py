@@ -302,6 +302,22 @@ def destination_from_json(data: bytes) -> Destination:
     return Destination(raw["name"], dict(raw["labels"]), raw["path"])
 
 
+KeptContent = tuple[str, int]  # blob, promise generation of the owner that wrote it
+
+
+def generations_to_json(kept: dict[Identity, KeptContent]) -> bytes:
+    """A destination's shared objects whose content outlived the owner that wrote it."""
+    objects = {identity.key(): {"blob": blob, "generation": generation}
+               for identity, (blob, generation) in kept.items()}
+    return (json.dumps({"objects": objects}, indent=1, sort_keys=True) + "\n").encode()
+
+
+def generations_from_json(data: bytes) -> dict[Identity, KeptContent]:
+    raw = json.loads(data)
+    return {Identity.from_key(key): (str(item["blob"]), int(item["generation"]))
+            for key, item in raw["objects"].items()}
+
+
 class CorruptState(ValueError):
     """A record under .statewriter/ that cannot be read. Refused rather than skipped:
     without it the planner would hand that owner's objects to others."""
@@ -338,6 +354,8 @@ class Index:
         self.cluster_kinds: Layered[tuple[str, str, str], int] = Layered(
             parent.cluster_kinds if parent else None
         )
+        # Content kept after its writer left, so a lower generation cannot overwrite it.
+        self.kept: Layered[ObjectKey, KeptContent] = Layered(parent.kept if parent else None)
         self.serial: int = parent.serial if parent else 0
 
     @classmethod
@@ -346,6 +364,10 @@ class Index:
         for path, data in tree.files(layout.DESTINATIONS_DIR):
             destination = _read_record(path, data, destination_from_json)
             index.destinations[destination.name] = destination
+        for path, data in tree.files(layout.GENERATIONS_DIR):
+            destination_name = path.rpartition("/")[2].removesuffix(".json")
+            for identity, content in _read_record(path, data, generations_from_json).items():
+                index.kept[(destination_name, identity)] = content
         requests: dict[RequestKey, set[Owner]] = {}
         shared: dict[tuple[Any, ...], Held] = {}
         for path, data in tree.files(layout.OWNERS_DIR):
@@ -371,7 +393,7 @@ class Index:
 
     def merge_down(self) -> None:
         assert self.parent is not None
-        for name in ("destinations", "owners", "objects", "requests", "cluster_kinds"):
+        for name in ("destinations", "owners", "objects", "requests", "cluster_kinds", "kept"):
             getattr(self, name).merge_down()
         self.parent.serial = max(self.parent.serial, self.serial)
 

@@ -25,6 +25,7 @@ STATE = ".statewriter"
 DESTINATIONS_DIR = f"{STATE}/destinations"
 OWNERS_DIR = f"{STATE}/owners"
 BUNDLES_DIR = f"{STATE}/bundles"
+GENERATIONS_DIR = f"{STATE}/generations"
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ def kustomization(entries: list[str]) -> bytes:
 
 def destination_record_path(name: str) -> str:
     return f"{DESTINATIONS_DIR}/{name}.json"
+
+
+def generations_record_path(destination: str) -> str:
+    return f"{GENERATIONS_DIR}/{destination}.json"
 
 
 def _owner_key_path(owner: Owner) -> str:

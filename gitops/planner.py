@@ -18,7 +18,14 @@ from gitops.bundle import Bundle, Owner, SourceDocument, check_selectors
 from gitops.commitmsg import commit_message
 from gitops.errors import Conflict, InvalidBundle, NotFound
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, crd_defines, group_of
-from gitops.index import Held, Index, ObjectKey, OwnerRecord, destination_to_json
+from gitops.index import (
+    Held,
+    Index,
+    ObjectKey,
+    OwnerRecord,
+    destination_to_json,
+    generations_to_json,
+)
 from gitops.layout import DEPENDENCIES, Destination
 from gitops.normalize import DEFAULT_PROTECTED, render, wants_dependency
 from gitops.placement import initial_placement, matches, matching, rendezvous
@@ -65,6 +72,7 @@ class Draft:
         self.sections: dict[str, str] = {}  # touched object path -> its section folder
         self.destinations: set[str] = set()
         self.retired: set[str] = set()  # section folders of a destination that is going away
+        self.kept_changed: set[str] = set()  # destinations whose kept generations changed
         self.outcome = _Outcome()
 
     def write(self, path: str, content: bytes, section: str | None = None) -> None:
@@ -187,17 +195,19 @@ def _holdings(
         blob = blob_id(item.content)
         holds.append(Held(item.identity, placement, blob, bundle.generation,
                           item.defines_cluster_kind))
-        if not holders or len(holders) - (owner in holders) == 0:
+        kept = draft.index.kept.get(key)
+        if (not holders or len(holders) - (owner in holders) == 0) and kept is None:
             writes[key] = item.content
             continue
-        path = layout.object_path(draft.destination(destination), placement, item.identity, holders)
+        path = layout.object_path(draft.destination(destination), placement, item.identity,
+                                  holders or ())
         current_blob = draft.tree.blob_id(path)
         if current_blob == blob:
             continue
         # Content differs from another owner's: the rare path may look at every holder.
-        others = {o: h for o, h in holders.items() if o != owner}
+        others = {o: h for o, h in (holders or {}).items() if o != owner}
         writers = {o: h for o, h in others.items() if h.blob == current_blob}
-        if placement != DEPENDENCIES or any(o.promise != owner.promise for o in others):
+        if others and (placement != DEPENDENCIES or any(o.promise != owner.promise for o in others)):
             reason = (
                 "another promise's dependency"
                 if placement == DEPENDENCIES
@@ -211,8 +221,10 @@ def _holdings(
                 owners=[_owner_json(o) for o in sorted(others)],
                 reason=reason,
             )
-        newest = max((h.generation for h in writers.values() if h.generation is not None),
-                     default=None)
+        generations = [h.generation for h in writers.values() if h.generation is not None]
+        if kept is not None and kept[0] == current_blob:
+            generations.append(kept[1])  # its writer left; its generation still counts
+        newest = max(generations, default=None)
         if newest is not None and bundle.generation is not None and bundle.generation < newest:
             draft.outcome.kept.append(f"{item.identity} (generation {newest})")
             continue
@@ -241,6 +253,7 @@ def _set_record(
     keys = sorted({(d, h.identity) for r in (old, record) if r
                    for d, hs in r.objects.items() for h in hs})
     before = {key: _locate(draft, key) for key in keys}
+    leaving = {(d, h.identity): h for d, hs in old.objects.items() for h in hs} if old else {}
     if record is None:
         index.remove_owner(owner)
         draft.delete(layout.owner_record_path(owner))
@@ -249,7 +262,33 @@ def _set_record(
         draft.write(layout.owner_record_path(owner), record.to_json())
     for key in keys:
         draft.destinations.add(key[0])
-        _sync_object(draft, before[key], _locate(draft, key), writes.get(key))
+        after = _locate(draft, key)
+        _sync_object(draft, before[key], after, writes.get(key))
+        _keep_generation(draft, key, after, leaving.get(key), writes.get(key))
+
+
+def _keep_generation(
+    draft: Draft, key: ObjectKey, location: tuple[str, str] | None, left: Held | None,
+    written: bytes | None,
+) -> None:
+    """Remember the generation of content whose writer no longer holds it (CONTRACT section
+    4: a lower generation never overwrites a higher one's dependency)."""
+    kept = draft.index.kept
+    if location is None or written is not None:
+        if kept.get(key) is not None:
+            kept.pop(key)
+            draft.kept_changed.add(key[0])
+        return
+    if left is None or left.generation is None:
+        return
+    current = draft.tree.blob_id(location[0])
+    holders = draft.index.objects.get(key)
+    if holders is None or left.blob != current or any(h.blob == current for h in holders.values()):
+        return  # someone still holding it wrote this content: its generation speaks
+    known = kept.get(key)
+    if known is None or known[0] != current or known[1] < left.generation:
+        kept[key] = (current, left.generation)
+        draft.kept_changed.add(key[0])
 
 
 def _locate(draft: Draft, key: ObjectKey) -> tuple[str, str] | None:
@@ -578,6 +617,13 @@ def _finish(
     draft: Draft, summary: str, trailers: list[tuple[str, str]], answer: dict[str, Any],
     status: int,
 ) -> Plan:
+    for destination in sorted(draft.kept_changed):
+        kept = {key[1]: content for key, content in draft.index.kept.items() if key[0] == destination}
+        path = layout.generations_record_path(destination)
+        if kept:
+            draft.write(path, generations_to_json(dict(sorted(kept.items()))))
+        else:
+            draft.delete(path)
     changes, added, changed, removed = draft.finish()
     notes = []
     if draft.outcome.replaced:

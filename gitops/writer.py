@@ -25,7 +25,7 @@ from prometheus_client import Counter, Histogram
 
 from gitops import layout
 from gitops.errors import StatewriterError, StoreUnavailable
-from gitops.index import Index, OwnerRecord, destination_from_json
+from gitops.index import Index, OwnerRecord, destination_from_json, generations_from_json
 from gitops.planner import Plan
 from gitops.store.base import Author, Store
 from gitops.tree import Tree
@@ -147,6 +147,12 @@ class Writer:
                         update.remove_owner(OwnerRecord.from_json(old).owner)
                     if new is not None:
                         owners.append(OwnerRecord.from_json(new))
+                elif path.startswith(layout.GENERATIONS_DIR + "/"):
+                    name = path.rpartition("/")[2].removesuffix(".json")
+                    for identity in generations_from_json(old) if old is not None else {}:
+                        update.kept.pop((name, identity))
+                    for identity, content in (generations_from_json(new) if new else {}).items():
+                        update.kept[(name, identity)] = content
             for destination in destinations:
                 update.destinations[destination.name] = destination
             for record in owners:

@@ -183,6 +183,7 @@ def index_state(index: Index) -> dict[str, dict[Any, Any]]:
         "objects": {key: dict(holders) for key, holders in index.objects.items()},
         "requests": dict(index.requests.items()),
         "cluster_kinds": dict(index.cluster_kinds.items()),
+        "kept": dict(index.kept.items()),
     }
 
 

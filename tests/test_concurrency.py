@@ -27,7 +27,7 @@ from gitops.index import Index
 from gitops.store import EmbeddedStore
 from gitops.tree import Tree
 from gitops.writer import Operation, Writer
-from tests.fixtures.eck import request_bundle
+from tests.fixtures.eck import crds, request_bundle, request_files
 from tests.procs import (
     Server,
     fsck,
@@ -247,7 +247,7 @@ def _plan_apply(index: Index, tree: Tree, *, bundle: Bundle) -> planner.Plan:
 
 def _index_state(index: Index) -> dict[str, dict[object, object]]:
     return {name: dict(getattr(index, name).items())
-            for name in ("destinations", "owners", "objects", "requests", "cluster_kinds")}
+            for name in ("destinations", "owners", "objects", "requests", "cluster_kinds", "kept")}
 
 
 def test_lane_catches_up_with_only_the_changed_records(
@@ -277,12 +277,21 @@ def test_lane_catches_up_with_only_the_changed_records(
             planner.plan_delete, promise="elastic-cloud", namespace="team-0", name="b",
             pipeline=None, actor="tester"))
         assert gone.result(timeout=60).status == 200
+        # newer CRDs whose writer then leaves: the kept generation travels too
+        newer = {**request_files("g"), "elastic-crds.yaml": crds("2.9.0")}
+        assert theirs.submit(_apply("team-1", "g", files=newer, promiseGeneration=3)).result(
+            timeout=60).status == 200
+        gone_newer = theirs.submit(functools.partial(
+            planner.plan_delete, promise="elastic-cloud", namespace="team-1", name="g",
+            pipeline=None, actor="tester"))
+        assert gone_newer.result(timeout=60).status == 200
         put_destination(theirs, DESTINATION, {**LABELS, "zone": "b"})
         put_destination(theirs, "worker-2", {"environment": "prod"})
 
         with caplog.at_level(logging.INFO, logger="statewriter.writer"):
-            answer = ours.submit(_apply("team-2", "f")).result(timeout=60)
+            answer = ours.submit(_apply("team-2", "f", promiseGeneration=2)).result(timeout=60)
         assert answer.status == 200 and answer.body["changed"], answer.body
+        assert len(answer.body["keptAtNewerGeneration"]) == 4  # seen through the catch-up
         assert any("advanced state to" in r.getMessage() for r in caplog.records)
         assert not any("loaded state at" in r.getMessage() for r in caplog.records)
 
@@ -290,6 +299,7 @@ def test_lane_catches_up_with_only_the_changed_records(
         assert tip == ours.store.refresh()
         assert _index_state(index) == _index_state(Index.load(tree))
         assert {r.owner.name for r in index.owners.values()} == {"a", "c", "d", "e", "f"}
+        assert len(dict(index.kept.items())) == 4  # the four CRDs at generation 3
     finally:
         ours.close()
         theirs.close()

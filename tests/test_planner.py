@@ -309,6 +309,33 @@ def test_lower_promise_generation_keeps_newer_content_and_applies_the_rest() -> 
     assert "keptAtNewerGeneration" not in plan.answer
 
 
+@pytest.mark.parametrize("restart", [False, True], ids=["same-process", "after-restart"])
+def test_newer_content_stays_protected_after_its_writer_leaves(restart: bool) -> None:
+    world = World()
+    world.destination(DEST)
+    world.apply(request_bundle("older", promiseGeneration=2))
+    newer = {**request_bundle("newer")["files"], "elastic-crds.yaml": crds("2.9.0")}  # type: ignore[dict-item]
+    world.apply(request_bundle("newer", files=newer, promiseGeneration=3))
+    plan = world.delete("elastic-cloud", "default/newer")
+    assert all(b"2.9.0" in c for c in _crd_files(world).values())  # content stays
+    assert ".statewriter/generations/worker-cluster-1.json" in plan.answer["files"]["added"]
+    if restart:
+        world.restart()
+
+    # the remaining generation-2 owner changes its bundle: its CRDs do not win
+    plan = world.apply(request_bundle("older", promiseGeneration=2, status={"phase": "again"}))
+    assert plan.changed and len(plan.answer["keptAtNewerGeneration"]) == 4
+    assert all(b"2.9.0" in c for c in _crd_files(world).values())
+    check_tree(world.tree)
+    assert_reloads(world)
+
+    # generation 4 writes its content, and the kept generation is forgotten
+    plan = world.apply(request_bundle("older", promiseGeneration=4))
+    assert all(b"2.8.0" in c for c in _crd_files(world).values())
+    assert ".statewriter/generations/worker-cluster-1.json" in plan.answer["files"]["removed"]
+    assert_reloads(world)
+
+
 # -- resources output identically by several owners -------------------------------------------
 
 
