@@ -4,6 +4,7 @@ and plain git, all on 127.0.0.1. Every wait is a bounded poll loop."""
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import signal
 import socket
@@ -264,3 +265,51 @@ def git_daemon(base: Path, timeout: float = 20.0) -> Iterator[GitDaemon]:
         yield daemon
     finally:
         daemon.stop()
+
+
+@dataclass
+class SshServer:
+    port: int
+    key: Path  # the client's private key
+    known_hosts: Path
+
+    def url(self, repo: Path) -> str:
+        return f"ssh://{getpass.getuser()}@127.0.0.1:{self.port}{repo}"
+
+
+@contextlib.contextmanager
+def ssh_server(folder: Path, timeout: float = 20.0) -> Iterator[SshServer]:
+    """A throw-away `sshd` on 127.0.0.1 accepting one fresh key for the current user."""
+    sshd = "/usr/sbin/sshd"
+    if not os.path.exists(sshd):
+        raise RuntimeError("sshd is missing: run scripts/test-deps.sh (Debian openssh-server)")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)],
+                       check=True)
+    (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
+    port = free_port()
+    (folder / "sshd_config").write_text(
+        f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {folder / 'host_key'}\n"
+        f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPidFile {folder / 'sshd.pid'}\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+        "StrictModes no\nPermitRootLogin prohibit-password\n")
+    if os.getuid() == 0:
+        Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege separation
+    host_key = (folder / "host_key.pub").read_text().split()[:2]
+    known_hosts = folder / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{port} {' '.join(host_key)}\n")
+    proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(folder / "sshd_config")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and not port_open(port) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if proc.poll() is not None or not port_open(port):
+            raise RuntimeError("sshd did not start")
+        yield SshServer(port, folder / "client_key", known_hosts)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)

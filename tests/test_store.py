@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from gitops.store import (
 )
 from gitops.store.objects import CatFile
 from gitops.tree import DictTree, Overlay, Tree
+from tests.procs import git_daemon, ssh_server
 
 ENV = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
 ME = Author("Tess Ter", "tess@example.org")
@@ -418,37 +418,9 @@ def test_open_store_picks_the_store(tmp_path: Path, remote: Path) -> None:
     assert git(f"--git-dir={remote}", "rev-parse", "prod").strip() == c
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(500):  # ~10 s: each round waits 20 ms for the process to die
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            try:
-                proc.wait(timeout=0.02)
-                raise AssertionError("server exited")
-            except subprocess.TimeoutExpired:
-                pass
-    raise AssertionError("server never listened")
-
-
 def test_remote_over_git_daemon(tmp_path: Path, remote: Path) -> None:
-    port = free_port()
-    daemon = subprocess.Popen(
-        ["git", "daemon", "--reuseaddr", f"--base-path={tmp_path}", "--export-all",
-         "--enable=receive-pack", "--listen=127.0.0.1", f"--port={port}", str(tmp_path)],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, daemon)
-        url = f"git://127.0.0.1:{port}/remote.git"
+    with git_daemon(tmp_path) as daemon:
+        url = daemon.url("remote.git")
         with RemoteStore(url, tmp_path / "a") as a, RemoteStore(url, tmp_path / "b") as b:
             assert a.refresh() is None
             c1 = a.commit(None, {"f": b"1"}, "m", ME)
@@ -459,9 +431,31 @@ def test_remote_over_git_daemon(tmp_path: Path, remote: Path) -> None:
             assert not a.publish(c1, a.commit(c1, {"g": b"3"}, "m", ME))
             assert a.refresh() == c2
         assert content(remote, "main") == {"f": b"2"}
-    finally:
-        daemon.terminate()
-        daemon.wait()
+
+
+def test_remote_over_ssh_with_key_and_known_hosts(tmp_path: Path, remote: Path) -> None:
+    with ssh_server(tmp_path / "sshd") as sshd:
+        url = sshd.url(remote)
+        creds = Credentials(ssh_key_file=sshd.key, known_hosts_file=sshd.known_hosts)
+        with RemoteStore(url, tmp_path / "a", credentials=creds) as a, \
+                RemoteStore(url, tmp_path / "b", credentials=creds) as b:
+            c1 = a.commit(None, {"f": b"1"}, "m", ME)
+            assert a.publish(None, c1)
+            assert b.refresh() == c1
+            c2 = b.commit(c1, {"f": b"2"}, "m", ME)
+            assert b.publish(c1, c2)
+            assert not a.publish(c1, a.commit(c1, {"g": b"3"}, "m", ME))
+            assert a.refresh() == c2
+        assert content(remote, "main") == {"f": b"2"}
+
+        # a host key that is not the known one: refused, not trusted on first use
+        stranger = tmp_path / "other_known_hosts"
+        stranger.write_text(f"[127.0.0.1]:{sshd.port} {(tmp_path / 'sshd' / 'client_key.pub').read_text()}")
+        wrong = Credentials(ssh_key_file=sshd.key, known_hosts_file=stranger)
+        with RemoteStore(url, tmp_path / "c", credentials=wrong) as c, \
+                pytest.raises(StoreUnavailable) as refused:
+            c.refresh()
+        assert "fetch from" in str(refused.value) and "BEGIN" not in str(refused.value)
 
 
 # -- credentials ----------------------------------------------------------------------
