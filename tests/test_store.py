@@ -420,32 +420,29 @@ def test_open_store_picks_the_store(tmp_path: Path, remote: Path) -> None:
 
 def test_remote_over_git_daemon(tmp_path: Path, remote: Path) -> None:
     with git_daemon(tmp_path) as daemon:
-        url = daemon.url("remote.git")
-        with RemoteStore(url, tmp_path / "a") as a, RemoteStore(url, tmp_path / "b") as b:
-            assert a.refresh() is None
-            c1 = a.commit(None, {"f": b"1"}, "m", ME)
-            assert a.publish(None, c1)
-            assert b.refresh() == c1
-            c2 = b.commit(c1, {"f": b"2"}, "m", ME)
-            assert b.publish(c1, c2)
-            assert not a.publish(c1, a.commit(c1, {"g": b"3"}, "m", ME))
-            assert a.refresh() == c2
+        two_replicas_take_turns(daemon.url("remote.git"), tmp_path)
         assert content(remote, "main") == {"f": b"2"}
+
+
+def two_replicas_take_turns(url: str, tmp_path: Path, creds: Credentials | None = None) -> None:
+    """Two stores on one remote: each sees the other's publish; a stale one is refused."""
+    with RemoteStore(url, tmp_path / "a", credentials=creds) as a, \
+            RemoteStore(url, tmp_path / "b", credentials=creds) as b:
+        assert a.refresh() is None
+        c1 = a.commit(None, {"f": b"1"}, "m", ME)
+        assert a.publish(None, c1)
+        assert b.refresh() == c1
+        c2 = b.commit(c1, {"f": b"2"}, "m", ME)
+        assert b.publish(c1, c2)
+        assert not a.publish(c1, a.commit(c1, {"g": b"3"}, "m", ME))
+        assert a.refresh() == c2
 
 
 def test_remote_over_ssh_with_key_and_known_hosts(tmp_path: Path, remote: Path) -> None:
     with ssh_server(tmp_path / "sshd") as sshd:
         url = sshd.url(remote)
         creds = Credentials(ssh_key_file=sshd.key, known_hosts_file=sshd.known_hosts)
-        with RemoteStore(url, tmp_path / "a", credentials=creds) as a, \
-                RemoteStore(url, tmp_path / "b", credentials=creds) as b:
-            c1 = a.commit(None, {"f": b"1"}, "m", ME)
-            assert a.publish(None, c1)
-            assert b.refresh() == c1
-            c2 = b.commit(c1, {"f": b"2"}, "m", ME)
-            assert b.publish(c1, c2)
-            assert not a.publish(c1, a.commit(c1, {"g": b"3"}, "m", ME))
-            assert a.refresh() == c2
+        two_replicas_take_turns(url, tmp_path, creds)
         assert content(remote, "main") == {"f": b"2"}
 
         # a host key that is not the known one: refused, not trusted on first use
