@@ -369,7 +369,7 @@ class Index:
             for identity, content in _read_record(path, data, generations_from_json).items():
                 index.kept[(destination_name, identity)] = content
         requests: dict[RequestKey, set[Owner]] = {}
-        shared: dict[tuple[Any, ...], Held] = {}
+        shared: dict[Any, Any] = {}
         for path, data in tree.files(layout.OWNERS_DIR):
             if not path.endswith(".json"):
                 continue

@@ -11,13 +11,13 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from typing import Protocol
 
+Changes = Mapping[str, bytes | None]
+"""Path -> new content, or None to delete the file."""
+
 
 def blob_id(content: bytes) -> str:
     """The git blob id of `content` (what `git hash-object` prints)."""
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
-
-Changes = Mapping[str, bytes | None]
-"""Path -> new content, or None to delete the file."""
 
 
 class Tree(Protocol):
