@@ -12,9 +12,12 @@ V = TypeVar("V")
 
 
 class LRU(Generic[K, V]):
-    def __init__(self, budget: int, weight: Callable[[V], int] = lambda _: 1) -> None:
+    def __init__(
+        self, budget: int, weight: Callable[[V], int] = lambda _: 1, largest: int | None = None
+    ) -> None:
         self._budget = budget
         self._weight = weight
+        self._largest = budget // 8 if largest is None else largest
         self._used = 0
         self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
@@ -27,9 +30,10 @@ class LRU(Generic[K, V]):
             return value
 
     def put(self, key: K, value: V) -> None:
-        """Keep `value` unless it alone would take more than an eighth of the budget."""
+        """Keep `value` unless it alone weighs more than `largest` (an eighth of the budget
+        unless told otherwise)."""
         weight = self._weight(value)
-        if weight > self._budget // 8:
+        if weight > self._largest:
             return
         with self._lock:
             old = self._items.pop(key, None)

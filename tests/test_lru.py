@@ -31,3 +31,9 @@ def test_replacing_and_discarding_keep_the_weight_right() -> None:
     for i in range(8):
         cache.put(str(i), b"z" * 2)
     assert all(cache.get(str(i)) == b"zz" for i in range(8))
+
+
+def test_the_largest_item_kept_can_be_raised() -> None:
+    cache: LRU[str, bytes] = LRU(80, len, largest=40)
+    cache.put("big", b"x" * 40)
+    assert cache.get("big") is not None

@@ -226,8 +226,10 @@ class Repository:
             self.git("symbolic-ref", "HEAD", f"refs/heads/{branch}")
         self._reader = CatFile(path, self._env)
         # Bounded by size, not count: the folders of a big namespace hold thousands of
-        # entries, most folders a few (weight: entries, plus the cost of a small dict).
-        self._trees: LRU[str, Entries] = LRU(_CACHED_TREE_WEIGHT, lambda entries: 8 + len(entries))
+        # entries, most folders a few (weight: entries, plus the cost of a small dict). A
+        # write re-reads the folders on its path, so even a huge one is worth keeping.
+        self._trees: LRU[str, Entries] = LRU(_CACHED_TREE_WEIGHT, lambda entries: 8 + len(entries),
+                                             largest=_CACHED_TREE_WEIGHT // 2)
         self._roots: LRU[str, str] = LRU(1024)  # commit -> root tree
         # Small blobs read one at a time (the planner re-reads the same shared files on
         # every write); keyed by object id, so never stale.
