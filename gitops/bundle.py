@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gitops import names
@@ -58,6 +58,7 @@ class SourceDocument:
     file: str
     index: int  # position within its file
     doc: dict[str, Any]
+    key: bytes = b""  # sha256 of the document's canonical JSON ("" when not computed)
 
 
 @dataclass(frozen=True)
@@ -100,15 +101,23 @@ def check_selectors(value: object, where: str) -> dict[str, str]:
     return dict(value)
 
 
-def bundle_digest(owner: Owner, selectors: dict[str, str], docs: list[dict[str, Any]]) -> str:
-    canonical = {
+def canonical_json(value: object) -> str:
+    """Keys sorted, no spaces: the form digests are taken of."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def bundle_digest(owner: Owner, selectors: dict[str, str], documents: list[str]) -> str:
+    """sha256 of the canonical JSON of {promise, request, pipeline, selectors, documents},
+    given each document already in canonical JSON (they are hashed one by one too)."""
+    head = canonical_json({
+        "documents": [],
+        "pipeline": owner.pipeline,
         "promise": owner.promise,
         "request": owner.request,
-        "pipeline": owner.pipeline,
         "selectors": selectors,
-        "documents": docs,
-    }
-    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    })
+    # "documents" sorts first, so the canonical form starts with it
+    encoded = '{"documents":[' + ",".join(documents) + "]" + head[len('{"documents":[]'):]
     return "sha256:" + hashlib.sha256(encoded.encode()).hexdigest()
 
 
@@ -236,7 +245,10 @@ def build_bundle(
     ):
         raise InvalidBundle("promiseGeneration must be a non-negative integer",
                             field="promiseGeneration")
-    documents = parse_files(files, limits)
+    parsed = parse_files(files, limits)
     selectors = combine_selectors(selectors)
-    digest = bundle_digest(owner, selectors, [d.doc for d in documents])
-    return Bundle(owner, selectors, documents, status, generation, digest)
+    encoded = [canonical_json(d.doc) for d in parsed]
+    documents = tuple(replace(d, key=hashlib.sha256(text.encode()).digest())
+                      for d, text in zip(parsed, encoded, strict=True))
+    return Bundle(owner, selectors, documents, status, generation,
+                  bundle_digest(owner, selectors, encoded))

@@ -102,12 +102,15 @@ class Holders(Mapping[Owner, Held]):
     O(1) however many requests share the object (a CRD every request of a promise outputs).
     """
 
-    __slots__ = ("_own", "_parent", "_size")
+    __slots__ = ("_own", "_parent", "_placement", "_size")
 
     def __init__(self, parent: Holders | None = None, own: dict[Owner, Held] | None = None) -> None:
         self._parent = parent
         self._own: dict[Owner, Held] = own if own is not None else {}
         self._size = len(parent) if parent is not None else len(self._own)
+        # every holder of an object has its placement: kept here, not looked up
+        self._placement = parent.placement if parent is not None else next(
+            (held.placement for held in self._own.values()), "")
 
     def __getitem__(self, owner: Owner) -> Held:
         layer: Holders | None = self
@@ -136,10 +139,12 @@ class Holders(Mapping[Owner, Held]):
 
     @property
     def placement(self) -> str:
-        return next(iter(self.values())).placement
+        return self._placement
 
     def set(self, owner: Owner, held: Held) -> None:
         if owner not in self:
+            if not self._size:
+                self._placement = held.placement
             self._size += 1
         self._own[owner] = held
 
@@ -249,7 +254,7 @@ class OwnerRecord:
                 for dest, holds in sorted(self.objects.items())
             },
         }
-        return (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
+        return _lines_json(record).encode()
 
     @classmethod
     def from_json(cls, data: bytes, shared: dict[Any, Any] | None = None) -> OwnerRecord:
@@ -291,6 +296,29 @@ class OwnerRecord:
 
     def with_(self, **changes: Any) -> OwnerRecord:
         return replace(self, **changes)
+
+
+def _lines_json(record: dict[str, Any]) -> str:
+    """JSON with one line per field and per held object, so a record's diff in git shows
+    what changed. (The json module's own indenting encoder is pure Python, and records are
+    written on every change.)"""
+
+    def compact(value: Any) -> str:
+        return json.dumps(value, sort_keys=True)
+
+    fields = []
+    for key in sorted(record):
+        value = record[key]
+        if key == "objects" and value:
+            per_destination = [
+                f"  {compact(dest)}: [\n" + ",\n".join(f"   {compact(held)}" for held in holds)
+                + "\n  ]"
+                for dest, holds in value.items()
+            ]
+            fields.append(f" {compact(key)}: {{\n" + ",\n".join(per_destination) + "\n }")
+        else:
+            fields.append(f" {compact(key)}: {compact(value)}")
+    return "{\n" + ",\n".join(fields) + "\n}\n"
 
 
 def destination_to_json(destination: Destination) -> bytes:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from gitops.bundle import PLACEMENT_ANNOTATION, STATEWRITER_PREFIX
+from gitops.bundle import PLACEMENT_ANNOTATION, STATEWRITER_PREFIX, SourceDocument, canonical_json
 from gitops.identity import Identity, crd_defines, identity_of
 from gitops.lru import LRU
 from gitops.yamldocs import dump_document
@@ -61,24 +60,24 @@ class Rendering:
 
 # Every request of a promise outputs the same CRDs and operator: rendering them once
 # saves most of a write's CPU.
-_CACHE: LRU[bytes, Rendering] = LRU(32 << 20, lambda rendering: len(rendering.content))
+_CACHE: LRU[tuple[bytes, str, bool, frozenset[str]], Rendering] = LRU(
+    32 << 20, lambda rendering: len(rendering.content))
 
 
 def render(
-    doc: dict[str, Any],
+    source: SourceDocument,
     default_namespace: str,
     cluster_scoped: bool,
     protect_from_prune: frozenset[str] = DEFAULT_PROTECTED,
 ) -> Rendering:
-    """`normalize`, then canonical YAML; a pure function, memoised."""
-    key = hashlib.sha256(json.dumps(
-        [doc, default_namespace, cluster_scoped, sorted(protect_from_prune)],
-        sort_keys=True, separators=(",", ":"),
-    ).encode()).digest()
+    """`normalize`, then canonical YAML; a pure function, memoised by the document's digest
+    (taken while the bundle was parsed, off the writer lane)."""
+    digest = source.key or hashlib.sha256(canonical_json(source.doc).encode()).digest()
+    key = (digest, default_namespace, cluster_scoped, protect_from_prune)
     found = _CACHE.get(key)
     if found is not None:
         return found
-    obj = normalize(doc, default_namespace, cluster_scoped, protect_from_prune)
+    obj = normalize(source.doc, default_namespace, cluster_scoped, protect_from_prune)
     defined = crd_defines(obj)
     rendering = Rendering(identity_of(obj), dump_document(obj),
                           defined[0] if defined and defined[1] else None)

@@ -150,7 +150,7 @@ def _render(draft: Draft, bundle: Bundle, destination: str) -> list[_Rendered]:
     for source in bundle.documents:
         doc = source.doc
         cluster_scoped = is_cluster_scoped((group_of(doc["apiVersion"]), doc["kind"]))
-        rendering = render(doc, default_namespace, cluster_scoped, draft.policy.protect_from_prune)
+        rendering = render(source, default_namespace, cluster_scoped, draft.policy.protect_from_prune)
         identity = rendering.identity
         item = _Rendered(identity, rendering.content, wants_dependency(doc),
                          rendering.defines_cluster_kind, source)
