@@ -207,6 +207,9 @@ class HolderMap(Layered[tuple[str, Identity], Holders]):
         self._own = {}
 
 
+NO_MATCH = "no destination matches the selectors"
+
+
 @dataclass(frozen=True, slots=True)
 class OwnerRecord:
     owner: Owner
@@ -223,6 +226,12 @@ class OwnerRecord:
     @property
     def state(self) -> str:
         return "Scheduled" if self.destinations else "Pending"
+
+    @property
+    def blocked(self) -> bool:
+        """A request that a destination matches but a conflict kept out of it."""
+        return (not self.owner.is_promise_level and not self.destinations
+                and self.pending_reason not in (None, NO_MATCH))
 
     def to_json(self) -> bytes:
         record: dict[str, Any] = {
@@ -382,6 +391,8 @@ class Index:
         self.cluster_kinds: Layered[tuple[str, str, str], int] = Layered(
             parent.cluster_kinds if parent else None
         )
+        # Requests a conflict kept out of their destination: tried again when objects go.
+        self.blocked: Layered[Owner, bool] = Layered(parent.blocked if parent else None)
         # Content kept after its writer left, so a lower generation cannot overwrite it.
         self.kept: Layered[ObjectKey, KeptContent] = Layered(parent.kept if parent else None)
         self.serial: int = parent.serial if parent else 0
@@ -404,6 +415,8 @@ class Index:
             record = _read_record(path, data, lambda raw: OwnerRecord.from_json(raw, shared))
             owner = record.owner
             index.owners[owner] = record
+            if record.blocked:
+                index.blocked[owner] = True
             index.serial = max(index.serial, record.serial)
             requests.setdefault((owner.promise, owner.namespace, owner.name), set()).add(owner)
             for dest, holds in record.objects.items():
@@ -421,7 +434,8 @@ class Index:
 
     def merge_down(self) -> None:
         assert self.parent is not None
-        for name in ("destinations", "owners", "objects", "requests", "cluster_kinds", "kept"):
+        for name in ("destinations", "owners", "objects", "requests", "cluster_kinds", "kept",
+                     "blocked"):
             getattr(self, name).merge_down()
         self.parent.serial = max(self.parent.serial, self.serial)
 
@@ -449,6 +463,8 @@ class Index:
         self.remove_owner(record.owner)
         owner = record.owner
         self.owners[owner] = record
+        if record.blocked:
+            self.blocked[owner] = True
         self.serial = max(self.serial, record.serial)
         key = (owner.promise, owner.namespace, owner.name)
         self.requests[key] = (self.requests.get(key) or frozenset()) | {owner}
@@ -464,6 +480,8 @@ class Index:
         if record is None:
             return
         self.owners.pop(owner)
+        if record.blocked:
+            self.blocked.pop(owner)
         key = (owner.promise, owner.namespace, owner.name)
         rest = (self.requests.get(key) or frozenset()) - {owner}
         if rest:

@@ -10,6 +10,8 @@ the folders touched".
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,7 @@ from gitops.commitmsg import commit_message
 from gitops.errors import Conflict, InvalidBundle, NotFound
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, crd_defines, group_of
 from gitops.index import (
+    NO_MATCH,
     Held,
     Index,
     ObjectKey,
@@ -47,6 +50,9 @@ class Plan:
     message: str
     answer: dict[str, Any]
     status: int = 200
+    # Run by the writer right after this plan's commit, in the same publish: placing
+    # requests that a conflict kept out of a destination this plan freed objects in.
+    follow_up: Callable[[Index, Tree], Plan] | None = None
 
     @property
     def changed(self) -> bool:
@@ -377,7 +383,7 @@ def plan_apply(
         status=bundle.status,
         destinations=tuple(destinations),
         objects=objects,
-        pending_reason=None if destinations else "no destination matches the selectors",
+        pending_reason=None if destinations else NO_MATCH,
     )
     stored = _store_documents(draft, owner, bundle if keep_documents else None,
                               old.stored_documents if old else 0)
@@ -388,8 +394,10 @@ def plan_apply(
     trailers = _owner_trailers("apply", owner, sorted(draft.destinations | set(destinations)),
                                actor)
     trailers.append(("Statewriter-Bundle-Digest", bundle.digest))
-    return _finish(draft, action + where, trailers, _answer(draft.index, record),
+    plan = _finish(draft, action + where, trailers, _answer(draft.index, record),
                    200 if destinations else 202)
+    plan.follow_up = _retry_blocked_after(draft, actor)
+    return plan
 
 
 def plan_delete(
@@ -420,7 +428,40 @@ def plan_delete(
                                pipelines=[r.owner.pipeline for r in records])
     answer = {"deleted": [_owner_json(r.owner) for r in records],
               "destinations": sorted(draft.destinations)}
-    return _finish(draft, f"delete {_who(owner, pipeline is not None)}", trailers, answer, 200)
+    plan = _finish(draft, f"delete {_who(owner, pipeline is not None)}", trailers, answer, 200)
+    plan.follow_up = _retry_blocked_after(draft, actor)
+    return plan
+
+
+def plan_retry_blocked(
+    index: Index, tree: Tree, destinations: tuple[str, ...], actor: str,
+    policy: Policy = Policy(),
+) -> Plan:
+    """Place the requests a conflict kept out of `destinations`, where that conflict is gone.
+    A commit of its own (action `destination`), made only when something is placed."""
+    blocked = sorted((r for owner, _ in index.blocked.items() if (r := index.owners.get(owner))),
+                     key=lambda r: r.serial)
+    draft = Draft(index, tree, policy)
+    for name in destinations:
+        destination = draft.index.destinations.get(name)
+        if destination is not None:
+            _place_waiting_bundles(draft, destination, blocked)
+    if not draft.outcome.placed:
+        return Plan({}, index.child(), "", {"placed": []}, 200)
+    placed = sorted({d for record in draft.outcome.placed for d in record.destinations})
+    trailers = [("Statewriter-Action", "destination")]
+    for record in draft.outcome.placed:
+        trailers.extend(_placed_trailers(record))
+    trailers += [("Statewriter-Destination", d) for d in placed] + [("Statewriter-Actor", actor)]
+    answer = {"placed": [_owner_json(r.owner) for r in draft.outcome.placed]}
+    return _finish(draft, f"place waiting requests in {', '.join(placed)}", trailers, answer, 200)
+
+
+def _retry_blocked_after(draft: Draft, actor: str) -> Callable[[Index, Tree], Plan] | None:
+    if not draft.destinations or next(draft.index.blocked.items(), None) is None:
+        return None
+    return functools.partial(plan_retry_blocked, destinations=tuple(sorted(draft.destinations)),
+                             actor=actor, policy=draft.policy)
 
 
 def plan_put_destination(
@@ -538,14 +579,18 @@ def _withdraw_promise_bundles(
         updated = record.with_(
             objects=objects,
             destinations=destinations,
-            pending_reason=None if destinations else "no destination matches the selectors",
+            pending_reason=None if destinations else NO_MATCH,
         )
         _set_record(draft, record.owner, updated, {})
 
 
-def _place_waiting_bundles(draft: Draft, destination: Destination) -> None:
-    """Pending bundles and promise-level bundles that now match get written."""
-    waiting = sorted(draft.index.owners.values(), key=lambda r: r.serial)
+def _place_waiting_bundles(
+    draft: Draft, destination: Destination, candidates: list[OwnerRecord] | None = None
+) -> None:
+    """Pending bundles and promise-level bundles that now match get written (of
+    `candidates`, or of every record)."""
+    waiting = (candidates if candidates is not None
+               else sorted(draft.index.owners.values(), key=lambda r: r.serial))
     for record in waiting:
         owner = record.owner
         if not matches(destination.labels, record.selectors):
@@ -662,5 +707,5 @@ def _answer(index: Index, record: OwnerRecord) -> dict[str, Any]:
 
 __all__ = [
     "Draft", "Plan", "Policy", "plan_apply", "plan_delete",
-    "plan_delete_destination", "plan_put_destination", "stored_bundle",
+    "plan_delete_destination", "plan_put_destination", "plan_retry_blocked", "stored_bundle",
 ]

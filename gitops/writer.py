@@ -245,4 +245,20 @@ class Writer:
                 head = self.store.commit(head, plan.changes, plan.message, self.author)
             plan.index.merge_down()
             outcomes.append(Outcome(plan.status, {**plan.answer, "commit": head}))
+            if plan.changed and plan.follow_up is not None:
+                head = self._follow_up(plan.follow_up, batch, head)
         return head, outcomes
+
+    def _follow_up(self, operation: Operation, batch: Index, head: str | None) -> str | None:
+        """A commit the service owes after another (e.g. placing requests a delete
+        unblocked); it has no client waiting, so a refusal is only logged."""
+        try:
+            plan = operation(batch, self.store.tree(head))
+        except StatewriterError as refusal:
+            log.warning("follow-up refused: %s", refusal.message)
+            return head
+        if plan.changed:
+            head = self.store.commit(head, plan.changes, plan.message, self.author)
+            log.info("follow-up commit %s: %s", head, plan.message.splitlines()[0])
+        plan.index.merge_down()
+        return head

@@ -46,6 +46,7 @@ class World:
         self.tree = DictTree()
         self.index = Index()
         self.policy = policy
+        self.followed: Plan | None = None  # the last follow-up plan run
 
     def run(self, plan: Plan) -> Plan:
         files = dict(self.tree.files(""))
@@ -56,6 +57,8 @@ class World:
                 files[path] = content
         self.tree = DictTree(files)
         plan.index.merge_down()
+        if plan.changed and plan.follow_up is not None:  # as the writer lane does
+            self.followed = self.run(plan.follow_up(self.index, self.tree))
         return plan
 
     # -- operations ------------------------------------------------------------------------
@@ -184,6 +187,7 @@ def index_state(index: Index) -> dict[str, dict[Any, Any]]:
         "requests": dict(index.requests.items()),
         "cluster_kinds": dict(index.cluster_kinds.items()),
         "kept": dict(index.kept.items()),
+        "blocked": dict(index.blocked.items()),
     }
 
 

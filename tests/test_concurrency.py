@@ -26,7 +26,8 @@ from gitops.bundle import Bundle, parse_bundle
 from gitops.index import Index
 from gitops.store import EmbeddedStore
 from gitops.tree import Tree
-from gitops.writer import Operation, Writer
+from gitops.writer import Operation, Outcome, Writer
+from tests import support
 from tests.fixtures.eck import crds, request_bundle, request_files
 from tests.procs import (
     Server,
@@ -303,3 +304,38 @@ def test_lane_catches_up_with_only_the_changed_records(
     finally:
         ours.close()
         theirs.close()
+
+
+def test_lane_commits_the_follow_up_placement_in_the_same_publish(tmp_path: Path) -> None:
+    """A change that frees a request a conflict kept out gets a second commit, placing it,
+    published together with the first; the answer names the first."""
+    repo = tmp_path / "state.git"
+    writer = Writer(EmbeddedStore(repo))
+    try:
+        def submit(operation: Operation) -> Outcome:
+            return writer.submit(operation).result(timeout=60)
+
+        def destination(labels: dict[str, str]) -> Operation:
+            return functools.partial(planner.plan_put_destination, name=DESTINATION,
+                                     labels=labels, path=None, actor="tester")
+
+        def config_map(promise: str, name: str, value: str, selectors: dict[str, str]) -> Operation:
+            body = support.payload(promise, f"team-0/{name}", {"cm.yaml": support.config_map(
+                "same", value=value)}, selectors=selectors)
+            return functools.partial(_plan_apply, bundle=parse_bundle(body))
+
+        assert submit(destination(LABELS)).status == 200
+        assert submit(config_map("p1", "one", "mine", LABELS)).status == 200
+        assert submit(config_map("p2", "two", "theirs", {"tier": "x"})).status == 202
+        assert submit(destination({**LABELS, "tier": "x"})).status == 200
+        gone = submit(functools.partial(planner.plan_delete, promise="p1", namespace="team-0",
+                                        name="one", pipeline=None, actor="tester"))
+        assert gone.status == 200
+        tip, index, _ = writer.snapshot()
+        assert tip is not None and tip != gone.body["commit"]
+        assert git(f"--git-dir={repo}", "rev-parse", f"{tip}~1").strip() == gone.body["commit"]
+        (record,) = index.request_owners("p2", "team-0", "two")
+        assert record.state == "Scheduled"
+        assert "Statewriter-Request: team-0/two" in git(f"--git-dir={repo}", "log", "-1", tip)
+    finally:
+        writer.close()

@@ -644,6 +644,54 @@ def test_pending_bundle_is_placed_when_a_matching_destination_is_registered(rest
     assert not world.apply(body).changed
 
 
+@pytest.mark.parametrize("restart", [False, True], ids=["same-process", "after-restart"])
+def test_request_kept_out_by_a_conflict_is_placed_once_the_conflicting_owner_goes(
+    restart: bool,
+) -> None:
+    world = World()
+    world.destination("d", {"env": "dev"})
+    world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("same", value="mine")},
+                        selectors={"env": "dev"}))
+    blocked = payload("p2", "team-a/two", {"cm.yaml": config_map("same", value="theirs")},
+                      selectors={"tier": "x"})
+    assert world.apply(blocked).status == 202  # no destination matches yet
+    world.destination("d", {"env": "dev", "tier": "x"})  # now one does, but p1 holds the object
+    (record,) = world.index.request_owners("p2", "team-a", "two")
+    assert record.state == "Pending" and "differs from the stored object" in str(record.pending_reason)
+    if restart:
+        world.restart()
+
+    world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("other")},
+                        selectors={"env": "dev"}))  # p1 lets go of the object
+    follow_up = world.followed
+    assert follow_up is not None and follow_up.changed
+    trailers = parse_trailers(follow_up.message)
+    assert trailers["Statewriter-Action"] == ["destination"]
+    assert trailers["Statewriter-Request"] == ["team-a/two"]
+    assert trailers["Statewriter-Bundle-Digest"] == [parse_bundle(blocked).digest]
+    (record,) = world.index.request_owners("p2", "team-a", "two")
+    assert record.state == "Scheduled" and not dict(world.index.blocked.items())
+    (doc,) = world.objects("d/resources/team-a/p2/two").values()
+    assert doc["data"] == {"value": "theirs"}
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+
+
+def test_retrying_blocked_requests_commits_nothing_while_the_conflict_stays() -> None:
+    world = World()
+    world.destination("d", {"env": "dev"})
+    for name in ("one", "three"):
+        world.apply(payload("p1", f"team-a/{name}", {"cm.yaml": config_map(name)},
+                            selectors={"env": "dev"}))
+    world.apply(payload("p2", "team-a/two", {"cm.yaml": config_map("one", value="theirs")},
+                        selectors={"tier": "x"}))
+    world.destination("d", {"env": "dev", "tier": "x"})
+    world.followed = None
+    world.delete("p1", "team-a/three")  # frees nothing p2 needs
+    assert world.followed is not None and not world.followed.changed
+    assert len(dict(world.index.blocked.items())) == 1
+
+
 def test_invalid_bundle_is_refused_even_when_pending_and_never_blocks_destinations() -> None:
     world = World()
     body = payload("p1", "team-a/one", {"a.yaml": config_map("x", value="1"),
