@@ -385,7 +385,9 @@ class Index:
         )
         self.owners: Layered[Owner, OwnerRecord] = Layered(parent.owners if parent else None)
         self.objects: HolderMap = HolderMap(parent.objects if parent else None)
-        self.requests: Layered[RequestKey, frozenset[Owner]] = Layered(
+        # A request's pipelines, sorted (a tuple: most requests have one, and a frozenset
+        # costs four times the memory)
+        self.requests: Layered[RequestKey, tuple[Owner, ...]] = Layered(
             parent.requests if parent else None
         )
         self.cluster_kinds: Layered[tuple[str, str, str], int] = Layered(
@@ -426,7 +428,7 @@ class Index:
                         kind_key = (dest, *held.defines_cluster_kind)
                         index.cluster_kinds[kind_key] = (index.cluster_kinds.get(kind_key) or 0) + 1
         for request_key, owners in requests.items():
-            index.requests[request_key] = frozenset(owners)
+            index.requests[request_key] = tuple(sorted(owners))
         return index
 
     def child(self) -> Index:
@@ -443,7 +445,7 @@ class Index:
 
     def request_destination(self, promise: str, namespace: str, name: str) -> str | None:
         """The destination a request is placed at (all its pipelines share it)."""
-        for owner in sorted(self.requests.get((promise, namespace, name)) or ()):
+        for owner in self.requests.get((promise, namespace, name)) or ():
             record = self.owners.get(owner)
             if record and record.destinations:
                 return record.destinations[0]
@@ -451,7 +453,7 @@ class Index:
 
     def request_owners(self, promise: str, namespace: str = "", name: str = "") -> list[OwnerRecord]:
         """The records of a request's pipelines (or of a promise's promise-level bundles)."""
-        owners = sorted(self.requests.get((promise, namespace, name)) or ())
+        owners = self.requests.get((promise, namespace, name)) or ()
         return [r for r in (self.owners.get(o) for o in owners) if r is not None]
 
     def is_cluster_scoped_in(self, destination: str, group_kind: tuple[str, str]) -> bool:
@@ -467,7 +469,7 @@ class Index:
             self.blocked[owner] = True
         self.serial = max(self.serial, record.serial)
         key = (owner.promise, owner.namespace, owner.name)
-        self.requests[key] = (self.requests.get(key) or frozenset()) | {owner}
+        self.requests[key] = tuple(sorted({*(self.requests.get(key) or ()), owner}))
         for dest, holds in record.objects.items():
             for held in holds:
                 self.objects.for_update((dest, held.identity)).set(owner, held)
@@ -483,7 +485,7 @@ class Index:
         if record.blocked:
             self.blocked.pop(owner)
         key = (owner.promise, owner.namespace, owner.name)
-        rest = (self.requests.get(key) or frozenset()) - {owner}
+        rest = tuple(o for o in self.requests.get(key) or () if o != owner)
         if rest:
             self.requests[key] = rest
         else:

@@ -10,6 +10,7 @@ from typing import Any
 from gitops.bundle import PLACEMENT_ANNOTATION, STATEWRITER_PREFIX, SourceDocument, canonical_json
 from gitops.identity import Identity, crd_defines, identity_of
 from gitops.lru import LRU
+from gitops.tree import blob_id
 from gitops.yamldocs import dump_document
 
 PRUNE_ANNOTATION = "kustomize.toolkit.fluxcd.io/prune"
@@ -55,13 +56,15 @@ class Rendering:
 
     identity: Identity
     content: bytes
+    blob: str  # git blob id of `content`
     defines_cluster_kind: tuple[str, str] | None  # for a CRD of a cluster-scoped kind
 
 
 # Every request of a promise outputs the same CRDs and operator: rendering them once
-# saves most of a write's CPU.
+# saves most of a write's CPU. Those are hit on every write and stay; each request's own
+# documents pass through. Weight: content plus the entry's own overhead; one big CRD fits.
 _CACHE: LRU[tuple[bytes, str, bool, frozenset[str]], Rendering] = LRU(
-    32 << 20, lambda rendering: len(rendering.content))
+    16 << 20, lambda rendering: 256 + len(rendering.content), largest=8 << 20)
 
 
 def render(
@@ -79,7 +82,8 @@ def render(
         return found
     obj = normalize(source.doc, default_namespace, cluster_scoped, protect_from_prune)
     defined = crd_defines(obj)
-    rendering = Rendering(identity_of(obj), dump_document(obj),
+    content = dump_document(obj)
+    rendering = Rendering(identity_of(obj), content, blob_id(content),
                           defined[0] if defined and defined[1] else None)
     _CACHE.put(key, rendering)
     return rendering

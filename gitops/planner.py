@@ -135,6 +135,7 @@ class Draft:
 class _Rendered:
     identity: Identity
     content: bytes
+    blob: str
     marked_dependency: bool
     defines_cluster_kind: tuple[str, str] | None
     source: SourceDocument
@@ -158,7 +159,7 @@ def _render(draft: Draft, bundle: Bundle, destination: str) -> list[_Rendered]:
         cluster_scoped = is_cluster_scoped((group_of(doc["apiVersion"]), doc["kind"]))
         rendering = render(source, default_namespace, cluster_scoped, draft.policy.protect_from_prune)
         identity = rendering.identity
-        item = _Rendered(identity, rendering.content, wants_dependency(doc),
+        item = _Rendered(identity, rendering.content, rendering.blob, wants_dependency(doc),
                          rendering.defines_cluster_kind, source)
         twin = rendered.get(identity)
         if twin is not None and twin.content != item.content:
@@ -198,9 +199,12 @@ def _holdings(
             placement = holders.placement
         else:
             placement = initial_placement(owner, item.identity, item.marked_dependency, declared)
-        blob = blob_id(item.content)
-        holds.append(Held(item.identity, placement, blob, bundle.generation,
-                          item.defines_cluster_kind))
+        blob = item.blob
+        held = Held(item.identity, placement, blob, bundle.generation, item.defines_cluster_kind)
+        if holders:  # every request of a promise holds the same CRDs: keep one Held for all
+            first = next(iter(holders.values()))
+            held = first if first == held else held
+        holds.append(held)
         kept = draft.index.kept.get(key)
         if (not holders or len(holders) - (owner in holders) == 0) and kept is None:
             writes[key] = item.content
