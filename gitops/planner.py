@@ -99,20 +99,28 @@ class Draft:
     # -- finishing ----------------------------------------------------------------------
 
     def finish(self) -> tuple[dict[str, bytes | None], list[str], list[str], list[str]]:
-        """Rewrite kustomizations of touched folders; drop no-op changes; sort the files."""
-        folders = {
-            folder
-            for path, section in self.sections.items()
-            for folder in layout.folders_between(section, path)
-        }
+        """Rewrite the kustomizations of folders whose entries changed; drop no-op changes;
+        sort the files."""
+        touched: dict[str, set[str]] = {}  # folder -> its entries on changed paths
+        for path, section in self.sections.items():
+            for folder in layout.folders_between(section, path):
+                touched.setdefault(folder, set()).add(path[len(folder) + 1:].partition("/")[0])
         sections = set(self.sections.values())
-        for folder in sorted(folders, key=lambda f: (-f.count("/"), f)):
-            entries = [e for e in self.tree.listdir(folder) if e != layout.KUSTOMIZATION]
+        for folder in sorted(touched, key=lambda f: (-f.count("/"), f)):
             target = f"{folder}/{layout.KUSTOMIZATION}"
-            if folder not in self.retired and (entries or folder in sections):
-                self.changes[target] = layout.kustomization(entries)
-            else:
+            if folder in self.retired:
                 self.changes[target] = None
+                continue
+            # Listing a folder is O(its entries): a write inside one of ten thousand
+            # request folders must not list them all when none came or went.
+            if not self._entries_changed(folder, touched[folder]) and not (
+                folder in sections and self.tree.blob_id(target) is None
+            ):
+                continue
+            entries = [e for e in self.tree.listdir(folder) if e != layout.KUSTOMIZATION]
+            self.changes[target] = (
+                layout.kustomization(entries) if entries or folder in sections else None
+            )
         added, changed, removed = [], [], []
         for path in sorted(self.changes):
             before = self.base.blob_id(path)
@@ -126,6 +134,16 @@ class Draft:
             else:
                 changed.append(path)
         return self.changes, added, changed, removed
+
+    def _entries_changed(self, folder: str, names: set[str]) -> bool:
+        """Whether any of `names` appeared in or went from `folder`."""
+        for name in names - {layout.KUSTOMIZATION}:
+            path = f"{folder}/{name}"
+            before = self.base.blob_id(path) is not None or self.base.is_folder(path)
+            after = self.tree.blob_id(path) is not None or self.tree.is_folder(path)
+            if before != after:
+                return True
+        return False
 
 
 # -- rendering a bundle for one destination ------------------------------------------------

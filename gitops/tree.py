@@ -34,6 +34,10 @@ class Tree(Protocol):
         """Entries directly below folder `path` ("" for the root): name -> is a folder."""
         ...
 
+    def is_folder(self, path: str) -> bool:
+        """Whether `path` is a folder (git has no empty ones), without listing it."""
+        ...
+
     def files(self, prefix: str) -> Iterator[tuple[str, bytes]]:
         """Every file below folder `prefix`, with its content, in path order."""
         ...
@@ -54,6 +58,10 @@ class DictTree:
 
     def listdir(self, path: str) -> dict[str, bool]:
         return _listdir(self._files, path)
+
+    def is_folder(self, path: str) -> bool:
+        start = path.rstrip("/") + "/"
+        return any(p.startswith(start) for p in self._files)
 
     def files(self, prefix: str) -> Iterator[tuple[str, bytes]]:
         start = prefix.rstrip("/") + "/" if prefix else ""
@@ -111,6 +119,15 @@ class Overlay:
             if not self.listdir(start + head):
                 del entries[head]
         return entries
+
+    def is_folder(self, path: str) -> bool:
+        start = path.rstrip("/") + "/"
+        touched = [content for changed, content in self.changes.items() if changed.startswith(start)]
+        if any(content is not None for content in touched):
+            return True
+        if not self.base.is_folder(path):
+            return False
+        return not touched or bool(self.listdir(path))  # only deletions below: did any survive?
 
     def files(self, prefix: str) -> Iterator[tuple[str, bytes]]:
         start = prefix.rstrip("/") + "/" if prefix else ""

@@ -182,9 +182,9 @@ def _git_order(item: tuple[str, tuple[str, str]]) -> bytes:
     return key + b"/" if mode == TREE_MODE else key
 
 
-def format_tree(entries: Entries) -> tuple[bytes, Entries]:
-    """The tree object's content and its entries in git order."""
-    ordered = dict(sorted(entries.items(), key=_git_order))
+def format_tree(entries: Entries, in_order: bool = False) -> tuple[bytes, Entries]:
+    """The tree object's content and its entries in git order (sorted unless `in_order`)."""
+    ordered = entries if in_order else dict(sorted(entries.items(), key=_git_order))
     data = b"".join(
         b"%s %s\0%s" % (mode.encode(), name.encode("utf-8", "surrogateescape"), bytes.fromhex(sha))
         for name, (mode, sha) in ordered.items()
@@ -360,8 +360,9 @@ class Repository:
             else:
                 here[head] = content
         entries = dict(self.read_tree(tree)) if tree is not None else {}
+        in_order = True  # a tree's entries come in git order; replacing one in place keeps it
         for name in here.keys() | below.keys():
-            current = entries.pop(name, None)
+            current = entries.get(name)
             is_folder = current is not None and current[0] == TREE_MODE
             content = here.get(name)
             if current is not None and not is_folder and name in below and name not in here:
@@ -373,13 +374,18 @@ class Repository:
                 sub = current[1]  # deleting a "file" that is a folder: nothing to do
             if content is not None and sub is not None:
                 raise ValueError(f"{name!r} is a folder, cannot be written as a file")
-            if sub is not None:
-                entries[name] = (TREE_MODE, sub)
-            elif content is not None:
-                entries[name] = (FILE_MODE, self.write_object("blob", content))
+            entry = ((TREE_MODE, sub) if sub is not None
+                     else (FILE_MODE, self.write_object("blob", content)) if content is not None
+                     else None)
+            if entry is None:
+                entries.pop(name, None)
+            else:
+                # a new name, or a file that became a folder, sorts elsewhere
+                in_order = in_order and current is not None and current[0] == entry[0]
+                entries[name] = entry
         if not entries:
             return None
-        data, ordered = format_tree(entries)
+        data, ordered = format_tree(entries, in_order)
         sha = self.write_object("tree", data)
         if tree is not None:
             self._trees.discard(tree)  # superseded: room for folders still in use
@@ -490,6 +496,10 @@ class GitTree:
         if entry is None or entry[0] in (TREE_MODE, GITLINK_MODE):
             return None
         return entry[1]
+
+    def is_folder(self, path: str) -> bool:
+        path = path.strip("/")
+        return bool(path) and self._entries(path.split("/")) is not None
 
     def listdir(self, path: str) -> dict[str, bool]:
         path = path.strip("/")
