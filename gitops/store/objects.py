@@ -236,7 +236,6 @@ class Repository:
         self._blobs: LRU[str, bytes] = LRU(_CACHED_BLOB_BYTES, len)
         self._write_lock = threading.Lock()
         self._pending: dict[str, tuple[str, bytes]] = {}  # staged objects, by id
-        self._packs_written = 0
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -279,7 +278,6 @@ class Repository:
             if self._pending:
                 write_pack(self._objects / "pack", self._pending)
                 self._pending = {}
-                self._packs_written += 1
 
     def _read_object(self, sha: str) -> tuple[str, bytes] | None:
         return self._pending.get(sha) or self._reader.read(sha)
