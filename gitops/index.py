@@ -221,6 +221,7 @@ class OwnerRecord:
     destinations: tuple[str, ...] = ()
     objects: dict[str, tuple[Held, ...]] = field(default_factory=dict)
     stored_documents: int = 0  # documents kept under .statewriter/bundles for later placement
+    dependency_marked: tuple[int, ...] = ()  # stored documents marked statewriter.dev/placement
     pending_reason: str | None = None
 
     @property
@@ -245,6 +246,7 @@ class OwnerRecord:
             "status": self.status,
             "destinations": list(self.destinations),
             "storedDocuments": self.stored_documents,
+            **({"dependencyMarked": list(self.dependency_marked)} if self.dependency_marked else {}),
             "pendingReason": self.pending_reason,
             "objects": {
                 dest: [
@@ -300,6 +302,7 @@ class OwnerRecord:
             destinations=same(tuple(raw["destinations"])),
             objects={sys.intern(d): tuple(held(i) for i in items) for d, items in raw["objects"].items()},
             stored_documents=raw.get("storedDocuments", 0),
+            dependency_marked=tuple(raw.get("dependencyMarked", ())),
             pending_reason=raw.get("pendingReason"),
         )
 

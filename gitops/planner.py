@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitops import layout, names
-from gitops.bundle import Bundle, Owner, SourceDocument, check_selectors
+from gitops.bundle import PLACEMENT_ANNOTATION, Bundle, Owner, SourceDocument, check_selectors
 from gitops.commitmsg import commit_message
 from gitops.errors import Conflict, InvalidBundle, NotFound
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, crd_defines, group_of
@@ -33,7 +33,7 @@ from gitops.layout import DEPENDENCIES, Destination
 from gitops.normalize import DEFAULT_PROTECTED, render, wants_dependency
 from gitops.placement import initial_placement, matches, matching, rendezvous
 from gitops.tree import Overlay, Tree, blob_id
-from gitops.yamldocs import ParseLimits, dump_document, load_documents
+from gitops.yamldocs import ParseLimits, load_documents
 
 
 @dataclass(frozen=True)
@@ -159,23 +159,31 @@ class _Rendered:
     source: SourceDocument
 
 
-def _render(draft: Draft, bundle: Bundle, destination: str) -> list[_Rendered]:
-    docs = [d.doc for d in bundle.documents]
-    bundle_scopes = {defined[0]: defined[1] for d in docs if (defined := crd_defines(d))}
+def _scopes(draft: Draft, bundle: Bundle, destination: str) -> Callable[[SourceDocument], bool]:
+    """Whether a document's kind is cluster-scoped: built in, defined so by a CRD of the
+    bundle, or by one already in `destination` ("" for none)."""
+    bundle_scopes = {defined[0]: defined[1]
+                     for d in bundle.documents if (defined := crd_defines(d.doc))}
 
-    def is_cluster_scoped(group_kind: tuple[str, str]) -> bool:
+    def is_cluster_scoped(source: SourceDocument) -> bool:
+        group_kind = (group_of(source.doc["apiVersion"]), source.doc["kind"])
         if group_kind in BUILTIN_CLUSTER_SCOPED:
             return True
         if group_kind in bundle_scopes:
             return bundle_scopes[group_kind]
         return draft.index.is_cluster_scoped_in(destination, group_kind)
 
+    return is_cluster_scoped
+
+
+def _render(draft: Draft, bundle: Bundle, destination: str) -> list[_Rendered]:
+    is_cluster_scoped = _scopes(draft, bundle, destination)
     default_namespace = bundle.owner.namespace or "default"
     rendered: dict[Identity, _Rendered] = {}
     for source in bundle.documents:
         doc = source.doc
-        cluster_scoped = is_cluster_scoped((group_of(doc["apiVersion"]), doc["kind"]))
-        rendering = render(source, default_namespace, cluster_scoped, draft.policy.protect_from_prune)
+        rendering = render(source, default_namespace, is_cluster_scoped(source),
+                           draft.policy.protect_from_prune)
         identity = rendering.identity
         item = _Rendered(identity, rendering.content, rendering.blob, wants_dependency(doc),
                          rendering.defines_cluster_kind, source)
@@ -343,15 +351,25 @@ def _sync_object(
 # -- stored bundles (pending, and promise-level for destinations registered later) ---------
 
 
-def _store_documents(draft: Draft, owner: Owner, bundle: Bundle | None, had: int) -> int:
+def _store_documents(
+    draft: Draft, owner: Owner, bundle: Bundle | None, had: int
+) -> tuple[int, tuple[int, ...]]:
+    """Keep `bundle`'s documents, normalised as under a destination path (CONTRACT section
+    2), for a later placement; returns their count and the positions of those the pipeline
+    marked as dependencies (a mark normalising strips, so the record keeps it)."""
     folder = layout.stored_bundle_folder(owner)
-    count = len(bundle.documents) if bundle else 0
-    for position in range(count):
-        assert bundle is not None
-        draft.write(f"{folder}/{position:05d}.yaml", dump_document(bundle.documents[position].doc))
-    for position in range(count, had):
+    documents = bundle.documents if bundle else ()
+    if bundle is not None:
+        is_cluster_scoped = _scopes(draft, bundle, "")
+        default_namespace = owner.namespace or "default"
+        for position, source in enumerate(documents):
+            rendering = render(source, default_namespace, is_cluster_scoped(source),
+                               draft.policy.protect_from_prune)
+            draft.write(f"{folder}/{position:05d}.yaml", rendering.content)
+    for position in range(len(documents), had):
         draft.delete(f"{folder}/{position:05d}.yaml")
-    return count
+    marked = tuple(i for i, source in enumerate(documents) if wants_dependency(source.doc))
+    return len(documents), marked
 
 
 # Stored documents passed the configured limits when they were accepted; whatever those
@@ -368,6 +386,9 @@ def stored_bundle(tree: Tree, record: OwnerRecord) -> Bundle:
         data = tree.read(f"{folder}/{name}")
         assert data is not None, f"{folder}/{name} missing"
         (doc,) = load_documents(data.decode(), _OWN_FILES)
+        if position in record.dependency_marked:
+            annotations = doc["metadata"].setdefault("annotations", {})
+            annotations[PLACEMENT_ANNOTATION] = "dependency"
         documents.append(SourceDocument(name, 0, doc))
     return Bundle(record.owner, record.selectors, tuple(documents), record.status,
                   record.generation, record.digest)
@@ -407,9 +428,9 @@ def plan_apply(
         objects=objects,
         pending_reason=None if destinations else NO_MATCH,
     )
-    stored = _store_documents(draft, owner, bundle if keep_documents else None,
-                              old.stored_documents if old else 0)
-    record = record.with_(stored_documents=stored)
+    stored, marked = _store_documents(draft, owner, bundle if keep_documents else None,
+                                      old.stored_documents if old else 0)
+    record = record.with_(stored_documents=stored, dependency_marked=marked)
     _set_record(draft, owner, record, writes)
     action = f"apply {_who(owner)}"
     where = f" to {', '.join(destinations)}" if destinations else " (pending)"
@@ -638,11 +659,13 @@ def _place_waiting_bundles(
         destinations = tuple(sorted({*record.destinations, destination.name}))
         objects = {**record.objects, destination.name: holds}
         keep = owner.is_promise_level
-        stored = _store_documents(draft, owner, bundle if keep else None, record.stored_documents)
+        stored, marked = _store_documents(draft, owner, bundle if keep else None,
+                                          record.stored_documents)
         updated = record.with_(
             destinations=destinations,
             objects=objects,
             stored_documents=stored,
+            dependency_marked=marked,
             pending_reason=None,
             serial=draft.index.serial + 1,
         )

@@ -16,6 +16,7 @@ from gitops.bundle import parse_bundle
 from gitops.commitmsg import parse_trailers
 from gitops.errors import Conflict, InvalidBundle, StatewriterError
 from gitops.index import Index
+from gitops.normalize import PRUNE_ANNOTATION
 from gitops.planner import Policy, plan_apply, plan_delete_destination, plan_put_destination
 from gitops.tree import DictTree
 from tests.fixtures.eck import CRD_NAMES, OPERATOR, crds, request_bundle, stack
@@ -613,6 +614,31 @@ def test_no_matching_destination_is_pending_and_stored() -> None:
                                                      "b.yaml": config_map("y")},
                                 selectors={"env": "prod"}))
     assert not again.changed and again.status == 202 and again.answer["state"] == "Pending"
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["same-process", "after-restart"])
+def test_stored_documents_are_normalised_and_keep_the_dependency_mark(restart: bool) -> None:
+    world = World()
+    mark = {"statewriter.dev/placement": "dependency", "team": "a"}
+    files = {"cm.yaml": config_map("plain"), "op.yaml": config_map("operator", "ops", annotations=mark),
+             "ns.yaml": manifest("v1", "Namespace", "ops")}
+    world.apply(payload("p1", "team-a/one", files, selectors={"env": "prod"}))
+    stored = {yaml.safe_load(c)["metadata"]["name"]: yaml.safe_load(c)
+              for c in world.files(".statewriter/bundles/p1/team-a/one/default").values()}
+    # exactly as they would be under a destination path (CONTRACT section 2)
+    assert stored["plain"]["metadata"]["namespace"] == "team-a"
+    assert stored["operator"]["metadata"]["annotations"] == {"team": "a"}
+    assert stored["ops"]["metadata"]["annotations"] == {PRUNE_ANNOTATION: "disabled"}
+    (record,) = world.index.request_owners("p1", "team-a", "one")
+    assert len(record.dependency_marked) == 1
+    if restart:
+        world.restart()
+
+    world.destination("prod", {"env": "prod"})
+    assert world.tree.read("prod/dependencies/ops/ConfigMap_operator.yaml") is not None
+    assert world.tree.read("prod/resources/team-a/p1/one/default/team-a_ConfigMap_plain.yaml")
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
 
 
 @pytest.mark.parametrize("restart", [False, True], ids=["same-process", "after-restart"])
