@@ -273,6 +273,9 @@ class OwnerRecord:
         parts (the objects every request of a promise outputs, the selectors, the names)."""
         raw = json.loads(data)
         known = {} if shared is None else shared
+        namespace, _, name = (raw["request"] or "/").partition("/")
+        owner = Owner(sys.intern(raw["promise"]), sys.intern(namespace), name,
+                      sys.intern(raw["pipeline"]))
 
         def same(value: Any) -> Any:
             key = (type(value), json.dumps(value, sort_keys=True))
@@ -280,17 +283,19 @@ class OwnerRecord:
 
         def held(item: dict[str, Any]) -> Held:
             defines = item.get("definesClusterKind")
+            # Only dependencies are worth sharing: a request's own resources are its alone,
+            # and remembering each of them would only raise the peak of a load.
+            shareable = item["placement"] == layout.DEPENDENCIES or not owner.name
             key = (item["id"], item["placement"], item["blob"], generation, defines)
-            found = known.get(key)
+            found = known.get(key) if shareable else None
             if found is None:
                 group_kind = (defines.split("/")[0], defines.split("/")[1]) if defines else None
-                found = known[key] = Held(Identity.from_key(item["id"]), sys.intern(item["placement"]),
-                                          item["blob"], generation, group_kind)
+                found = Held(Identity.from_key(item["id"]), sys.intern(item["placement"]),
+                             item["blob"], generation, group_kind)
+                if shareable:
+                    known[key] = found
             return found
 
-        namespace, _, name = (raw["request"] or "/").partition("/")
-        owner = Owner(sys.intern(raw["promise"]), sys.intern(namespace), name,
-                      sys.intern(raw["pipeline"]))
         generation = raw.get("generation")
         return cls(
             owner=owner,
