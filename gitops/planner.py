@@ -66,6 +66,7 @@ class _Outcome:
     kept: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     placed: list[OwnerRecord] = field(default_factory=list)
+    not_placed: list[tuple[Owner, str, str]] = field(default_factory=list)  # owner, where, why
 
 
 class Draft:
@@ -653,6 +654,7 @@ def _place_waiting_bundles(
             holds, writes = _holdings(draft, bundle, destination.name)
         except (Conflict, InvalidBundle) as refused:
             del draft.outcome.kept[noted[0]:], draft.outcome.replaced[noted[1]:]
+            draft.outcome.not_placed.append((owner, destination.name, refused.message))
             if record.pending_reason != refused.message and not owner.is_promise_level:
                 _set_record(draft, owner, record.with_(pending_reason=refused.message), {})
             continue
@@ -725,6 +727,13 @@ def _finish(
         answer["keptAtNewerGeneration"] = list(draft.outcome.kept)
     if draft.outcome.replaced:
         answer["replaced"] = list(draft.outcome.replaced)
+    if draft.outcome.not_placed:
+        # never silent: a promise's dependencies missing from a destination break its requests
+        notes.append("Not placed (refused):")
+        notes.extend(f"  {_who(owner)} in {where}: {why}"
+                     for owner, where, why in draft.outcome.not_placed)
+        answer["notPlaced"] = [{**_owner_json(owner), "destination": where, "reason": why}
+                               for owner, where, why in draft.outcome.not_placed]
     message = commit_message(summary, added, changed, removed, notes, trailers) if changes else ""
     answer["changed"] = bool(changes)
     answer["files"] = {"added": added, "changed": changed, "removed": removed}

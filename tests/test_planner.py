@@ -703,6 +703,23 @@ def test_request_kept_out_by_a_conflict_is_placed_once_the_conflicting_owner_goe
     assert_reloads(world)
 
 
+def test_a_waiting_bundle_refused_at_placement_is_reported_not_skipped_silently() -> None:
+    world = World()
+    # two promises both ship a CRD of the same name with different content
+    world.apply(payload("p1", files={"crd.yaml": crd("example.com", "Widget", version="1")},
+                        selectors={"env": "dev"}))
+    world.apply(payload("p2", files={"crd.yaml": crd("example.com", "Widget", version="2")},
+                        selectors={"env": "dev"}))
+    plan = world.destination("d", {"env": "dev"})
+
+    (refused,) = plan.answer["notPlaced"]
+    assert refused["promise"] == "p2" and refused["destination"] == "d"
+    assert "another promise's dependency" in refused["reason"]
+    assert "Not placed (refused):" in plan.message and "p2 (promise)" in plan.message
+    assert world.index.request_owners("p1")[0].destinations == ("d",)
+    assert world.index.request_owners("p2")[0].destinations == ()
+
+
 def test_retrying_blocked_requests_commits_nothing_while_the_conflict_stays() -> None:
     world = World()
     world.destination("d", {"env": "dev"})
