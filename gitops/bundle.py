@@ -9,7 +9,7 @@ from typing import Any
 
 from gitops import names
 from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError
-from gitops.yamldocs import ParseLimits, YamlError, YamlLimitExceeded, load_documents
+from gitops.yamldocs import ParseLimits, YamlError, YamlLimitExceeded, load_numbered_documents
 
 STATEWRITER_PREFIX = "statewriter.dev/"
 PLACEMENT_ANNOTATION = "statewriter.dev/placement"
@@ -155,10 +155,10 @@ def parse_files(files: dict[str, str], limits: Limits) -> tuple[SourceDocument, 
         if not isinstance(text, str):
             raise InvalidBundle("file content must be a string of YAML", file=file)
         try:
-            docs = load_documents(text, limits.parsing)
+            docs = load_numbered_documents(text, limits.parsing)
         except YamlError as error:
             raise yaml_refusal(error, file) from None
-        for index, doc in enumerate(docs):
+        for index, doc in docs:
             reason = document_problem(doc)
             if reason:
                 raise InvalidBundle(

@@ -53,7 +53,15 @@ class ParseLimits:
 
 def load_documents(text: str, limits: ParseLimits = ParseLimits()) -> list[dict[str, Any]]:
     """Every non-empty document in `text`; each must be a mapping of plain data."""
-    docs: list[dict[str, Any]] = []
+    return [doc for _, doc in load_numbered_documents(text, limits)]
+
+
+def load_numbered_documents(
+    text: str, limits: ParseLimits = ParseLimits()
+) -> list[tuple[int, dict[str, Any]]]:
+    """(position in the file, document) of every non-empty document, positions counting the
+    empty ones too, as a reader of the file (and the YAML errors) count them."""
+    docs: list[tuple[int, dict[str, Any]]] = []
     for index, doc in _plain_documents(text, limits):
         if doc is None:
             continue
@@ -61,7 +69,7 @@ def load_documents(text: str, limits: ParseLimits = ParseLimits()) -> list[dict[
             raise YamlLimitExceeded(f"more than {limits.max_documents} documents in one file", index)
         if not isinstance(doc, dict):
             raise YamlError(f"document is a {type(doc).__name__}, not a mapping", index)
-        docs.append(doc)
+        docs.append((index, doc))
     return docs
 
 

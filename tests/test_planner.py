@@ -950,3 +950,15 @@ def test_plans_are_pure_until_merged() -> None:
     plan.index.merge_down()
     assert index_state(world.index) != state
     assert index_state(Index.load(world.tree)) == state
+
+
+def test_document_numbers_in_refusals_count_empty_documents_as_the_file_does() -> None:
+    text = "---\n# nothing here\n---\nkind: ConfigMap\nmetadata: {name: x}\n"
+    with pytest.raises(InvalidBundle) as refused:
+        parse_bundle(payload("p1", "team-a/one", {"cm.yaml": text}))
+    assert refused.value.message.startswith("cm.yaml: document 1:")
+    assert refused.value.detail["document"] == 1
+    bad_yaml = "---\n---\nkind: [\n"
+    with pytest.raises(InvalidBundle) as broken:
+        parse_bundle(payload("p1", "team-a/one", {"cm.yaml": bad_yaml}))
+    assert broken.value.detail["document"] == 1
