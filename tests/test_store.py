@@ -188,6 +188,8 @@ PROBES = ["", "a", "a/", "a/sub", "a-b", "a.b", "b", "b/1", "b/1/2", "nope", "a/
 def same_view(tree: Tree, reference: Tree) -> None:
     for probe in PROBES:
         assert tree.read(probe) == reference.read(probe), probe
+        assert tree.blob_id(probe) == reference.blob_id(probe), probe
+        assert tree.is_folder(probe) == reference.is_folder(probe), probe
         assert tree.listdir(probe) == reference.listdir(probe), probe
         assert list(tree.files(probe)) == list(reference.files(probe)), probe
 
@@ -196,7 +198,8 @@ def test_tree_view_matches_dict_tree_and_overlay(store: EmbeddedStore) -> None:
     c = store.commit(None, TREE, "m", ME)
     view = store.tree(c)  # staged objects are readable before they are written
     same_view(view, DictTree(TREE))
-    changes = {"a/x.yaml": None, "a/sub/y.yaml": None, "new/f": b"n", "z": b"zz", "a0": None}
+    changes = {"a/x.yaml": None, "a/sub/y.yaml": None, "new/f": b"n", "z": b"zz", "a0": None,
+               "b/1/2/3/deep.yaml": None}  # b/1/2 and b/1/2/3 are gone, b/1 stays
     applied = {k: v for k, v in {**TREE, **changes}.items() if v is not None}
     same_view(Overlay(view, changes), Overlay(DictTree(TREE), changes))
     same_view(Overlay(view, changes), DictTree(applied))
