@@ -417,26 +417,11 @@ class Index:
             destination_name = path.rpartition("/")[2].removesuffix(".json")
             for identity, content in _read_record(path, data, generations_from_json).items():
                 index.kept[(destination_name, identity)] = content
-        requests: dict[RequestKey, set[Owner]] = {}
         shared: dict[Any, Any] = {}
         for path, data in tree.files(layout.OWNERS_DIR):
-            if not path.endswith(".json"):
-                continue
-            record = _read_record(path, data, lambda raw: OwnerRecord.from_json(raw, shared))
-            owner = record.owner
-            index.owners[owner] = record
-            if record.blocked:
-                index.blocked[owner] = True
-            index.serial = max(index.serial, record.serial)
-            requests.setdefault((owner.promise, owner.namespace, owner.name), set()).add(owner)
-            for dest, holds in record.objects.items():
-                for held in holds:
-                    index.objects.for_update((dest, held.identity)).set(owner, held)
-                    if held.defines_cluster_kind:
-                        kind_key = (dest, *held.defines_cluster_kind)
-                        index.cluster_kinds[kind_key] = (index.cluster_kinds.get(kind_key) or 0) + 1
-        for request_key, owners in requests.items():
-            index.requests[request_key] = tuple(sorted(owners))
+            if path.endswith(".json"):
+                index.put_owner(_read_record(path, data,
+                                             lambda raw: OwnerRecord.from_json(raw, shared)))
         return index
 
     def child(self) -> Index:
