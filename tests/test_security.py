@@ -126,7 +126,8 @@ def test_deep_json_nesting_is_422(service: Service) -> None:
 
 @pytest.mark.parametrize(("text", "why"), [
     (alias_bomb(), "too many"),
-    ("a: " + "[" * 5000 + "]" * 5000 + "\n" + CM, "deep"),
+    ("a: " + "[" * 100 + "]" * 100 + "\n" + CM, "deep"),  # over limits.maxDepth
+    ("a: " + "[" * 5000 + "]" * 5000 + "\n" + CM, ""),  # the parser's own limit, or ours
     ("a: &a [*a]\n" + CM, ""),
     ("a: [\n" + CM, "invalid YAML"),
     ("a: b: c\n", "invalid YAML"),
