@@ -3,14 +3,22 @@
 Parsing accepts only plain data (no tags beyond the JSON-compatible core types, timestamps
 kept as strings) and bounds what a hostile document can cost: nesting depth and the number
 of nodes after alias expansion (a "billion laughs" document is refused, not expanded), and
-optionally the number of documents in a file and the size of each.
+optionally the number of documents in a file and the size of each. It also refuses what
+would not reach the cluster as written: keys written twice in one mapping, NaN and
+infinite numbers, integers outside int64.
 
 `load_documents` reads a file of Kubernetes objects, `load_one` a single value (metadata
 files); both raise only `YamlError`, and `YamlLimitExceeded` when the text is over a limit.
+
+`dump_document` writes YAML that every reader on the way to the cluster (PyYAML, kustomize's
+yaml.v3, the Kubernetes API's goyaml.v2, YAML 1.2 readers) reads back as the same data; see
+`gitops.yamlscalars` for the readers' rules it stays clear of.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,18 +26,129 @@ from typing import Any
 import yaml
 
 _SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DumperBase: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_VALUE_TAG = "tag:yaml.org,2002:value"
 
-class _Loader(_SafeBase):  # type: ignore[valid-type,misc]
-    """SafeLoader that leaves timestamps as strings, as Kubernetes does."""
-
-
-_Loader.yaml_implicit_resolvers = {
+#: PyYAML's SafeLoader resolvers without the timestamp one: statewriter's reader resolves a
+#: plain scalar with these (`gitops.yamlscalars` models that reader with the same table).
+READER_RESOLVERS: dict[Any, list[tuple[str, re.Pattern[str]]]] = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+class _Refusal(ValueError):
+    """Raised while constructing a document; `_plain_documents` names the document."""
+
+
+class _Loader(_SafeBase):  # type: ignore[valid-type,misc]
+    """SafeLoader that leaves timestamps as strings, as Kubernetes does, and refuses
+    duplicate keys, NaN and infinities, and integers a Go reader cannot hold."""
+
+    yaml_implicit_resolvers = READER_RESOLVERS
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._flattened: set[yaml.MappingNode] = set()
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_document(node)
+        finally:
+            self._flattened.clear()
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """Replace `node`'s pairs by its effective ones, merges resolved as YAML (and
+        kustomize) define them: the mapping's own keys win over merged ones, and of the
+        merged mappings the first that has a key wins. PyYAML 6.0.4's own version drops or
+        keeps a merged key depending on whether Python interned its string (`<<: [*a, *b]`
+        takes a long key from b, a short one from a)."""
+        if node in self._flattened:
+            return  # already flattened: merging it again, or an alias of it
+        self._flattened.add(node)
+        _refuse_duplicate_keys(node)
+        own: list[tuple[yaml.Node, yaml.Node]] = []
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                for source in self._merge_sources(node, value_node):
+                    self.flatten_mapping(source)
+                    merged.extend(source.value)
+            else:
+                if key_node.tag == _VALUE_TAG:
+                    key_node.tag = _STR_TAG  # as PyYAML does: `=` as a key is the string "="
+                own.append((key_node, value_node))
+        taken = {_key_identity(key) for key, _ in own}
+        effective = []
+        for key_node, value_node in merged:
+            if _key_identity(key_node) not in taken:
+                taken.add(_key_identity(key_node))
+                effective.append((key_node, value_node))
+        node.value = effective + own
+
+    def _merge_sources(self, node: yaml.MappingNode, value: yaml.Node) -> list[yaml.MappingNode]:
+        sources: list[yaml.MappingNode] = []
+        for source in value.value if isinstance(value, yaml.SequenceNode) else [value]:
+            if not isinstance(source, yaml.MappingNode):
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"expected mappings to merge, found a {type(source).__name__}",
+                    source.start_mark,
+                )
+            sources.append(source)
+        return sources
+
+    def construct_finite_float(self, node: yaml.ScalarNode) -> float:
+        value: float = self.construct_yaml_float(node)
+        if not math.isfinite(value):
+            raise _Refusal(
+                f"NaN or infinite numbers cannot be delivered ({_excerpt(node.value)} at {_line(node)})"
+            )
+        return value
+
+    def construct_int64(self, node: yaml.ScalarNode) -> int:
+        value: int = self.construct_yaml_int(node)
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise _Refusal(
+                f"integer {_excerpt(node.value)} at {_line(node)} is outside the int64 range "
+                "(Kubernetes and kustomize would turn it into a float)"
+            )
+        return value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_finite_float)
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_int64)
+
+
+def _key_identity(key_node: yaml.Node) -> object:
+    """Keys are the same key when they have the same text, as yaml.v3 compares them."""
+    return key_node.value if isinstance(key_node, yaml.ScalarNode) else key_node
+
+
+def _refuse_duplicate_keys(node: yaml.MappingNode) -> None:
+    """Keys written twice in `node`, before its merges are resolved (a merged key is not
+    written in it). `1` and `"1"` are the same key to kustomize; two `<<` keys too."""
+    seen: dict[object, yaml.Node] = {}
+    for key_node, _ in node.value:
+        first = seen.setdefault(_key_identity(key_node), key_node)
+        if first is not key_node:
+            raise _Refusal(
+                f"duplicate key {_excerpt(key_node.value)} in a mapping "
+                f"(at {_line(first)} and {_line(key_node)})"
+            )
+
+
+def _line(node: yaml.Node) -> str:
+    return f"line {node.start_mark.line + 1}"
+
+
+def _excerpt(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:60] + "...")
 
 
 class YamlError(ValueError):
@@ -85,7 +204,10 @@ def load_one(text: str, limits: ParseLimits = ParseLimits()) -> Any:
 
 def _plain_documents(text: str, limits: ParseLimits) -> Iterator[tuple[int, Any]]:
     """(index, value) of each document, checked against `limits`; every failure a YamlError."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # libyaml takes the text as UTF-8
+    except UnicodeEncodeError:
+        raise YamlError("text holds a lone surrogate, which is no Unicode character") from None
     budget = [limits.max_nodes]
     index = 0  # of the document being read, so errors name it
     try:
@@ -96,6 +218,8 @@ def _plain_documents(text: str, limits: ParseLimits) -> Iterator[tuple[int, Any]
             _check_plain(doc, limits.max_depth, budget, index)
             yield index, doc
             index += 1
+    except _Refusal as refusal:
+        raise YamlError(str(refusal), index) from None
     except yaml.YAMLError as error:
         raise YamlError(f"invalid YAML: {_one_line(error)}", index) from None
     except RecursionError:
@@ -141,8 +265,53 @@ def _one_line(error: yaml.YAMLError) -> str:
     return " ".join(str(error).split())[:300]
 
 
+# Strings some reader could take for something else when written plain, on top of what
+# PyYAML's own resolvers catch. A deliberately wide net, checked against the precise model
+# in gitops.yamlscalars by the tests:
+#  - anything starting with a digit, or with a sign or a dot that digits, dots or underscores
+#    follow (Go readers drop underscores before parsing: `-_1` is -1, `1_0.5` is 10.5);
+#  - the words of YAML 1.1 and goyaml.v2 (y, n, on, ...), infinities and NaNs, in any case;
+#  - `<<` (a merge key) and `=` (YAML 1.1's value key).
+_AMBIGUOUS = re.compile(
+    r"[0-9]|[-+.][-+._]*[0-9.]"
+    r"|(?i:y|n|yes|no|on|off|true|false|null|~|[-+]?\.?(?:inf|infinity|nan)|<<|=)\Z"
+)
+_AMBIGUOUS_FIRST = [*"0123456789+-.", *"yYnNoOtTfF~iI<="]  # PyYAML quotes "" itself
+_AMBIGUOUS_TAG = "tag:statewriter.dev,2024:ambiguous"  # never written: it only makes a string quoted
+
+# Characters only a double-quoted scalar keeps as they are: NEL and the line and paragraph
+# separators, which YAML 1.1 readers (libyaml, goyaml) take as line breaks and YAML 1.2
+# readers do not (in any other style NEL reads back as a space or a newline), and the BOM,
+# DEL and the other control characters but the line feed (libyaml's emitter double-quotes
+# those anyway; saying so keeps PyYAML's pure-Python emitter to the same).
+_DOUBLE_QUOTED_ONLY = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+
+
+class _Dumper(_DumperBase):  # type: ignore[valid-type,misc]
+    """SafeDumper whose strings read back as the same strings under every reader."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style: str | None = None
+    if data.isprintable():
+        pass  # the common case: no line break, control character, separator or BOM
+    elif _DOUBLE_QUOTED_ONLY.search(data):
+        style = '"'
+    elif "\n" in data:
+        style = "|"  # the emitter falls back to double quotes where a block cannot hold it
+    return dumper.represent_scalar(_STR_TAG, data, style)
+
+
+# The serializer writes a string plain only when it resolves back to a string; resolving
+# these to another tag makes it quote them.
+_Dumper.add_implicit_resolver(_AMBIGUOUS_TAG, _AMBIGUOUS, _AMBIGUOUS_FIRST)
+_Dumper.add_representer(str, _represent_str)
+
+
 def dump_document(doc: dict[str, Any]) -> bytes:
-    """Canonical YAML for one object: same input, same bytes."""
+    """Canonical YAML for one object: same input, same bytes. Keys sorted; a string is quoted
+    when any reader could take its plain form for something else, double-quoted when it holds
+    a character only double quotes keep, a literal block when it spans lines."""
     text: str = yaml.dump(
         doc, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 16
     )
