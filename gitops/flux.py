@@ -6,16 +6,40 @@ from typing import Any
 
 import yaml
 
+from gitops.identity import Identity
 from gitops.layout import DEPENDENCIES, RESOURCES, Destination
+
+DEFAULT_PREFIX = "kratix-workload"  # what existing Kratix worker setups name their Flux objects
+FLUX_NAMESPACE = "flux-system"
+SOURCE_GROUP = "source.toolkit.fluxcd.io"
+KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
+NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
+
+
+def flux_object_identities(
+    prefix: str = DEFAULT_PREFIX, namespace: str = FLUX_NAMESPACE
+) -> frozenset[Identity]:
+    """Every object `GET /v1/destinations/{name}/flux` names for `prefix`: the GitRepository,
+    both Kustomizations, the credentials Secret they refer to, and the Receiver with its token
+    Secret (CONTRACT section 2). A bundle's object with one of these identities would take over
+    the destination's own sync."""
+    return frozenset({
+        Identity(SOURCE_GROUP, "GitRepository", namespace, prefix),
+        Identity(KUSTOMIZE_GROUP, "Kustomization", namespace, f"{prefix}-{DEPENDENCIES}"),
+        Identity(KUSTOMIZE_GROUP, "Kustomization", namespace, f"{prefix}-{RESOURCES}"),
+        Identity("", "Secret", namespace, f"{prefix}-credentials"),
+        Identity(NOTIFICATION_GROUP, "Receiver", namespace, prefix),
+        Identity("", "Secret", namespace, f"{prefix}-receiver-token"),
+    })
 
 
 def flux_manifests(
     destination: Destination,
     url: str,
     branch: str,
-    prefix: str = "kratix-workload",
+    prefix: str = DEFAULT_PREFIX,
     secret: str | None = None,
-    namespace: str = "flux-system",
+    namespace: str = FLUX_NAMESPACE,
 ) -> str:
     """One GitRepository and two Kustomizations: dependencies first, then resources."""
     source: dict[str, Any] = {

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from gitops import layout
+from gitops.bundle import Owner
+from gitops.errors import InvalidBundle
 from gitops.tree import Tree
 from tests.support import CORPUS, World, assert_reloads, build_all, check_tree, payload
 
@@ -60,14 +63,14 @@ def world() -> World:
 def flux_install(world: World) -> None:
     plan = world.apply(payload("flux", files=corpus_files("flux-install.yaml"),
                                selectors={"fleet": "workers"}))
-    assert plan.answer["destinations"] == list(DESTINATIONS)
+    assert list(plan.result.destinations) == list(DESTINATIONS)
 
 
 def nginx_requests(world: World) -> None:
     for request in NGINX_REQUESTS:
         plan = world.apply(payload("nginx-ingress", request, corpus_files("nginx-ingress-operator"),
                                    selectors={"fleet": "workers"}))
-        assert plan.status == 200
+        assert plan.result.state == "Scheduled"
 
 
 def test_flux_install_as_promise_level_bundle_lands_once_in_every_destination(
@@ -119,7 +122,8 @@ def test_nginx_operator_output_by_three_requests_is_stored_once(tmp_path: Path) 
     world.delete("nginx-ingress", NGINX_REQUESTS[0])
     world.delete("nginx-ingress", NGINX_REQUESTS[1])
     assert placed_keys(world, "worker-1") == expected
-    assert {k for k in placed_keys(world, "worker-1/resources/default/nginx-ingress/ingress-c")} \
+    assert {k for k in placed_keys(world, "worker-1/resources/" + layout.owner_folder(
+        Owner("nginx-ingress", "default", "ingress-c", "default")))} \
         == namespaced
     check_tree(world.tree, exact_blobs=True)
     assert_reloads(world)
@@ -130,7 +134,7 @@ def test_large_redis_crd_round_trips(world: World, tmp_path: Path) -> None:
     # first pending (kept under .statewriter/bundles), then placed when its destination appears
     body = payload("redis", "team-a/cache", corpus_files("redis-operator.yaml"),
                    selectors={"redis": "yes"})
-    assert world.apply(body).status == 202
+    assert world.apply(body).result.state == "Pending"
     world.restart()
     world.destination("redis-host", {"redis": "yes"})
     (original,) = corpus_objects("redis-operator.yaml")
@@ -151,7 +155,17 @@ def all_of_the_corpus(world: World) -> Tree:
     flux_install(world)
     nginx_requests(world)
     world.apply(payload("redis", files=corpus_files("redis-operator.yaml")))
-    world.apply(payload("gitops", "team-a/sources", corpus_files("kratix-worker-flux-sources.yaml"),
+    # Kratix's own worker sync: its Kustomizations carry the names of the destination's own
+    # (GET /flux renders them), so the bundle is refused; its GitRepositories alone are fine.
+    sources = corpus_files("kratix-worker-flux-sources.yaml")
+    with pytest.raises(InvalidBundle) as refused:
+        world.apply(payload("gitops", "team-a/sources", sources, selectors={"fleet": "workers"}))
+    assert refused.value.detail["document"] == 1  # Kustomization kratix-workload-resources
+    assert "own Flux objects" in refused.value.message
+    (text,) = sources.values()
+    repositories = "---\n".join(yaml.safe_dump(d) for d in yaml.safe_load_all(text)
+                                if d and d["kind"] == "GitRepository")
+    world.apply(payload("gitops", "team-a/sources", {"sources.yaml": repositories},
                         selectors={"fleet": "workers"}))
     return world.tree
 
