@@ -1,4 +1,18 @@
-"""One exception hierarchy for everything the core refuses; `app/` maps it to HTTP."""
+"""One exception hierarchy for everything statewriter refuses or cannot do.
+
+    StatewriterError          a refusal: message plus the details an answer names
+    ├── InvalidBundle         the input is malformed (which file, document, field, why)
+    ├── UnsupportedMediaType  the body is neither JSON nor a gzip'd tar
+    ├── LimitExceeded         the input is over a configured limit
+    ├── Conflict              the change collides with what others own
+    ├── NotFound              nothing is stored under that name
+    ├── Unauthorized          no valid credentials
+    ├── Forbidden             valid credentials, not allowed this
+    └── StoreUnavailable      the state store cannot be read or written now (retry)
+
+The errors say what went wrong, never how to answer it: `app/` maps each to an HTTP answer
+in one place.
+"""
 
 from __future__ import annotations
 
@@ -6,48 +20,41 @@ from typing import Any
 
 
 class StatewriterError(Exception):
-    """Base: a refusal with a machine-readable detail for the answer body."""
-
-    status = 400
+    """Base: a refusal with details (file, document, object, owners, ...) for the answer."""
 
     def __init__(self, message: str, **detail: Any) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
 
-    def body(self) -> dict[str, Any]:
-        return {"error": type(self).__name__, "message": self.message, **self.detail}
-
 
 class InvalidBundle(StatewriterError):
-    """The bundle is malformed: which file, which document, why."""
+    """The bundle (or a destination, or a query) is malformed: which file, which document, why."""
 
-    status = 422
+
+class UnsupportedMediaType(StatewriterError):
+    """The body's Content-Type is neither JSON nor a gzip'd tar."""
+
+
+class LimitExceeded(StatewriterError):
+    """Over a configured limit: body, unpacked size, files, documents, bytes per document."""
 
 
 class Conflict(StatewriterError):
     """The change collides with what others own."""
 
-    status = 409
-
 
 class NotFound(StatewriterError):
-    status = 404
-
-
-class LimitExceeded(StatewriterError):
-    status = 413
+    """Nothing is stored under that name."""
 
 
 class Unauthorized(StatewriterError):
-    status = 401
+    """No valid credentials."""
 
 
 class Forbidden(StatewriterError):
-    status = 403
+    """Valid credentials that may not do this."""
 
 
 class StoreUnavailable(StatewriterError):
     """The state store could not be read or written (after retries)."""
-
-    status = 503

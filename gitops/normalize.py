@@ -57,7 +57,12 @@ class Rendering:
     identity: Identity
     content: bytes
     blob: str  # git blob id of `content`
-    defines_cluster_kind: tuple[str, str] | None  # for a CRD of a cluster-scoped kind
+    defines: tuple[str, str] | None  # for a CRD: the (group, kind) it defines
+    defines_cluster_scoped: bool = False  # ... and whether that kind is cluster-scoped
+
+    @property
+    def defines_cluster_kind(self) -> tuple[str, str] | None:
+        return self.defines if self.defines_cluster_scoped else None
 
 
 # Every request of a promise outputs the same CRDs and operator: rendering them once
@@ -84,6 +89,6 @@ def render(
     defined = crd_defines(obj)
     content = dump_document(obj)
     rendering = Rendering(identity_of(obj), content, blob_id(content),
-                          defined[0] if defined and defined[1] else None)
+                          defined[0] if defined else None, bool(defined and defined[1]))
     _CACHE.put(key, rendering)
     return rendering

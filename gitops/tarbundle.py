@@ -52,11 +52,6 @@ _CONSTRUCTOR_ERRORS = (ValueError, TypeError, KeyError, AttributeError, Recursio
 _MAX_METADATA_BYTES = 1024 * 1024
 
 
-class UnsupportedMediaType(StatewriterError):
-    """The body's Content-Type is neither JSON nor a gzip'd tar."""
-
-    status = 415
-
 
 def read_tar_bundle(
     data: bytes,

@@ -7,7 +7,7 @@ import pytest
 from gitops import layout
 from gitops.bundle import Owner
 from gitops.identity import Identity
-from gitops.index import CorruptState, Held, Index, OwnerRecord
+from gitops.index import CorruptState, Held, Index, OwnerRecord, encode_owner
 from gitops.tree import DictTree
 
 CRD = Identity("apiextensions.k8s.io", "CustomResourceDefinition", "", "things.example.com")
@@ -74,7 +74,7 @@ def test_a_discarded_layer_leaves_no_trace() -> None:
 def test_an_unreadable_record_stops_the_load_naming_its_file(content: bytes) -> None:
     good = record("a")
     tree = DictTree({
-        layout.owner_record_path(good.owner): good.to_json(),
+        layout.owner_record_path(good.owner): encode_owner(good),
         ".statewriter/owners/things/team-a/b/default.json": content,
     })
     with pytest.raises(CorruptState, match=r"owners/things/team-a/b/default\.json"):

@@ -1,4 +1,7 @@
-"""Scheduling (CONTRACT section 5) and the placement of a newly seen object (section 4)."""
+"""Scheduling rules (CONTRACT section 5) and the section of a newly seen object (section 4).
+
+Pure functions of names and labels; the planner applies them to the index.
+"""
 
 from __future__ import annotations
 
@@ -28,13 +31,13 @@ def rendezvous(candidates: Iterable[Destination], owner: Owner) -> Destination |
     return max(candidates, key=score, default=None)
 
 
-def initial_placement(
+def initial_section(
     owner: Owner,
     identity: Identity,
     marked_dependency: bool,
     declared_namespaces: frozenset[str],
 ) -> str:
-    """Where an identity not yet stored in the destination goes."""
+    """The section an identity not yet stored in the destination goes to."""
     if owner.is_promise_level or marked_dependency or not identity.namespace:
         return DEPENDENCIES
     if identity.namespace in declared_namespaces and identity.namespace != owner.namespace:
