@@ -17,18 +17,26 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.answers import answer, error_body, error_status
 from app.auth import Principal, authenticate
 from app.config import Config
+from app.requestid import RequestIdMiddleware, request_id_of
 from gitops import layout, planner
 from gitops.bundle import Bundle, make_owner, parse_bundle
-from gitops.errors import InvalidBundle, LimitExceeded, NotFound, StatewriterError
+from gitops.errors import (
+    InvalidBundle,
+    LimitExceeded,
+    NotFound,
+    StatewriterError,
+    UnsupportedMediaType,
+)
 from gitops.flux import flux_manifests
 from gitops.history import request_history
-from gitops.index import Index, OwnerRecord
+from gitops.index import Index, ObjectKey, OwnerRecord
 from gitops.planner import Policy
 from gitops.store import open_store
 from gitops.store.remote import Credentials
-from gitops.tarbundle import GZIP_MEDIA_TYPES, UnsupportedMediaType, read_tar_bundle
+from gitops.tarbundle import GZIP_MEDIA_TYPES, read_tar_bundle
 from gitops.tree import Tree
 from gitops.writer import Operation, Outcome, Writer
 
@@ -72,6 +80,7 @@ def create_app(config: Config) -> FastAPI:
         app.state.writer.close()
 
     app = FastAPI(title="statewriter", version="1", lifespan=lifespan)
+    app.add_middleware(RequestIdMiddleware)
 
     def writer(request: Request) -> Writer:
         result: Writer = request.app.state.writer
@@ -79,14 +88,16 @@ def create_app(config: Config) -> FastAPI:
 
     @app.exception_handler(StatewriterError)
     async def refusal(_: Request, error: StatewriterError) -> JSONResponse:
-        return JSONResponse(error.body(), status_code=error.status)
+        return JSONResponse(error_body(error), status_code=error_status(error))
 
     def principal(request: Request) -> Principal:
         return authenticate(config, request.headers.get("authorization"))
 
     async def run(request: Request, operation: Operation, dry_run: bool = False) -> JSONResponse:
-        outcome: Outcome = await asyncio.wrap_future(writer(request).submit(operation, dry_run))
-        return JSONResponse(outcome.body, status_code=outcome.status)
+        future = writer(request).submit(operation, dry_run, request_id_of(request.state))
+        outcome: Outcome = await asyncio.wrap_future(future)
+        status, body = answer(outcome)
+        return JSONResponse(body, status_code=status)
 
     # -- bundles ------------------------------------------------------------------------
 
@@ -317,14 +328,14 @@ def _owner_state(tip: str | None, index: Index, records: list[OwnerRecord]) -> d
         for dest_name, holds in sorted(record.objects.items()):
             destination = index.destinations.get(dest_name)
             for held in holds:
-                holders = index.objects.get((dest_name, held.identity))
+                holders = index.objects.get(ObjectKey(dest_name, held.identity))
                 path = (
-                    layout.object_path(destination, held.placement, held.identity, holders)
+                    layout.object_path(destination, held.section, held.identity, holders)
                     if destination and holders
                     else None
                 )
                 objects.append({"object": str(held.identity), "destination": dest_name,
-                                "placement": held.placement, "path": path,
+                                "placement": held.section, "path": path,
                                 "shared": len(holders or ()) > 1})
         pipelines.append({
             "pipeline": record.owner.pipeline,

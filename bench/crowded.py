@@ -26,7 +26,7 @@ from gitops.bundle import Bundle, parse_bundle
 from gitops.index import Index
 from gitops.store import EmbeddedStore
 from gitops.tree import Tree
-from gitops.writer import Writer
+from gitops.writer import Done, Writer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,8 +41,8 @@ def one_at_a_time(writer: Writer, bundles: list[Bundle]) -> float:
     for bundle in bundles:
         apply = functools.partial(_apply, bundle=bundle)
         outcome = writer.submit(apply).result()
-        if outcome.status != 200 or not outcome.body.get("changed"):
-            raise RuntimeError(f"not written: {outcome.status} {outcome.body}")
+        if not isinstance(outcome, Done) or not outcome.changed:
+            raise RuntimeError(f"not written: {outcome}")
     return (time.perf_counter() - started) / len(bundles) * 1000
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gitops import layout, planner
 from gitops.bundle import parse_bundle
-from gitops.index import Index, OwnerRecord
+from gitops.index import Index, decode_owner, encode_owner
 from gitops.tree import DictTree
 from tests.fixtures.eck import request_bundle
 
@@ -78,14 +78,14 @@ class StateModel:
     def _request_files(self, namespace: str, name: str) -> dict[str, bytes]:
         bundle = parse_bundle(bundle_json(namespace, name))
         plan = planner.plan_apply(self._base, self._base_tree, bundle, ACTOR)
-        assert plan.status == 200, plan.answer
+        assert plan.changed, plan.result
         self.serial += 1
         files: dict[str, bytes] = {}
         record_path = layout.owner_record_path(bundle.owner)
         for path, content in plan.changes.items():
             assert content is not None
             if path == record_path:
-                content = OwnerRecord.from_json(content).with_(serial=self.serial).to_json()
+                content = encode_owner(decode_owner(content).with_(serial=self.serial))
             elif path.endswith("/" + layout.KUSTOMIZATION) or path in self.files:
                 continue  # recomputed from the final listing; shared files already there
             files[path] = content

@@ -6,6 +6,8 @@ used as a path component without passing those checks.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,10 @@ DESTINATIONS_DIR = f"{STATE}/destinations"
 OWNERS_DIR = f"{STATE}/owners"
 BUNDLES_DIR = f"{STATE}/bundles"
 GENERATIONS_DIR = f"{STATE}/generations"
+LAYOUT_RECORD = f"{STATE}/layout.json"
+
+VERSION = 2  # of the layout below; an older store is migrated at start-up
+MAX_SEGMENT = 255  # bytes in one path segment: what Linux file systems hold
 
 
 @dataclass(frozen=True)
@@ -34,35 +40,55 @@ class Destination:
     labels: dict[str, str]
     path: str
 
-    def section(self, placement: str) -> str:
-        return f"{self.path}/{placement}"
+    def section(self, section: str) -> str:
+        """The folder of one of its sections (DEPENDENCIES or RESOURCES)."""
+        return f"{self.path}/{section}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "labels": self.labels, "path": self.path}
+
+
+def shard(name: str) -> str:
+    """The fan-out folder of a request: first two hex digits of sha256(name). A folder that
+    grows with the number of requests never holds them all (GitHub refuses directories
+    wider than 3,000 entries, and git rewrites a whole folder's tree on every change)."""
+    return hashlib.sha256(name.encode()).hexdigest()[:2]
 
 
 def object_file_name(identity: Identity, with_namespace: bool) -> str:
     kind = f"{identity.kind}.{identity.group}" if identity.group else identity.kind
     name = f"{kind}_{identity.name}.yaml"
     if with_namespace:
-        return f"{identity.namespace or CLUSTER}_{name}"
-    return name
+        name = f"{identity.namespace or CLUSTER}_{name}"
+    return fit_segment(name)
+
+
+def fit_segment(name: str) -> str:
+    """`name` if it fits in one path segment, else a prefix of it, `-`, 12 hex digits of
+    sha256(name) and its `.yaml` suffix: exactly MAX_SEGMENT bytes, deterministic."""
+    encoded = name.encode()
+    if len(encoded) <= MAX_SEGMENT:
+        return name
+    digest = hashlib.sha256(encoded).hexdigest()[:12]
+    suffix = f"-{digest}.yaml"
+    head = encoded[: MAX_SEGMENT - len(suffix)].decode(errors="ignore")
+    return head + suffix
 
 
 def owner_folder(owner: Owner) -> str:
     """An owner's folder below resources/ (request owners only)."""
-    return f"{owner.namespace}/{owner.promise}/{owner.name}/{owner.pipeline}"
+    return f"{owner.namespace}/{owner.promise}/{shard(owner.name)}/{owner.name}/{owner.pipeline}"
 
 
 def object_path(
-    destination: Destination, placement: str, identity: Identity, owners: Collection[Owner]
+    destination: Destination, section: str, identity: Identity, owners: Collection[Owner]
 ) -> str:
-    """The file of one object: a function of where it is placed and who owns it.
+    """The file of one object: a function of its section and who owns it.
 
     Only the number of owners (and the single owner) matters, so callers pass the holders
     mapping as it is rather than copying it."""
     namespace = identity.namespace or CLUSTER
-    if placement == DEPENDENCIES:
+    if section == DEPENDENCIES:
         return f"{destination.section(DEPENDENCIES)}/{namespace}/{object_file_name(identity, False)}"
     if len(owners) == 1:
         owner = next(iter(owners))
@@ -73,12 +99,18 @@ def object_path(
     return f"{destination.section(RESOURCES)}/{SHARED}/{namespace}/{object_file_name(identity, False)}"
 
 
-def kustomization(entries: list[str]) -> bytes:
-    """An explicit kustomization listing `entries` (files and sub-folders) in order."""
+def kustomization(entries: Collection[str]) -> bytes:
+    """An explicit kustomization listing `entries` (files and sub-folders), sorted, each a
+    quoted string: a folder named `2024`, `true` or `null` stays a string."""
     head = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
     if not entries:
         return (head + "resources: []\n").encode()
-    return (head + "resources:\n" + "".join(f"- {entry}\n" for entry in sorted(entries))).encode()
+    listed = "".join(f"- {json.dumps(entry)}\n" for entry in sorted(entries))
+    return (head + "resources:\n" + listed).encode()
+
+
+def layout_record() -> bytes:
+    return (json.dumps({"version": VERSION}) + "\n").encode()
 
 
 def destination_record_path(name: str) -> str:
@@ -92,7 +124,7 @@ def generations_record_path(destination: str) -> str:
 def _owner_key_path(owner: Owner) -> str:
     if owner.is_promise_level:
         return f"{owner.promise}/{PROMISE_LEVEL}/{owner.pipeline}"
-    return f"{owner.promise}/{owner.namespace}/{owner.name}/{owner.pipeline}"
+    return f"{owner.promise}/{owner.namespace}/{shard(owner.name)}/{owner.name}/{owner.pipeline}"
 
 
 def owner_record_path(owner: Owner) -> str:

@@ -16,17 +16,18 @@ import queue
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client import Counter, Histogram
 
 from gitops import layout
 from gitops.errors import StatewriterError, StoreUnavailable
-from gitops.index import Index, OwnerRecord, destination_from_json, generations_from_json
-from gitops.planner import Plan
+from gitops.index import Index
+from gitops.planner import Plan, needs_migration, plan_migrate
+from gitops.planner.results import FileChanges, Notes, Result
 from gitops.store.base import Author, Store
 from gitops.tree import Tree
 
@@ -43,18 +44,49 @@ LATENCY = Histogram("statewriter_request_seconds", "Time from queueing to answer
 INCREMENTAL_LIMIT = 2000
 
 
-@dataclass
-class Outcome:
-    status: int
-    body: dict[str, Any]
+@dataclass(frozen=True)
+class Done:
+    """The operation's result, and the commit the branch was at when it was answered."""
+
+    result: Result
+    changed: bool
+    files: FileChanges
+    notes: Notes
+    commit: str | None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The operation was refused (invalid, conflicting, not found...); nothing changed."""
+
+    error: StatewriterError
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An unexpected error while planning or committing this operation alone; nothing it
+    asked for changed, and the rest of its group went on without it."""
+
+    request_id: str
+
+
+Outcome = Done | Refused | Failed
 
 
 @dataclass
 class _Job:
     operation: Operation
     dry_run: bool
+    request_id: str
     future: Future[Outcome] = field(default_factory=Future)
     queued: float = field(default_factory=time.monotonic)
+
+
+class _JobFailed(Exception):
+    def __init__(self, job: _Job) -> None:
+        super().__init__(job.request_id)
+        self.job = job
 
 
 class Writer:
@@ -77,13 +109,15 @@ class Writer:
         self._tip: str | None = None
         self._index = Index()
         self._load(store.refresh())
+        self._migrate()
         self._thread = threading.Thread(target=self._run, name="statewriter-writer", daemon=True)
         self._thread.start()
 
     # -- the public face --------------------------------------------------------------------
 
-    def submit(self, operation: Operation, dry_run: bool = False) -> Future[Outcome]:
-        job = _Job(operation, dry_run)
+    def submit(self, operation: Operation, dry_run: bool = False,
+               request_id: str | None = None) -> Future[Outcome]:
+        job = _Job(operation, dry_run, request_id or uuid.uuid4().hex)
         self._queue.put(job)
         return job.future
 
@@ -124,47 +158,47 @@ class Writer:
             return
         if base is None or tip is None:
             self._load(tip)
-            return
-        started = time.monotonic()
-        try:
-            paths = self.store.changed(base, tip, layout.STATE)
-            if len(paths) > INCREMENTAL_LIMIT:
+        else:
+            started = time.monotonic()
+            try:
+                paths = self.store.changed(base, tip, layout.STATE)
+                if len(paths) > INCREMENTAL_LIMIT:
+                    raise _TooManyChanges
+                before, after = self.store.tree(base), self.store.tree(tip)
+                update = self._index.child()
+                update.advance((path, before.read(path), after.read(path)) for path in paths)
+            except Exception as error:  # whatever was odd about the change: the full load decides
+                if not isinstance(error, _TooManyChanges):
+                    log.warning("incremental refresh to %s failed; loading in full", tip,
+                                exc_info=True)
                 self._load(tip)
+            else:
+                update.merge_down()
+                self._tip = tip
+                log.info("advanced state to %s (%d state files changed) in %.3fs", tip,
+                         len(paths), time.monotonic() - started)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a store written by an older layout to the current one: one commit, before
+        anything else is written (another replica may get there first)."""
+        for _ in range(self.max_attempts):
+            base = self._tip
+            tree = self.store.tree(base)
+            if not needs_migration(tree):
                 return
-            update = self._index.child()
-            before, after = self.store.tree(base), self.store.tree(tip)
-            owners: list[OwnerRecord] = []
-            destinations: list[layout.Destination] = []
-            for path in paths:  # removals first, so a record that moved is put back
-                old, new = before.read(path), after.read(path)
-                if path.startswith(layout.DESTINATIONS_DIR + "/"):
-                    if old is not None:
-                        update.destinations.pop(destination_from_json(old).name)
-                    if new is not None:
-                        destinations.append(destination_from_json(new))
-                elif path.startswith(layout.OWNERS_DIR + "/") and path.endswith(".json"):
-                    if old is not None:
-                        update.remove_owner(OwnerRecord.from_json(old).owner)
-                    if new is not None:
-                        owners.append(OwnerRecord.from_json(new))
-                elif path.startswith(layout.GENERATIONS_DIR + "/"):
-                    name = path.rpartition("/")[2].removesuffix(".json")
-                    for identity in generations_from_json(old) if old is not None else {}:
-                        update.kept.pop((name, identity))
-                    for identity, content in (generations_from_json(new) if new else {}).items():
-                        update.kept[(name, identity)] = content
-            for destination in destinations:
-                update.destinations[destination.name] = destination
-            for record in owners:
-                update.put_owner(record)
-        except Exception:  # whatever was odd about the change: the full load decides
-            log.warning("incremental refresh to %s failed; loading in full", tip, exc_info=True)
-            self._load(tip)
-            return
-        update.merge_down()
-        self._tip = tip
-        log.info("advanced state to %s (%d state files changed) in %.3fs", tip, len(paths),
-                 time.monotonic() - started)
+            started = time.monotonic()
+            log.info("migrating the state store at %s to layout %d", base, layout.VERSION)
+            plan = plan_migrate(self._index, tree)
+            head = self.store.commit(base, plan.changes, plan.message, self.author)
+            if self.store.publish(base, head):
+                log.info("migrated the state store to layout %d in commit %s (%d files) in "
+                         "%.1fs", layout.VERSION, head, len(plan.changes),
+                         time.monotonic() - started)
+                self._load(head)
+                return
+            self._load(self.store.refresh())  # someone else moved it: migrated, maybe
+        raise StoreUnavailable("migration: the branch kept moving")
 
     def _run(self) -> None:
         while True:
@@ -184,16 +218,24 @@ class Writer:
             try:
                 self._process(group)
             except Exception as error:  # the lane must survive anything
-                log.exception("writer group failed")
-                failure = StoreUnavailable(f"state store failure: {error}")
+                if not isinstance(error, StoreUnavailable):
+                    log.exception("writer group failed")
+                failure = error if isinstance(error, StoreUnavailable) else StoreUnavailable(
+                    f"state store failure: {error}")
                 for item in group:
                     if not item.future.done():
-                        item.future.set_result(Outcome(failure.status, failure.body()))
+                        item.future.set_result(Refused(failure))
 
     def _process(self, group: list[_Job]) -> None:
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0
+        while group:
             base, batch = self._tip, self._index.child()
-            head, outcomes = self._plan_group(group, base, batch)
+            try:
+                head, outcomes = self._plan_group(group, base, batch)
+            except _JobFailed as failed:  # that job alone; the rest are planned again
+                failed.job.future.set_result(Failed(failed.job.request_id))
+                group = [job for job in group if job is not failed.job]
+                continue
             published = head == base and self.store.refresh() == base
             if not published and head is not None and head != base:
                 published = self.store.publish(base, head)
@@ -201,7 +243,7 @@ class Writer:
                 batch.merge_down()
                 self._tip = head
                 if head != base:
-                    changed = sum(1 for o in outcomes if o.body.get("changed"))
+                    changed = sum(1 for o in outcomes if isinstance(o, Done) and o.changed)
                     GROUPS.observe(changed)
                     PUBLISHED.inc(changed)
                     self._maybe_maintain()
@@ -209,11 +251,15 @@ class Writer:
                     LATENCY.observe(time.monotonic() - job.queued)
                     job.future.set_result(outcome)
                 return
+            attempt += 1
+            if attempt >= self.max_attempts:
+                raise StoreUnavailable(
+                    f"branch kept moving: gave up after {self.max_attempts} attempts")
             REJECTED.inc()
-            log.info("branch moved under %d change(s); re-planning (attempt %d)", len(group), attempt)
+            log.info("branch moved under %d change(s); re-planning (attempt %d)", len(group),
+                     attempt)
             time.sleep(min(2.0, 0.02 * 2**attempt) * random.uniform(0.5, 1.5))
             self._advance(self.store.refresh())
-        raise StoreUnavailable(f"branch kept moving: gave up after {self.max_attempts} attempts")
 
     def _maybe_maintain(self) -> None:
         """Every `maintain_every` publishes (each leaves one small pack), roll packs up in
@@ -232,33 +278,50 @@ class Writer:
         head = base
         outcomes: list[Outcome] = []
         for job in group:
-            tree = self.store.tree(head)
             try:
-                plan = job.operation(batch, tree)
+                plan = job.operation(batch, self.store.tree(head))
+                if job.dry_run:
+                    outcomes.append(_done(plan, head, dry_run=True))
+                    continue
+                commit = head
+                if plan.changed:
+                    commit = self.store.commit(head, plan.changes, plan.message, self.author)
             except StatewriterError as refusal:
-                outcomes.append(Outcome(refusal.status, refusal.body()))
+                outcomes.append(Refused(refusal))
                 continue
-            if job.dry_run:
-                outcomes.append(Outcome(plan.status, {**plan.answer, "dryRun": True, "commit": head}))
-                continue
-            if plan.changed:
-                head = self.store.commit(head, plan.changes, plan.message, self.author)
+            except Exception:
+                log.exception("unexpected error in request %s; answering it alone and "
+                              "planning the rest of its group again", job.request_id)
+                raise _JobFailed(job) from None
+            head = commit
             plan.index.merge_down()
-            outcomes.append(Outcome(plan.status, {**plan.answer, "commit": head}))
+            outcomes.append(_done(plan, head))
             if plan.changed and plan.follow_up is not None:
                 head = self._follow_up(plan.follow_up, batch, head)
         return head, outcomes
 
     def _follow_up(self, operation: Operation, batch: Index, head: str | None) -> str | None:
         """A commit the service owes after another (e.g. placing requests a delete
-        unblocked); it has no client waiting, so a refusal is only logged."""
+        unblocked); it has no client waiting, so a refusal or a failure is only logged."""
         try:
             plan = operation(batch, self.store.tree(head))
+            commit = (self.store.commit(head, plan.changes, plan.message, self.author)
+                      if plan.changed else head)
         except StatewriterError as refusal:
             log.warning("follow-up refused: %s", refusal.message)
             return head
+        except Exception:
+            log.exception("follow-up failed; the change before it stands")
+            return head
         if plan.changed:
-            head = self.store.commit(head, plan.changes, plan.message, self.author)
-            log.info("follow-up commit %s: %s", head, plan.message.splitlines()[0])
+            log.info("follow-up commit %s: %s", commit, plan.message.splitlines()[0])
         plan.index.merge_down()
-        return head
+        return commit
+
+
+class _TooManyChanges(Exception):
+    """More state records changed than reading them one by one is worth."""
+
+
+def _done(plan: Plan, commit: str | None, dry_run: bool = False) -> Done:
+    return Done(plan.result, plan.changed, plan.files, plan.notes, commit, dry_run)

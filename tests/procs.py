@@ -51,6 +51,18 @@ def init_bare(path: Path, branch: str = "main") -> Path:
     return path
 
 
+V1_STORE = ROOT / "tests" / "fixtures" / "v1-store.fi"
+
+
+def layout_1_store(path: Path) -> Path:
+    """The fixture store statewriter's layout 1 wrote (tests/fixtures/make_v1_store.py), as a
+    bare repository at `path` (branch main)."""
+    init_bare(path)
+    with V1_STORE.open("rb") as stream:
+        git(f"--git-dir={path}", "fast-import", "--quiet", input=stream.read())
+    return path
+
+
 def owned_requests(git_dir: Path | str, branch: str = "main") -> set[tuple[str, str]]:
     """(namespace, name) of every request with an owner record on `branch`."""
     try:
@@ -60,8 +72,8 @@ def owned_requests(git_dir: Path | str, branch: str = "main") -> set[tuple[str, 
     found = set()
     for line in out.splitlines():
         parts = line[len(OWNERS) + 1:].split("/")
-        if len(parts) == 4:  # promise/namespace/name/pipeline.json
-            found.add((parts[1], parts[2]))
+        if len(parts) == 5:  # promise/namespace/shard/name/pipeline.json
+            found.add((parts[1], parts[3]))
     return found
 
 

@@ -255,7 +255,7 @@ def tree_findings(tree: Tree, protected: frozenset[str] = frozenset(
         for (name, identity), holders in index.objects.items():
             if name != destination.name:
                 continue
-            placements = {h.placement for h in holders.values()}
+            placements = {h.section for h in holders.values()}
             if len(placements) != 1:
                 findings.append(f"{identity}: placed in {placements} at once")
             placement = next(iter(placements))

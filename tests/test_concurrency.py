@@ -13,14 +13,16 @@ import functools
 import logging
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from app.answers import answer
 from gitops import planner
 from gitops.bundle import Bundle, parse_bundle
 from gitops.index import Index
@@ -263,36 +265,35 @@ def test_lane_catches_up_with_only_the_changed_records(
         def put_destination(writer: Writer, name: str, labels: dict[str, str]) -> None:
             operation = functools.partial(planner.plan_put_destination, name=name, labels=labels,
                                           path=None, actor="tester")
-            answer = writer.submit(lambda i, t: operation(i, t)).result(timeout=60)
-            assert answer.status == 200, answer.body
+            status, body = answered(writer.submit(lambda i, t: operation(i, t)))
+            assert status == 200, body
 
         put_destination(ours, DESTINATION, LABELS)
         for name in ("a", "b", "c"):
-            assert ours.submit(_apply("team-0", name)).result(timeout=60).status == 200
+            assert answered(ours.submit(_apply("team-0", name)))[0] == 200
         # the other writer starts from the published tip and moves the branch a lot
         for name in ("d", "e"):
-            assert theirs.submit(_apply("team-1", name)).result(timeout=60).status == 200
+            assert answered(theirs.submit(_apply("team-1", name)))[0] == 200
         changed = theirs.submit(_apply("team-0", "a", status={"phase": "changed"}))
-        assert changed.result(timeout=60).body["changed"]
+        assert answered(changed)[1]["changed"]
         gone = theirs.submit(functools.partial(
             planner.plan_delete, promise="elastic-cloud", namespace="team-0", name="b",
             pipeline=None, actor="tester"))
-        assert gone.result(timeout=60).status == 200
+        assert answered(gone)[0] == 200
         # newer CRDs whose writer then leaves: the kept generation travels too
         newer = {**request_files("g"), "elastic-crds.yaml": crds("2.9.0")}
-        assert theirs.submit(_apply("team-1", "g", files=newer, promiseGeneration=3)).result(
-            timeout=60).status == 200
+        assert answered(theirs.submit(_apply("team-1", "g", files=newer, promiseGeneration=3)))[0] == 200
         gone_newer = theirs.submit(functools.partial(
             planner.plan_delete, promise="elastic-cloud", namespace="team-1", name="g",
             pipeline=None, actor="tester"))
-        assert gone_newer.result(timeout=60).status == 200
+        assert answered(gone_newer)[0] == 200
         put_destination(theirs, DESTINATION, {**LABELS, "zone": "b"})
         put_destination(theirs, "worker-2", {"environment": "prod"})
 
         with caplog.at_level(logging.INFO, logger="statewriter.writer"):
-            answer = ours.submit(_apply("team-2", "f", promiseGeneration=2)).result(timeout=60)
-        assert answer.status == 200 and answer.body["changed"], answer.body
-        assert len(answer.body["keptAtNewerGeneration"]) == 4  # seen through the catch-up
+            status, body = answered(ours.submit(_apply("team-2", "f", promiseGeneration=2)))
+        assert status == 200 and body["changed"], body
+        assert len(body["keptAtNewerGeneration"]) == 4  # seen through the catch-up
         assert any("advanced state to" in r.getMessage() for r in caplog.records)
         assert not any("loaded state at" in r.getMessage() for r in caplog.records)
 
@@ -306,14 +307,19 @@ def test_lane_catches_up_with_only_the_changed_records(
         theirs.close()
 
 
+def answered(future: Future[Outcome]) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and body the service gives for a job of the writer lane."""
+    return answer(future.result(timeout=60))
+
+
 def test_lane_commits_the_follow_up_placement_in_the_same_publish(tmp_path: Path) -> None:
     """A change that frees a request a conflict kept out gets a second commit, placing it,
     published together with the first; the answer names the first."""
     repo = tmp_path / "state.git"
     writer = Writer(EmbeddedStore(repo))
     try:
-        def submit(operation: Operation) -> Outcome:
-            return writer.submit(operation).result(timeout=60)
+        def submit(operation: Operation) -> tuple[int, dict[str, Any]]:
+            return answered(writer.submit(operation))
 
         def destination(labels: dict[str, str]) -> Operation:
             return functools.partial(planner.plan_put_destination, name=DESTINATION,
@@ -324,16 +330,16 @@ def test_lane_commits_the_follow_up_placement_in_the_same_publish(tmp_path: Path
                 "same", value=value)}, selectors=selectors)
             return functools.partial(_plan_apply, bundle=parse_bundle(body))
 
-        assert submit(destination(LABELS)).status == 200
-        assert submit(config_map("p1", "one", "mine", LABELS)).status == 200
-        assert submit(config_map("p2", "two", "theirs", {"tier": "x"})).status == 202
-        assert submit(destination({**LABELS, "tier": "x"})).status == 200
+        assert submit(destination(LABELS))[0] == 200
+        assert submit(config_map("p1", "one", "mine", LABELS))[0] == 200
+        assert submit(config_map("p2", "two", "theirs", {"tier": "x"}))[0] == 202
+        assert submit(destination({**LABELS, "tier": "x"}))[0] == 200
         gone = submit(functools.partial(planner.plan_delete, promise="p1", namespace="team-0",
                                         name="one", pipeline=None, actor="tester"))
-        assert gone.status == 200
+        assert gone[0] == 200
         tip, index, _ = writer.snapshot()
-        assert tip is not None and tip != gone.body["commit"]
-        assert git(f"--git-dir={repo}", "rev-parse", f"{tip}~1").strip() == gone.body["commit"]
+        assert tip is not None and tip != gone[1]["commit"]
+        assert git(f"--git-dir={repo}", "rev-parse", f"{tip}~1").strip() == gone[1]["commit"]
         (record,) = index.request_owners("p2", "team-0", "two")
         assert record.state == "Scheduled"
         assert "Statewriter-Request: team-0/two" in git(f"--git-dir={repo}", "log", "-1", tip)

@@ -72,14 +72,14 @@ def delete(*args: str, url: str | None = None, token: str | None = TOKEN, retrie
 
 def test_delete_removes_the_request_and_a_rerun_succeeds(service: Service) -> None:
     service.write("gone")
-    assert "resources/default/elastic-cloud/gone" in ls_tree(service.root, "worker-1")
+    assert "/gone/default/" in ls_tree(service.root, "worker-1")
     done = delete("--promise", "elastic-cloud", "--request", "default/gone", url=service.url)
     assert done.returncode == 0, done.stderr
     assert "HTTP 200" in done.stdout
     assert f"commit: {service.tip}" in done.stdout
     assert "changed: true" in done.stdout and "pipelines: default" in done.stdout
     assert service.pipelines("default/gone") == []
-    assert "elastic-cloud/gone" not in ls_tree(service.root, "worker-1")
+    assert "/gone/" not in ls_tree(service.root, "worker-1")
 
     before = service.tip
     again = delete("--promise", "elastic-cloud", "--request", "default/gone", url=service.url)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import httpx
 
+from gitops import layout
+from gitops.bundle import Owner
 from gitops.verify import verify_path
 from tests.fixtures.eck import CRD_NAMES, request_bundle
 from tests.server import ROOT, running_server
@@ -27,8 +29,12 @@ def test_seed_scenario_over_http(tmp_path: Path) -> None:
             assert answer.status_code == 200, answer.text
             assert answer.json()["destinations"] == ["worker-cluster-1"]
             assert answer.json()["changed"] is True
-        again = http.post("/v1/bundles", json=request_bundle("example"))
+        again = http.post("/v1/bundles", json=request_bundle("example"),
+                          headers={"X-Request-ID": "pipeline-run-42"})
         assert again.status_code == 200 and again.json()["changed"] is False
+        assert again.headers["X-Request-ID"] == "pipeline-run-42"  # the client's own
+        generated = http.get("/v1/destinations").headers["X-Request-ID"]
+        assert generated and generated != "pipeline-run-42"
         state = http.get("/v1/promises/elastic-cloud/requests/default/second-request").json()
         assert state["state"] == "Scheduled" and state["commit"] == again.json()["commit"]
 
@@ -39,7 +45,8 @@ def test_seed_scenario_over_http(tmp_path: Path) -> None:
         assert len(crd_files) == len(CRD_NAMES)
         assert (deps / "elastic-system" / "StatefulSet.apps_elastic-operator.yaml").is_file()
         for name in ("example", "second-request"):
-            folder = clone / "worker-cluster-1/resources/default/elastic-cloud" / name / "default"
+            folder = clone / "worker-cluster-1/resources" / layout.owner_folder(
+                Owner("elastic-cloud", "default", name, "default"))
             assert {p.name.split("_")[1] for p in folder.glob("default_*.yaml")} == {
                 "Beat.beat.k8s.elastic.co", "Elasticsearch.elasticsearch.k8s.elastic.co",
                 "Kibana.kibana.k8s.elastic.co",

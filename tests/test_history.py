@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from gitops.bundle import parse_bundle
+from gitops import layout
+from gitops.bundle import Owner, parse_bundle
 from gitops.errors import NotFound
 from gitops.history import format_history, request_history
 from gitops.index import Index
@@ -20,7 +21,8 @@ from tests.fixtures.eck import request_bundle, request_files
 ENV = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
        "GIT_AUTHOR_NAME": "statewriter", "GIT_AUTHOR_EMAIL": "statewriter@example.invalid",
        "GIT_COMMITTER_NAME": "statewriter", "GIT_COMMITTER_EMAIL": "statewriter@example.invalid"}
-EXAMPLE = "worker-1/resources/default/elastic-cloud/example/default"
+EXAMPLE = "worker-1/resources/" + layout.owner_folder(
+    Owner("elastic-cloud", "default", "example", "default"))
 KIBANA = f"{EXAMPLE}/default_Kibana.kibana.k8s.elastic.co_example.yaml"
 SETTINGS = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n"
 
@@ -64,8 +66,8 @@ class Repo:
         git(self.path, "add", "-A")
         git(self.path, "commit", "--quiet", "-F", str(self.path.parent / "message"),
             env={**ENV, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when})
-        files_seen = {key: [p for p in paths if not p.startswith(".statewriter/")]
-                      for key, paths in plan.answer["files"].items()}
+        files_seen = {key: [p for p in getattr(plan.files, key) if not p.startswith(".statewriter/")]
+                      for key in ("added", "changed", "removed")}
         return {"sha": git(self.path, "rev-parse", "HEAD").strip(),
                 "time": f"2024-05-{self.day:02d}T08:00:00Z",
                 "message": plan.message.split("\n", 1)[0],
@@ -160,8 +162,9 @@ def test_a_pending_request_placed_by_a_destination_commit(
     assert (placed["action"], placed["actor"]) == ("destination", "admin")
     assert placed["pipelines"] == ["default"]
     assert placed["destinations"] == ["worker-2"]
-    assert f"worker-2/resources/default/elastic-cloud/waiting/default/{KIBANA.rpartition('/')[2]}" \
-        .replace("example", "waiting") in placed["files"]["added"]
+    waiting = layout.owner_folder(Owner("elastic-cloud", "default", "waiting", "default"))
+    kibana = KIBANA.rpartition("/")[2].replace("example", "waiting")
+    assert f"worker-2/resources/{waiting}/{kibana}" in placed["files"]["added"]
 
 
 def test_other_requests_and_unknown_requests(story: tuple[Repo, dict[str, dict[str, Any]]]) -> None:

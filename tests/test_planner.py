@@ -12,12 +12,21 @@ from typing import Any
 import pytest
 import yaml
 
-from gitops.bundle import parse_bundle
+from gitops import layout
+from gitops.bundle import Owner, parse_bundle
 from gitops.commitmsg import parse_trailers
 from gitops.errors import Conflict, InvalidBundle, StatewriterError
 from gitops.index import Index
+from gitops.layout import Destination
 from gitops.normalize import PRUNE_ANNOTATION
-from gitops.planner import Policy, plan_apply, plan_delete_destination, plan_put_destination
+from gitops.planner import (
+    Policy,
+    plan_apply,
+    plan_delete,
+    plan_delete_destination,
+    plan_put_destination,
+)
+from gitops.planner.results import DestinationSaved
 from gitops.tree import DictTree
 from tests.fixtures.eck import CRD_NAMES, OPERATOR, crds, request_bundle, stack
 from tests.support import (
@@ -39,6 +48,11 @@ DEST = "worker-cluster-1"
 DEPS = f"{DEST}/dependencies"
 RES = f"{DEST}/resources"
 PROMISE = "elastic-cloud"
+
+
+def req(namespace: str, promise: str, name: str, pipeline: str = "default", dest: str = DEST) -> str:
+    """A request pipeline's own folder below a destination's resources/."""
+    return f"{dest}/resources/{layout.owner_folder(Owner(promise, namespace, name, pipeline))}"
 
 
 def seeded(*requests: str) -> World:
@@ -81,7 +95,7 @@ def test_seed_two_requests_store_crds_and_operator_once_and_both_paths_build(tmp
         assert len(found.get(key, [])) == 1, key
         assert found[key][0].startswith(DEPS + "/"), found[key]
     for name in ("example", "second-request"):
-        folder = f"{RES}/default/{PROMISE}/{name}/default"
+        folder = req('default', PROMISE, name, 'default')
         for kind in ("Elasticsearch", "Kibana", "Beat"):
             (path,) = found[(kind, "default", name)]
             assert path.startswith(folder + "/"), path
@@ -104,8 +118,8 @@ def test_identical_repost_changes_nothing() -> None:
     before = world.files()
     plan = world.apply(request_bundle("example"))
     assert plan.changes == {}
-    assert not plan.changed and plan.message == "" and plan.status == 200
-    assert plan.answer["changed"] is False and plan.answer["state"] == "Scheduled"
+    assert not plan.changed and plan.message == "" and plan.result.state == "Scheduled"
+    assert plan.result.state == "Scheduled"
     assert world.files() == before
 
 
@@ -117,7 +131,7 @@ def test_changed_bundle_removes_objects_it_no_longer_outputs() -> None:
     del files["elastic-operator.yaml"]
     plan = world.apply(request_bundle("example", files=files))
 
-    folder = f"{RES}/default/{PROMISE}/example/default"
+    folder = req('default', PROMISE, 'example', 'default')
     assert plan.changes[f"{folder}/default_Beat.beat.k8s.elastic.co_example.yaml"] is None
     assert ("Beat", "default", "example") not in identities(world, DEST)
     assert "default_Beat.beat.k8s.elastic.co_example.yaml" not in world.read(
@@ -202,19 +216,19 @@ def _object_defined_twice(world: World) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("setup", "error", "status"),
+    ("setup", "error"),
     [
-        (_other_promise_different_crd, Conflict, 409),
-        (_other_request_different_object, Conflict, 409),
-        (_other_request_other_api_version, Conflict, 409),
-        (_other_pipeline_different_object, Conflict, 409),
-        (_object_defined_twice, InvalidBundle, 422),
+        (_other_promise_different_crd, Conflict),
+        (_other_request_different_object, Conflict),
+        (_other_request_other_api_version, Conflict),
+        (_other_pipeline_different_object, Conflict),
+        (_object_defined_twice, InvalidBundle),
     ],
     ids=["other-promise-crd", "other-request-object", "other-api-version", "other-pipeline",
          "defined-twice"],
 )
 def test_refused_plans_raise_and_leave_index_and_tree_unchanged(
-    setup: Callable[[World], dict[str, Any]], error: type[StatewriterError], status: int
+    setup: Callable[[World], dict[str, Any]], error: type[StatewriterError]
 ) -> None:
     world = World()
     world.destination(DEST)
@@ -224,13 +238,13 @@ def test_refused_plans_raise_and_leave_index_and_tree_unchanged(
     with pytest.raises(error) as refused:
         plan_apply(world.index, world.tree, parse_bundle(body), "tester")
 
-    assert refused.value.status == status
+    assert type(refused.value) is error
     assert index_state(world.index) == state
     assert world.files() == files
-    detail = refused.value.body()
+    detail = refused.value.detail
     if error is Conflict:
         assert detail["object"] and detail["reason"] and detail["owners"]
-        assert detail["owners"][0]["request"] == "team-a/one"
+        assert detail["owners"][0].request == "team-a/one"
     else:
         assert detail["file"] == "b.yaml"
 
@@ -244,7 +258,7 @@ def test_conflict_names_the_object_its_owners_and_the_reason() -> None:
     assert refused.value.detail == {
         "object": "CustomResourceDefinition.apiextensions.k8s.io widgets.example.com",
         "destination": DEST,
-        "owners": [{"promise": "p1", "request": "team-a/one", "pipeline": "default"}],
+        "owners": (Owner("p1", "team-a", "one", "default"),),
         "reason": "another promise's dependency",
     }
 
@@ -254,7 +268,7 @@ def test_object_owned_only_by_this_owner_is_replaced_also_under_another_api_vers
     world.destination(DEST)
     world.apply(payload("p1", "team-a/one", {"web.yaml": _deployment("apps/v1beta2")}))
     world.apply(payload("p1", "team-a/one", {"web.yaml": _deployment("apps/v1")}))
-    (doc,) = world.objects(f"{RES}/team-a/p1/one").values()
+    (doc,) = world.objects(req("team-a", "p1", "one")).values()
     assert doc["apiVersion"] == "apps/v1"
     check_tree(world.tree, exact_blobs=True)
 
@@ -273,13 +287,13 @@ def test_same_promise_dependency_with_new_content_is_replaced_naming_previous_ow
              "elastic-crds.yaml": crds("2.9.0")}
     plan = world.apply(request_bundle("second-request", files=files))
 
-    assert plan.status == 200
-    changed = [p for p in plan.answer["files"]["changed"] if p.startswith(DEPS)]
+    assert plan.result.state == "Scheduled"
+    changed = [p for p in plan.files.changed if p.startswith(DEPS)]
     assert sorted(changed) == sorted(_crd_files(world))
     assert all(b"2.9.0" in c for c in _crd_files(world).values())
     assert "Replaced shared dependencies:" in plan.message
     assert "previously written by elastic-cloud default/example pipeline default" in plan.message
-    assert len(plan.answer["replaced"]) == 4
+    assert len(plan.notes.replaced) == 4
     check_tree(world.tree)
     assert_reloads(world)
 
@@ -291,9 +305,9 @@ def test_lower_promise_generation_keeps_newer_content_and_applies_the_rest() -> 
     world.apply(request_bundle("example", files=newer, promiseGeneration=3))
     plan = world.apply(request_bundle("second-request", promiseGeneration=2))
 
-    assert plan.status == 200 and plan.changed
+    assert plan.result.state == "Scheduled" and plan.changed
     assert all(b"2.9.0" in c for c in _crd_files(world).values())
-    kept = plan.answer["keptAtNewerGeneration"]
+    kept = plan.notes.kept
     assert sorted(kept) == sorted(
         f"CustomResourceDefinition.apiextensions.k8s.io {plural}.{group} (generation 3)"
         for plural, (group, _) in CRD_NAMES.items()
@@ -307,7 +321,7 @@ def test_lower_promise_generation_keeps_newer_content_and_applies_the_rest() -> 
     # a higher generation does replace
     plan = world.apply(request_bundle("third", promiseGeneration=4))
     assert all(b"2.8.0" in c for c in _crd_files(world).values())
-    assert "keptAtNewerGeneration" not in plan.answer
+    assert not plan.notes.kept
 
 
 @pytest.mark.parametrize("restart", [False, True], ids=["same-process", "after-restart"])
@@ -319,13 +333,13 @@ def test_newer_content_stays_protected_after_its_writer_leaves(restart: bool) ->
     world.apply(request_bundle("newer", files=newer, promiseGeneration=3))
     plan = world.delete("elastic-cloud", "default/newer")
     assert all(b"2.9.0" in c for c in _crd_files(world).values())  # content stays
-    assert ".statewriter/generations/worker-cluster-1.json" in plan.answer["files"]["added"]
+    assert ".statewriter/generations/worker-cluster-1.json" in plan.files.added
     if restart:
         world.restart()
 
     # the remaining generation-2 owner changes its bundle: its CRDs do not win
     plan = world.apply(request_bundle("older", promiseGeneration=2, status={"phase": "again"}))
-    assert plan.changed and len(plan.answer["keptAtNewerGeneration"]) == 4
+    assert plan.changed and len(plan.notes.kept) == 4
     assert all(b"2.9.0" in c for c in _crd_files(world).values())
     check_tree(world.tree)
     assert_reloads(world)
@@ -333,7 +347,7 @@ def test_newer_content_stays_protected_after_its_writer_leaves(restart: bool) ->
     # generation 4 writes its content, and the kept generation is forgotten
     plan = world.apply(request_bundle("older", promiseGeneration=4))
     assert all(b"2.8.0" in c for c in _crd_files(world).values())
-    assert ".statewriter/generations/worker-cluster-1.json" in plan.answer["files"]["removed"]
+    assert ".statewriter/generations/worker-cluster-1.json" in plan.files.removed
     assert_reloads(world)
 
 
@@ -344,7 +358,7 @@ def test_identical_resource_of_two_requests_moves_to_shared_in_one_commit_and_ba
     world = World()
     world.destination(DEST)
     common = config_map("common", "team-a", "same")
-    own = f"{RES}/team-a/p1/one/default/team-a_ConfigMap_common.yaml"
+    own = f"{req('team-a', 'p1', 'one', 'default')}/team-a_ConfigMap_common.yaml"
     shared = f"{RES}/_shared/team-a/ConfigMap_common.yaml"
     world.apply(payload("p1", "team-a/one", {"cm.yaml": common}))
     assert world.tree.read(own) is not None
@@ -353,14 +367,15 @@ def test_identical_resource_of_two_requests_moves_to_shared_in_one_commit_and_ba
                                                     "x.yaml": config_map("x")}))
     assert plan.changes[own] is None
     assert plan.changes[shared] is not None
-    assert f"{RES}/team-a/p1/two/default/team-a_ConfigMap_common.yaml" not in world.files()
+    assert f"{req('team-a', 'p1', 'two', 'default')}/team-a_ConfigMap_common.yaml" not in world.files()
     assert len([p for p in world.files(DEST) if p.endswith("ConfigMap_common.yaml")]) == 1
     check_tree(world.tree, exact_blobs=True)
     assert_reloads(world)
 
     plan = world.delete("p1", "team-a/one")
     assert plan.changes[shared] is None
-    assert world.tree.read(f"{RES}/team-a/p1/two/default/team-a_ConfigMap_common.yaml") is not None
+    two = req("team-a", "p1", "two")
+    assert world.tree.read(f"{two}/team-a_ConfigMap_common.yaml") is not None
     assert world.tree.read(shared) is None
     check_tree(world.tree, exact_blobs=True)
     assert_reloads(world)
@@ -406,7 +421,7 @@ def test_cluster_scoped_kinds_of_a_request_go_to_dependencies() -> None:
         assert path.startswith(f"{DEPS}/_cluster/"), path
         assert "namespace" not in doc["metadata"]
     path, doc = _placed(world, "ConfigMap", "mine")
-    assert path == f"{RES}/team-a/p1/one/default/team-a_ConfigMap_mine.yaml"
+    assert path == f"{req('team-a', 'p1', 'one', 'default')}/team-a_ConfigMap_mine.yaml"
     assert doc["metadata"]["namespace"] == "team-a"
 
 
@@ -423,9 +438,9 @@ def test_object_in_a_namespace_the_bundle_declares_goes_to_dependencies() -> Non
     world.apply(payload("p1", "team-a/one", files))
     assert _placed(world, "ConfigMap", "operator")[0] == \
         f"{DEPS}/operator-system/ConfigMap_operator.yaml"
-    assert _placed(world, "ConfigMap", "own")[0].startswith(f"{RES}/team-a/p1/one/default/")
+    assert _placed(world, "ConfigMap", "own")[0].startswith(f"{req('team-a', 'p1', 'one', 'default')}/")
     assert _placed(world, "ConfigMap", "other")[0] == \
-        f"{RES}/team-a/p1/one/default/team-b_ConfigMap_other.yaml"
+        f"{req('team-a', 'p1', 'one', 'default')}/team-b_ConfigMap_other.yaml"
     check_tree(world.tree, exact_blobs=True)
 
 
@@ -487,7 +502,7 @@ def test_namespaced_objects_without_namespace_get_the_request_namespace() -> Non
     assert doc["metadata"]["namespace"] == "team-a"
     # the operator names its own namespace and keeps it
     assert identities(world, DEPS)[("ConfigMap", "elastic-system", "elastic-operator")]
-    assert ("Kibana", "team-a", "in-team") in identities(world, f"{RES}/team-a/{PROMISE}/in-team")
+    assert ("Kibana", "team-a", "in-team") in identities(world, req("team-a", PROMISE, "in-team"))
 
 
 def test_crds_and_namespaces_are_protected_from_prune() -> None:
@@ -519,7 +534,7 @@ def test_identity_keeps_its_first_placement() -> None:
     assert _placed(world, "ConfigMap", "common")[0] == f"{RES}/_shared/shared/ConfigMap_common.yaml"
     world.delete("p1", "team-a/one")
     assert _placed(world, "ConfigMap", "common")[0] == \
-        f"{RES}/team-b/p1/two/default/shared_ConfigMap_common.yaml"
+        f"{req('team-b', 'p1', 'two', 'default')}/shared_ConfigMap_common.yaml"
     # first seen as a dependency; an owner that would place it in resources joins it there
     world.apply(payload("p2", files={"cm.yaml": config_map("base", "shared")}))
     world.apply(payload("p2", "team-a/three", {"cm.yaml": config_map("base", "shared")}))
@@ -539,7 +554,7 @@ def test_selectors_pick_only_matching_destinations() -> None:
     world.destination("prod-1", {"env": "prod", "zone": "a"})
     plan = world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("x")},
                                selectors={"env": "prod", "zone": "a"}))
-    assert plan.answer["destinations"] == ["prod-1"]
+    assert list(plan.result.destinations) == ["prod-1"]
     assert world.files("dev-1/resources").keys() == {"dev-1/resources/kustomization.yaml"}
 
 
@@ -557,7 +572,7 @@ def test_rendezvous_picks_the_highest_hash_among_matches() -> None:
         expected = rendezvous_order(names, f"p1/{request}")[0]
         assert expected == max(names, key=lambda n: hashlib.sha256(
             f"{n}/p1/team-a/r{i}".encode()).hexdigest())
-        assert plan.answer["destinations"] == [expected]
+        assert list(plan.result.destinations) == [expected]
         chosen.add(expected)
     assert len(chosen) > 1  # the requests spread
 
@@ -568,16 +583,16 @@ def test_placement_is_sticky_and_reports_misplaced() -> None:
     world.destination("b", {"env": "dev"})
     first = world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("x")},
                                 selectors={"env": "dev"}))
-    (placed,) = first.answer["destinations"]
-    assert first.answer["misplaced"] is False
+    (placed,) = list(first.result.destinations)
+    assert first.result.misplaced is False
     other = "b" if placed == "a" else "a"
     world.destination(other, {"env": "prod"})
     world.destination(placed, {"env": "prod"})
     world.destination("c", {"env": "dev"})  # matches now; the request stays put
     plan = world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("x", value="2")},
                                selectors={"env": "dev"}))
-    assert plan.answer["destinations"] == [placed]
-    assert plan.answer["misplaced"] is True
+    assert list(plan.result.destinations) == [placed]
+    assert plan.result.misplaced is True
     assert world.objects(f"{placed}/resources")
     assert not world.objects("c/resources")
 
@@ -590,11 +605,11 @@ def test_all_pipelines_of_a_request_share_its_destination() -> None:
                         pipeline="configure", selectors={"env": "dev"}))
     plan = world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("y")},
                                pipeline="deploy", selectors={"env": "prod"}))
-    assert plan.answer["destinations"] == ["a"]
-    assert plan.answer["misplaced"] is True
-    assert set(world.objects("a/resources/team-a/p1/one")) == {
-        "a/resources/team-a/p1/one/configure/team-a_ConfigMap_x.yaml",
-        "a/resources/team-a/p1/one/deploy/team-a_ConfigMap_y.yaml",
+    assert list(plan.result.destinations) == ["a"]
+    assert plan.result.misplaced is True
+    assert set(world.objects(req("team-a", "p1", "one", dest="a").rpartition("/")[0])) == {
+        f"{req('team-a', 'p1', 'one', 'configure', dest='a')}/team-a_ConfigMap_x.yaml",
+        f"{req('team-a', 'p1', 'one', 'deploy', dest='a')}/team-a_ConfigMap_y.yaml",
     }
 
 
@@ -604,16 +619,16 @@ def test_no_matching_destination_is_pending_and_stored() -> None:
     plan = world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("x"),
                                                     "b.yaml": config_map("y")},
                                selectors={"env": "prod"}))
-    assert plan.status == 202
-    assert plan.answer["state"] == "Pending" and plan.answer["destinations"] == []
-    stored = world.files(".statewriter/bundles/p1/team-a/one/default")
+    assert plan.result.state == "Pending"
+    assert plan.result.state == "Pending" and list(plan.result.destinations) == []
+    stored = world.files(layout.stored_bundle_folder(Owner('p1', 'team-a', 'one', 'default')))
     assert [yaml.safe_load(c)["metadata"]["name"] for c in stored.values()] == ["y", "x"]
     assert not world.objects("dev")
     # posted again unchanged: still pending
     again = world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("x"),
                                                      "b.yaml": config_map("y")},
                                 selectors={"env": "prod"}))
-    assert not again.changed and again.status == 202 and again.answer["state"] == "Pending"
+    assert not again.changed and again.result.state == "Pending" and again.result.state == "Pending"
 
 
 @pytest.mark.parametrize("restart", [False, True], ids=["same-process", "after-restart"])
@@ -624,7 +639,8 @@ def test_stored_documents_are_normalised_and_keep_the_dependency_mark(restart: b
              "ns.yaml": manifest("v1", "Namespace", "ops")}
     world.apply(payload("p1", "team-a/one", files, selectors={"env": "prod"}))
     stored = {yaml.safe_load(c)["metadata"]["name"]: yaml.safe_load(c)
-              for c in world.files(".statewriter/bundles/p1/team-a/one/default").values()}
+              for c in world.files(layout.stored_bundle_folder(Owner("p1", "team-a", "one",
+                                                                      "default"))).values()}
     # exactly as they would be under a destination path (CONTRACT section 2)
     assert stored["plain"]["metadata"]["namespace"] == "team-a"
     assert stored["operator"]["metadata"]["annotations"] == {"team": "a"}
@@ -636,7 +652,7 @@ def test_stored_documents_are_normalised_and_keep_the_dependency_mark(restart: b
 
     world.destination("prod", {"env": "prod"})
     assert world.tree.read("prod/dependencies/ops/ConfigMap_operator.yaml") is not None
-    assert world.tree.read("prod/resources/team-a/p1/one/default/team-a_ConfigMap_plain.yaml")
+    assert world.tree.read(f"{req('team-a', 'p1', 'one', dest='prod')}/team-a_ConfigMap_plain.yaml")
     check_tree(world.tree, exact_blobs=True)
     assert_reloads(world)
 
@@ -648,12 +664,12 @@ def test_pending_bundle_is_placed_when_a_matching_destination_is_registered(rest
     world.apply(body)
     promise_level = payload("p1", files={"crd.yaml": crd("example.com", "Widget")},
                             selectors={"env": "prod"})
-    assert world.apply(promise_level).status == 202
+    assert world.apply(promise_level).result.state == "Pending"
     if restart:
         world.restart()
     plan = world.destination("prod", {"env": "prod"})
 
-    assert world.tree.read("prod/resources/team-a/p1/one/default/team-a_ConfigMap_x.yaml")
+    assert world.tree.read(f"{req('team-a', 'p1', 'one', dest='prod')}/team-a_ConfigMap_x.yaml")
     assert world.tree.read(
         "prod/dependencies/_cluster/CustomResourceDefinition.apiextensions.k8s.io_widgets.example.com.yaml")
     assert not world.files(".statewriter/bundles/p1/team-a")  # placed: no longer kept
@@ -680,7 +696,7 @@ def test_request_kept_out_by_a_conflict_is_placed_once_the_conflicting_owner_goe
                         selectors={"env": "dev"}))
     blocked = payload("p2", "team-a/two", {"cm.yaml": config_map("same", value="theirs")},
                       selectors={"tier": "x"})
-    assert world.apply(blocked).status == 202  # no destination matches yet
+    assert world.apply(blocked).result.state == "Pending"  # no destination matches yet
     world.destination("d", {"env": "dev", "tier": "x"})  # now one does, but p1 holds the object
     (record,) = world.index.request_owners("p2", "team-a", "two")
     assert record.state == "Pending" and "differs from the stored object" in str(record.pending_reason)
@@ -697,7 +713,7 @@ def test_request_kept_out_by_a_conflict_is_placed_once_the_conflicting_owner_goe
     assert trailers["Statewriter-Bundle-Digest"] == [parse_bundle(blocked).digest]
     (record,) = world.index.request_owners("p2", "team-a", "two")
     assert record.state == "Scheduled" and not dict(world.index.blocked.items())
-    (doc,) = world.objects("d/resources/team-a/p2/two").values()
+    (doc,) = world.objects(req("team-a", "p2", "two", dest="d")).values()
     assert doc["data"] == {"value": "theirs"}
     check_tree(world.tree, exact_blobs=True)
     assert_reloads(world)
@@ -712,9 +728,9 @@ def test_a_waiting_bundle_refused_at_placement_is_reported_not_skipped_silently(
                         selectors={"env": "dev"}))
     plan = world.destination("d", {"env": "dev"})
 
-    (refused,) = plan.answer["notPlaced"]
-    assert refused["promise"] == "p2" and refused["destination"] == "d"
-    assert "another promise's dependency" in refused["reason"]
+    (refused,) = plan.notes.not_placed
+    assert refused.owner.promise == "p2" and refused.destination == "d"
+    assert "another promise's dependency" in refused.reason
     assert "Not placed (refused):" in plan.message and "p2 (promise)" in plan.message
     assert world.index.request_owners("p1")[0].destinations == ("d",)
     assert world.index.request_owners("p2")[0].destinations == ()
@@ -752,7 +768,7 @@ def test_promise_level_bundle_goes_to_every_matching_destination_including_later
     world.destination("c", {"env": "prod"})
     plan = world.apply(payload("p1", files={"crd.yaml": crd("example.com", "Widget")},
                                selectors={"env": "dev"}))
-    assert plan.answer["destinations"] == ["a", "b"]
+    assert list(plan.result.destinations) == ["a", "b"]
     assert [v for k, v in git_trailers(plan.message) if k == "Statewriter-Destination"] == ["a", "b"]
     assert "Statewriter-Request" not in dict(git_trailers(plan.message))
     file = "dependencies/_cluster/CustomResourceDefinition.apiextensions.k8s.io_widgets.example.com.yaml"
@@ -778,7 +794,7 @@ def test_promise_level_bundle_with_narrower_selectors_leaves_the_other_destinati
     files = {"crd.yaml": crd("example.com", "Widget")}
     world.apply(payload("p1", files=files, selectors={"env": "dev"}))
     plan = world.apply(payload("p1", files=files, selectors={"env": "dev", "zone": "2"}))
-    assert plan.answer["destinations"] == ["b"]
+    assert list(plan.result.destinations) == ["b"]
     assert not world.objects("a") and world.objects("b")
     assert [v for k, v in git_trailers(plan.message) if k == "Statewriter-Destination"] == ["a", "b"]
     check_tree(world.tree, exact_blobs=True)
@@ -793,7 +809,7 @@ def test_destination_delete_is_refused_while_requests_are_placed() -> None:
     state, files = index_state(world.index), world.files()
     with pytest.raises(Conflict) as refused:
         plan_delete_destination(world.index, world.tree, DEST, "tester")
-    assert refused.value.detail["requests"][0]["request"] == "default/example"
+    assert refused.value.detail["requests"][0].request == "default/example"
     assert index_state(world.index) == state and world.files() == files
 
 
@@ -869,8 +885,8 @@ def test_registering_a_destination_creates_both_buildable_sections(tmp_path: Pat
     plan = world.destination(DEST, {"env": "dev"})
     assert set(world.files(DEST)) == {f"{DEPS}/kustomization.yaml", f"{RES}/kustomization.yaml"}
     assert world.destination(DEST, {"env": "dev"}).changes == {}
-    assert plan.answer == {"name": DEST, "labels": {"env": "dev"}, "path": DEST, "changed": True,
-                           "files": plan.answer["files"]}
+    assert plan.result == DestinationSaved(Destination(DEST, {"env": "dev"}, DEST))
+    assert plan.changed
     materialise(world.tree, tmp_path)
     assert kustomize(tmp_path / DEPS) == [] and kustomize(tmp_path / RES) == []
 
@@ -902,7 +918,7 @@ def test_commit_message_trailers_are_read_by_git() -> None:
     ]
     assert plan.message.splitlines()[0] == (
         f"apply {PROMISE} default/example pipeline instance-configure to {DEST}")
-    assert f"  {RES}/default/{PROMISE}/example/instance-configure/kustomization.yaml" \
+    assert f"  {req('default', PROMISE, 'example', 'instance-configure')}/kustomization.yaml" \
         in plan.message.splitlines()
 
     plan = world.delete(PROMISE, "default/example")
@@ -962,3 +978,180 @@ def test_document_numbers_in_refusals_count_empty_documents_as_the_file_does() -
     with pytest.raises(InvalidBundle) as broken:
         parse_bundle(payload("p1", "team-a/one", {"cm.yaml": bad_yaml}))
     assert broken.value.detail["document"] == 1
+
+
+# -- scheduling (CONTRACT section 5, v2) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["same-process", "after-restart"])
+def test_a_pending_pipeline_joins_its_request_when_a_sibling_is_placed(restart: bool) -> None:
+    world = World()
+    world.destination("dev", {"env": "dev"})
+    waiting = payload("p1", "team-a/one", {"a.yaml": config_map("a")}, pipeline="first",
+                      selectors={"env": "nowhere"})
+    assert world.apply(waiting).result.state == "Pending"
+    if restart:
+        world.restart()
+
+    plan = world.apply(payload("p1", "team-a/one", {"b.yaml": config_map("b")},
+                               pipeline="second", selectors={"env": "dev"}))
+
+    records = {r.owner.pipeline: r for r in world.index.request_owners("p1", "team-a", "one")}
+    assert records["first"].destinations == records["second"].destinations == ("dev",)
+    assert world.tree.read(f"{req('team-a', 'p1', 'one', 'first', dest='dev')}/team-a_ConfigMap_a.yaml")
+    assert plan.notes.placed == (Owner("p1", "team-a", "one", "first"),)
+    trailers = parse_trailers(plan.message)  # one commit, a trailer group for each owner
+    assert trailers["Statewriter-Pipeline"] == ["second", "first"]
+    assert trailers["Statewriter-Bundle-Digest"] == [
+        parse_bundle(payload("p1", "team-a/one", {"b.yaml": config_map("b")}, pipeline="second",
+                             selectors={"env": "dev"})).digest,
+        parse_bundle(waiting).digest]
+    assert not world.files(".statewriter/bundles/p1/team-a")
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+
+
+def test_pending_pipelines_follow_the_one_a_new_destination_takes() -> None:
+    world = World()
+    world.apply(payload("p1", "team-a/one", {"a.yaml": config_map("a")}, pipeline="first",
+                        selectors={"env": "dev"}))
+    world.apply(payload("p1", "team-a/one", {"b.yaml": config_map("b")}, pipeline="second",
+                        selectors={"env": "prod"}))
+    world.destination("dev", {"env": "dev"})  # matches only the first pipeline's selectors
+    records = {r.owner.pipeline: r for r in world.index.request_owners("p1", "team-a", "one")}
+    assert records["first"].destinations == records["second"].destinations == ("dev",)
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["same-process", "after-restart"])
+def test_a_promise_level_bundle_refused_at_a_destination_is_placed_once_the_conflict_goes(
+    restart: bool,
+) -> None:
+    world = World()
+    world.apply(payload("p1", files={"crd.yaml": crd("example.com", "Widget", version="1")},
+                        selectors={"env": "dev"}))
+    second = payload("p2", files={"crd.yaml": crd("example.com", "Widget", version="2")},
+                     selectors={"env": "dev"})
+    world.apply(second)
+    plan = world.destination("d", {"env": "dev"})
+    assert [n.owner.promise for n in plan.notes.not_placed] == ["p2"]
+    (record,) = world.index.request_owners("p2")
+    assert record.blocked and record.state == "Pending"
+    if restart:
+        world.restart()
+
+    world.delete("p1")
+
+    assert world.followed is not None and world.followed.changed
+    assert parse_trailers(world.followed.message)["Statewriter-Promise"] == ["p2"]
+    (record,) = world.index.request_owners("p2")
+    assert record.destinations == ("d",) and not record.blocked
+    (doc,) = world.objects("d/dependencies").values()
+    assert doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] == "version 2"
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+
+
+def test_reposting_a_bundle_that_waits_re_evaluates_it() -> None:
+    world = World()
+    world.destination("d", {"env": "dev"})
+    world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("same", value="mine")},
+                        selectors={"env": "dev"}))
+    blocked = payload("p2", "team-a/two", {"cm.yaml": config_map("same", value="theirs")},
+                      selectors={"tier": "x"})
+    world.apply(blocked)
+    world.destination("d", {"env": "dev", "tier": "x"})  # p1 holds the object: p2 waits
+    # p1 lets go, but the retry that would follow is not run (as in a store written before
+    # retries existed): the truth changed under the waiting bundle
+    gone = plan_delete(world.index, world.tree, "p1", "team-a", "one", None, "tester")
+    gone.follow_up = None
+    world.run(gone)
+    (record,) = world.index.request_owners("p2", "team-a", "two")
+    assert record.state == "Pending"
+
+    plan = world.apply(blocked)  # the same bundle again
+
+    assert plan.changed and plan.result.state == "Scheduled"
+    assert list(plan.result.destinations) == ["d"]
+    check_tree(world.tree, exact_blobs=True)
+
+
+# -- delivery integrity (CONTRACT sections 2-4, v2) ----------------------------------------------
+
+
+def test_a_crd_may_not_change_its_kinds_scope_while_objects_of_it_are_stored() -> None:
+    world = World()
+    world.destination(DEST)
+    tenant = manifest("example.com/v1", "Tenant", "acme")
+    world.apply(payload("p1", "team-a/one", {"crd.yaml": crd("example.com", "Tenant", "Cluster"),
+                                             "tenant.yaml": tenant}))
+    state, files = index_state(world.index), world.files()
+    flipped = payload("p1", "team-a/two", {"crd.yaml": crd("example.com", "Tenant", "Namespaced")})
+
+    with pytest.raises(Conflict) as refused:
+        world.apply(flipped)
+
+    assert "changes the scope of Tenant.example.com from Cluster to Namespaced" in \
+        refused.value.message
+    assert index_state(world.index) == state and world.files() == files
+    # without objects of its kind stored, the scope may change
+    world.delete("p1", "team-a/one")
+    world.apply(flipped)
+    check_tree(world.tree, exact_blobs=True)
+
+
+def test_object_file_names_over_255_bytes_are_shortened_deterministically(tmp_path: Path) -> None:
+    world = World()
+    world.destination(DEST)
+    name = "c" * 253
+    group = "g" * 60 + "." + "example.com"
+    plural = "p" * (253 - len(group) - 1)
+    long_crd = manifest("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"{plural}.{group}",
+                        spec={"group": group, "scope": "Namespaced",
+                              "names": {"kind": "Long", "plural": plural, "singular": "long"},
+                              "versions": [{"name": "v1", "served": True, "storage": True}]})
+    world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map(name), "crd.yaml": long_crd,
+                                             "long.yaml": manifest(f"{group}/v1", "Long", name)}))
+    for path in world.files():
+        assert all(len(segment.encode()) <= 255 for segment in path.split("/")), path
+    (cm_path,) = [p for p in world.files() if "_ConfigMap_" in p]
+    full = f"team-a_ConfigMap_{name}.yaml"
+    digest = hashlib.sha256(full.encode()).hexdigest()[:12]
+    assert cm_path.rpartition("/")[2] == f"{full[:255 - 18]}-{digest}.yaml"
+    assert yaml.safe_load(world.read(cm_path))["metadata"]["name"] == name  # object unchanged
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+    built = build_all(world.tree, tmp_path)
+    assert {d["metadata"]["name"] for d in built[RES]} == {name}
+
+
+def test_a_new_object_whose_shortened_file_name_is_taken_is_refused() -> None:
+    world = World()
+    world.destination(DEST)
+    first = "c" * 253
+    world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map(first)}))
+    (taken,) = [p for p in world.files() if "_ConfigMap_" in p]
+    # a name whose own (unshortened) file name is exactly the shortened one of the first
+    second = taken.rpartition("/")[2].removeprefix("team-a_ConfigMap_").removesuffix(".yaml")
+    assert len(f"team-a_ConfigMap_{second}.yaml") == 255
+    state, files = index_state(world.index), world.files()
+    with pytest.raises(Conflict, match="file name"):
+        world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map(first),
+                                                 "b.yaml": config_map(second)}))
+    assert index_state(world.index) == state and world.files() == files
+
+
+def test_kustomization_entries_are_quoted_strings(tmp_path: Path) -> None:
+    world = World()
+    world.destination(DEST)
+    world.apply(payload("null", "2024/true", {"cm.yaml": config_map("1e3", value="08544")},
+                        pipeline="1e3"))
+    folder = f"{RES}/2024/null"
+    assert yaml.safe_load(world.read(f"{RES}/kustomization.yaml"))["resources"] == ["2024"]
+    assert yaml.safe_load(world.read(f"{folder}/kustomization.yaml"))["resources"] == [
+        layout.shard("true")]
+    built = build_all(world.tree, tmp_path)
+    (doc,) = built[RES]
+    assert doc["metadata"] == {"name": "1e3", "namespace": "2024"}
+    assert doc["data"] == {"value": "08544"}

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from gitops import layout
 from gitops.bundle import Owner, parse_bundle
 from gitops.errors import Conflict, InvalidBundle, NotFound, StatewriterError
-from gitops.index import OwnerRecord
+from gitops.index import decode_owner
 from gitops.planner import Plan, plan_apply, plan_delete
 from tests.support import World, assert_reloads, build_all, check_tree, index_state, rendezvous_order
 
@@ -273,14 +273,14 @@ class Model:
 
 
 def placements(world: World) -> dict[tuple[str, Any], str]:
-    return {key: next(iter(holders.values())).placement
+    return {key: next(iter(holders.values())).section
             for key, holders in world.index.objects.items()}
 
 
 def comparable(world: World) -> dict[str, Any]:
     """The tree, with owner records compared without their serial numbers."""
     return {
-        path: (OwnerRecord.from_json(data).with_(serial=0)
+        path: (decode_owner(data).with_(serial=0)
                if path.startswith(layout.OWNERS_DIR + "/") else data)
         for path, data in world.files().items()
     }
@@ -328,16 +328,17 @@ def run_step(world: World, model: Model, number: int, step: Step) -> None:
             event(f"refused: {type(error).__name__}")
         else:
             assert expected is None, f"expected {expected}"
-            assert plan.answer["destinations"] == destinations
-            assert plan.status == (200 if destinations else 202)
+            assert list(plan.result.destinations) == destinations
+            assert plan.result.state == ("Scheduled" if destinations else "Pending")
             previous = model.owners.get(owner)
             if previous is not None and previous.body == body:
                 assert plan.changes == {}  # the same bundle again changes nothing
-            assert "replaced" not in plan.answer and "keptAtNewerGeneration" not in plan.answer
+            assert not plan.notes.replaced and not plan.notes.kept
             changed_at = number if plan.changed or previous is None else previous.changed_at
             model.owners[owner] = Holding(body, destinations, objects, changed_at)
     if plan is not None:
-        event("unchanged" if not plan.changed else "pending" if plan.status == 202 else "written")
+        pending = getattr(plan.result, "state", None) == "Pending"
+        event("unchanged" if not plan.changed else "pending" if pending else "written")
     if plan is None:  # refused: nothing moved
         assert index_state(world.index) == before_index
         assert world.files() == before_files

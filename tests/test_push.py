@@ -102,7 +102,7 @@ def test_push_writes_the_same_commit_content_as_json(tmp_path: Path) -> None:
                               headers={"authorization": f"Bearer {TOKEN}"})
         assert response.status_code == 200, response.text
     destination = ls_tree(pushed, "worker-1")
-    assert "resources/default/elastic-cloud/example" in destination
+    assert "resources/default/elastic-cloud/" in destination and "/example/default/" in destination
     assert destination == ls_tree(posted, "worker-1")
     # the service's own record of the owner (digest, selectors, status) is the same too
     assert ls_tree(pushed, ".statewriter") == ls_tree(posted, ".statewriter")

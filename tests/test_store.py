@@ -481,7 +481,7 @@ def test_failing_push_does_not_leak_the_token(tmp_path: Path) -> None:
         with pytest.raises(StoreUnavailable) as fetch:
             s.refresh()
     for error in (push.value, fetch.value):
-        assert "tok3n" not in str(error) and "tok3n" not in repr(error.body())
+        assert "tok3n" not in str(error) and "tok3n" not in repr(error.detail)
         assert "127.0.0.1:1" in error.message
 
 

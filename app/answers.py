@@ -1,0 +1,130 @@
+"""Every HTTP answer body and status code, in one place: errors from the core's one
+hierarchy, and the typed results of the writer lane."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitops.bundle import Owner
+from gitops.errors import (
+    Conflict,
+    Forbidden,
+    InvalidBundle,
+    LimitExceeded,
+    NotFound,
+    StatewriterError,
+    StoreUnavailable,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from gitops.identity import Identity
+from gitops.planner.results import (
+    SCHEDULED,
+    Applied,
+    Deleted,
+    DestinationDeleted,
+    DestinationSaved,
+    Notes,
+    Result,
+)
+from gitops.writer import Done, Failed, Outcome, Refused
+
+STATUS: dict[type[StatewriterError], int] = {
+    InvalidBundle: 422,
+    UnsupportedMediaType: 415,
+    LimitExceeded: 413,
+    Conflict: 409,
+    NotFound: 404,
+    Forbidden: 403,
+    Unauthorized: 401,
+    StoreUnavailable: 503,
+}
+
+Answer = tuple[int, dict[str, Any]]
+
+
+def error_status(error: StatewriterError) -> int:
+    for kind in type(error).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 400
+
+
+def error_body(error: StatewriterError) -> dict[str, Any]:
+    """`{"error": "<Kind>", "message": "...", ...}` with the file, document or field."""
+    details = {key: jsonable(value) for key, value in error.detail.items()}
+    return {"error": type(error).__name__, "message": error.message, **details}
+
+
+def owner_json(owner: Owner) -> dict[str, Any]:
+    return {"promise": owner.promise, "request": owner.request, "pipeline": owner.pipeline}
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, Owner):
+        return owner_json(value)
+    if isinstance(value, Identity):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    return value
+
+
+def answer(outcome: Outcome) -> Answer:
+    if isinstance(outcome, Refused):
+        return error_status(outcome.error), error_body(outcome.error)
+    if isinstance(outcome, Failed):
+        return 500, {"error": "InternalError",
+                     "message": "unexpected error while planning or committing this request; "
+                                "nothing it asked for was changed. The service log has the "
+                                f"details under request id {outcome.request_id}",
+                     "requestId": outcome.request_id}
+    return _done(outcome)
+
+
+def _done(done: Done) -> Answer:
+    status, body = _result(done.result)
+    body["changed"] = done.changed
+    body["files"] = {"added": list(done.files.added), "changed": list(done.files.changed),
+                     "removed": list(done.files.removed)}
+    body.update(_notes(done.notes))
+    body["commit"] = done.commit
+    if done.dry_run:
+        body["dryRun"] = True
+    return status, body
+
+
+def _result(result: Result) -> Answer:
+    if isinstance(result, Applied):
+        body: dict[str, Any] = {
+            "state": result.state,
+            "destinations": list(result.destinations),
+            **owner_json(result.owner),
+        }
+        if result.misplaced is not None:
+            body["misplaced"] = result.misplaced
+        if result.reason:
+            body["reason"] = result.reason
+        return (200 if result.state == SCHEDULED else 202), body
+    if isinstance(result, Deleted):
+        return 200, {"deleted": [owner_json(o) for o in result.owners],
+                     "destinations": list(result.destinations)}
+    if isinstance(result, DestinationSaved):
+        return 200, result.destination.as_dict()
+    if isinstance(result, DestinationDeleted):
+        return 200, {"deleted": result.name}
+    return 200, {}
+
+
+def _notes(notes: Notes) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if notes.replaced:
+        body["replaced"] = list(notes.replaced)
+    if notes.kept:
+        body["keptAtNewerGeneration"] = list(notes.kept)
+    if notes.not_placed:
+        body["notPlaced"] = [{**owner_json(item.owner), "destination": item.destination,
+                              "reason": item.reason} for item in notes.not_placed]
+    return body

@@ -1,0 +1,85 @@
+"""PUT and DELETE /v1/destinations/{name}: register, update or remove a worker cluster."""
+
+from __future__ import annotations
+
+from gitops import layout, names
+from gitops.bundle import check_selectors
+from gitops.errors import Conflict, InvalidBundle, NotFound
+from gitops.index import Index, encode_destination
+from gitops.layout import Destination
+from gitops.planner.draft import Draft, Plan, Policy, unchanged
+from gitops.planner.placing import place_waiting_bundles, refuse_if_requests, withdraw_promise_bundles
+from gitops.planner.results import DestinationDeleted, DestinationSaved
+from gitops.planner.trailers import placed_trailers
+from gitops.tree import Tree
+
+
+def plan_put_destination(
+    index: Index,
+    tree: Tree,
+    name: str,
+    labels: object,
+    path: object,
+    actor: str,
+    policy: Policy = Policy(),
+) -> Plan:
+    """Register or update a destination, then write what now belongs there."""
+    if not names.is_label(name):
+        raise InvalidBundle(f"destination name {name!r} is not a DNS-1123 label", field="name")
+    labels = check_selectors(labels, "labels")
+    path = name if path is None else path
+    if not isinstance(path, str) or not layout.is_valid_destination_path(path):
+        raise InvalidBundle(
+            f"destination path {path!r} must be 1-8 DNS-1123 labels joined by '/'", field="path"
+        )
+    for other in index.destinations.values():
+        if other.name != name and layout.paths_overlap(other.path, path):
+            raise Conflict(f"path {path!r} overlaps destination {other.name!r} at {other.path!r}",
+                           destination=other.name)
+    old = index.destinations.get(name)
+    new = Destination(name, dict(sorted(labels.items())), path)
+    if old == new:
+        return unchanged(index, DestinationSaved(new))
+    draft = Draft(index, tree, policy)
+    if old and old.path != path:
+        refuse_if_requests(draft.index, name, "change its path")
+        withdraw_promise_bundles(draft, name, only_unmatched=False, labels=labels)
+        _retire_sections(draft, old)
+    draft.index.destinations[name] = new
+    draft.write(layout.destination_record_path(name), encode_destination(new))
+    draft.destinations.add(name)
+    for section in layout.SECTIONS:
+        folder = new.section(section)
+        draft.sections.setdefault(f"{folder}/{layout.KUSTOMIZATION}", folder)
+    if old and old.path == path:
+        withdraw_promise_bundles(draft, name, only_unmatched=True, labels=labels)
+    place_waiting_bundles(draft, new)
+    trailers = [("Statewriter-Action", "destination"), *placed_trailers(draft.notes.placed),
+                ("Statewriter-Destination", name), ("Statewriter-Actor", actor)]
+    verb = "update" if old else "register"
+    return draft.finish(f"{verb} destination {name}", trailers, DestinationSaved(new))
+
+
+def plan_delete_destination(
+    index: Index, tree: Tree, name: str, actor: str, policy: Policy = Policy()
+) -> Plan:
+    """Remove a destination that holds no requests, with its promise-level dependencies."""
+    destination = index.destinations.get(name)
+    if destination is None:
+        raise NotFound(f"no destination {name!r}")
+    draft = Draft(index, tree, policy)
+    refuse_if_requests(draft.index, name, "delete it")
+    withdraw_promise_bundles(draft, name, only_unmatched=False, labels={})
+    draft.index.destinations.pop(name)
+    draft.delete(layout.destination_record_path(name))
+    _retire_sections(draft, destination)
+    trailers = [("Statewriter-Action", "destination"), ("Statewriter-Destination", name),
+                ("Statewriter-Actor", actor)]
+    return draft.finish(f"delete destination {name}", trailers, DestinationDeleted(name))
+
+
+def _retire_sections(draft: Draft, destination: Destination) -> None:
+    for section in layout.SECTIONS:
+        folder = destination.section(section)
+        draft.retired.add(folder)
+        draft.delete(f"{folder}/{layout.KUSTOMIZATION}", folder)

@@ -1,0 +1,81 @@
+"""What a plan reports, as typed values. `app/` turns them into answers; nothing here knows
+about HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gitops.bundle import Owner
+from gitops.layout import Destination
+
+SCHEDULED = "Scheduled"
+PENDING = "Pending"
+
+
+@dataclass(frozen=True)
+class FileChanges:
+    """Files a commit adds, changes and removes (state records included), sorted."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NotPlaced:
+    """A waiting bundle a destination could not take (a conflict); retried when it goes."""
+
+    owner: Owner
+    destination: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Notes:
+    """What a change did besides its own files, for the answer and the commit message."""
+
+    replaced: tuple[str, ...] = ()  # shared dependencies replaced, with their previous writers
+    kept: tuple[str, ...] = ()  # dependencies kept at a newer promise generation
+    not_placed: tuple[NotPlaced, ...] = ()
+    placed: tuple[Owner, ...] = ()  # waiting bundles this change placed
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A bundle's owner after the change."""
+
+    owner: Owner
+    state: str  # SCHEDULED or PENDING
+    destinations: tuple[str, ...]
+    misplaced: bool | None = None  # placed requests: its selectors no longer match
+    reason: str | None = None  # why it waits
+
+
+@dataclass(frozen=True)
+class Deleted:
+    owners: tuple[Owner, ...]
+    destinations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DestinationSaved:
+    destination: Destination
+
+
+@dataclass(frozen=True)
+class DestinationDeleted:
+    name: str
+
+
+@dataclass(frozen=True)
+class Retried:
+    """Waiting bundles placed once a conflict went (a follow-up of another change)."""
+
+
+@dataclass(frozen=True)
+class Migrated:
+    from_version: int
+    to_version: int
+
+
+Result = Applied | Deleted | DestinationSaved | DestinationDeleted | Retried | Migrated

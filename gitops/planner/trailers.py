@@ -1,0 +1,34 @@
+"""The git trailers of statewriter's commits (CONTRACT section 7)."""
+
+from __future__ import annotations
+
+from gitops.bundle import Owner
+from gitops.index import OwnerRecord
+from gitops.planner.draft import Trailers
+
+
+def owner_trailers(
+    action: str, owner: Owner, destinations: list[str], actor: str,
+    pipelines: list[str] | None = None,
+) -> Trailers:
+    trailers = [("Statewriter-Action", action), ("Statewriter-Promise", owner.promise)]
+    if owner.request:
+        trailers.append(("Statewriter-Request", owner.request))
+    for pipeline in pipelines or [owner.pipeline]:
+        trailers.append(("Statewriter-Pipeline", pipeline))
+    trailers.extend(("Statewriter-Destination", d) for d in destinations)
+    trailers.append(("Statewriter-Actor", actor))
+    return trailers
+
+
+def placed_trailers(records: list[OwnerRecord]) -> Trailers:
+    """One group per bundle a commit places besides its own (history pairs them in order)."""
+    trailers: Trailers = []
+    for record in records:
+        owner = record.owner
+        trailers.append(("Statewriter-Promise", owner.promise))
+        if owner.request:
+            trailers.append(("Statewriter-Request", owner.request))
+        trailers.append(("Statewriter-Pipeline", owner.pipeline))
+        trailers.append(("Statewriter-Bundle-Digest", record.digest))
+    return trailers

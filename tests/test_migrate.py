@@ -1,0 +1,203 @@
+"""Layout 1 to layout 2 (CONTRACT section 2 "Upgrades"): a store written by the last v1
+statewriter (tests/fixtures/v1-store.fi) is migrated at start-up in one commit, and every
+invariant holds after it, checked by real git, kubectl and statewriter verify."""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from app.answers import answer
+from gitops import layout, planner
+from gitops.bundle import Owner, parse_bundle
+from gitops.commitmsg import parse_trailers
+from gitops.errors import StoreUnavailable
+from gitops.index import Index, ObjectKey, encode_owner
+from gitops.planner.migrate import _layout1_object_path, _Layout1Loader
+from gitops.store import EmbeddedStore, RemoteStore
+from gitops.store.base import Author
+from gitops.store.objects import Repository
+from gitops.tree import DictTree
+from gitops.verify import verify_tree
+from gitops.writer import Writer
+from gitops.yamldocs import load_documents
+from tests.fixtures import eck
+from tests.procs import git, layout_1_store, verify_clone
+
+OWNERS = ".statewriter/owners"
+
+
+def files_of(repo: Path, ref: str = "main") -> dict[str, bytes]:
+    with Repository(repo, "main") as store:
+        tip = store.read_ref(f"refs/heads/{ref}")
+        assert tip is not None
+        return dict(store.tree(tip).files(""))
+
+
+def log(repo: Path) -> list[str]:
+    return git(f"--git-dir={repo}", "log", "--format=%H", "main").split()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return layout_1_store(tmp_path / "state.git")
+
+
+def test_start_up_migrates_in_one_commit_and_every_invariant_holds(store: Path, tmp_path: Path) -> None:
+    before = files_of(store)
+    old_index = Index.load(DictTree(before))
+    commits = log(store)
+
+    Writer(EmbeddedStore(store)).close()
+
+    after = log(store)
+    assert after[1:] == commits  # one commit on top
+    message = git(f"--git-dir={store}", "log", "-1", "--format=%B", "main")
+    trailers = parse_trailers(message)
+    assert trailers["Statewriter-Action"] == ["migrate"]
+    assert trailers["Statewriter-Destination"] == ["worker-1", "worker-2"]
+    assert message.startswith("migrate the state store to layout 2\n")
+    files = files_of(store)
+    assert files[layout.LAYOUT_RECORD] == layout.layout_record()
+    # a real checkout, every invariant (kustomize builds included), on the clone
+    verified = verify_clone(str(store), tmp_path)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    # the same owners hold the same objects in the same sections
+    new_index = Index.load(DictTree(files))
+    assert _holdings(new_index) == _holdings(old_index)
+    assert dict(new_index.destinations.items()) == dict(old_index.destinations.items())
+
+
+def _holdings(index: Index) -> dict[ObjectKey, dict[Owner, str]]:
+    return {key: {owner: held.section for owner, held in holders.items()}
+            for key, holders in index.objects.items()}
+
+
+def test_every_object_keeps_its_values(store: Path) -> None:
+    before = files_of(store)
+    tree = DictTree(before)
+    plan = planner.plan_migrate(Index.load(tree), tree)
+    after = {**before, **{p: c for p, c in plan.changes.items() if c is not None}}
+    index = Index.load(tree)
+    for key, holders in index.objects.items():
+        destination = index.destinations.get(key.destination)
+        assert destination is not None
+        old_path = _layout1_object_path(destination, holders.section, key.identity, holders)
+        new_path = layout.object_path(destination, holders.section, key.identity, holders)
+        # layout 1 read its own files back as YAML 1.1: what it meant, layout 2 must say
+        old = yaml.load(before[old_path], Loader=_Layout1Loader)
+        (new,) = load_documents(after[new_path].decode())
+        assert new == old, key
+
+
+def test_the_values_layout_1_wrote_ambiguously_now_read_back_as_strings(store: Path) -> None:
+    Writer(EmbeddedStore(store)).close()
+    (path,) = [p for p in files_of(store) if p.endswith("_ConfigMap_values.yaml")]
+    doc = yaml.safe_load(files_of(store)[path])
+    assert doc["metadata"]["namespace"] == "2024"
+    assert doc["data"] == {"zip": "08544", "exponent": "1e3", "octal": "0o17", "big": "12e7",
+                           "half": "+.5", "answer": "y", "on": "yes", "nothing": "null"}
+    # Go's YAML reader (the API server's) sees the same strings
+    shown = subprocess.run(["kubectl", "label", "--local", "-f", "-", "probe-", "-o", "json"],
+                           input=files_of(store)[path], capture_output=True, check=True)
+    assert json.loads(shown.stdout)["data"] == doc["data"]
+
+
+def test_posting_the_same_bundles_again_after_migration_changes_nothing(store: Path) -> None:
+    writer = Writer(EmbeddedStore(store))
+    try:
+        tip = log(store)[0]
+        for name in ("example", "second-request"):
+            bundle = parse_bundle(eck.request_bundle(
+                name, destinationSelectors={"environment": "dev"}))
+            status, body = answer(writer.submit(functools.partial(
+                planner.plan_apply, bundle=bundle, actor="tester")).result(timeout=60))
+            assert (status, body["changed"]) == (200, False)
+        assert log(store)[0] == tip
+        # a changed bundle rewrites its own objects only: the shared CRDs were migrated to
+        # exactly what today's rendering writes
+        bundle = parse_bundle(eck.request_bundle(
+            "example", destinationSelectors={"environment": "dev"}, status={"phase": "x"}))
+        status, body = answer(writer.submit(functools.partial(
+            planner.plan_apply, bundle=bundle, actor="tester")).result(timeout=60))
+        assert status == 200 and not body["files"]["added"] and not body["files"]["removed"]
+        assert all(p.startswith(layout.STATE) for p in body["files"]["changed"]), body["files"]
+        assert "replaced" not in body
+    finally:
+        writer.close()
+
+
+def test_a_migrated_store_is_not_migrated_again(store: Path) -> None:
+    Writer(EmbeddedStore(store)).close()
+    tip = log(store)[0]
+    Writer(EmbeddedStore(store)).close()
+    assert log(store)[0] == tip
+
+
+def test_two_replicas_starting_together_migrate_once(store: Path) -> None:
+    commits = log(store)
+    writers: list[Writer] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            writers.append(Writer(EmbeddedStore(store)))
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for writer in writers:
+        writer.close()
+    assert not errors and len(writers) == 2
+    assert log(store)[1:] == commits
+
+
+def test_a_remote_in_layout_1_is_migrated_by_push(store: Path, tmp_path: Path) -> None:
+    Writer(RemoteStore(store.as_uri(), tmp_path / "data")).close()
+    message = git(f"--git-dir={store}", "log", "-1", "--format=%B", "main")
+    assert parse_trailers(message)["Statewriter-Action"] == ["migrate"]
+    assert verify_tree(DictTree(files_of(store)), kustomize=True) == []
+
+
+def test_a_request_the_layout_cannot_hold_is_removed_and_named(store: Path) -> None:
+    files = files_of(store)
+    # what layout 1 let in: a request named kustomization.yaml, with its record and object
+    owner = Owner("redis", "default", "kustomization.yaml", "default")
+    index = Index.load(DictTree(files))
+    (cache,) = [r for r in index.request_owners("redis", "default", "sessions")]
+    record = cache.with_(owner=owner)
+    files[f"{OWNERS}/redis/default/kustomization.yaml/default.json"] = encode_owner(record)
+    tree = DictTree(files)
+
+    plan = planner.plan_migrate(Index.load(tree), tree)
+
+    assert "Removed (the layout cannot hold these request names):" in plan.message
+    assert "redis default/kustomization.yaml pipeline default" in plan.message
+    after = {**files}
+    for path, content in plan.changes.items():
+        if content is None:
+            after.pop(path)
+        else:
+            after[path] = content
+    assert not any("kustomization.yaml/" in path for path in after)
+    assert verify_tree(DictTree(after), kustomize=True) == []
+
+
+def test_a_store_of_a_newer_layout_is_refused(tmp_path: Path) -> None:
+    repo = tmp_path / "state.git"
+    store = EmbeddedStore(repo)
+    commit = store.commit(None, {layout.LAYOUT_RECORD: b'{"version": 3}\n'}, "newer", Author())
+    assert store.publish(None, commit)
+    store.close()
+    with pytest.raises(StoreUnavailable, match="layout 3"):
+        Writer(EmbeddedStore(repo))
