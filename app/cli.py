@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     verify = commands.add_parser("verify", help="check the invariants of a checkout or git URL")
     verify.add_argument("target", nargs="?", default=".")
     verify.add_argument("--no-kustomize", action="store_true", help="skip `kubectl kustomize`")
+    verify.add_argument("--branch", help="the branch to clone (default: the remote's HEAD)")
 
     history = commands.add_parser("history", help="a request's audit trail")
     history.add_argument("promise")
@@ -117,7 +118,7 @@ def _is_loopback(host: str) -> bool:
 def _verify(args: argparse.Namespace) -> int:
     from gitops.verify import verify_target
 
-    findings = verify_target(args.target, kustomize=not args.no_kustomize)
+    findings = verify_target(args.target, kustomize=not args.no_kustomize, branch=args.branch)
     for finding in findings:
         print(finding)
     if not findings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,20 +19,26 @@ import pytest
 import yaml
 
 from gitops import layout
-from gitops import verify as verify_module
-from gitops.planner import plan_delete
+from gitops.bundle import Owner
+from gitops.index import Index
+from gitops.planner import plan_delete, plan_migrate
+from gitops.store.objects import Repository
 from gitops.tree import DictTree
-from gitops.verify import verify_path, verify_target, verify_tree
+from gitops.verify import builds, verify_path, verify_target, verify_tree
 from tests.fixtures.eck import request_bundle
+from tests.procs import layout_1_store
 from tests.support import World
 
-CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
+ROOT = Path(__file__).parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus"
 ENV = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
        "GIT_AUTHOR_NAME": "Tess Ter", "GIT_AUTHOR_EMAIL": "tess@example.org",
        "GIT_COMMITTER_NAME": "Tess Ter", "GIT_COMMITTER_EMAIL": "tess@example.org"}
 HAS_KUBECTL = shutil.which("kubectl") is not None
 W1 = "worker-1"
-EXAMPLE = f"{W1}/resources/default/elastic-cloud/example/default"
+EXAMPLE_OWNER = Owner("elastic-cloud", "default", "example", "default")
+OTHER_OWNER = Owner("elastic-cloud", "default", "other", "default")
+EXAMPLE = f"{W1}/resources/{layout.owner_folder(EXAMPLE_OWNER)}"
 DEPS = f"{W1}/dependencies"
 
 
@@ -110,23 +117,50 @@ def write_checkout(root: Path, files: dict[str, bytes]) -> Path:
     return root
 
 
-def bare_repository(tmp: Path, files: dict[str, bytes], name: str = "state.git") -> Path:
-    """A bare repository whose main branch holds `files`, written with git plumbing."""
+def bare_repository(
+    tmp: Path, files: dict[str, bytes], name: str = "state.git",
+    symlinks: dict[str, str] | None = None,
+) -> Path:
+    """A bare repository whose main branch holds `files` and `symlinks` (path -> target),
+    written with git plumbing alone: no name in it ever touches the disk."""
     repo = tmp / name
     git("init", "--quiet", "--bare", "--initial-branch=main", str(repo))
-    index_env = {**ENV, "GIT_INDEX_FILE": str(tmp / f"{name}.index")}
-    entries = []
-    for path, content in sorted(files.items()):
-        blob = subprocess.run(["git", f"--git-dir={repo}", "hash-object", "-w", "--stdin"],
-                              input=content, capture_output=True, check=True, env=ENV).stdout
-        entries.append(f"100644 {blob.decode().strip()}\t{path}\n")
-    subprocess.run(["git", f"--git-dir={repo}", "update-index", "--index-info"],
-                   input="".join(entries).encode(), check=True, env=index_env)
-    tree = subprocess.run(["git", f"--git-dir={repo}", "write-tree"], capture_output=True,
-                          check=True, env=index_env).stdout.decode().strip()
-    commit = git(f"--git-dir={repo}", "commit-tree", tree, "-m", "state").strip()
-    git(f"--git-dir={repo}", "update-ref", "refs/heads/main", commit)
+
+    def plumbing(*args: str, stdin: bytes = b"") -> str:
+        return subprocess.run(["git", f"--git-dir={repo}", *args], input=stdin, check=True,
+                              capture_output=True, env=ENV).stdout.decode().strip()
+
+    root: dict[str, Any] = {}  # name -> a folder (dict) or (mode, blob id)
+    entries = {**{path: ("100644", content) for path, content in files.items()},
+               **{path: ("120000", target.encode()) for path, target in (symlinks or {}).items()}}
+    for path, (mode, content) in entries.items():
+        *folders, file = path.split("/")
+        node = root
+        for folder in folders:
+            node = node.setdefault(folder, {})
+        node[file] = (mode, plumbing("hash-object", "-w", "--stdin", stdin=content))
+
+    def write_tree(node: dict[str, Any]) -> str:
+        lines = [f"040000 tree {write_tree(value)}\t{entry}\n" if isinstance(value, dict)
+                 else f"{value[0]} blob {value[1]}\t{entry}\n" for entry, value in node.items()]
+        return plumbing("mktree", stdin="".join(lines).encode())
+
+    commit = plumbing("commit-tree", write_tree(root), "-m", "state")
+    plumbing("update-ref", "refs/heads/main", commit)
     return repo
+
+
+def v1_store(tmp: Path) -> Path:
+    """The fixture store layout 1 wrote, as a bare repository (branch main)."""
+    return layout_1_store(tmp / "v1.git")
+
+
+def main_branch_files(repo: Path) -> dict[str, bytes]:
+    """The files of `repo`'s main branch, read with git plumbing (no checkout)."""
+    with Repository(repo, "main") as store:
+        tip = store.read_ref("refs/heads/main")
+        assert tip is not None
+        return dict(store.tree(tip).files(""))
 
 
 # -- clean trees -------------------------------------------------------------------------------
@@ -159,8 +193,12 @@ def test_real_corpus_manifests_verify_clean() -> None:
     store.apply({"promise": "flux", "files": corpus_files("flux-install.yaml")})
     store.apply({"promise": "nginx-ingress", "files": corpus_files("nginx-ingress-operator")})
     store.apply({"promise": "redis", "files": corpus_files("redis-operator.yaml")})
+    # The destination's own Flux objects are statewriter's to render: a team's copy of the
+    # sources Kratix installs goes in under other names.
+    sources = {name: text.replace("kratix-workload-", "team-workload-")
+               for name, text in corpus_files("kratix-worker-flux-sources.yaml").items()}
     store.apply({"promise": "gitops", "request": {"namespace": "flux-system", "name": "sources"},
-                 "files": corpus_files("kratix-worker-flux-sources.yaml")})
+                 "files": sources})
     files = store.files()
     assert any(p.startswith("clusters/worker-2/dependencies/flux-system/") for p in files)
     assert verify(files, kustomize=True) == []
@@ -260,7 +298,7 @@ def test_file_not_listed_in_its_kustomization(eck: dict[str, bytes]) -> None:
     files = dict(eck)
     kustomization = f"{EXAMPLE}/kustomization.yaml"
     files[kustomization] = files[kustomization].replace(
-        b"- default_Kibana.kibana.k8s.elastic.co_example.yaml\n", b"")
+        b'- "default_Kibana.kibana.k8s.elastic.co_example.yaml"\n', b"")
     assert verify(files, kustomize=True) == [
         f"{kustomization}: does not list file default_Kibana.kibana.k8s.elastic.co_example.yaml"
     ]
@@ -402,14 +440,16 @@ def test_files_no_destination_record_owns(eck: dict[str, bytes]) -> None:
 
 def test_owner_record_in_the_wrong_place(eck: dict[str, bytes]) -> None:
     files = dict(eck)
-    record = ".statewriter/owners/elastic-cloud/default/other/default.json"
-    files[".statewriter/owners/elastic-cloud/default/other/copy.json"] = files[record]
-    files[".statewriter/owners/elastic-cloud/default/broken.json"] = b"[]"
+    record = layout.owner_record_path(OTHER_OWNER)
+    copy = record.replace("/default.json", "/copy.json")
+    broken = ".statewriter/owners/elastic-cloud/default/broken.json"
+    files[copy] = files[record]
+    files[broken] = b"[]"
     findings = verify(files)
-    assert ".statewriter/owners/elastic-cloud/default/broken.json: unreadable owner record: " \
-           "list indices must be integers or slices, not str" in findings
-    assert ".statewriter/owners/elastic-cloud/default/other/copy.json: owner record at the " \
-           "wrong path (or a second record of the same owner)" in findings
+    (unreadable,) = [f for f in findings if f.startswith(broken)]
+    assert unreadable.startswith(f"{broken}: unreadable state record (TypeError: ")
+    assert f"{copy}: owner record at the wrong path (or a second record of the same owner)" \
+        in findings
 
 
 def test_resource_edited_outside_statewriter(eck: dict[str, bytes]) -> None:
@@ -429,14 +469,15 @@ def test_stored_bundle_documents() -> None:
     store = World()
     store.apply(request_bundle("waiting"))  # no destination yet: kept under .statewriter/
     files = store.files()
-    folder = ".statewriter/bundles/elastic-cloud/default/waiting/default"
+    waiting = Owner("elastic-cloud", "default", "waiting", "default")
+    folder = layout.stored_bundle_folder(waiting)
     assert f"{folder}/00007.yaml" in files
     assert verify(files) == []
     del files[f"{folder}/00007.yaml"]
     files[f"{folder}/00099.yaml"] = b"{}\n"
     assert verify(files) == [
-        f"{folder}/00007.yaml: missing; .statewriter/owners/elastic-cloud/default/waiting/"
-        "default.json keeps 13 documents of its bundle",
+        f"{folder}/00007.yaml: missing; {layout.owner_record_path(waiting)} keeps 13 "
+        "documents of its bundle",
         f"{folder}/00099.yaml: no owner record keeps this stored document",
     ]
 
@@ -505,12 +546,178 @@ def test_verify_target_failures_are_findings(tmp_path: Path) -> None:
     assert "s3cret" not in findings[0]
 
 
+# -- invariant 7: every path segment fits in 255 bytes -----------------------------------------
+
+
+LONG = "notes-" + "\u00e9" * 150 + ".md"  # 159 characters, 309 bytes: bytes are what count
+
+
+def segment_finding(path: str, size: int) -> str:
+    return f"{path}: a path segment of {size} bytes (at most 255) cannot be checked out on Linux"
+
+
+def test_a_path_segment_over_255_bytes(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    files[LONG] = b"# notes\n"  # documentation at the root: only its name is wrong
+    folder = "d" * 300
+    files[f"{folder}/a.md"] = files[f"{folder}/b.md"] = b"# notes\n"
+    assert verify(files) == [
+        segment_finding(folder, 300),  # named once, not once per file below it
+        segment_finding(LONG, 309),
+        f"{folder}/a.md: no destination record owns this path",
+        f"{folder}/b.md: no destination record owns this path",
+    ]
+
+
+def test_verify_target_names_a_name_no_checkout_can_hold(eck: dict[str, bytes],
+                                                         tmp_path: Path) -> None:
+    repo = bare_repository(tmp_path, {**eck, LONG: b"# notes\n"},
+                           symlinks={"passwd.md": "/etc/passwd"})
+    # A checkout would fail: the tree is read from git's objects, every check still runs.
+    assert verify_target(str(repo), kustomize=HAS_KUBECTL) == [
+        "passwd.md: is a symbolic link (no symlinks are allowed)",
+        segment_finding(LONG, 309),
+    ]
+
+
+def test_verify_target_names_the_files_a_checkout_cannot_write(tmp_path: Path) -> None:
+    deep = "/".join(["d" * 250] * 17) + "/notes.md"  # every segment fits, the path does not
+    assert len(deep.encode()) > 4096
+    repo = bare_repository(tmp_path, {deep: b"# notes\n"})
+    findings = verify_target(str(repo), kustomize=False)
+    assert findings[0].startswith(f"{deep}: cannot be checked out: ")
+    assert findings[1:] == [f"{deep}: no destination record owns this path"]
+
+
+# -- the layout record -----------------------------------------------------------------------
+
+
+LAYOUT_1 = ".statewriter: layout 1: statewriter migrates it to layout 2 at start-up"
+
+
+def test_a_store_without_its_layout_record_is_layout_1(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    del files[layout.LAYOUT_RECORD]
+    assert verify(files, kustomize=True) == [LAYOUT_1]
+
+
+def test_a_newer_layout_is_one_finding(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    files[layout.LAYOUT_RECORD] = b'{"version": 3}\n'
+    del files[KIBANA]  # not judged: a newer layout may keep it elsewhere
+    assert verify(files, kustomize=True) == [
+        ".statewriter/layout.json: layout 3 is newer than this statewriter's (2): verify it "
+        "with a newer statewriter"
+    ]
+
+
+def test_a_repository_without_the_commit_to_verify_is_a_finding(tmp_path: Path) -> None:
+    repo = tmp_path / "empty.git"
+    git("init", "--quiet", "--bare", str(repo))
+    assert verify_target(str(repo)) == [
+        f"{repo}: no commit to verify (an empty repository, or its HEAD names a branch that "
+        "does not exist: pass --branch)"
+    ]
+
+
+def test_the_layout_1_fixture_store(tmp_path: Path) -> None:
+    repo = v1_store(tmp_path)
+    files = main_branch_files(repo)
+    findings = verify(files)
+    assert verify_target(str(repo), kustomize=False) == findings  # cloned, not checked out
+    # One finding for the layout, none for the paths the migration moves; the rest is what
+    # layout 1 wrote wrongly: a name too long, unquoted names and values YAML misreads.
+    (long,) = [p for p in files if any(len(s.encode()) > 255 for s in p.split("/"))]
+    assert findings[:2] == [LAYOUT_1, segment_finding(long, len(long.split("/")[-1].encode()))]
+    assert findings[2:]
+    for finding in findings[2:]:
+        assert finding.endswith(("resources must be a list of file and folder names",
+                                 "reads differently under YAML 1.1, YAML 1.2 and Go readers "
+                                 "(quote it)")), finding
+    # The same, read from a clone's objects (a checkout cannot hold the long name).
+    assert verify_target(str(repo), kustomize=False, branch="main") == findings
+    # Layout 1's objects are still checked against their owners, wherever they are.
+    (cache,) = [p for p in files if p.endswith("/default_ConfigMap_cache.yaml")]
+    del files[cache]
+    assert f"{W1}/resources: missing; ConfigMap default/cache is held by redis default/cache " \
+           "pipeline default" in verify(files)
+
+
+def test_the_layout_1_fixture_store_verifies_clean_once_migrated(tmp_path: Path) -> None:
+    files = main_branch_files(v1_store(tmp_path))
+    tree = DictTree(files)
+    plan = plan_migrate(Index.load(tree), tree)
+    for path, content in plan.changes.items():
+        if content is None:
+            del files[path]
+        else:
+            files[path] = content
+    assert verify(files, kustomize=True) == []
+
+
+# -- invariant 8: values survive the trip ----------------------------------------------------
+
+
+def test_plain_scalars_that_yaml_readers_read_differently(eck: dict[str, bytes]) -> None:
+    files = dict(eck)
+    # A shared dependency: its content is not compared with what its owners wrote.
+    files[CONFIGMAP] = (b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: elastic-operator\n"
+                        b"  namespace: elastic-system\ndata:\n  zip: 08544\n  quoted: '08544'\n")
+    assert verify(files) == [
+        f"{CONFIGMAP}: line 7: plain scalar '08544' reads differently under YAML 1.1, YAML 1.2 "
+        "and Go readers (quote it)"
+    ]
+
+
+def test_kustomization_entries_are_checked_too() -> None:
+    store = World()
+    store.destination(W1, {})
+    store.apply({"promise": "redis", "request": {"namespace": "1e3", "name": "cache"},
+                 "files": {"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"}})
+    files = store.files()
+    assert verify(files, kustomize=True) == []
+    kustomization = f"{W1}/resources/kustomization.yaml"
+    files[kustomization] = files[kustomization].replace(b'"1e3"', b"1e3")
+    assert verify(files) == [
+        f"{kustomization}: line 4: plain scalar '1e3' reads differently under YAML 1.1, "
+        "YAML 1.2 and Go readers (quote it)"
+    ]
+
+
+# -- a check that cannot run is not a pass ----------------------------------------------------
+
+
+NO_KUBECTL = ("/nonexistent/kubectl not found: cannot build worker-1/dependencies, "
+              "worker-1/resources; pass --no-kustomize to skip the builds")
+
+
+def test_missing_kubectl_is_a_finding(eck: dict[str, bytes]) -> None:
+    assert verify_tree(DictTree(eck), kubectl="/nonexistent/kubectl") == [NO_KUBECTL]
+    assert verify_tree(DictTree(eck), kustomize=False, kubectl="/nonexistent/kubectl") == []
+
+
+def test_the_command_fails_without_kubectl(eck: dict[str, bytes], tmp_path: Path) -> None:
+    root = write_checkout(tmp_path / "checkout", eck)
+    empty = tmp_path / "bin"
+    empty.mkdir()
+
+    def statewriter_verify(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "app.cli", "verify", *args], cwd=ROOT,
+                              capture_output=True, text=True, env={**ENV, "PATH": str(empty)})
+
+    failed = statewriter_verify(str(root))
+    assert failed.returncode != 0
+    assert "kubectl not found: cannot build" in failed.stdout, failed.stdout + failed.stderr
+    skipped = statewriter_verify(str(root), "--no-kustomize")
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+
+
 # -- large sections are built in pieces -------------------------------------------------------
 
 
 @pytest.mark.skipif(not HAS_KUBECTL, reason="needs kubectl")
 def test_sections_built_in_pieces(eck: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(verify_module, "KUSTOMIZE_CHUNK", 4)  # every folder its own piece
+    monkeypatch.setattr(builds, "KUSTOMIZE_CHUNK", 4)  # every folder its own piece
     assert verify(eck, kustomize=True) == []  # stubs around each piece build
     files = dict(eck)
     files[f"{EXAMPLE}/kustomization.yaml"] += b"- ghost.yaml\n"
