@@ -35,7 +35,7 @@ class Limits:
     def parsing(self) -> ParseLimits:
         """The bounds on each YAML file of a bundle."""
         return ParseLimits(self.max_depth, self.max_nodes, self.max_documents,
-                           self.max_document_bytes)
+                           self.max_document_bytes, deliverable=True)
 
 
 @dataclass(frozen=True, order=True, slots=True)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from gitops.identity import Identity
 from gitops.layout import DEPENDENCIES, RESOURCES, Destination
+from gitops.yamldocs import dump_document
 
 DEFAULT_PREFIX = "kratix-workload"  # what existing Kratix worker setups name their Flux objects
 FLUX_NAMESPACE = "flux-system"
@@ -70,4 +69,4 @@ def flux_manifests(
         kustomization(DEPENDENCIES, {"wait": True}),
         kustomization(RESOURCES, {"dependsOn": [{"name": f"{prefix}-{DEPENDENCIES}"}]}),
     ]
-    return yaml.safe_dump_all(docs, sort_keys=False)
+    return "---\n".join(dump_document(doc).decode() for doc in docs)

@@ -168,6 +168,9 @@ class ParseLimits:
     max_nodes: int = 200_000  # per file, counted after alias expansion
     max_documents: int = 5000
     max_document_bytes: int | None = None  # UTF-8 bytes of one document's content
+    # Refuse what kustomize would change or refuse whatever the quoting (a bundle's
+    # documents, on their way to clusters): DEL and C1 control characters, a '<<' key.
+    deliverable: bool = False
 
 
 def load_documents(text: str, limits: ParseLimits = ParseLimits()) -> list[dict[str, Any]]:
@@ -215,7 +218,7 @@ def _plain_documents(text: str, limits: ParseLimits) -> Iterator[tuple[int, Any]
             node = loader.get_node()
             _check_size(text, node, limits.max_document_bytes, index)
             doc = loader.construct_document(node)
-            _check_plain(doc, limits.max_depth, budget, index)
+            _check_plain(doc, limits.max_depth, budget, index, limits.deliverable)
             yield index, doc
             index += 1
     except _Refusal as refusal:
@@ -242,7 +245,9 @@ def _check_size(text: str, node: yaml.Node, limit: int | None, document: int) ->
         raise YamlLimitExceeded(f"document is {size} bytes, more than the limit of {limit}", document)
 
 
-def _check_plain(value: object, depth: int, budget: list[int], document: int) -> None:
+def _check_plain(
+    value: object, depth: int, budget: list[int], document: int, deliverable: bool
+) -> None:
     """Plain JSON-like data within the depth and node budgets (aliases count each time)."""
     budget[0] -= 1
     if budget[0] < 0:
@@ -253,12 +258,36 @@ def _check_plain(value: object, depth: int, budget: list[int], document: int) ->
         for key, item in value.items():
             if not isinstance(key, str):
                 raise YamlError(f"mapping key {key!r} is not a string", document)
-            _check_plain(item, depth - 1, budget, document)
+            if deliverable:
+                _check_key(key, document)
+            _check_plain(item, depth - 1, budget, document, deliverable)
     elif isinstance(value, list):
         for item in value:
-            _check_plain(item, depth - 1, budget, document)
-    elif value is not None and not isinstance(value, str | int | float | bool):
+            _check_plain(item, depth - 1, budget, document, deliverable)
+    elif isinstance(value, str):
+        if deliverable:
+            _check_text(value, document)
+    elif value is not None and not isinstance(value, int | float | bool):
         raise YamlError(f"unsupported YAML value of type {type(value).__name__}", document)
+
+
+# DEL and the C1 control characters (NEL among them): kustomize, and so Flux, folds NEL into
+# a space and fails on the others, whatever the quoting; the API server's reader keeps them.
+_UNDELIVERABLE = re.compile("[\x7f-\x9f]")
+
+
+def _check_key(key: str, document: int) -> None:
+    if key == "<<":
+        raise YamlError("a mapping key '<<' cannot be delivered: kustomize drops it as a merge "
+                        "key, however it is quoted", document)
+    _check_text(key, document)
+
+
+def _check_text(text: str, document: int) -> None:
+    found = _UNDELIVERABLE.search(text)
+    if found is not None:
+        raise YamlError(f"a string holds the control character U+{ord(found[0]):04X}, which "
+                        "kustomize changes or refuses: it cannot be delivered as sent", document)
 
 
 def _one_line(error: yaml.YAMLError) -> str:

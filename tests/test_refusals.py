@@ -504,3 +504,24 @@ def test_every_corpus_document_is_accepted(namespace: str | None) -> None:
             assert document_problem(doc, namespace or "default") is None, (file, index)
     bundle = parse_bundle(payload(files, namespace, "example" if namespace else None))
     assert len(bundle.documents) == sum(map(len, documents.values())) == 53
+
+
+# -- what kustomize changes whatever the quoting ----------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["line\x85next", "del\x7f", "c1\x9f"],
+                         ids=["NEL", "DEL", "C1"])
+@pytest.mark.parametrize("where", ["value", "key"])
+def test_control_characters_kustomize_changes_or_refuses(text: str, where: str) -> None:
+    data = {"k": text} if where == "value" else {text: "v"}
+    error = refusal(obj("ConfigMap", "cm", data=data))
+    assert_names(error, "cannot be delivered as sent")
+
+
+def test_a_quoted_merge_key_is_refused_and_a_real_merge_is_expanded() -> None:
+    error = refusal(obj("ConfigMap", "cm", data={"<<": "v"}))
+    assert_names(error, "'<<'")
+    merged = accepted("base: &base {a: '1'}\napiVersion: v1\nkind: ConfigMap\n"
+                      "metadata: {name: cm}\ndata: {<<: *base, b: '2'}\n")
+    (doc,) = merged.documents
+    assert doc.doc["data"] == {"a": "1", "b": "2"}
