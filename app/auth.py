@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from fastapi import Request
+
 from app.config import Config, Token
 from gitops.errors import Forbidden, Unauthorized
 
@@ -23,6 +25,13 @@ class Principal:
     def require_destinations(self) -> None:
         if self.token is not None and not self.token.destinations:
             raise Forbidden(f"token {self.name!r} may not manage destinations")
+
+
+def authenticated(request: Request) -> Principal:
+    """The caller of a route, from its Authorization header (a FastAPI dependency: a router
+    that declares it protects every route it holds)."""
+    config: Config = request.app.state.config
+    return authenticate(config, request.headers.get("authorization"))
 
 
 def authenticate(config: Config, authorization: str | None) -> Principal:

@@ -87,6 +87,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     from app.config import ConfigError, load_config
     from app.main import create_app
+    from gitops.store import open_store
+    from gitops.store.remote import Credentials
+    from gitops.writer import Writer
 
     try:
         config = load_config(args.config, host=args.host, port=args.port, data=args.data,
@@ -102,7 +105,10 @@ def _serve(args: argparse.Namespace) -> int:
     # GIL over; getting it back from busy request threads waits up to the switch interval
     # (5 ms by default; a quarter of the lane's time was spent there under load).
     sys.setswitchinterval(0.0005)
-    uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="info")
+    credentials = Credentials(**config.remote_credentials) if config.remote_credentials else None
+    store = open_store(config.data, config.remote, config.branch, credentials)
+    writer = Writer(store, config.author)
+    uvicorn.run(create_app(config, writer), host=config.host, port=config.port, log_level="info")
     return 0
 
 

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -46,6 +47,28 @@ class Config:
     @property
     def auth_enabled(self) -> bool:
         return self.tokens is not None
+
+    @property
+    def source_url(self) -> str:
+        """The URL workers' Flux clones: the remote without any credentials in it, else the
+        embedded store at `publicUrl` or at the configured host and port (never a URL taken
+        from a request)."""
+        if self.remote is not None:
+            return without_userinfo(self.remote)
+        if self.public_url:
+            base = self.public_url
+        else:
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            base = f"http://{host}:{self.port}"
+        return f"{base.rstrip('/')}/git/state.git"
+
+
+def without_userinfo(url: str) -> str:
+    """`url` without `user:password@` (an scp-like `git@host:path` has no password in it)."""
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 MAX_DEPTH = 400  # documents the planner can always reload (gitops.planner._OWN_FILES)

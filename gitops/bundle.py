@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -76,6 +77,7 @@ class Bundle:
     status: dict[str, Any] | None = None
     generation: int | None = None
     digest: str = field(default="")
+    trailers: Trailers = ()  # the client's own commit trailers (not part of the digest)
 
     @property
     def promise(self) -> str:
@@ -317,6 +319,37 @@ def _flux_problem(identity: Identity) -> str | None:
     return None
 
 
+Trailers = tuple[tuple[str, str], ...]
+MAX_TRAILERS = 16
+MAX_TRAILER_VALUE = 256
+_TRAILER_KEY = re.compile(r"[A-Z][A-Za-z0-9-]{0,62}")
+
+
+def check_trailers(value: object) -> Trailers:
+    """A bundle's own commit trailers (CONTRACT section 6): at most 16, keys like
+    `Change-Request` that do not start with `Statewriter-`, values one line of at most 256
+    characters; kept in key order."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise InvalidBundle("trailers must be an object of trailer key -> value", field="trailers")
+    if len(value) > MAX_TRAILERS:
+        raise InvalidBundle(f"at most {MAX_TRAILERS} trailers", field="trailers")
+    for key, text in value.items():
+        where = f"trailers.{key}"
+        if not isinstance(key, str) or not _TRAILER_KEY.fullmatch(key):
+            raise InvalidBundle(f"trailer key {key!r} must match ^[A-Z][A-Za-z0-9-]{{0,62}}$",
+                                field=where)
+        if key.lower().startswith("statewriter-"):
+            raise InvalidBundle(f"trailer key {key!r}: Statewriter- trailers are the service's own",
+                                field=where)
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TRAILER_VALUE or any(
+                ch in text for ch in "\r\n\x00"):
+            raise InvalidBundle(f"trailer {key}: the value must be one non-empty line of at most "
+                                f"{MAX_TRAILER_VALUE} characters", field=where)
+    return tuple(sorted((key, text.strip()) for key, text in value.items()))
+
+
 def parse_bundle(payload: object, limits: Limits = Limits()) -> Bundle:
     """The JSON form of POST /v1/bundles (CONTRACT section 6)."""
     if not isinstance(payload, dict):
@@ -335,7 +368,8 @@ def parse_bundle(payload: object, limits: Limits = Limits()) -> Bundle:
         raise InvalidBundle("files must be an object of file name -> YAML text", field="files")
     selectors = check_selectors(payload.get("destinationSelectors"), "destinationSelectors")
     return build_bundle(owner, selectors, files, payload.get("status"),
-                        payload.get("promiseGeneration"), limits)
+                        payload.get("promiseGeneration"), limits,
+                        check_trailers(payload.get("trailers")))
 
 
 def build_bundle(
@@ -345,6 +379,7 @@ def build_bundle(
     status: object,
     generation: object,
     limits: Limits,
+    trailers: Trailers = (),
 ) -> Bundle:
     if status is not None and not isinstance(status, dict):
         raise InvalidBundle("status must be an object", field="status")
@@ -359,4 +394,4 @@ def build_bundle(
     documents = tuple(replace(d, key=hashlib.sha256(text.encode()).digest())
                       for d, text in zip(parsed, encoded, strict=True))
     return Bundle(owner, selectors, documents, status, generation,
-                  bundle_digest(owner, selectors, encoded))
+                  bundle_digest(owner, selectors, encoded), trailers)

@@ -107,6 +107,7 @@ class Writer:
         self._maintenance: threading.Thread | None = None
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._tip: str | None = None
+        self._unready: str | None = None  # why the last contact with the store failed
         self._index = Index()
         self._load(store.refresh())
         self._migrate()
@@ -129,6 +130,12 @@ class Writer:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def readiness(self) -> str | None:
+        """None when writes can succeed, as far as the lane last saw; else why not."""
+        if not self.alive:
+            return "the writer lane stopped"
+        return self._unready
 
     def close(self) -> None:
         self._queue.put(None)
@@ -222,6 +229,7 @@ class Writer:
                     log.exception("writer group failed")
                 failure = error if isinstance(error, StoreUnavailable) else StoreUnavailable(
                     f"state store failure: {error}")
+                self._unready = failure.message
                 for item in group:
                     if not item.future.done():
                         item.future.set_result(Refused(failure))
@@ -240,6 +248,7 @@ class Writer:
             if not published and head is not None and head != base:
                 published = self.store.publish(base, head)
             if published:
+                self._unready = None
                 batch.merge_down()
                 self._tip = head
                 if head != base:

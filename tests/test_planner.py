@@ -1155,3 +1155,20 @@ def test_kustomization_entries_are_quoted_strings(tmp_path: Path) -> None:
     (doc,) = built[RES]
     assert doc["metadata"] == {"name": "1e3", "namespace": "2024"}
     assert doc["data"] == {"value": "08544"}
+
+
+def test_a_bundles_own_trailers_follow_its_group_also_when_placed_later() -> None:
+    world = World()
+    body = {**payload("p1", "team-a/one", {"cm.yaml": config_map("x")}, selectors={"env": "dev"}),
+            "trailers": {"Change-Request": "CHG-1042", "Correlation-Id": "run-7"}}
+    world.apply(body)  # pending: no destination yet
+    plan = world.destination("dev", {"env": "dev"})
+    lines = plan.message.strip().splitlines()
+    digest = lines.index(f"Statewriter-Bundle-Digest: {parse_bundle(body).digest}")
+    assert lines[digest + 1:digest + 3] == ["Change-Request: CHG-1042", "Correlation-Id: run-7"]
+    parsed = subprocess.run(["git", "interpret-trailers", "--parse"], input=plan.message,
+                            capture_output=True, text=True, check=True).stdout
+    assert "Change-Request: CHG-1042\n" in parsed
+    again = world.apply({**body, "status": {"phase": "Ready"}})
+    assert "Correlation-Id: run-7" in again.message
+    assert_reloads(world)

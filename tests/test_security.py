@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import tarfile
 import time
 import zlib
@@ -214,6 +215,38 @@ def test_malformed_fields_are_422(service: Service, field: dict[str, Any]) -> No
     post_json(service, 422, {**bundle({"cm.yaml": CM}), **field})
 
 
+@pytest.mark.parametrize(("extra", "field"), [
+    ({"destinationSelector": {"env": "prod"}}, "destinationSelector"),  # a typo, not ignored
+    ({"request": {"namespace": "default", "name": "example", "nmae": "x"}}, "request.nmae"),
+    ({"promiseGeneration": 1.0}, "promiseGeneration"),
+    ({"trailers": {"change-request": "CHG-1"}}, "trailers.change-request"),
+    ({"trailers": {"Statewriter-Actor": "me"}}, "trailers.Statewriter-Actor"),
+    ({"trailers": {"Change-Request": "two\nlines"}}, "trailers.Change-Request"),
+    ({"trailers": {f"K{i}": "v" for i in range(17)}}, "trailers"),
+])
+def test_unknown_or_mistyped_fields_are_422_naming_them(
+    service: Service, extra: dict[str, Any], field: str
+) -> None:
+    refusal = post_json(service, 422, {**bundle({"cm.yaml": CM}), **extra}).json()
+    assert refusal["field"] == field and field.rpartition(".")[2] in refusal["message"]
+
+
+@pytest.mark.parametrize("body", [
+    b'{"promise": "elastic-cloud", "files": {}, "status": {"ratio": NaN}}',
+    b'{"promise": "elastic-cloud", "files": {}, "status": {"ratio": Infinity}}',
+    b'{"promise": "elastic-cloud", "promise": "other", "files": {}}',
+], ids=["NaN", "Infinity", "duplicate-key"])
+def test_json_beyond_rfc_8259_is_422(service: Service, body: bytes) -> None:
+    post_raw(service, 422, body)
+
+
+def test_a_destination_with_an_unknown_field_is_422_and_keeps_its_labels(service: Service) -> None:
+    refusal = service.refused(422, "PUT", "/v1/destinations/worker-1", ADMIN,
+                              json={"label": {"env": "prod"}}).json()
+    assert refusal["field"] == "label"
+    assert service.call("GET", "/v1/destinations/worker-1").json()["labels"] == {"env": "dev"}
+
+
 def test_oversized_body_is_413(service: Service) -> None:
     big = "# " + "x" * (1 << 20) + "\n" + CM
     post_json(service, 413, bundle({"cm.yaml": big}))
@@ -364,6 +397,28 @@ def test_destination_management_needs_destinations_true(service: Service) -> Non
     service.refused(403, "PUT", "/v1/destinations/worker-2", json={"labels": {}})
     service.refused(403, "DELETE", "/v1/destinations/worker-1")
     assert service.call("GET", "/v1/destinations").status_code == 200  # reading is any token
+
+
+OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+        "/redoc"}
+
+
+def test_every_route_but_the_open_ones_needs_a_token(service: Service) -> None:
+    """Walk every operation the service documents: without a token, each is a 401 before
+    anything else is looked at (path parameters filled with names that do exist)."""
+    schema = service.client.get("/openapi.json").json()
+    walked = 0
+    for path, operations in schema["paths"].items():
+        if path in OPEN:
+            continue
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        for method in operations:
+            response = service.client.request(method.upper(), concrete)
+            assert response.status_code == 401, (method, path, response.text)
+            walked += 1
+    assert walked >= 11  # every /v1 operation of CONTRACT section 6 so far
+    git = service.client.get("/git/state.git/info/refs", params={"service": "git-upload-pack"})
+    assert git.status_code == 401
 
 
 def test_health_endpoints_are_open_without_a_token(service: Service) -> None:

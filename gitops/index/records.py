@@ -62,6 +62,7 @@ class OwnerRecord:
     stored_documents: int = 0  # documents kept under .statewriter/bundles for later placement
     dependency_marked: tuple[int, ...] = ()  # stored documents marked statewriter.dev/placement
     pending_reason: str | None = None  # why it is not (or, promise-level, not everywhere) placed
+    trailers: tuple[tuple[str, str], ...] = ()  # the bundle's own commit trailers
 
     @property
     def state(self) -> str:
@@ -96,6 +97,7 @@ def encode_owner(record: OwnerRecord) -> bytes:
         "storedDocuments": record.stored_documents,
         **({"dependencyMarked": list(record.dependency_marked)} if record.dependency_marked else {}),
         "pendingReason": record.pending_reason,
+        **({"trailers": dict(record.trailers)} if record.trailers else {}),
         "objects": {
             destination: [_encode_held(held) for held in holds]
             for destination, holds in sorted(record.objects.items())
@@ -153,6 +155,7 @@ def decode_owner(data: bytes, shared: dict[Any, Any] | None = None) -> OwnerReco
         stored_documents=raw.get("storedDocuments", 0),
         dependency_marked=tuple(raw.get("dependencyMarked", ())),
         pending_reason=raw.get("pendingReason"),
+        trailers=tuple((str(k), str(v)) for k, v in (raw.get("trailers") or {}).items()),
     )
 
 

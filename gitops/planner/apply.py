@@ -49,6 +49,7 @@ def plan_apply(
         stored_documents=stored.documents,
         dependency_marked=stored.marked,
         pending_reason=None if destinations else NO_MATCH,
+        trailers=bundle.trailers,
     )
     if old is not None and record.with_(serial=old.serial) == old:
         record = old  # re-evaluated, still waiting: nothing to commit
@@ -59,6 +60,7 @@ def plan_apply(
     trailers = owner_trailers("apply", owner, sorted(draft.destinations | set(destinations)),
                               actor)
     trailers.append(("Statewriter-Bundle-Digest", bundle.digest))
+    trailers.extend(bundle.trailers)
     trailers.extend(placed_trailers(draft.notes.placed))
     plan = draft.finish(f"apply {who(owner)}{where}", trailers, applied(draft.index, record))
     plan.follow_up = retry_after(draft, actor)

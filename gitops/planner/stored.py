@@ -60,4 +60,4 @@ def stored_bundle(tree: Tree, record: OwnerRecord) -> Bundle:
             annotations[PLACEMENT_ANNOTATION] = "dependency"
         documents.append(SourceDocument(path.rpartition("/")[2], 0, doc))
     return Bundle(record.owner, record.selectors, tuple(documents), record.status,
-                  record.generation, record.digest)
+                  record.generation, record.digest, record.trailers)

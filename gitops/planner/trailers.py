@@ -31,4 +31,5 @@ def placed_trailers(records: list[OwnerRecord]) -> Trailers:
             trailers.append(("Statewriter-Request", owner.request))
         trailers.append(("Statewriter-Pipeline", owner.pipeline))
         trailers.append(("Statewriter-Bundle-Digest", record.digest))
+        trailers.extend(record.trailers)
     return trailers

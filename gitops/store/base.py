@@ -8,6 +8,7 @@ to a remote). The planner never sees either; it reads a `Tree`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from gitops.tree import Changes, Tree
@@ -21,6 +22,7 @@ class Author:
 
 class Store(Protocol):
     branch: str
+    path: Path  # the bare repository the service reads (the embedded store, or the remote's cache)
 
     def tip(self) -> str | None:
         """The published branch tip as last seen (None for an empty store)."""

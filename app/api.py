@@ -1,0 +1,276 @@
+"""The /v1 API (CONTRACT section 6). Every route here needs a valid token when auth is on:
+the router's own dependency checks it, so no route can forget to."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from app.answers import answer
+from app.auth import Principal, authenticated
+from app.bodies import bounded, is_gzip, json_bundle, media_type, model, read_body, require_json, strict_json
+from app.config import Config
+from app.models import DestinationBody
+from app.requestid import request_id_of
+from gitops import layout, planner
+from gitops.bundle import make_owner
+from gitops.errors import NotFound
+from gitops.flux import DEFAULT_PREFIX, flux_manifests
+from gitops.history import request_history
+from gitops.index import Index, ObjectKey, OwnerRecord
+from gitops.planner import Policy
+from gitops.tarbundle import read_tar_bundle
+from gitops.writer import Operation, Writer
+
+Caller = Annotated[Principal, Depends(authenticated)]
+router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated)])
+
+BUNDLE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["promise", "files"],
+    "additionalProperties": False,
+    "properties": {
+        "promise": {"type": "string"},
+        "request": {
+            "type": "object",
+            "required": ["namespace", "name"],
+            "additionalProperties": False,
+            "properties": {"namespace": {"type": "string"}, "name": {"type": "string"}},
+        },
+        "pipeline": {"type": "string"},
+        "destinationSelectors": {"type": "object", "additionalProperties": {"type": "string"}},
+        "files": {"type": "object", "additionalProperties": {"type": "string"}},
+        "status": {"type": "object"},
+        "promiseGeneration": {"type": "integer", "minimum": 0},
+        "trailers": {"type": "object", "additionalProperties": {"type": "string"},
+                     "maxProperties": 16},
+    },
+}
+DESTINATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "path": {"type": "string"},
+    },
+}
+
+
+def _config(request: Request) -> Config:
+    config: Config = request.app.state.config
+    return config
+
+
+def _writer(request: Request) -> Writer:
+    writer: Writer = request.app.state.writer
+    return writer
+
+
+def _policy(request: Request) -> Policy:
+    return Policy(_config(request).protect_from_prune)
+
+
+async def _run(request: Request, operation: Operation, dry_run: bool = False) -> JSONResponse:
+    future = _writer(request).submit(operation, dry_run, request_id_of(request.state))
+    status, body = answer(await asyncio.wrap_future(future))
+    return JSONResponse(body, status_code=status)
+
+
+# -- bundles ------------------------------------------------------------------------------
+
+
+@router.post(
+    "/bundles",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": BUNDLE_SCHEMA},
+        "application/gzip": {"schema": {"type": "string", "format": "binary"}},
+    }}},
+    responses={200: {}, 202: {}, 401: {}, 403: {}, 409: {}, 413: {}, 415: {}, 422: {}},
+)
+async def post_bundle(
+    request: Request,
+    who: Caller,
+    dryRun: bool = False,
+    promise: str | None = Query(None, description="tarball form: the promise"),
+    namespace: str | None = Query(None, description="tarball form: the request's namespace"),
+    name: str | None = Query(None, description="tarball form: the request's name"),
+    pipeline: str | None = Query(None, description="tarball form: the pipeline"),
+    promiseGeneration: int | None = Query(
+        None, ge=0, description="tarball form: the promise generation that rendered it"
+    ),
+) -> JSONResponse:
+    config = _config(request)
+    media = media_type(request)
+    if is_gzip(media):
+        # The identity is known before the body: refuse a foreign promise unread.
+        owner = make_owner(promise, namespace, name, pipeline)
+        who.require_promise(owner.promise)
+        body = await read_body(request, config.limits.max_bundle_bytes)
+        bundle = await run_in_threadpool(bounded, read_tar_bundle, body, owner, config.limits,
+                                         None, promiseGeneration)
+    else:
+        require_json(media)
+        body = await read_body(request, config.limits.max_bundle_bytes)
+        bundle = await run_in_threadpool(bounded, json_bundle, body, config)
+    who.require_promise(bundle.promise)
+    operation = functools.partial(planner.plan_apply, bundle=bundle, actor=who.name,
+                                  policy=_policy(request))
+    return await _run(request, operation, dryRun)
+
+
+# -- requests and promises ------------------------------------------------------------------
+
+
+@router.get("/promises/{promise}/requests/{namespace}/{name}")
+async def get_request(request: Request, promise: str, namespace: str, name: str) -> Any:
+    tip, index, _ = _writer(request).snapshot()
+    records = index.request_owners(promise, namespace, name)
+    if not records:
+        raise NotFound(f"no request {namespace}/{name} of promise {promise}")
+    return owner_state(tip, index, records)
+
+
+@router.delete("/promises/{promise}/requests/{namespace}/{name}")
+async def delete_request(
+    request: Request, who: Caller, promise: str, namespace: str, name: str,
+    pipeline: str | None = None,
+) -> JSONResponse:
+    who.require_promise(promise)
+    operation = functools.partial(planner.plan_delete, promise=promise, namespace=namespace,
+                                  name=name, pipeline=pipeline, actor=who.name,
+                                  policy=_policy(request))
+    return await _run(request, operation)
+
+
+@router.get("/promises/{promise}/requests/{namespace}/{name}/history")
+async def get_history(request: Request, promise: str, namespace: str, name: str) -> Any:
+    store = _writer(request).store
+    entries = await run_in_threadpool(
+        request_history, store.path, _config(request).branch, promise, namespace, name
+    )
+    if not entries:
+        raise NotFound(f"no history for request {namespace}/{name} of promise {promise}")
+    return {"promise": promise, "request": f"{namespace}/{name}", "commits": entries}
+
+
+@router.get("/promises/{promise}")
+async def get_promise(request: Request, promise: str) -> Any:
+    tip, index, _ = _writer(request).snapshot()
+    records = index.request_owners(promise)
+    if not records:
+        raise NotFound(f"no promise-level bundles for promise {promise}")
+    return owner_state(tip, index, records)
+
+
+@router.delete("/promises/{promise}")
+async def delete_promise(
+    request: Request, who: Caller, promise: str, pipeline: str | None = None
+) -> JSONResponse:
+    who.require_promise(promise)
+    operation = functools.partial(planner.plan_delete, promise=promise, namespace="", name="",
+                                  pipeline=pipeline, actor=who.name, policy=_policy(request))
+    return await _run(request, operation)
+
+
+# -- destinations ---------------------------------------------------------------------------
+
+
+@router.put(
+    "/destinations/{name}",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": DESTINATION_SCHEMA}}}},
+)
+async def put_destination(request: Request, who: Caller, name: str) -> JSONResponse:
+    who.require_destinations()
+    body = model(DestinationBody, strict_json(await read_body(request, 1 << 20)), "destination")
+    operation = functools.partial(planner.plan_put_destination, name=name, labels=body.labels,
+                                  path=body.path, actor=who.name, policy=_policy(request))
+    return await _run(request, operation)
+
+
+@router.get("/destinations")
+async def list_destinations(request: Request) -> Any:
+    _, index, _ = _writer(request).snapshot()
+    found = sorted(index.destinations.values(), key=lambda d: d.name)
+    return {"destinations": [d.as_dict() for d in found]}
+
+
+@router.get("/destinations/{name}")
+async def get_destination(request: Request, name: str) -> Any:
+    _, index, _ = _writer(request).snapshot()
+    return _destination(index, name).as_dict()
+
+
+@router.delete("/destinations/{name}")
+async def delete_destination(request: Request, who: Caller, name: str) -> JSONResponse:
+    who.require_destinations()
+    operation = functools.partial(planner.plan_delete_destination, name=name, actor=who.name,
+                                  policy=_policy(request))
+    return await _run(request, operation)
+
+
+@router.get("/destinations/{name}/flux", response_class=PlainTextResponse)
+async def get_flux(
+    request: Request, name: str,
+    prefix: str = Query(DEFAULT_PREFIX, pattern=r"^[a-z0-9-]{1,40}$"),
+) -> PlainTextResponse:
+    config = _config(request)
+    _, index, _ = _writer(request).snapshot()
+    destination = _destination(index, name)
+    secret = f"{prefix}-credentials" if config.auth_enabled or config.remote else None
+    text = flux_manifests(destination, config.source_url, config.branch, prefix, secret)
+    return PlainTextResponse(text, media_type="application/yaml")
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _destination(index: Index, name: str) -> layout.Destination:
+    destination = index.destinations.get(name)
+    if destination is None:
+        raise NotFound(f"no destination {name!r}")
+    return destination
+
+
+def owner_state(tip: str | None, index: Index, records: list[OwnerRecord]) -> dict[str, Any]:
+    """A request's (or a promise's promise-level) state as GET answers it."""
+    first = records[0].owner
+    pipelines = []
+    for record in records:
+        objects = []
+        for dest_name, holds in sorted(record.objects.items()):
+            destination = index.destinations.get(dest_name)
+            for held in holds:
+                holders = index.objects.get(ObjectKey(dest_name, held.identity))
+                path = (
+                    layout.object_path(destination, held.section, held.identity, holders)
+                    if destination and holders
+                    else None
+                )
+                objects.append({"object": str(held.identity), "destination": dest_name,
+                                "placement": held.section, "path": path,
+                                "shared": len(holders or ()) > 1})
+        pipelines.append({
+            "pipeline": record.owner.pipeline,
+            "state": record.state,
+            "destinations": list(record.destinations),
+            "digest": record.digest,
+            "generation": record.generation,
+            "status": record.status,
+            "reason": record.pending_reason,
+            "objects": objects,
+        })
+    destinations = sorted({d for r in records for d in r.destinations})
+    return {
+        "promise": first.promise,
+        "request": first.request,
+        "state": "Scheduled" if all(r.destinations for r in records) else "Pending",
+        "destinations": destinations,
+        "commit": tip,
+        "pipelines": pipelines,
+    }

@@ -1,0 +1,53 @@
+"""The JSON request bodies (CONTRACT section 6), strict: an unknown field anywhere, or a
+field of the wrong type, is a 422 that names it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gitops.errors import InvalidBundle
+
+MAX_TRAILERS = 16
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class RequestRef(Strict):
+    namespace: str
+    name: str
+
+
+class BundleBody(Strict):
+    """`POST /v1/bundles` as JSON."""
+
+    promise: str
+    request: RequestRef | None = None
+    pipeline: str | None = None
+    destinationSelectors: dict[str, str] | None = None
+    files: dict[str, str]
+    status: dict[str, Any] | None = None
+    promiseGeneration: int | None = Field(default=None, ge=0)
+    trailers: dict[str, str] | None = Field(default=None, max_length=MAX_TRAILERS)
+
+
+class DestinationBody(Strict):
+    """`PUT /v1/destinations/{name}`."""
+
+    labels: dict[str, str] | None = None
+    path: str | None = None
+
+
+def invalid(error: ValidationError, what: str) -> InvalidBundle:
+    """A pydantic error as statewriter's 422: the first problem, naming its field."""
+    first = error.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in first["loc"]) or what
+    reasons = {
+        "extra_forbidden": "is not a known field",
+        "missing": "is required",
+    }
+    reason = reasons.get(first["type"], first["msg"][:1].lower() + first["msg"][1:])
+    return InvalidBundle(f"{what}: {field} {reason}", field=field)
