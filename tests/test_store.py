@@ -303,6 +303,38 @@ def test_objects_are_staged_until_publish_then_written_as_one_pack(store: Embedd
     fsck(store.path)
 
 
+def _packs(repo: Path) -> set[str]:
+    return {p.name for p in (repo / "objects" / "pack").iterdir()}
+
+
+def test_a_failed_publish_leaves_no_pack_behind(tmp_path: Path, remote: Path) -> None:
+    with EmbeddedStore(tmp_path / "state.git") as embedded:
+        c1 = embedded.commit(None, {"a.yaml": b"1"}, "m", ME)
+        assert embedded.publish(None, c1)
+        before = _packs(embedded.path)
+        moved = embedded.commit(None, {"b.yaml": b"2"}, "m", ME)
+        assert not embedded.publish(None, moved)  # the branch is no longer empty
+        assert _packs(embedded.path) == before
+        assert embedded.tree(c1).read("a.yaml") == b"1"
+        fsck(embedded.path)
+    with RemoteStore(remote.as_uri(), tmp_path / "cache") as cached:
+        c1 = cached.commit(None, {"a.yaml": b"1"}, "m", ME)
+        assert cached.publish(None, c1)
+        before = _packs(cached.path)
+        hidden = remote.with_name("away.git")
+        remote.rename(hidden)  # an outage: every push fails
+        for attempt in range(3):
+            change = cached.commit(c1, {"a.yaml": b"%d" % attempt}, "m", ME)
+            with pytest.raises(StoreUnavailable):
+                cached.publish(c1, change)
+        assert _packs(cached.path) == before
+        hidden.rename(remote)
+        change = cached.commit(c1, {"a.yaml": b"again"}, "m", ME)
+        assert cached.publish(c1, change)  # what the re-plan staged again is all it needs
+        assert content(remote, "main") == {"a.yaml": b"again"}
+        fsck(cached.path)
+
+
 def test_maintain_rolls_small_packs_up_and_keeps_every_object(store: EmbeddedStore) -> None:
     tip = None
     unpublished = []

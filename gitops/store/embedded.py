@@ -24,11 +24,21 @@ class EmbeddedStore(Repository):
         """Compare-and-swap of the branch under git's own ref lock (`<ref>.lock`), so a
         person pushing to this repository meanwhile is serialised the way git does it."""
         check_sha(new)
-        self.flush()
         try:
             self.root_of(new)
         except ValueError:
             raise StoreUnavailable(f"cannot publish {new}: no such commit") from None
+        pack = self.flush()
+        try:
+            published = self._swap(expected, new)
+        except BaseException:
+            self.discard(pack)
+            raise
+        if not published:
+            self.discard(pack)
+        return published
+
+    def _swap(self, expected: str | None, new: str) -> bool:
         if (self.path / "reftable").exists():
             return self._publish_with_git(expected, new)
         ref = self.path / self._ref

@@ -272,12 +272,25 @@ class Repository:
         self._pending[sha] = (kind, data)
         return sha
 
-    def flush(self) -> None:
-        """Write the staged objects as one pack (the branch may then point at them)."""
+    def flush(self) -> str | None:
+        """Write the staged objects as one pack (the branch may then point at them); returns
+        its name, for `discard` when the publish that needed it fails."""
         with self._write_lock:
-            if self._pending:
-                write_pack(self._objects / "pack", self._pending)
-                self._pending = {}
+            if not self._pending:
+                return None
+            name = write_pack(self._objects / "pack", self._pending)
+            self._pending = {}
+            return name
+
+    def discard(self, pack: str | None) -> None:
+        """Remove a pack written for a publish that failed: nothing refers to its objects
+        (a re-plan stages what it needs again), and a remote outage would otherwise leave
+        one pack per attempt. The index goes first: git sees a pack only through it."""
+        if pack is None:
+            return
+        for suffix in ("idx", "pack"):
+            (self._objects / "pack" / f"pack-{pack}.{suffix}").unlink(missing_ok=True)
+        self._reader.close()  # reopened on the next read, without the pack
 
     def _read_object(self, sha: str) -> tuple[str, bytes] | None:
         return self._pending.get(sha) or self._reader.read(sha)

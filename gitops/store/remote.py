@@ -164,7 +164,17 @@ class RemoteStore(Repository):
     def publish(self, expected: str | None, new: str) -> bool:
         """Push `new` only if the remote branch is still at `expected` (force-with-lease)."""
         check_sha(new)
-        self.flush()
+        pack = self.flush()
+        try:
+            published = self._push(expected, new)
+        except BaseException:
+            self.discard(pack)
+            raise
+        if not published:
+            self.discard(pack)
+        return published
+
+    def _push(self, expected: str | None, new: str) -> bool:
         lease = check_sha(expected) if expected is not None else ""
         code, out, err = self._network(
             "push", "--porcelain", "--no-verify", f"--force-with-lease={self._ref}:{lease}",
