@@ -87,9 +87,9 @@ def holdings(draft: Draft, bundle: Bundle, destination: str) -> Holdings:
         rendering = item.rendering
         key = ObjectKey(destination, rendering.identity)
         holders = draft.index.objects.get(key)
+        _check_scope(draft, key, rendering, holders)
         if holders:
             section = holders.section
-            _check_scope(draft, key, rendering, holders)
         else:
             section = initial_section(owner, rendering.identity, item.marked_dependency, declared)
             _check_free(draft, key, section, bundle, new_paths)
@@ -149,12 +149,16 @@ def _stored_content_stays(
     return False
 
 
-def _check_scope(draft: Draft, key: ObjectKey, rendering: Rendering, holders: Holders) -> None:
+def _check_scope(
+    draft: Draft, key: ObjectKey, rendering: Rendering, holders: Holders | None
+) -> None:
     """A CRD may not change the scope of its kind while objects of that kind are stored
-    (Kubernetes refuses it, and stored objects would be left with or without a namespace)."""
+    (Kubernetes refuses it, and stored objects would be left with or without a namespace):
+    neither a stored CRD nor a new one (objects stored without a CRD are namespaced)."""
     if rendering.defines is None or rendering.identity.kind != CRD_KIND:
         return
-    stored = any(h.defines_cluster_kind for h in holders.values())
+    # O(1), not a walk over the holders: every request of a promise holds its CRDs
+    stored = draft.index.is_cluster_scoped_in(key.destination, rendering.defines)
     if stored == rendering.defines_cluster_scoped:
         return
     if not draft.index.holds_kind(key.destination, rendering.defines):
@@ -165,7 +169,8 @@ def _check_scope(draft: Draft, key: ObjectKey, rendering: Rendering, holders: Ho
               f"{scope[rendering.defines_cluster_scoped]} while objects of that kind are "
               f"stored in destination {key.destination}")
     raise Conflict(f"{key.identity} {reason}", object=str(key.identity),
-                   destination=key.destination, owners=tuple(sorted(holders)), reason=reason)
+                   destination=key.destination, owners=tuple(sorted(holders or ())),
+                   reason=reason)
 
 
 def _check_free(
