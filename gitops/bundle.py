@@ -14,6 +14,7 @@ from gitops import kinds, names
 from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError
 from gitops.identity import Identity
 from gitops.yamldocs import ParseLimits, YamlError, YamlLimitExceeded, load_numbered_documents
+from gitops.yamlscalars import YAML_V3, readings
 
 STATEWRITER_PREFIX = "statewriter.dev/"
 PLACEMENT_ANNOTATION = "statewriter.dev/placement"
@@ -215,6 +216,7 @@ def document_problem(doc: dict[str, Any], namespace: str = DEFAULT_NAMESPACE) ->
         return "metadata is missing"
     return (
         _name_problem(group, kind, meta.get("name"), doc)
+        or _data_problem(group, kind, doc)
         or _namespace_problem(meta.get("namespace"))
         or _labels_problem(meta.get("labels"))
         or _annotations_problem(meta.get("annotations"))
@@ -234,6 +236,25 @@ def _name_problem(group: str, kind: str, name: object, doc: Mapping[str, Any]) -
                    "digits, '-', '_', '.', ':' and '@', starting and ending with a letter or "
                    "digit, without '..'")
     return problem
+
+
+# Fields of built-in kinds the API server takes only as maps of string to string: a value
+# YAML reads as a number (`port: 8080`, a PyYAML-written `zip: 08544`) fails the apply.
+_STRING_MAPS = {("", "ConfigMap"): ("data", "binaryData"), ("", "Secret"): ("data", "stringData")}
+
+
+def _data_problem(group: str, kind: str, doc: Mapping[str, Any]) -> str | None:
+    for field_name in _STRING_MAPS.get((group, kind), ()):
+        value = doc.get(field_name)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            return f"{field_name} must be a map of keys to strings"
+        for key, item in value.items():
+            if not isinstance(item, str):
+                return (f"{field_name}[{key!r}] is {_described(item)}, not a string: quote the "
+                        "value in the YAML")
+    return None
 
 
 def _namespace_problem(namespace: object) -> str | None:
@@ -264,6 +285,11 @@ def _annotations_problem(annotations: object) -> str | None:
     for key in annotations:
         if not (isinstance(key, str) and names.is_qualified_name(_go_lower(key))):
             return f"metadata.annotations key {key!r} is not a qualified name ({_QUALIFIED_NAME})"
+        if not isinstance(readings(key)[YAML_V3], str):
+            # kustomize reads annotation keys back without their quotes: its build then fails
+            # for the whole section (`json: unsupported type`)
+            return (f"metadata.annotations key {key!r} is read as a number, boolean or null "
+                    "by kustomize, whatever its quoting, which then fails to build")
     size = sum(len(key.encode()) + len(value.encode()) for key, value in annotations.items())
     if size > MAX_ANNOTATIONS_BYTES:
         return (f"metadata.annotations hold {size} bytes, more than the {MAX_ANNOTATIONS_BYTES} "

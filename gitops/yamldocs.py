@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from gitops.yamlscalars import READER_RESOLVERS, Disagreement, go_reading
+
 _SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DumperBase: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -33,12 +35,6 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _VALUE_TAG = "tag:yaml.org,2002:value"
 
-#: PyYAML's SafeLoader resolvers without the timestamp one: statewriter's reader resolves a
-#: plain scalar with these (`gitops.yamlscalars` models that reader with the same table).
-READER_RESOLVERS: dict[Any, list[tuple[str, re.Pattern[str]]]] = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 class _Refusal(ValueError):
@@ -125,6 +121,43 @@ _Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_finite_floa
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_int64)
 
 
+_GO_TAG = "tag:statewriter.dev,2024:go"  # a plain scalar to read as the Go readers do
+
+
+class _DeliveryLoader(_Loader):
+    """How a pipeline's documents are read: a plain scalar means what the Kubernetes API
+    (goyaml.v2) and kustomize (yaml.v3) both read it as, the readers its cluster uses (`1e3`
+    is 1000, `08544` is 8544); one they read differently (`yes`, `on`, a date) is refused,
+    since no writing of it could reach the cluster as the pipeline saw it."""
+
+    def resolve(self, kind: Any, value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode and implicit[0] and value != "<<" and _AMBIGUOUS.match(value):
+            return _GO_TAG
+        resolved: str = super().resolve(kind, value, implicit)
+        return resolved
+
+    def construct_go(self, node: yaml.ScalarNode) -> Any:
+        try:
+            value = go_reading(node.value)
+        except Disagreement as disagreement:
+            raise _Refusal(f"plain scalar {_excerpt(node.value)} at {_line(node)} {disagreement}: "
+                           "quote it to send a string") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _Refusal(f"NaN or infinite numbers cannot be delivered ({_excerpt(node.value)} "
+                           f"at {_line(node)})")
+        if isinstance(value, int) and not isinstance(value, bool) and not (
+                _INT64_MIN <= value <= _INT64_MAX):
+            raise _Refusal(f"integer {_excerpt(node.value)} at {_line(node)} is outside the int64 "
+                           "range (Kubernetes and kustomize would turn it into a float)")
+        if not isinstance(value, str | int | float | bool | None):  # a time, a special
+            raise _Refusal(f"plain scalar {_excerpt(node.value)} at {_line(node)} is not plain "
+                           "data to the Go readers: quote it to send a string")
+        return value
+
+
+_DeliveryLoader.add_constructor(_GO_TAG, _DeliveryLoader.construct_go)
+
+
 def _key_identity(key_node: yaml.Node) -> object:
     """Keys are the same key when they have the same text, as yaml.v3 compares them."""
     return key_node.value if isinstance(key_node, yaml.ScalarNode) else key_node
@@ -208,7 +241,8 @@ def load_one(text: str, limits: ParseLimits = ParseLimits()) -> Any:
 def _plain_documents(text: str, limits: ParseLimits) -> Iterator[tuple[int, Any]]:
     """(index, value) of each document, checked against `limits`; every failure a YamlError."""
     try:
-        loader = _Loader(text)  # libyaml takes the text as UTF-8
+        # libyaml takes the text as UTF-8
+        loader = (_DeliveryLoader if limits.deliverable else _Loader)(text)
     except UnicodeEncodeError:
         raise YamlError("text holds a lone surrogate, which is no Unicode character") from None
     budget = [limits.max_nodes]

@@ -40,7 +40,12 @@ from dataclasses import dataclass
 
 import yaml
 
-from gitops.yamldocs import READER_RESOLVERS
+#: PyYAML's SafeLoader resolvers without the timestamp one: statewriter's own files are read
+#: with these (`gitops.yamldocs`), and the `yaml1.1` family below models that reader.
+READER_RESOLVERS: dict[object, list[tuple[str, re.Pattern[str]]]] = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 YAML11 = "yaml1.1"
 YAML12 = "yaml1.2"
@@ -307,6 +312,32 @@ _FAMILY_READERS: dict[str, Callable[[str], Reading]] = {
     GOYAML_V2: lambda text: _go(text, v3=False),
     YAML_V3: lambda text: _go(text, v3=True),
 }
+
+
+class Disagreement(ValueError):
+    """The Go readers on the way to a cluster read one plain scalar differently."""
+
+
+def go_reading(text: str) -> Reading:
+    """The value the Kubernetes API (goyaml.v2) and kustomize (yaml.v3) both read the plain
+    scalar `text` as; Disagreement when they read it differently (`yes`, `on`, a date)."""
+    v2, v3 = _go(text, v3=False), _go(text, v3=True)
+    if _comparable(v2) != _comparable(v3):
+        raise Disagreement(f"reads as {_shown(v2)} to the Kubernetes API and as {_shown(v3)} "
+                           "to kustomize")
+    return v3
+
+
+def _shown(value: Reading) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, datetime.datetime):
+        return f"the time {value.isoformat()}"
+    if isinstance(value, Special):
+        return value.what
+    return f"the number {value!r}"
 
 
 def readings(text: str) -> dict[str, Reading]:

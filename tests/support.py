@@ -25,6 +25,7 @@ from gitops.planner import (
     plan_put_destination,
 )
 from gitops.tree import DictTree, Tree, blob_id
+from gitops.yamldocs import dump_document
 
 VerifyTree = Callable[..., list[str]]
 
@@ -129,7 +130,10 @@ def manifest(
         metadata["namespace"] = namespace
     if annotations:
         metadata["annotations"] = annotations
-    return yaml.safe_dump({"apiVersion": api_version, "kind": kind, "metadata": metadata, **fields})
+    # statewriter's own writer: plain only where every reader agrees (PyYAML's would write a
+    # name `1e3` plain, which the Go readers, and statewriter, read as a number)
+    return dump_document({"apiVersion": api_version, "kind": kind, "metadata": metadata,
+                          **fields}).decode()
 
 
 def crd(group: str, kind: str, scope: str = "Namespaced", version: str = "1") -> str:

@@ -140,7 +140,7 @@ def test_parse_bundle_raises_only_refusals(payload: Any) -> None:
 
 
 text_values = st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "S", "Zs"]), max_size=300)
-NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata: {name: n}\n"
+NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns}\n"
 
 
 @FUZZ
@@ -161,7 +161,7 @@ def test_document_size_limit_counts_utf8_bytes(value: str, margin: int) -> None:
     assert f"a.yaml: document 1: document is {size} bytes" in refused.value.message
 
 
-@pytest.mark.parametrize("scalar", ["!!int x", "0x_", "9" * 5000, "!!timestamp x", "!!bool x", "!!float x"],
+@pytest.mark.parametrize("scalar", ["!!int x", "!!timestamp x", "!!bool x", "!!float x"],
                          ids=lambda value: value[:10])
 def test_parse_bundle_on_malformed_scalars(scalar: str) -> None:
     text = f"a: {scalar}\nkind: ConfigMap\napiVersion: v1\nmetadata: {{name: a}}\n"

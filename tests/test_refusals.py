@@ -25,6 +25,7 @@ from gitops.identity import Identity
 from gitops.layout import Destination
 from gitops.tarbundle import read_tar_bundle
 from gitops.yamldocs import ParseLimits, load_documents
+from gitops.yamlscalars import YAML_V3, readings
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 FILE = "out/objects.yaml"
@@ -173,7 +174,7 @@ def test_the_longest_subdomain_is_253_characters() -> None:
     ("labels: {replicas: 3}", "quote"),
     ("labels: {tier: null}", "quote"),
     ("annotations: {retries: 3}", "quote"),
-    ("annotations: {example.com/flag: yes}", "quote"),
+    ("annotations: {example.com/flag: true}", "quote"),
     ("labels: [a, b]", "must be a map"),
     ("labels: {-bad: x}", "qualified name"),
     ("labels: {Example.com/name: x}", "qualified name"),
@@ -191,6 +192,13 @@ def test_labels_and_annotations_the_api_server_refuses(metadata: str, word: str)
     error = refusal(document)
     assert_names(error, word)
     assert "metadata." in error.detail["reason"]
+
+
+def test_a_plain_scalar_the_go_readers_disagree_on_is_refused_asking_to_quote_it() -> None:
+    document = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  annotations: {a: yes}\n"
+    error = refusal(document)
+    assert_names(error, "quote it")
+    assert "'yes'" in error.detail["reason"]
 
 
 def test_the_placement_annotation_still_only_says_dependency() -> None:
@@ -483,7 +491,11 @@ def test_labels_agree_with_kubernetes_rules(key: str, value: str) -> None:
     assert (problem is None) == (k8s_qualified_name(key) and k8s_label_value(value)), problem
     doc["metadata"] = {"name": "x", "annotations": {key: value}}
     problem = document_problem(doc)
-    assert (problem is None) == k8s_qualified_name(key.lower()), problem
+    # and the key must stay a string to kustomize (checked against kustomize itself in
+    # tests/test_generative.py): `0`, `1e3` or `true` fail its build
+    kustomize_reads_a_string = isinstance(readings(key)[YAML_V3], str)
+    assert (problem is None) == (k8s_qualified_name(key.lower()) and kustomize_reads_a_string), \
+        problem
 
 
 # -- real manifests still pass --------------------------------------------------------------------
@@ -525,3 +537,15 @@ def test_a_quoted_merge_key_is_refused_and_a_real_merge_is_expanded() -> None:
                       "metadata: {name: cm}\ndata: {<<: *base, b: '2'}\n")
     (doc,) = merged.documents
     assert doc.doc["data"] == {"a": "1", "b": "2"}
+
+
+@pytest.mark.parametrize(("data", "word"), [
+    ("data: {port: 8080}", "quote the value"),
+    ("data: {zip: 08544}", "quote the value"),  # as PyYAML writes the string "08544"
+    ("data: [a]", "must be a map"),
+    ("stringData: {on: 'yes'}", "quote it"),  # a key the Go readers disagree on
+])
+def test_configmap_and_secret_data_must_be_strings(data: str, word: str) -> None:
+    kind = "Secret" if data.startswith("stringData") else "ConfigMap"
+    document = f"apiVersion: v1\nkind: {kind}\nmetadata: {{name: x}}\n{data}\n"
+    assert_names(refusal(document), word)
