@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import hmac
+import logging
+import os
+import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import Request
 
@@ -11,6 +16,9 @@ from app.config import Config, Token
 from gitops.errors import Forbidden, Unauthorized
 
 ANONYMOUS = "anonymous"
+TOKEN_FILE_CHECK_SECONDS = 1.0  # a rotated tokenFile takes effect within about this long
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,9 +49,11 @@ def authenticate(config: Config, authorization: str | None) -> Principal:
     secret = _bearer(authorization)
     if secret is None:
         raise Unauthorized("missing bearer token")
+    presented = secret.encode()
     found = None
     for token in config.tokens:
-        if hmac.compare_digest(token.secret.encode(), secret.encode()):
+        expected = token.secret if token.file is None else TOKEN_FILES.secret(token.file, token.name)
+        if expected is not None and hmac.compare_digest(expected.encode(), presented):
             found = token
     if found is None:
         raise Unauthorized("invalid token")
@@ -73,3 +83,55 @@ def _bearer(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip()
+
+
+@dataclass(frozen=True)
+class _Read:
+    signature: tuple[int, int, int, int] | None  # device, inode, size, mtime; None: unreadable
+    secret: str | None  # None: missing or empty, so the token is refused
+    checked: float  # time.monotonic() of the last stat
+
+
+class TokenFiles:
+    """The current secrets of `tokenFile` tokens. A file is looked at (one stat) at most once
+    per `interval` and read again only when its inode, size or modification time changed, so
+    rotating a leaked token needs no restart. A file that disappears or empties disables its
+    token, logged once (the file and the token's name, never its value)."""
+
+    def __init__(self, interval: float = TOKEN_FILE_CHECK_SECONDS) -> None:
+        self._interval = interval
+        self._reads: dict[Path, _Read] = {}
+        self._lock = threading.Lock()
+
+    def secret(self, path: Path, name: str) -> str | None:
+        now = time.monotonic()
+        read = self._reads.get(path)
+        if read is not None and now - read.checked < self._interval:
+            return read.secret
+        with self._lock:
+            read = self._reads.get(path)
+            if read is None or now - read.checked >= self._interval:
+                read = self._reads[path] = self._refresh(path, name, read, now)
+            return read.secret
+
+    def _refresh(self, path: Path, name: str, last: _Read | None, now: float) -> _Read:
+        try:
+            stat = os.stat(path)
+            signature = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            if last is not None and signature == last.signature:
+                return _Read(signature, last.secret, now)
+            secret = path.read_text().strip() or None
+            problem = "is empty"
+        except OSError as error:
+            signature, secret, problem = None, None, f"cannot be read ({error.strerror or error})"
+        except UnicodeDecodeError:
+            signature, secret, problem = None, None, "is not UTF-8 text"
+        if secret is None and (last is None or last.secret is not None):
+            log.error("token file %s of token %r %s: that token is refused until the file "
+                      "holds a token again", path, name, problem)
+        elif secret is not None and last is not None and secret != last.secret:
+            log.info("token file %s of token %r changed: the new token is in effect", path, name)
+        return _Read(signature, secret, now)
+
+
+TOKEN_FILES = TokenFiles()

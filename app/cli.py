@@ -1,23 +1,101 @@
-"""`statewriter serve | verify | history | push | delete` (CONTRACT section 8)."""
+"""`statewriter serve | verify | history | push | delete` (CONTRACT section 8).
+
+A mistake in the flags, the environment or the config file, and a store or service that
+cannot be reached, end the command with one line on stderr, `statewriter: <what went wrong>`,
+and a non-zero exit (2 for usage and configuration, 1 for what failed at run time); never a
+traceback. Output cut short by a closed pipe (`statewriter history ... | head -1`) ends
+quietly with exit 141, as a tool stopped by SIGPIPE does.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import json
 import logging
 import os
+import signal
+import socket
 import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import NoReturn
 
-import httpx
-
-from app.client import auth_headers
+from app.client import (
+    UsageError,
+    auth_headers,
+    call,
+    check_names,
+    describe,
+    json_body,
+    print_refusal,
+    service_url,
+)
 from app.delete import DELETE_HELP, delete_command
+from app.version import VERSION
+from gitops.errors import StatewriterError
+from gitops.store.remote import redact
+
+EXIT_FAILURE = 1  # what failed at run time: a store, a service, a file
+EXIT_USAGE = 2  # a mistake in the flags, the environment or the config file
+EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class Failure(Exception):
+    """Ends the command with `statewriter: <message>` on stderr and `code`."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose mistakes are one line (its usage block is what --help is for)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise Failure(f"{message} (see {self.prog} --help)", EXIT_USAGE)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="statewriter", description=__doc__)
+    try:
+        args = _parser().parse_args(argv)
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        status = _run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return status
+    except Failure as failure:
+        return _fail(failure.message, failure.code)
+    except UsageError as error:
+        return _fail(str(error), EXIT_USAGE)
+    except BrokenPipeError:
+        # Whoever read stdout stopped (`| head -1`): nothing to say, nowhere to say it.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_CLOSED_PIPE
+    except StatewriterError as error:  # a store, a repository, the service's answer
+        return _fail(describe(error), EXIT_FAILURE)
+    except OSError as error:  # a file or folder the command needed
+        return _fail(describe(error), EXIT_FAILURE)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"statewriter: {message}", file=sys.stderr)
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="statewriter", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"statewriter {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the service")
@@ -64,10 +142,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="only this pipeline's output (default: $PIPELINE, else every pipeline)")
     delete.add_argument("--retries", type=int, default=5,
                         help="connection retries with backoff (default: 5)")
+    return parser
 
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "verify":
@@ -83,33 +161,131 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from app import server
     from app.config import ConfigError, load_config
     from app.main import create_app
+    from gitops.index import CorruptState
     from gitops.store import open_store
-    from gitops.store.remote import Credentials
     from gitops.writer import Writer
 
     try:
         config = load_config(args.config, host=args.host, port=args.port, data=args.data,
                              remote=args.remote, branch=args.branch)
     except ConfigError as error:
-        print(f"statewriter: {error}", file=sys.stderr)
-        return 2
+        raise Failure(str(error), EXIT_USAGE) from None
     if not config.auth_enabled and not _is_loopback(config.host):
-        print(f"statewriter: refusing to listen on {config.host} without an auth section in the "
-              "config; add tokens or listen on 127.0.0.1", file=sys.stderr)
-        return 2
-    # The writer lane is the critical path, and each zlib or hashlib call in it hands the
-    # GIL over; getting it back from busy request threads waits up to the switch interval
-    # (5 ms by default; a quarter of the lane's time was spent there under load).
-    sys.setswitchinterval(0.0005)
-    credentials = Credentials(**config.remote_credentials) if config.remote_credentials else None
-    store = open_store(config.data, config.remote, config.branch, credentials)
-    writer = Writer(store, config.author)
-    uvicorn.run(create_app(config, writer), host=config.host, port=config.port, log_level="info")
-    return 0
+        raise Failure(f"refusing to listen on {config.host} without an auth section in the "
+                      "config; add tokens or listen on 127.0.0.1", EXIT_USAGE)
+    _check_data(config.data)
+    listener = _listen(config.host, config.port)
+    try:
+        # The writer lane is the critical path, and each zlib or hashlib call in it hands the
+        # GIL over; getting it back from busy request threads waits up to the switch interval
+        # (5 ms by default; a quarter of the lane's time was spent there under load).
+        sys.setswitchinterval(0.0005)
+        held = _HeldLogs()
+        try:
+            store = open_store(config.data, config.remote, config.branch, config.credentials,
+                               timeout=config.push.timeout)
+            try:
+                writer = Writer(store, config.author)
+            except BaseException:
+                store.close()
+                raise
+        except (CorruptState, StatewriterError, OSError) as error:
+            held.finish(keep=False)
+            what = "is corrupt" if isinstance(error, CorruptState) else "cannot be opened"
+            raise Failure(f"the state store {what}: {describe(error)}") from None
+        except BaseException:
+            held.finish(keep=True)  # not a start-up problem we know: the log, then its traceback
+            raise
+        held.finish(keep=True)
+        # uvicorn names the address only for sockets it bound itself
+        logging.getLogger("statewriter").info(
+            "statewriter %s on http://%s, state store %s", VERSION, _address(config.host, config.port),
+            redact(config.remote) if config.remote else f"{config.data / 'state.git'} (embedded)")
+        started = server.serve(create_app(config, writer), config, sockets=[listener])
+        return 0 if started else EXIT_FAILURE  # uvicorn has logged why it did not
+    finally:
+        listener.close()
+
+
+class _HeldLogs(logging.Handler):
+    """Holds the root logger's records while the service opens its store: written out once
+    it has (or at the first warning, or when opening takes long enough for a person to want
+    progress: a first fetch, a migration), dropped when it could not, so that a quick failed
+    start ends with the one line that says why."""
+
+    HOLD_SECONDS = 3.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        root = logging.getLogger()
+        self._targets = list(root.handlers)
+        self._held: list[logging.LogRecord] | None = []
+        self._since = time.monotonic()
+        root.handlers = [self]
+
+    def emit(self, record: logging.LogRecord) -> None:
+        quick = time.monotonic() - self._since < self.HOLD_SECONDS
+        if self._held is not None and record.levelno < logging.WARNING and quick:
+            self._held.append(record)
+            return
+        self._write_held()
+        self._write(record)
+
+    def finish(self, keep: bool) -> None:
+        logging.getLogger().handlers = self._targets
+        if keep:
+            self._write_held()
+        self._held = None
+
+    def _write_held(self) -> None:
+        held, self._held = self._held or [], None
+        for record in held:
+            self._write(record)
+
+    def _write(self, record: logging.LogRecord) -> None:
+        for handler in self._targets:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+
+def _check_data(data: Path) -> None:
+    """The data folder, created and written once now, so that one that cannot be stops the
+    service with its reason (the config checks what it can by looking; as root, or on a
+    file system that refuses, only trying tells)."""
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data):
+            pass
+    except OSError as error:
+        raise Failure(f"the data folder {data} cannot be used: {error.strerror or error}",
+                      EXIT_USAGE) from None
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The service's socket, bound and listening before the store is opened, so that a port
+    in use is one line at once rather than a failure after a long start."""
+    address = _address(host, port)
+    # as uvicorn binds it: IPv6 when the host is an IPv6 address, else IPv4
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except (OSError, OverflowError) as error:
+        sock.close()
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        in_use = isinstance(error, OSError) and error.errno == errno.EADDRINUSE
+        hint = " (another process listens there: stop it or choose another --port)" if in_use else ""
+        raise Failure(f"cannot listen on {address}: {reason}{hint}",
+                      EXIT_FAILURE if in_use else EXIT_USAGE) from None
+    return sock
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _is_loopback(host: str) -> bool:
@@ -133,21 +309,35 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
+    from gitops.errors import NotFound
     from gitops.history import format_history, request_history
 
     namespace, _, name = args.request.partition("/")
-    if not name:
-        print("statewriter: request must be NS/NAME", file=sys.stderr)
-        return 2
+    try:
+        if not namespace or not name or "/" in name:
+            raise UsageError(f"the request must be NS/NAME, not {args.request!r}")
+        check_names(args.promise, namespace, name)
+        base = service_url(args.url) if args.url else ""
+    except UsageError as error:
+        raise Failure(f"history: {error}", EXIT_USAGE) from None
     if args.url:
-        url = f"{args.url.rstrip('/')}/v1/promises/{args.promise}/requests/{namespace}/{name}/history"
-        response = httpx.get(url, headers=auth_headers(), timeout=30)
+        url = f"{base}/v1/promises/{args.promise}/requests/{namespace}/{name}/history"
+        response = call("history", "GET", url, 0, headers=auth_headers())
+        if response is None:
+            return EXIT_FAILURE
         if response.status_code != 200:
-            print(f"statewriter: {response.status_code} {response.text}", file=sys.stderr)
-            return 1
-        entries = response.json()["commits"]
+            return print_refusal("history", response)
+        entries = json_body(response).get("commits")
+        if not isinstance(entries, list):
+            raise Failure(f"history: {redact(url)} answered {response.status_code} without a "
+                          "history: is it a statewriter service?")
     else:
-        entries = request_history(args.repo, args.branch, args.promise, namespace, name)
+        try:
+            entries = request_history(args.repo, args.branch, args.promise, namespace, name)
+        except NotFound as error:  # --repo or --branch names nothing
+            raise Failure(f"history: {describe(error)}", EXIT_USAGE) from None
+        except StatewriterError as error:
+            raise Failure(f"history: {describe(error)}") from None
     print(json.dumps(entries, indent=2) if args.json else format_history(entries))
     return 0 if entries else 1
 

@@ -17,6 +17,9 @@ from typing import Any
 
 import httpx
 
+from gitops import names
+from gitops.store.remote import redact
+
 RETRY_STATUSES = frozenset({502, 503, 504})
 BACKOFF_BASE = 0.5  # seconds before the first retry
 BACKOFF_CAP = 30.0
@@ -33,12 +36,67 @@ def auth_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+# What git and ssh add around the reason a remote failed, and say for every reason.
+_BOILERPLATE = ("fatal: could not read from remote repository", "please make sure you have",
+                "and the repository exists", "host key verification failed")
+
+
+def one_line(text: str) -> str:
+    """`text` as one line: its first line, unless that says nothing after its colon (git's
+    reason came on the next lines, as under ssh's banner of '@'): then the last line that
+    gives a reason, past warnings, hints and the advice git and ssh print for any failure."""
+    lines = [line.strip(" \t@") for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return text.strip() or "unknown error"
+    first = lines[0]
+    if first.endswith(":") and len(lines) > 1:
+        rest = [line for line in lines[1:]
+                if not line.lower().startswith(("hint:", "warning:"))] or lines[1:]
+        reasons = [line for line in rest if not line.lower().startswith(_BOILERPLATE)] or rest[:1]
+        first = f"{first} {reasons[-1]}"
+    return " ".join(first.split())
+
+
+def describe(error: BaseException) -> str:
+    """An exception as one line without credentials: OSErrors as `file: reason`, others by
+    their message (or their type when they have none)."""
+    if isinstance(error, OSError) and error.strerror:
+        text = f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    else:
+        text = str(error) or type(error).__name__
+    return redact(one_line(text))
+
+
+def service_url(value: str, flag: str = "--url") -> str:
+    """The service's base URL (no trailing slash); a UsageError unless it is http(s)://HOST."""
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as error:
+        raise UsageError(f"{flag} {redact(value)!r} is not a URL: {error}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise UsageError(f"{flag} {redact(value)!r} must be an http:// or https:// URL with a host, "
+                         "e.g. http://statewriter:8080")
+    return value.rstrip("/")
+
+
 def split_request(value: str) -> tuple[str, str]:
     """`NS/NAME` as (namespace, name)."""
     namespace, _, name = value.partition("/")
     if not namespace or not name or "/" in name:
         raise UsageError(f"--request must be NS/NAME, not {value!r}")
     return namespace, name
+
+
+def check_names(promise: str, namespace: str, name: str, pipeline: str | None = None) -> None:
+    """A UsageError unless each name is one the service accepts (DNS-1123, as it checks)."""
+    checks = [(promise, names.is_label, "promise"), (namespace, names.is_label, "namespace"),
+              (name, names.is_subdomain, "request name")]
+    if pipeline is not None:
+        checks.append((pipeline, names.is_label, "pipeline"))
+    for value, valid, what in checks:
+        if not valid(value):
+            raise UsageError(f"{what} {value!r} is not a DNS-1123 name")
 
 
 def call(
@@ -54,12 +112,14 @@ def call(
     """The service's answer, after retries; None (the reason printed) if it stays unreachable."""
     retries = max(0, retries)
     with httpx.Client(timeout=TIMEOUT) as client:
-        request = client.build_request(method, url, content=content, params=params, headers=headers)
         try:
+            request = client.build_request(method, url, content=content, params=params,
+                                           headers=headers)
             return _send(client, request, command, retries)
-        except httpx.HTTPError as error:
-            print(f"statewriter {command}: cannot reach {url} after {retries + 1} attempts: {error}",
-                  file=sys.stderr)
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
+            attempts = f"{retries + 1} attempt{'s' if retries else ''}"
+            print(f"statewriter: {command}: cannot reach {redact(url)} after {attempts}: "
+                  f"{describe(error)}", file=sys.stderr)
             return None
 
 
@@ -74,9 +134,9 @@ def _send(client: httpx.Client, request: httpx.Request, command: str, retries: i
         except httpx.TransportError as error:
             if attempt >= retries:
                 raise
-            why = f"{type(error).__name__}: {error}"
+            why = f"{type(error).__name__}: {describe(error)}"
         delay = backoff(attempt)
-        print(f"statewriter {command}: {why}; retrying in {delay:.1f}s ({attempt + 1}/{retries})",
+        print(f"statewriter: {command}: {why}; retrying in {delay:.1f}s ({attempt + 1}/{retries})",
               file=sys.stderr)
         time.sleep(delay)
         attempt += 1
@@ -115,8 +175,9 @@ def print_refusal(command: str, response: httpx.Response) -> int:
     """Any other answer on stderr with the service's reason; the exit code (1)."""
     body = json_body(response)
     message = body.get("message")
-    reason = message if isinstance(message, str) else response.text.strip()[:2000]
-    print(f"statewriter {command}: HTTP {response.status_code}: {reason}", file=sys.stderr)
+    reason = message if isinstance(message, str) else response.text[:2000]
+    reason = " ".join(reason.split())  # an HTML page from a proxy on one line, too
+    print(f"statewriter: {command}: HTTP {response.status_code}: {reason}", file=sys.stderr)
     if isinstance(message, str):
         for key, value in body.items():
             if key not in ("error", "message"):

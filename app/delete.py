@@ -11,12 +11,13 @@ from app.client import (
     UsageError,
     auth_headers,
     call,
+    check_names,
     json_body,
     print_answer,
     print_refusal,
+    service_url,
     split_request,
 )
-from gitops import names
 
 DELETE_HELP = """\
 Remove everything a resource request owns from the state store: what a Kratix delete
@@ -39,7 +40,7 @@ def delete_command(args: argparse.Namespace) -> int:
     try:
         url, params = _delete_target(args)
     except UsageError as error:
-        print(f"statewriter delete: {error}", file=sys.stderr)
+        print(f"statewriter: delete: {error}", file=sys.stderr)
         return 2
     headers = {"Accept": "application/json", **auth_headers()}
     response = call("delete", "DELETE", url, int(args.retries), params=params, headers=headers)
@@ -69,15 +70,11 @@ def _delete_target(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
         raise UsageError("give --url or set STATEWRITER_URL")
     if not args.promise or not args.request:
         raise UsageError("give --promise and --request NS/NAME, or set PROMISE and REQUEST")
+    base = service_url(str(args.url))
     namespace, name = split_request(str(args.request))
-    checks = [(args.promise, names.is_label, "promise"), (namespace, names.is_label, "namespace"),
-              (name, names.is_subdomain, "request name")]
-    if args.pipeline is not None:
-        checks.append((args.pipeline, names.is_label, "pipeline"))
-    for value, valid, what in checks:
-        if not valid(value):
-            raise UsageError(f"{what} {value!r} is not a DNS-1123 name")
-    url = f"{str(args.url).rstrip('/')}/v1/promises/{args.promise}/requests/{namespace}/{name}"
+    check_names(str(args.promise), namespace, name,
+                str(args.pipeline) if args.pipeline is not None else None)
+    url = f"{base}/v1/promises/{args.promise}/requests/{namespace}/{name}"
     return url, ({"pipeline": str(args.pipeline)} if args.pipeline is not None else {})
 
 

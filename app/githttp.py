@@ -1,17 +1,35 @@
-"""Read-only git smart HTTP for the embedded store, through `git http-backend` (CGI)."""
+"""Read-only git smart HTTP for the embedded store, through `git http-backend` (CGI).
+
+Credentials are checked before any of the request body is read. The body is fed to git as
+it arrives, at most MAX_BODY bytes (413 past it), and git's answer is streamed back; git is
+killed (with what it started) when the client goes away."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
+import signal
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
+from app.answers import error_body
 from app.auth import token_from_basic
 from app.config import Config
-from gitops.errors import Forbidden, Unauthorized
+from gitops.errors import Forbidden, LimitExceeded, Unauthorized
 
 _ALLOWED = {"info/refs", "git-upload-pack", "HEAD"}
+# An upload-pack request is wants and haves: a few KiB to a few MiB. This is also git's own
+# default for the request it buffers in memory (GIT_HTTP_MAX_REQUEST_BUFFER), which is set
+# one byte above it so that git never refuses first: it refuses a buffer that is full.
+MAX_BODY = 10 * 1024 * 1024
+_CHUNK = 64 * 1024
+_MAX_CGI_HEAD = 64 * 1024
+
+log = logging.getLogger("statewriter.git")
 
 
 def mount_git(app: FastAPI, config: Config) -> None:
@@ -26,33 +44,136 @@ def mount_git(app: FastAPI, config: Config) -> None:
         service = request.query_params.get("service")
         if rest not in _ALLOWED or (service and service != "git-upload-pack"):
             raise Forbidden("the state store is read-only over HTTP")
-        body = await request.body()
+        length = request.headers.get("content-length")
+        if length is not None and int(length) > MAX_BODY:
+            raise LimitExceeded(f"request body over {MAX_BODY} bytes", limit=MAX_BODY)
         env = {
             "GIT_PROJECT_ROOT": str(root.parent),
             "GIT_HTTP_EXPORT_ALL": "1",
+            "GIT_HTTP_MAX_REQUEST_BUFFER": str(MAX_BODY + 1),
             "PATH_INFO": f"/{root.name}/{rest}",
             "REQUEST_METHOD": request.method,
             "QUERY_STRING": request.url.query,
             "CONTENT_TYPE": request.headers.get("content-type", ""),
-            "CONTENT_LENGTH": str(len(body)),
             "REMOTE_ADDR": request.client.host if request.client else "",
             "GIT_PROTOCOL": request.headers.get("git-protocol", ""),
             "HTTP_CONTENT_ENCODING": request.headers.get("content-encoding", ""),
             "PATH": "/usr/bin:/bin:/usr/local/bin",
         }
+        if length is not None:  # else (chunked) git reads to the end of its input
+            env["CONTENT_LENGTH"] = length
+        return GitBackendAnswer(env)
+
+
+class GitBackendAnswer(Response):
+    """What `git http-backend` answers, streamed. It plays the ASGI conversation itself
+    because the request body is read while the answer is written: one task alone reads
+    `receive` (the body into git, then the client's going away), where Starlette's
+    StreamingResponse would read it too, to watch for a disconnect."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__()
+        self.env = env
+        self.too_large = False
+        self.body_read = asyncio.Event()  # all of it, or too much, or the client has gone
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # In a process group of its own: `git` runs git-http-backend, which runs upload-pack,
+        # which runs pack-objects; they all hold the answer's pipe, and are killed together.
         process = await asyncio.create_subprocess_exec(
-            "git", "http-backend", env=env,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            "git", "http-backend", env=self.env, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            limit=_MAX_CGI_HEAD, start_new_session=True,
         )
-        out, _ = await process.communicate(body)
-        head, _, payload = out.partition(b"\r\n\r\n")
-        status, headers = 200, {}
-        for line in head.decode("latin-1").split("\r\n"):
-            key, _, value = line.partition(":")
-            if key.lower() == "status":
-                status = int(value.strip().split()[0])
-            elif key:
-                headers[key] = value.strip()
-        headers.pop("Content-Length", None)
-        return Response(payload, status, headers)
+        feeder = asyncio.create_task(self._feed(receive, process))
+        try:
+            await self._answer(scope, receive, send, process)
+        finally:
+            feeder.cancel()
+            _kill(process)
+            await process.wait()
+        if self.background is not None:
+            await self.background()
+
+    async def _feed(self, receive: Receive, process: asyncio.subprocess.Process) -> None:
+        """Pipe the request body into git, then wait for the client to go away. Kills git
+        when the body is over MAX_BODY (git then never sees its end) or the client leaves."""
+        stdin = process.stdin
+        received = 0
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    break
+                body: bytes = message.get("body", b"")
+                received += len(body)
+                if received > MAX_BODY:
+                    self.too_large = True
+                    break
+                more = message.get("more_body", False)
+                if stdin is not None:
+                    try:
+                        stdin.write(body)
+                        await stdin.drain()
+                        if not more:
+                            stdin.close()
+                            stdin = None
+                    except ConnectionError:
+                        stdin = None  # git has stopped reading: it answers without the rest
+                if not more:
+                    self.body_read.set()
+        finally:
+            self.body_read.set()
+            _kill(process)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send,
+                      process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        stdout = process.stdout
+        try:
+            head: bytes | None = await stdout.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            head = None
+        # http-backend writes its CGI head before reading the body; what follows comes once
+        # git has read all of it. So the answer starts only then: a body over the limit
+        # ends git before that, and can still be answered 413.
+        chunk = await stdout.read(_CHUNK) if head is not None else b""
+        if not chunk:
+            await self.body_read.wait()  # git ended first: the body's size decides
+        if self.too_large:
+            refusal = LimitExceeded(f"request body over {MAX_BODY} bytes", limit=MAX_BODY)
+            await JSONResponse(error_body(refusal), 413)(scope, receive, send)
+            return
+        if head is None:
+            _kill(process)
+            log.warning("git http-backend gave no answer (exit status %s)", await process.wait())
+            failure = {"error": "GitBackendFailed", "message": "git http-backend gave no answer"}
+            await JSONResponse(failure, 502)(scope, receive, send)
+            return
+        status, headers = _cgi_head(head)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        while chunk:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            chunk = await stdout.read(_CHUNK)
+        if self.too_large:
+            return  # cut short: uvicorn closes the connection without ending the answer
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _cgi_head(head: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
+    status, headers = 200, []
+    for line in head.decode("latin-1").split("\r\n"):
+        key, _, value = line.partition(":")
+        if key.lower() == "status":
+            status = int(value.strip().split()[0])
+        elif key and key.lower() != "content-length":  # the answer is sent chunked
+            headers.append((key.lower().encode("latin-1"), value.strip().encode("latin-1")))
+    return status, headers
+
+
+def _kill(process: asyncio.subprocess.Process) -> None:
+    """Kill git's process group; only while its leader is not reaped (so its id is not
+    someone else's)."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)

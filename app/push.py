@@ -19,7 +19,16 @@ import sys
 import tarfile
 from pathlib import Path
 
-from app.client import UsageError, auth_headers, call, print_answer, print_refusal, split_request
+from app.client import (
+    UsageError,
+    auth_headers,
+    call,
+    describe,
+    print_answer,
+    print_refusal,
+    service_url,
+    split_request,
+)
 
 ANSWER_KEYS = ("state", "commit", "changed", "destinations", "misplaced", "reason",
                "keptAtNewerGeneration", "replaced", "dryRun")
@@ -27,14 +36,18 @@ ANSWER_KEYS = ("state", "commit", "changed", "destinations", "misplaced", "reaso
 
 def push_command(args: argparse.Namespace) -> int:
     try:
+        url = _bundles_url(service_url(str(args.url)))
         params = _identity(args)
         body = pack(Path(args.dir))
     except UsageError as error:
-        print(f"statewriter push: {error}", file=sys.stderr)
+        print(f"statewriter: push: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a file that cannot be read
+        print(f"statewriter: push: cannot read {describe(error)}", file=sys.stderr)
         return 2
     headers = {"Content-Type": "application/gzip", "Accept": "application/json", **auth_headers()}
-    response = call("push", "POST", _bundles_url(str(args.url)), int(args.retries), content=body,
-                    params=params, headers=headers)
+    response = call("push", "POST", url, int(args.retries), content=body, params=params,
+                    headers=headers)
     if response is None:
         return 1
     if not response.is_success:

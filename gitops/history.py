@@ -6,8 +6,6 @@ then matched exactly here, with each commit's files against its first parent.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 from gitops.commitmsg import parse_trailers
 from gitops.errors import NotFound, StoreUnavailable
 from gitops.layout import STATE
+from gitops.store.objects import base_env, run_git
 
 _RECORD = "\x1e"
 _FIELD = "\x1f"
@@ -135,31 +134,32 @@ def _resolve(repo: Path, branch: str) -> str | None:
     if not branch.startswith("-"):
         candidates.append(branch)
     for candidate in candidates:
-        proc = _run(repo, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
-        if proc.returncode == 0:
-            return proc.stdout.strip()
+        code, out, _ = _run(repo, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
+        if code == 0:
+            return out.strip()
     if not _git(repo, "rev-list", "--max-count=1", "--all").strip():
         return None
     raise NotFound(f"no branch {branch!r} in {repo}")
 
 
-def _run(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
+def _run(repo: Path, *args: str) -> tuple[int, str, str]:
+    """git in `repo` the way the store runs it (`run_git`, `base_env`: no GIT_DIR or other
+    variable of the caller's points it elsewhere), and never in a repository above `repo`."""
+    env = {**base_env(), "GIT_CEILING_DIRECTORIES": str(repo.resolve().parent)}
     try:
-        return subprocess.run(
-            ["git", "-C", str(repo), "-c", "log.showSignature=false", *args],
-            capture_output=True, text=True, encoding="utf-8", errors="replace", env=env,
-            timeout=_TIMEOUT, check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
+        proc = run_git(["-C", str(repo), "-c", "log.showSignature=false", *args], env,
+                       timeout=_TIMEOUT)
+    except OSError as error:
         raise StoreUnavailable(f"git {args[0]} in {repo} failed: {error}") from None
+    return (proc.returncode, proc.stdout.decode("utf-8", errors="replace"),
+            proc.stderr.decode("utf-8", errors="replace"))
 
 
 def _git(repo: Path, *args: str) -> str:
-    proc = _run(repo, *args)
-    if proc.returncode != 0:
-        detail = proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else ""
-        if "not a git repository" in proc.stderr:
+    code, out, err = _run(repo, *args)
+    if code != 0:
+        detail = err.strip().splitlines()[0] if err.strip() else f"exit status {code}"
+        if "not a git repository" in err:
             raise NotFound(f"{repo} is not a git repository")
         raise StoreUnavailable(f"git {args[0]} in {repo} failed: {detail}")
-    return proc.stdout
+    return out

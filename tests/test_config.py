@@ -1,12 +1,81 @@
-"""The config file: limits are checked when the service starts, not when a bundle arrives."""
+"""The configuration (CONTRACT section 8): one strict config from the file, the environment
+and the flags. Every mistake stops `statewriter serve` at start with one line naming the key;
+token files are re-read when they change; no credential reaches an answer, a repr or a log."""
 
 from __future__ import annotations
 
+import base64
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from app.config import ConfigError, load_config
+from app.auth import TokenFiles
+from app.config import MAX_DEPTH, Config, ConfigError, load_config, without_userinfo
+from tests.procs import ROOT, free_port, init_bare, running_server, wait_until
+from tests.test_store import http_git_server
+
+# CONTRACT section 8's example, verbatim but for one comment cut to the line length.
+CONTRACT_EXAMPLE = """\
+author: {name: statewriter, email: statewriter@example.invalid}
+auth:                       # absent: no authentication, allowed only on a loopback address
+  tokens:
+    - name: elastic-pipeline            # recorded as Statewriter-Actor
+      token: s3cret                     # or tokenFile: /path (re-read when it changes)
+      promises: [elastic-cloud]         # a list; "*" for every promise
+    - name: platform-admin
+      tokenFile: /etc/statewriter/admin
+      promises: ["*"]
+      destinations: true                # a boolean: may manage destinations
+limits:                     # defaults shown; 413 past them (422 for depth and nodes)
+  maxBundleBytes: 10485760  # received and unpacked
+  maxDocuments: 5000
+  maxDocumentBytes: 2097152
+  maxFiles: 2000
+  maxDepth: 64
+  maxNodes: 500000
+  maxHeaderBytes: 65536
+protectFromPrune: [CustomResourceDefinition, Namespace]
+publicUrl: https://statewriter.platform.example   # optional
+remoteCredentials:          # (v2) one of: token | username+password | sshKeyFile | githubApp
+  username: statewriter     # with password / passwordFile, or token / tokenFile
+  tokenFile: /etc/statewriter/git-token
+  sshKeyFile: /etc/statewriter/id_ed25519
+  knownHostsFile: /etc/statewriter/known_hosts
+  githubApp: {appId: 12345, installationId: 678, privateKeyFile: /etc/statewriter/app.pem,
+              apiUrl: https://api.github.com}   # installation tokens minted and refreshed before expiry
+push:                       # (v2)
+  minInterval: 0            # seconds between two pushes to the remote; queued changes ride the next push
+                            # (GitHub recommends at most 6 pushes a minute per repository: use 10 there)
+  timeout: 60               # seconds before a push or fetch that hangs is abandoned (the bundles get 503)
+notify:                     # (v2) after a push that changed a destination, POST its notify URL
+  hmacTokenFile: /etc/statewriter/receiver-token   # optional: X-Signature: sha256=<hmac of the body>
+signing:                    # (v2) optional
+  format: ssh               # or openpgp
+  keyFile: /etc/statewriter/signing-key
+secrets:                    # (v2) section 9
+  identityFile: /etc/statewriter/age.key    # the service's own age identity
+  requireEncryption: false  # true: refuse Secrets for destinations without recipients (422)
+"""
+# The example lists every kind of remote credentials; a config gives one of them.
+CREDENTIAL_KINDS: dict[str, tuple[dict[str, object], str]] = {
+    "username + tokenFile": ({"username": "statewriter", "tokenFile": "/etc/statewriter/git-token"},
+                             "https://git.example.invalid/platform/state.git"),
+    "sshKeyFile": ({"sshKeyFile": "/etc/statewriter/id_ed25519",
+                    "knownHostsFile": "/etc/statewriter/known_hosts"},
+                   "ssh://git@git.example.invalid/platform/state.git"),
+    "githubApp": ({"githubApp": {"appId": 12345, "installationId": 678,
+                                 "privateKeyFile": "/etc/statewriter/app.pem",
+                                 "apiUrl": "https://api.github.com"}},
+                  "https://github.com/platform/state.git"),
+}
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -15,16 +84,463 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def load(tmp_path: Path, text: str | None = None, env: dict[str, str] | None = None,
+         **flags: Any) -> Config:
+    """`load_config` with the file `text`, no environment but `env`, data under tmp_path."""
+    flags.setdefault("data", str(tmp_path / "data"))
+    return load_config(write(tmp_path, text) if text is not None else None, env=env or {},
+                       **flags)
+
+
+def refusal(tmp_path: Path, text: str | None = None, env: dict[str, str] | None = None,
+            **flags: Any) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, text, env, **flags)
+    message = str(caught.value)
+    assert "\n" not in message and "Traceback" not in message, message
+    return message
+
+
+def serve_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("STATEWRITER_") and not k.startswith("GIT_")}
+    env.update(extra or {})
+    return env
+
+
+# -- limits ---------------------------------------------------------------------------------
+
+
 def test_limits_are_read_into_the_bundle_limits(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, "limits: {maxDepth: 100, maxDocumentBytes: 4096}\n"), env={})
+    config = load(tmp_path, "limits: {maxDepth: 100, maxDocumentBytes: 4096, maxHeaderBytes: 8192}\n")
     assert config.limits.max_depth == 100 and config.limits.max_document_bytes == 4096
+    assert config.max_header_bytes == 8192
 
 
-@pytest.mark.parametrize("text", [
-    "limits: {maxDepth: 401}\n",  # stored documents must always load again
-    "limits: {maxDepth: 0}\n",
-    "limits: {maxDepht: 10}\n",
+def test_defaults(tmp_path: Path) -> None:
+    config = load(tmp_path)
+    assert (config.host, config.port, config.branch, config.remote) == ("127.0.0.1", 8080, "main", None)
+    assert config.tokens is None and not config.auth_enabled
+    assert config.limits.max_depth == 64 and config.max_header_bytes == 65536
+    assert (config.push.min_interval, config.push.timeout) == (0, 60)
+    assert config.credentials is None and config.signing is None and config.secrets is None
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    (f"limits: {{maxDepth: {MAX_DEPTH + 1}}}\n", "limits.maxDepth: must be at most 400"),
+    ("limits: {maxDepth: 0}\n", "limits.maxDepth: must be at least 1"),
+    ("limits: {maxDepht: 10}\n", "limits.maxDepht: is not a known key (did you mean maxDepth?)"),
+    ("limits: {maxDepth: abc}\n", "limits.maxDepth: must be a whole number, not a string"),
+    ("limits: {maxDocuments: 1.5}\n", "limits.maxDocuments: must be a whole number"),
+    ("limits: {maxHeaderBytes: 64}\n", "limits.maxHeaderBytes: must be at least 1024"),
 ])
-def test_bad_limits_are_refused_at_start(tmp_path: Path, text: str) -> None:
-    with pytest.raises(ConfigError):
-        load_config(write(tmp_path, text), env={})
+def test_bad_limits_are_refused_at_start(tmp_path: Path, text: str, named: str) -> None:
+    assert named in refusal(tmp_path, text)
+
+
+# -- the issue's findings: typos and wrong types ---------------------------------------------
+
+
+def test_an_unknown_key_stops_with_one_line_naming_it(tmp_path: Path) -> None:
+    """`auht:` used to turn authentication off."""
+    message = refusal(tmp_path, "auht:\n  tokens:\n    - {name: a, token: x, promises: ['*']}\n")
+    assert message == f"{tmp_path / 'statewriter.yaml'}: auht: is not a known key (did you mean auth?)"
+
+
+@pytest.mark.parametrize(("token", "named"), [
+    # used to become the set of its characters
+    ("{name: a, token: x, promises: elastic-cloud}",
+     "auth.tokens[0].promises: must be a list, not a string"),
+    # used to grant destination admin
+    ("{name: a, token: x, promises: [e], destinations: 'false'}",
+     "auth.tokens[0].destinations: must be true or false, not a string"),
+    ("{name: a, token: x, promises: [1]}", "auth.tokens[0].promises[0]: must be a string"),
+    ("{name: a, token: x, promise: [e]}",
+     "auth.tokens[0].promise: is not a known key (did you mean promises?)"),
+    ("{token: x, promises: [e]}", "auth.tokens[0].name: is required"),
+    ("{name: a, promises: [e]}", "auth.tokens[0]: token 'a' needs token or tokenFile"),
+    ("{name: a, token: '', promises: [e]}", "auth.tokens[0].token: must not be empty"),
+])
+def test_a_token_of_the_wrong_shape_names_its_key(tmp_path: Path, token: str, named: str) -> None:
+    assert named in refusal(tmp_path, f"auth:\n  tokens:\n    - {token}\n")
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("auth:\n", "auth: is empty"),  # not "no auth section"
+    ("auth: {tokens: []}\n", "auth.tokens: must not be empty"),
+    ("auth: {tokens: [{name: a, token: x}, {name: a, token: y}]}\n",
+     "auth.tokens[1].name: 'a' is already the name of another token"),
+    ("auth: {tokens: [{name: a, token: x}, {name: b, token: x}]}\n",
+     "auth.tokens[1]: token 'b' has the same secret as 'a'"),
+    ("author: {name: statewriter, email: a@b, name: other}\n", "key 'name' is given twice"),
+    ("publicUrl: statewriter.example\n", "publicUrl: must be an http:// or https:// URL"),
+    ("publicUrl: https://user:pw@statewriter.example\n", "publicUrl: must not carry credentials"),
+    ("push: {timeout: 0}\n", "push.timeout: must be more than 0"),
+    ("push: {minInterval: -1}\n", "push.minInterval: must be at least 0"),
+    ("push: {timeout: .nan}\n", "push.timeout: must be a finite number"),
+    ("push: {timeout: '60'}\n", "push.timeout: must be a number, not a string"),
+    ("signing: {format: gpg, keyFile: k}\n", "signing.format: must be 'ssh' or 'openpgp'"),
+    ("secrets: {requireEncryption: true}\n", "secrets.identityFile: is required"),
+    ("protectFromPrune: Namespace\n", "protectFromPrune: must be a list, not a string"),
+    ("- auth\n", "must be a mapping of keys"),
+    ("limits: [\n", "not valid YAML"),
+])
+def test_other_mistakes_name_their_key(tmp_path: Path, text: str, named: str) -> None:
+    assert named in refusal(tmp_path, text)
+
+
+def test_a_refusal_never_repeats_a_secret(tmp_path: Path) -> None:
+    message = refusal(tmp_path, "auth: {tokens: [{name: a, token: [hunter2], promises: [e]}]}\n")
+    assert "auth.tokens[0].token: must be a string, not a list" in message
+    assert "hunter2" not in message
+
+
+# -- token files -----------------------------------------------------------------------------
+
+
+def test_token_files_are_read_relative_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "admin").write_text("adm1n\n")
+    config = load(tmp_path, "auth: {tokens: [{name: admin, tokenFile: admin, promises: ['*']}]}\n")
+    (token,) = config.tokens or ()
+    assert (token.secret, token.file) == ("adm1n", tmp_path / "admin")
+    assert "adm1n" not in repr(config)
+
+
+@pytest.mark.parametrize(("setup", "problem"), [
+    (lambda folder: None, "does not exist"),
+    (lambda folder: (folder / "admin").write_text("\n"), "is empty"),
+    (lambda folder: (folder / "admin").mkdir(), "is not a file"),
+])
+def test_a_missing_or_empty_token_file_stops_the_service(
+    tmp_path: Path, setup: Callable[[Path], object], problem: str
+) -> None:
+    setup(tmp_path)
+    message = refusal(tmp_path, "auth: {tokens: [{name: admin, tokenFile: admin, promises: ['*']}]}\n")
+    assert f"auth.tokens[0].tokenFile: {tmp_path / 'admin'} {problem}" in message
+
+
+def test_a_token_file_is_re_read_when_it_changes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    file = tmp_path / "token"
+    file.write_text("first\n")
+    files = TokenFiles(interval=0)
+    assert files.secret(file, "admin") == "first"
+    file.write_text("other\n")  # the same size: the modification time tells
+    assert files.secret(file, "admin") == "other"
+    caplog.set_level(logging.INFO, logger="app.auth")
+    file.unlink()
+    assert files.secret(file, "admin") is None
+    assert files.secret(file, "admin") is None
+    file.write_text("")
+    assert files.secret(file, "admin") is None
+    replacement = tmp_path / "token.new"
+    replacement.write_text("third\n")
+    os.replace(replacement, file)
+    assert files.secret(file, "admin") == "third"
+    failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(failures) == 1 and str(file) in failures[0] and "'admin'" in failures[0], failures
+    assert not any(word in caplog.text for word in ("first", "other", "third"))
+
+
+def test_a_token_file_is_looked_at_once_a_second_at_most(tmp_path: Path) -> None:
+    file = tmp_path / "token"
+    file.write_text("first\n")
+    files = TokenFiles(interval=3600)
+    assert files.secret(file, "admin") == "first"
+    file.write_text("second\n")
+    assert files.secret(file, "admin") == "first"
+
+
+def test_rotating_a_token_file_takes_effect_without_a_restart(tmp_path: Path) -> None:
+    """Through the real server: the old token 401, the new one 200; a token whose file
+    disappears stops working, logged once naming the file and never the token."""
+    token_file = tmp_path / "admin-token"
+    token_file.write_text("old-token-0123456789\n")
+    config = write(tmp_path, "auth:\n  tokens:\n"
+                             f"    - {{name: admin, tokenFile: {token_file}, promises: ['*']}}\n")
+
+    with running_server(tmp_path / "data", config=config, ready_path="/healthz") as server, \
+            server.client(timeout=10) as client:
+        def status(token: str) -> int:
+            code: int = client.get("/v1/destinations",
+                                   headers={"authorization": f"Bearer {token}"}).status_code
+            return code
+
+        wait_until(lambda: status("old-token-0123456789") == 200, 30, "the first token works")
+        token_file.write_text("new-token-9876543210\n")  # in place, the same length
+        wait_until(lambda: status("new-token-9876543210") == 200, 10, "the rotated token works")
+        assert status("old-token-0123456789") == 401
+
+        token_file.unlink()
+        wait_until(lambda: status("new-token-9876543210") == 401, 10, "a deleted token file refuses")
+        assert status("new-token-9876543210") == 401
+        replacement = tmp_path / "admin-token.new"
+        replacement.write_text("third-token\n")
+        os.replace(replacement, token_file)  # as a Kubernetes Secret update swaps files
+        wait_until(lambda: status("third-token") == 200, 10, "the restored file's token works")
+        log = server.log.read_text(errors="replace")
+    assert log.count(f"token file {token_file} of token 'admin' cannot be read") == 1, log
+    for secret in ("old-token-0123456789", "new-token-9876543210", "third-token"):
+        assert secret not in log
+
+
+# -- environment and flags -------------------------------------------------------------------
+
+
+def test_flags_win_over_environment_over_defaults(tmp_path: Path) -> None:
+    env = {"STATEWRITER_HOST": "::1", "STATEWRITER_PORT": "9090", "STATEWRITER_BRANCH": "state"}
+    config = load(tmp_path, env=env, host="127.0.0.2")
+    assert (config.host, config.port, config.branch) == ("127.0.0.2", 9090, "state")
+    assert load(tmp_path, env={"STATEWRITER_PORT": ""}).port == 8080  # empty: unset
+
+
+def test_the_config_file_may_come_from_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, "limits: {maxDepth: 10}\n")
+    config = load_config(env={"STATEWRITER_CONFIG": str(path)}, data=tmp_path / "data")
+    assert config.limits.max_depth == 10
+    message = refusal(tmp_path, env={"STATEWRITER_CONFIG": str(tmp_path / "missing.yaml")})
+    assert message.startswith(f"STATEWRITER_CONFIG {tmp_path / 'missing.yaml'}: cannot read it")
+
+
+@pytest.mark.parametrize(("env", "flags", "message"), [
+    ({"STATEWRITER_PORT": "abc"}, {}, "STATEWRITER_PORT: 'abc' is not a port number (1-65535)"),
+    ({"STATEWRITER_PORT": "70000"}, {}, "STATEWRITER_PORT: '70000' is not a port number (1-65535)"),
+    ({}, {"port": 0}, "--port: 0 is not a port number (1-65535)"),
+    ({"STATEWRITER_BRANCH": "a..b"}, {}, "STATEWRITER_BRANCH: 'a..b' is not a valid git branch name"),
+    ({}, {"branch": "-f"}, "--branch: '-f' is not a valid git branch name"),
+    ({}, {"host": "a b"}, "--host: 'a b' is not a host name or address"),
+])
+def test_bad_environment_and_flags_are_named(tmp_path: Path, env: dict[str, str],
+                                             flags: dict[str, str], message: str) -> None:
+    assert refusal(tmp_path, env=env, **flags) == message
+
+
+def test_a_data_folder_under_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    message = refusal(tmp_path, data=str(tmp_path / "file" / "data"))
+    assert message == (f"--data {tmp_path / 'file' / 'data'}: cannot be created: "
+                       f"{tmp_path / 'file'} is not a folder")
+    message = refusal(tmp_path, env={"STATEWRITER_DATA": str(tmp_path / "file")}, data=None)
+    assert message == f"STATEWRITER_DATA {tmp_path / 'file'}: is not a folder"
+
+
+def test_a_data_folder_that_cannot_be_written_is_refused(tmp_path: Path) -> None:
+    """Checked in a process without privileges: root writes anywhere, so as root the check
+    runs with every capability dropped (still uid 0, now bound by the folder's mode)."""
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    check = ("import sys; from app.config import ConfigError, load_config\n"
+             "try:\n    load_config(None, env={}, data=sys.argv[1])\n"
+             "except ConfigError as error:\n    print(error)\n")
+    unprivileged = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"] \
+        if os.geteuid() == 0 else []
+    try:
+        for data, expected in ((locked / "data", "cannot be created: "),
+                               (locked, "cannot be written")):
+            proc = subprocess.run([*unprivileged, sys.executable, "-c", check, str(data)],
+                                  capture_output=True, text=True, cwd=ROOT, timeout=60)
+            assert expected in proc.stdout, proc.stdout + proc.stderr
+    finally:
+        locked.chmod(0o755)
+
+
+def test_a_data_folder_is_not_created_by_loading(tmp_path: Path) -> None:
+    load(tmp_path, data=str(tmp_path / "a" / "b"))
+    assert not (tmp_path / "a").exists()
+
+
+# -- credentials -----------------------------------------------------------------------------
+
+
+def test_credentials_in_the_remote_url_move_out_of_it(tmp_path: Path) -> None:
+    config = load(tmp_path, remote="https://user:TOKEN@127.0.0.1:1/repo.git")
+    assert config.remote == config.source_url == "https://127.0.0.1:1/repo.git"
+    assert config.credentials is not None
+    assert (config.credentials.username, config.credentials.password) == ("user", "TOKEN")
+    assert "TOKEN" not in repr(config) and "TOKEN" not in str(config)
+
+
+def test_the_flux_url_never_carries_userinfo() -> None:
+    assert without_userinfo("https://user:TOKEN@host/repo.git") == "https://host/repo.git"
+    assert without_userinfo("git@host:org/repo.git") == "git@host:org/repo.git"  # a user, no secret
+    public = Config(public_url="https://statewriter.example/")
+    assert public.source_url == "https://statewriter.example/git/state.git"
+    assert Config(host="::1", port=9000).source_url == "http://[::1]:9000/git/state.git"
+
+
+def test_camel_case_remote_credentials_are_accepted(tmp_path: Path) -> None:
+    (tmp_path / "git-token").write_text("ghp_secret\n")
+    config = load(tmp_path, "remoteCredentials: {username: statewriter, tokenFile: git-token}\n",
+                  remote="https://git.example.invalid/state.git")
+    assert config.credentials is not None
+    assert (config.credentials.username, config.credentials.token) == ("statewriter", "ghp_secret")
+    assert "ghp_secret" not in repr(config)
+    (tmp_path / "key").write_text("key")
+    (tmp_path / "known_hosts").write_text("host ssh-ed25519 AAAA")
+    config = load(tmp_path, "remoteCredentials: {sshKeyFile: key, knownHostsFile: known_hosts}\n",
+                  remote="git@git.example.invalid:platform/state.git")
+    assert config.credentials is not None
+    assert config.credentials.ssh_key_file == tmp_path / "key"
+    assert config.credentials.known_hosts_file == tmp_path / "known_hosts"
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("remoteCredentials: {ssh_key_file: key}\n",
+     "remoteCredentials.ssh_key_file: is not a known key (did you mean sshKeyFile?)"),
+    ("remoteCredentials: {token_file: git-token}\n",
+     "remoteCredentials.token_file: is not a known key (did you mean tokenFile?)"),
+    ("remoteCredentials: {token: a, tokenFile: git-token}\n",
+     "remoteCredentials: token and tokenFile are both given"),
+    ("remoteCredentials: {token: a, sshKeyFile: key}\n",
+     "remoteCredentials: token and sshKeyFile are different kinds of credentials"),
+    ("remoteCredentials: {username: statewriter}\n",
+     "remoteCredentials.username: needs password, passwordFile, token or tokenFile"),
+    ("remoteCredentials: {password: a}\n", "remoteCredentials.password: needs username"),
+    ("remoteCredentials: {}\n", "remoteCredentials: names no credentials"),
+    ("remoteCredentials: {tokenFile: missing}\n", "remoteCredentials.tokenFile: "),
+    ("remoteCredentials: {sshKeyFile: key}\n", "remoteCredentials.sshKeyFile: needs an ssh://"),
+])
+def test_wrong_remote_credentials_are_refused(tmp_path: Path, text: str, named: str) -> None:
+    (tmp_path / "git-token").write_text("ghp_secret\n")
+    (tmp_path / "key").write_text("key")
+    assert named in refusal(tmp_path, text, remote="https://git.example.invalid/state.git")
+
+
+def test_remote_credentials_need_a_remote_and_one_place(tmp_path: Path) -> None:
+    text = "remoteCredentials: {token: ghp_secret}\n"
+    assert "remoteCredentials: is set but there is no remote" in refusal(tmp_path, text)
+    message = refusal(tmp_path, text, env={"STATEWRITER_REMOTE": "https://u:p@git.example.invalid/r"})
+    assert "remoteCredentials: is set and STATEWRITER_REMOTE carries credentials too" in message
+    assert "u:p" not in message
+
+
+# -- the examples ---------------------------------------------------------------------------
+
+
+def contract_example(folder: Path, credentials: dict[str, object] | None) -> str:
+    """The example with the files it names created under `folder` and `credentials` for its
+    remoteCredentials (None: as written, every kind at once)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = CONTRACT_EXAMPLE.replace("/etc/statewriter/", f"{folder}/")
+    for name in ("admin", "git-token", "id_ed25519", "known_hosts", "app.pem", "receiver-token",
+                 "signing-key", "age.key"):
+        (folder / name).write_text(f"{name}-content\n")
+    if credentials is None:
+        return text
+    raw = yaml.safe_load(text)
+    raw["remoteCredentials"] = yaml.safe_load(
+        yaml.safe_dump(credentials).replace("/etc/statewriter/", f"{folder}/"))
+    return yaml.safe_dump(raw)
+
+
+@pytest.mark.parametrize("kind", CREDENTIAL_KINDS)
+def test_the_contract_example_loads(tmp_path: Path, kind: str) -> None:
+    credentials, remote = CREDENTIAL_KINDS[kind]
+    files = tmp_path / "etc"
+    config = load(tmp_path, contract_example(files, credentials), remote=remote)
+    assert [(t.name, t.secret, t.destinations) for t in config.tokens or ()] == [
+        ("elastic-pipeline", "s3cret", False), ("platform-admin", "admin-content", True)]
+    assert config.public_url == "https://statewriter.platform.example"
+    assert config.push.timeout == 60 and config.max_header_bytes == 65536
+    assert config.notify.hmac_token_file == files / "receiver-token"
+    assert config.signing is not None and config.signing.format == "ssh"
+    assert config.secrets is not None and not config.secrets.require_encryption
+    if kind == "githubApp":
+        assert config.github_app is not None and config.github_app.installation_id == 678
+        assert config.credentials is None  # not acted on yet
+    else:
+        assert config.credentials is not None and config.github_app is None
+    assert "git-token-content" not in repr(config)
+
+
+def test_the_contract_example_as_written_gives_every_kind_of_credentials(tmp_path: Path) -> None:
+    message = refusal(tmp_path, contract_example(tmp_path / "etc", None),
+                      remote="https://git.example.invalid/state.git")
+    assert "remoteCredentials: token, sshKeyFile and githubApp are different kinds" in message
+
+
+def test_the_deploy_example_loads(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    for name in ("platform-admin", "elastic-pipeline", "flux"):
+        (tokens / name).write_text(f"{name}-{name}\n")
+    text = (ROOT / "deploy" / "statewriter.yaml").read_text().replace("/config/tokens/", f"{tokens}/")
+    config = load(tmp_path, text, host="0.0.0.0")
+    assert {t.name: t.secret for t in config.tokens or ()} == {
+        name: f"{name}-{name}" for name in ("platform-admin", "elastic-pipeline", "flux")}
+
+
+# -- the real command ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("config", "env", "expected"), [
+    ("auht: {tokens: []}\n", {}, "auht: is not a known key"),
+    ("auth: {tokens: [{name: a, tokenFile: /nonexistent/token, promises: ['*']}]}\n", {},
+     "auth.tokens[0].tokenFile: /nonexistent/token does not exist"),
+    ("limits: {maxDepth: abc}\n", {}, "limits.maxDepth: must be a whole number"),
+    (None, {"STATEWRITER_PORT": "abc"}, "STATEWRITER_PORT: 'abc' is not a port number"),
+])
+def test_serve_stops_with_one_line_and_exit_2(tmp_path: Path, config: str | None,
+                                              env: dict[str, str], expected: str) -> None:
+    command = [sys.executable, "-m", "app.cli", "serve", "--data", str(tmp_path / "data")]
+    if config is not None:
+        command += ["--config", str(write(tmp_path, config))]
+    if "STATEWRITER_PORT" not in env:
+        command += ["--port", str(free_port())]
+    done = subprocess.run(command, cwd=ROOT, env=serve_env(env), capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("statewriter: "), done.stderr
+    assert expected in lines[0] and "Traceback" not in done.stderr
+
+
+def test_serve_with_an_unwritable_data_folder_stops_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(free_port()),
+         "--data", str(tmp_path / "file" / "data")],
+        cwd=ROOT, env=serve_env(), capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr == (f"statewriter: --data {tmp_path / 'file' / 'data'}: cannot be created: "
+                           f"{tmp_path / 'file'} is not a folder\n")
+
+
+@pytest.fixture
+def forge(tmp_path: Path) -> Iterator[str]:
+    """An http git remote behind basic auth (user bot, password TOKEN-0123); its URL."""
+    init_bare(tmp_path / "remotes" / "state.git")
+    server = http_git_server(tmp_path / "remotes",
+                             {"Basic " + base64.b64encode(b"bot:TOKEN-0123").decode()})
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/state.git"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("given_as", ["url", "remoteCredentials"])
+def test_remote_credentials_reach_git_and_no_answer_or_log(tmp_path: Path, forge: str,
+                                                           given_as: str) -> None:
+    """`GET /v1/destinations/{name}/flux` used to hand the remote's token to any reader."""
+    config = None
+    remote = forge.replace("http://", "http://bot:TOKEN-0123@")
+    if given_as == "remoteCredentials":
+        (tmp_path / "git-token").write_text("TOKEN-0123\n")
+        config = write(tmp_path, "remoteCredentials: {username: bot, tokenFile: git-token}\n")
+        remote = forge
+    with running_server(tmp_path / "data", remote, config=config, ready_path="/healthz") as server, \
+            server.client(timeout=60) as client:
+        put = client.put("/v1/destinations/dev", json={"labels": {"environment": "dev"}})
+        assert put.status_code == 200, put.text  # pushed with the credentials
+        flux = client.get("/v1/destinations/dev/flux")
+        assert flux.status_code == 200 and forge in flux.text, flux.text
+        assert "TOKEN-0123" not in flux.text and "bot:" not in flux.text
+        log = server.log.read_text(errors="replace")
+    assert "TOKEN-0123" not in log, log
+
+
+def test_only_http_remotes_may_carry_a_password(tmp_path: Path) -> None:
+    message = refusal(tmp_path, remote="ssh://git:TOKEN@git.example.invalid/state.git")
+    assert message == "--remote: only an http(s) URL may carry a password (use remoteCredentials)"

@@ -715,7 +715,6 @@ def test_the_command_fails_without_kubectl(eck: dict[str, bytes], tmp_path: Path
 # -- large sections are built in pieces -------------------------------------------------------
 
 
-@pytest.mark.skipif(not HAS_KUBECTL, reason="needs kubectl")
 def test_sections_built_in_pieces(eck: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(builds, "KUSTOMIZE_CHUNK", 4)  # every folder its own piece
     assert verify(eck, kustomize=True) == []  # stubs around each piece build

@@ -20,9 +20,16 @@ __all__ = [
 
 
 def open_store(
-    data: Path, remote: str | None, branch: str = "main", credentials: Credentials | None = None
+    data: Path,
+    remote: str | None,
+    branch: str = "main",
+    credentials: Credentials | None = None,
+    timeout: float | None = None,
 ) -> Store:
-    """The embedded store under `data` when there is no remote, else a cache of `remote`."""
+    """The embedded store under `data` when there is no remote, else a cache of `remote`
+    whose pushes and fetches are abandoned after `timeout` seconds (None: RemoteStore's)."""
     if remote is None:
         return EmbeddedStore(data / "state.git", branch)
-    return RemoteStore(remote, data, branch, credentials)
+    if timeout is None:
+        return RemoteStore(remote, data, branch, credentials)
+    return RemoteStore(remote, data, branch, credentials, timeout=timeout)

@@ -115,7 +115,8 @@ def _git(args: list[str], env: dict[str, str]) -> str | None:
 
 def _entries(clone: Path, env: dict[str, str]) -> list[_Entry] | None:
     """The files of the clone's HEAD commit, or None when it has none."""
-    proc = run_git(["-C", str(clone), "ls-tree", "-r", "-z", "--full-tree", "HEAD"], env)
+    proc = run_git(["-C", str(clone), "ls-tree", "-r", "-z", "--full-tree", "HEAD"], env,
+                   timeout=_CLONE_TIMEOUT)
     if proc.returncode != 0:
         return None
     entries = []
