@@ -19,12 +19,13 @@ from app.models import DestinationBody
 from app.requestid import request_id_of
 from gitops import layout, planner
 from gitops.bundle import make_owner
-from gitops.errors import NotFound
+from gitops.errors import NotFound, StoreUnavailable
 from gitops.flux import DEFAULT_PREFIX, flux_manifests
 from gitops.history import request_history
 from gitops.index import Index, ObjectKey, OwnerRecord
 from gitops.planner import Policy
 from gitops.tarbundle import read_tar_bundle
+from gitops.tree import Tree
 from gitops.writer import Operation, Writer
 
 Caller = Annotated[Principal, Depends(authenticated)]
@@ -73,6 +74,25 @@ def _writer(request: Request) -> Writer:
 
 def _policy(request: Request) -> Policy:
     return Policy(_config(request).protect_from_prune)
+
+
+# How long a read waits for the lane to catch up with the branch before answering 503.
+READ_WAIT = 10.0
+
+
+async def _snapshot(request: Request) -> tuple[str | None, Index, Tree]:
+    """The state as the branch had it at most a few seconds ago (CONTRACT section 6: reads
+    are fresh, also on a replica that has not written)."""
+    writer = _writer(request)
+    pending = writer.refresh_if_stale()
+    if pending is not None:
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(pending)), READ_WAIT)
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"the state could not be brought up to the branch within {READ_WAIT:.0f}s; "
+                "retry") from None
+    return writer.snapshot()
 
 
 async def _run(request: Request, operation: Operation, dry_run: bool = False) -> JSONResponse:
@@ -128,7 +148,7 @@ async def post_bundle(
 
 @router.get("/promises/{promise}/requests/{namespace}/{name}")
 async def get_request(request: Request, promise: str, namespace: str, name: str) -> Any:
-    tip, index, _ = _writer(request).snapshot()
+    tip, index, _ = await _snapshot(request)
     records = index.request_owners(promise, namespace, name)
     if not records:
         raise NotFound(f"no request {namespace}/{name} of promise {promise}")
@@ -149,9 +169,11 @@ async def delete_request(
 
 @router.get("/promises/{promise}/requests/{namespace}/{name}/history")
 async def get_history(request: Request, promise: str, namespace: str, name: str) -> Any:
-    store = _writer(request).store
+    tip, _, _ = await _snapshot(request)  # a replica's cache may hold no branch of its own
+    if tip is None:
+        raise NotFound(f"no history for request {namespace}/{name} of promise {promise}")
     entries = await run_in_threadpool(
-        request_history, store.path, _config(request).branch, promise, namespace, name
+        request_history, _writer(request).store.path, tip, promise, namespace, name
     )
     if not entries:
         raise NotFound(f"no history for request {namespace}/{name} of promise {promise}")
@@ -160,7 +182,7 @@ async def get_history(request: Request, promise: str, namespace: str, name: str)
 
 @router.get("/promises/{promise}")
 async def get_promise(request: Request, promise: str) -> Any:
-    tip, index, _ = _writer(request).snapshot()
+    tip, index, _ = await _snapshot(request)
     records = index.request_owners(promise)
     if not records:
         raise NotFound(f"no promise-level bundles for promise {promise}")
@@ -195,14 +217,14 @@ async def put_destination(request: Request, who: Caller, name: str) -> JSONRespo
 
 @router.get("/destinations")
 async def list_destinations(request: Request) -> Any:
-    _, index, _ = _writer(request).snapshot()
+    _, index, _ = await _snapshot(request)
     found = sorted(index.destinations.values(), key=lambda d: d.name)
     return {"destinations": [d.as_dict() for d in found]}
 
 
 @router.get("/destinations/{name}")
 async def get_destination(request: Request, name: str) -> Any:
-    _, index, _ = _writer(request).snapshot()
+    _, index, _ = await _snapshot(request)
     return _destination(index, name).as_dict()
 
 
@@ -220,7 +242,7 @@ async def get_flux(
     prefix: str = Query(DEFAULT_PREFIX, pattern=r"^[a-z0-9-]{1,40}$"),
 ) -> PlainTextResponse:
     config = _config(request)
-    _, index, _ = _writer(request).snapshot()
+    _, index, _ = await _snapshot(request)
     destination = _destination(index, name)
     secret = f"{prefix}-credentials" if config.auth_enabled or config.remote else None
     text = flux_manifests(destination, config.source_url, config.branch, prefix, secret)

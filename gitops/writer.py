@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import queue
 import random
 import threading
@@ -20,12 +21,13 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from prometheus_client import Counter, Histogram
 
 from gitops import layout
 from gitops.errors import StatewriterError, StoreUnavailable
-from gitops.index import Index
+from gitops.index import CorruptState, Index
 from gitops.planner import Plan, needs_migration, plan_migrate
 from gitops.planner.results import FileChanges, Notes, Result
 from gitops.store.base import Author, Store
@@ -83,6 +85,13 @@ class _Job:
     queued: float = field(default_factory=time.monotonic)
 
 
+@dataclass
+class _Refresh:
+    """Bring the index up to the branch tip where it is published (for readers)."""
+
+    future: Future[None] = field(default_factory=Future)
+
+
 class _JobFailed(Exception):
     def __init__(self, job: _Job) -> None:
         super().__init__(job.request_id)
@@ -97,6 +106,7 @@ class Writer:
         max_group: int = 64,
         max_attempts: int = 8,
         maintain_every: int = 16,
+        max_staleness: float = 5.0,
     ) -> None:
         self.store = store
         self.author = author
@@ -105,11 +115,17 @@ class Writer:
         self.maintain_every = maintain_every
         self._since_maintenance = 0
         self._maintenance: threading.Thread | None = None
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self.max_staleness = max_staleness
+        self._queue: queue.Queue[_Job | _Refresh | None] = queue.Queue()
         self._tip: str | None = None
         self._unready: str | None = None  # why the last contact with the store failed
+        self._corrupt: str | None = None  # why the state at the tip cannot be read whole
+        self._refreshed = 0.0  # when the tip was last known to be the published one
+        self._refresh: _Refresh | None = None  # queued or running, shared by readers
+        self._refresh_lock = threading.Lock()
         self._index = Index()
         self._load(store.refresh())
+        self._refreshed = time.monotonic()
         self._migrate()
         self._thread = threading.Thread(target=self._run, name="statewriter-writer", daemon=True)
         self._thread.start()
@@ -127,15 +143,30 @@ class Writer:
         tip, index = self._tip, self._index
         return tip, index, self.store.tree(tip)
 
+    def refresh_if_stale(self) -> Future[None] | None:
+        """For a reader that must see the branch as it was at most `max_staleness` seconds
+        ago (CONTRACT section 6): None when the index is that fresh, else a future that is
+        done once the lane has fetched and caught up. Readers share one refresh at a time."""
+        if time.monotonic() - self._refreshed <= self.max_staleness:
+            return None
+        with self._refresh_lock:
+            if self._refresh is None or self._refresh.future.done():
+                self._refresh = _Refresh()
+                self._queue.put(self._refresh)
+            return self._refresh.future
+
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
 
     def readiness(self) -> str | None:
-        """None when writes can succeed, as far as the lane last saw; else why not."""
+        """None when writes can succeed, as far as the lane last saw (it never contacts the
+        remote for this); else why not."""
         if not self.alive:
             return "the writer lane stopped"
-        return self._unready
+        if self._corrupt is not None:
+            return f"writes are refused: {self._corrupt}"
+        return self._unready or disk_problem(self.store.path)
 
     def close(self) -> None:
         self._queue.put(None)
@@ -148,7 +179,17 @@ class Writer:
 
     def _load(self, tip: str | None) -> None:
         started = time.monotonic()
-        self._index = Index.load(self.store.tree(tip))
+        tree = self.store.tree(tip)
+        try:
+            self._index = Index.load(tree)
+            self._corrupt = None
+        except CorruptState as error:
+            # Keep serving what can be read (reads, /git); writes wait for a repair, since
+            # the planner would hand the unreadable owner's objects to others.
+            self._corrupt = f"the state store is corrupt: {error}"
+            self._index = Index.load(tree, report=lambda path, problem: None)
+            log.error("%s; serving reads and refusing writes until the branch is repaired",
+                      self._corrupt)
         self._tip = tip
         # The index is long-lived and acyclic: keep the cyclic collector from re-scanning
         # its millions of objects on every full collection (pauses that grow with state).
@@ -163,7 +204,7 @@ class Writer:
         base = self._tip
         if tip == base:
             return
-        if base is None or tip is None:
+        if base is None or tip is None or self._corrupt is not None:
             self._load(tip)
         else:
             started = time.monotonic()
@@ -192,7 +233,13 @@ class Writer:
         for _ in range(self.max_attempts):
             base = self._tip
             tree = self.store.tree(base)
-            if not needs_migration(tree):
+            try:
+                if self._corrupt is not None or not needs_migration(tree):
+                    return
+            except CorruptState as error:  # the layout record itself: no layout to trust
+                self._corrupt = f"the state store is corrupt: {error}"
+                log.error("%s; serving reads and refusing writes until the branch is repaired",
+                          self._corrupt)
                 return
             started = time.monotonic()
             log.info("migrating the state store at %s to layout %d", base, layout.VERSION)
@@ -209,11 +256,11 @@ class Writer:
 
     def _run(self) -> None:
         while True:
-            job = self._queue.get()
-            if job is None:
+            item = self._queue.get()
+            if item is None:
                 return
-            group = [job]
-            while len(group) < self.max_group:
+            taken = [item]
+            while len(taken) < self.max_group:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
@@ -221,7 +268,18 @@ class Writer:
                 if more is None:
                     self._queue.put(None)
                     break
-                group.append(more)
+                taken.append(more)
+            refreshes = [i for i in taken if isinstance(i, _Refresh)]
+            group = [i for i in taken if isinstance(i, _Job)]
+            if refreshes or (group and self._corrupt is not None):
+                self._catch_up(refreshes)
+            if not group:
+                continue
+            if self._corrupt is not None:
+                for job in group:
+                    job.future.set_result(Refused(StoreUnavailable(
+                        f"{self._corrupt}; writes are refused until it is repaired")))
+                continue
             try:
                 self._process(group)
             except Exception as error:  # the lane must survive anything
@@ -234,6 +292,25 @@ class Writer:
                     if not item.future.done():
                         item.future.set_result(Refused(failure))
 
+    def _catch_up(self, refreshes: list[_Refresh]) -> None:
+        """Fetch the branch and bring the index up to it; readers waiting are told."""
+        try:
+            self._advance(self.store.refresh())
+        except Exception as error:
+            failure = error if isinstance(error, StoreUnavailable) else StoreUnavailable(
+                f"cannot read the state store: {error}")
+            self._unready = failure.message
+            log.warning("refresh failed: %s", failure.message)
+            for refresh in refreshes:
+                if not refresh.future.done():  # a reader may have given up on it
+                    refresh.future.set_exception(failure)
+            return
+        self._refreshed = time.monotonic()
+        self._unready = None
+        for refresh in refreshes:
+            if not refresh.future.done():
+                refresh.future.set_result(None)
+
     def _process(self, group: list[_Job]) -> None:
         attempt = 0
         while group:
@@ -244,11 +321,13 @@ class Writer:
                 failed.job.future.set_result(Failed(failed.job.request_id))
                 group = [job for job in group if job is not failed.job]
                 continue
+            confirmed = time.monotonic()
             published = head == base and self.store.refresh() == base
             if not published and head is not None and head != base:
                 published = self.store.publish(base, head)
             if published:
                 self._unready = None
+                self._refreshed = confirmed
                 batch.merge_down()
                 self._tip = head
                 if head != base:
@@ -296,6 +375,8 @@ class Writer:
                 if plan.changed:
                     commit = self.store.commit(head, plan.changes, plan.message, self.author)
             except StatewriterError as refusal:
+                if isinstance(refusal, StoreUnavailable):
+                    self._unready = refusal.message  # a store that cannot be read
                 outcomes.append(Refused(refusal))
                 continue
             except Exception:
@@ -326,6 +407,24 @@ class Writer:
             log.info("follow-up commit %s: %s", commit, plan.message.splitlines()[0])
         plan.index.merge_down()
         return commit
+
+
+# Below this much free space a publish may fail half-way (a pack, a ref): not ready.
+MIN_FREE_BYTES = 64 << 20
+
+
+def disk_problem(path: Path) -> str | None:
+    """Why the file system holding `path` cannot take writes now, or None."""
+    try:
+        stat = os.statvfs(path)
+    except OSError as error:
+        return f"cannot read {path}: {error.strerror}"
+    free = stat.f_bavail * stat.f_frsize
+    if free < MIN_FREE_BYTES:
+        return f"the file system holding {path} has {free >> 20} MiB free"
+    if not os.access(path, os.W_OK):
+        return f"{path} is not writable"
+    return None
 
 
 class _TooManyChanges(Exception):

@@ -274,7 +274,8 @@ class Repository:
 
     def flush(self) -> str | None:
         """Write the staged objects as one pack (the branch may then point at them); returns
-        its name, for `discard` when the publish that needed it fails."""
+        its name, for `discard` when the publish that needed it fails (None when it wrote
+        none: a pack already there may be another publish's, and is never discarded)."""
         with self._write_lock:
             if not self._pending:
                 return None

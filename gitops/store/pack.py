@@ -67,13 +67,16 @@ def encode_pack(objects: Mapping[str, tuple[str, bytes]]) -> tuple[bytes, bytes,
     return body + checksum, index + hashlib.sha1(index).digest(), checksum.hex()
 
 
-def write_pack(pack_dir: Path, objects: Mapping[str, tuple[str, bytes]]) -> str:
-    """Write `objects` as `pack-<checksum>.pack` and `.idx`; returns the checksum.
+def write_pack(pack_dir: Path, objects: Mapping[str, tuple[str, bytes]]) -> str | None:
+    """Write `objects` as `pack-<checksum>.pack` and `.idx`; returns the checksum, or None
+    when that very pack is there already (written by another writer of the same objects).
 
     The index is renamed into place last: git only sees a pack through its index, so a
     kill at any point leaves either nothing visible or a whole pack."""
     pack, index, name = encode_pack(objects)
     pack_dir.mkdir(parents=True, exist_ok=True)
+    if (pack_dir / f"pack-{name}.idx").exists():
+        return None
     for suffix, content, prefix in (("pack", pack, "tmp_pack_"), ("idx", index, "tmp_idx_")):
         fd, tmp = tempfile.mkstemp(prefix=prefix, dir=pack_dir)
         try:
