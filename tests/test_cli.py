@@ -158,6 +158,12 @@ def test_serve_on_an_address_this_machine_does_not_have(tmp_path: Path) -> None:
     assert "cannot listen on 192.0.2.1" in one_line(done, 2)
 
 
+def test_a_second_service_on_the_same_data_folder_is_refused(tmp_path: Path) -> None:
+    with running_server(tmp_path / "data") as first:
+        line = one_line(serve(tmp_path / "data"), 1)
+        assert f"statewriter pid {first.pid}" in line and str(tmp_path / "data") in line
+
+
 def test_serve_with_a_corrupt_state_record_stays_up_read_only(tmp_path: Path) -> None:
     store = init_bare(tmp_path / "data" / "state.git")
     commit(store, {".statewriter/layout.json": "{not json"}, "a person's commit\n")

@@ -79,3 +79,15 @@ def test_an_unreadable_record_stops_the_load_naming_its_file(content: bytes) -> 
     })
     with pytest.raises(CorruptState, match=r"owners/things/team-a/b/default\.json"):
         Index.load(tree)
+
+
+@pytest.mark.parametrize("record", [
+    b'{"name": "Worker", "labels": {}, "path": "worker"}',
+    b'{"name": "worker", "labels": {"env": 1}, "path": "worker"}',
+    b'{"name": "worker", "labels": {}, "path": "../etc"}',
+    b'{"name": "worker", "labels": {}, "path": ".statewriter"}',
+])
+def test_a_destination_record_that_put_would_refuse_is_corrupt(record: bytes) -> None:
+    tree = DictTree({".statewriter/destinations/worker.json": record})
+    with pytest.raises(CorruptState, match=r"destinations/worker\.json"):
+        Index.load(tree)

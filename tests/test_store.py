@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -451,6 +452,31 @@ def test_open_store_picks_the_store(tmp_path: Path, remote: Path) -> None:
         c = cached.commit(None, {"f": b"1"}, "m", ME)
         assert cached.publish(None, c)
     assert git(f"--git-dir={remote}", "rev-parse", "prod").strip() == c
+
+
+def test_a_hung_remote_is_abandoned_after_the_timeout(tmp_path: Path) -> None:
+    with socket.socket() as listener:  # takes connections (the kernel's backlog), never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/state.git"
+        with RemoteStore(url, tmp_path / "cache", timeout=1) as hung:
+            with pytest.raises(StoreUnavailable, match="timed out"):
+                hung.refresh()
+            change = hung.commit(None, {"a.yaml": b"1"}, "m", ME)
+            with pytest.raises(StoreUnavailable, match="timed out"):
+                hung.publish(None, change)
+
+
+def test_one_data_folder_serves_one_store_at_a_time(tmp_path: Path, remote: Path) -> None:
+    first = open_store(tmp_path / "data", None)
+    try:
+        with pytest.raises(StoreUnavailable, match=f"statewriter pid {os.getpid()}"):
+            open_store(tmp_path / "data", None)
+        with pytest.raises(StoreUnavailable, match="cannot share a data folder"):
+            open_store(tmp_path / "data", str(remote))
+    finally:
+        first.close()
+    open_store(tmp_path / "data", None).close()  # free again once closed
 
 
 def test_remote_over_git_daemon(tmp_path: Path, remote: Path) -> None:

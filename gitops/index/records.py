@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, TypeVar
 
-from gitops import layout
+from gitops import layout, names
 from gitops.bundle import Owner
 from gitops.identity import Identity
 from gitops.layout import Destination
@@ -189,8 +189,18 @@ def encode_destination(destination: Destination) -> bytes:
 
 
 def decode_destination(data: bytes) -> Destination:
+    """A destination record, checked as `PUT /v1/destinations` checks one: a record a person
+    edited into something else would put paths anywhere."""
     raw = json.loads(data)
-    return Destination(raw["name"], dict(raw["labels"]), raw["path"])
+    name, labels, path = raw["name"], raw["labels"], raw["path"]
+    if not names.is_label(name):
+        raise ValueError(f"destination name {name!r} is not a DNS-1123 label")
+    if not isinstance(labels, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise ValueError("labels must map strings to strings")
+    if not isinstance(path, str) or not layout.is_valid_destination_path(path):
+        raise ValueError(f"destination path {path!r} is not 1-8 DNS-1123 labels joined by '/'")
+    return Destination(name, dict(labels), path)
 
 
 def encode_generations(kept: dict[Identity, KeptContent]) -> bytes:

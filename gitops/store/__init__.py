@@ -6,6 +6,7 @@ from pathlib import Path
 
 from gitops.store.base import Author, Store
 from gitops.store.embedded import EmbeddedStore
+from gitops.store.lock import lock_data_folder
 from gitops.store.remote import Credentials, RemoteStore, redact
 
 __all__ = [
@@ -27,9 +28,19 @@ def open_store(
     timeout: float | None = None,
 ) -> Store:
     """The embedded store under `data` when there is no remote, else a cache of `remote`
-    whose pushes and fetches are abandoned after `timeout` seconds (None: RemoteStore's)."""
-    if remote is None:
-        return EmbeddedStore(data / "state.git", branch)
-    if timeout is None:
-        return RemoteStore(remote, data, branch, credentials)
-    return RemoteStore(remote, data, branch, credentials, timeout=timeout)
+    whose pushes and fetches are abandoned after `timeout` seconds (None: RemoteStore's).
+    The data folder is locked for the store's life: one service per folder."""
+    lock = lock_data_folder(data)
+    try:
+        store: EmbeddedStore | RemoteStore
+        if remote is None:
+            store = EmbeddedStore(data / "state.git", branch)
+        elif timeout is None:
+            store = RemoteStore(remote, data, branch, credentials)
+        else:
+            store = RemoteStore(remote, data, branch, credentials, timeout=timeout)
+    except BaseException:
+        lock.close()
+        raise
+    store.hold(lock)
+    return store

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import IO, Self
 
 from gitops.errors import StoreUnavailable
 from gitops.lru import LRU
@@ -236,6 +236,7 @@ class Repository:
         self._blobs: LRU[str, bytes] = LRU(_CACHED_BLOB_BYTES, len)
         self._write_lock = threading.Lock()
         self._pending: dict[str, tuple[str, bytes]] = {}  # staged objects, by id
+        self._held: list[IO[str]] = []
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -448,8 +449,15 @@ class Repository:
         self.git("repack", "-d", "-q", "--geometric=2", check=False)
         self._reader.close()  # reopened on the next read: lets go of the packs just removed
 
+    def hold(self, resource: IO[str]) -> None:
+        """Keep `resource` open (a lock) until the store is closed."""
+        self._held.append(resource)
+
     def close(self) -> None:
         self._reader.close()
+        for resource in self._held:
+            resource.close()
+        self._held.clear()
 
     def __enter__(self) -> Self:
         return self

@@ -75,7 +75,7 @@ class RemoteStore(Repository):
         data: Path,
         branch: str = "main",
         credentials: Credentials | None = None,
-        timeout: float = 300.0,
+        timeout: float = 60.0,  # push.timeout (CONTRACT section 8)
     ) -> None:
         data.mkdir(parents=True, exist_ok=True)
         self.url, self._credentials = _split_userinfo(url, credentials)
