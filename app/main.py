@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from app import api, ops
 from app.answers import error_body, error_status
@@ -25,7 +26,8 @@ def create_app(config: Config, writer: Writer) -> FastAPI:
         yield
         writer.close()
 
-    app = FastAPI(title="statewriter", version=VERSION, lifespan=lifespan)
+    # /docs and /redoc from assets in the package: they work without internet access
+    app = FastAPIOffline(title="statewriter", version=VERSION, lifespan=lifespan)
     app.state.config = config
     app.state.writer = writer
     app.add_middleware(RequestIdMiddleware)

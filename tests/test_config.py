@@ -544,3 +544,35 @@ def test_remote_credentials_reach_git_and_no_answer_or_log(tmp_path: Path, forge
 def test_only_http_remotes_may_carry_a_password(tmp_path: Path) -> None:
     message = refusal(tmp_path, remote="ssh://git:TOKEN@git.example.invalid/state.git")
     assert message == "--remote: only an http(s) URL may carry a password (use remoteCredentials)"
+
+
+def test_the_readme_config_reference_loads(tmp_path: Path) -> None:
+    """The README's configuration reference is a file the service accepts."""
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("The file, every key"):]
+    block = block[block.index("```yaml") + len("```yaml"):]
+    block = block[:block.index("```")].replace("/etc/statewriter/", f"{tmp_path}/")
+    for name in ("elastic-pipeline", "admin"):
+        (tmp_path / name).write_text(f"{name}-token\n")
+    (tmp_path / "statewriter.yaml").write_text(block)
+    config = load_config(tmp_path / "statewriter.yaml", env={}, data=str(tmp_path / "data"))
+    assert [t.name for t in config.tokens or ()] == ["elastic-pipeline", "platform-admin"]
+    assert config.public_url == "https://statewriter.platform.example"
+    assert config.push.timeout == 60
+
+
+def test_the_readme_remote_credentials_examples_load(tmp_path: Path) -> None:
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("Credentials go in `remoteCredentials`"):]
+    block = block[block.index("```yaml") + len("```yaml"):]
+    block = block[:block.index("```")].replace("/etc/statewriter/", f"{tmp_path}/")
+    for name in ("git-token", "id_ed25519", "known_hosts"):
+        (tmp_path / name).write_text(f"{name}\n")
+    https, ssh = block.split("---")
+    remotes = {"https": "https://github.com/acme/platform-state.git",
+               "ssh": "ssh://git@github.com/acme/platform-state.git"}
+    for (kind, remote), example in zip(remotes.items(), (https, ssh), strict=True):
+        (tmp_path / f"{kind}.yaml").write_text(example)
+        config = load_config(tmp_path / f"{kind}.yaml", env={}, remote=remote,
+                             data=str(tmp_path / "data"))
+        assert config.credentials is not None, kind
