@@ -79,3 +79,6 @@ def test_flux_manifests_name_both_kustomizations(tmp_path: Path) -> None:
         assert "name: kratix-workload-resources" in text
         assert "path: ./clusters/worker-1/resources" in text and "wait: true" in text
         assert f"url: {url}/git/state.git" in text
+        # never a URL taken from the request: a client cannot make workers fetch elsewhere
+        spoofed = http.get("/v1/destinations/worker-1/flux", headers={"Host": "evil.example"})
+        assert "evil.example" not in spoofed.text and f"url: {url}/git/state.git" in spoofed.text
