@@ -140,26 +140,31 @@ def test_a_migrated_store_is_not_migrated_again(store: Path) -> None:
     assert log(store)[0] == tip
 
 
-def test_two_replicas_starting_together_migrate_once(store: Path) -> None:
+def test_two_replicas_starting_together_migrate_once(store: Path, tmp_path: Path) -> None:
+    """Two replicas (each its own cache of one remote) start on a layout-1 remote at once:
+    one migration commit lands, the other replica finds it (compare-and-swap) and loads it."""
     commits = log(store)
     writers: list[Writer] = []
     errors: list[BaseException] = []
 
-    def start() -> None:
+    def start(name: str) -> None:
         try:
-            writers.append(Writer(EmbeddedStore(store)))
+            writers.append(Writer(RemoteStore(store.as_uri(), tmp_path / name)))
         except BaseException as error:  # reported below
             errors.append(error)
 
-    threads = [threading.Thread(target=start) for _ in range(2)]
+    threads = [threading.Thread(target=start, args=(name,)) for name in ("a", "b")]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    for writer in writers:
-        writer.close()
-    assert not errors and len(writers) == 2
-    assert log(store)[1:] == commits
+    try:
+        assert not errors and len(writers) == 2
+        assert log(store)[1:] == commits
+        assert {w.snapshot()[0] for w in writers} == {log(store)[0]}
+    finally:
+        for writer in writers:
+            writer.close()
 
 
 def test_a_remote_in_layout_1_is_migrated_by_push(store: Path, tmp_path: Path) -> None:
