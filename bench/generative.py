@@ -495,7 +495,8 @@ def scenarios(draw: st.DrawFn, most_steps: int = 8) -> Scenario:
 
 def same(expected: object, actual: object) -> bool:
     """Equal as JSON data, bools as bools, numbers by value: JSON cannot tell 1.0 from 1, and
-    the API holds an integral float as the integer its digits spell."""
+    the API holds an integral float as the integer its JSON digits spell (3.657476525075849e16
+    arrives as 36574765250758490), so a float equals what converts to the same float."""
     if isinstance(expected, bool) or isinstance(actual, bool):
         return type(expected) is type(actual) and expected == actual
     if isinstance(expected, int | float) and isinstance(actual, int | float):

@@ -686,10 +686,9 @@ def test_pending_bundle_is_placed_when_a_matching_destination_is_registered(rest
     assert not world.apply(body).changed
 
 
-@pytest.mark.parametrize("restart", [False, True], ids=["same-process", "after-restart"])
-def test_request_kept_out_by_a_conflict_is_placed_once_the_conflicting_owner_goes(
-    restart: bool,
-) -> None:
+def _kept_out_by_a_conflict() -> tuple[World, dict[str, Any]]:
+    """p2's request, pending until destination d matches it, then kept out of d by p1's
+    object of the same identity: (the world, p2's bundle)."""
     world = World()
     world.destination("d", {"env": "dev"})
     world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("same", value="mine")},
@@ -698,6 +697,14 @@ def test_request_kept_out_by_a_conflict_is_placed_once_the_conflicting_owner_goe
                       selectors={"tier": "x"})
     assert world.apply(blocked).result.state == "Pending"  # no destination matches yet
     world.destination("d", {"env": "dev", "tier": "x"})  # now one does, but p1 holds the object
+    return world, blocked
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["same-process", "after-restart"])
+def test_request_kept_out_by_a_conflict_is_placed_once_the_conflicting_owner_goes(
+    restart: bool,
+) -> None:
+    world, blocked = _kept_out_by_a_conflict()
     (record,) = world.index.request_owners("p2", "team-a", "two")
     assert record.state == "Pending" and "differs from the stored object" in str(record.pending_reason)
     if restart:
@@ -1054,14 +1061,7 @@ def test_a_promise_level_bundle_refused_at_a_destination_is_placed_once_the_conf
 
 
 def test_reposting_a_bundle_that_waits_re_evaluates_it() -> None:
-    world = World()
-    world.destination("d", {"env": "dev"})
-    world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map("same", value="mine")},
-                        selectors={"env": "dev"}))
-    blocked = payload("p2", "team-a/two", {"cm.yaml": config_map("same", value="theirs")},
-                      selectors={"tier": "x"})
-    world.apply(blocked)
-    world.destination("d", {"env": "dev", "tier": "x"})  # p1 holds the object: p2 waits
+    world, blocked = _kept_out_by_a_conflict()
     # p1 lets go, but the retry that would follow is not run (as in a store written before
     # retries existed): the truth changed under the waiting bundle
     gone = plan_delete(world.index, world.tree, "p1", "team-a", "one", None, "tester")

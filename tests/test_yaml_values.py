@@ -30,6 +30,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.generative import same
 from gitops.bundle import Limits, parse_files
 from gitops.errors import InvalidBundle
 from gitops.yamldocs import YamlError, dump_document, load_documents, load_one
@@ -129,23 +130,6 @@ def dump_all(docs: list[dict[str, Any]]) -> str:
 
 def content(doc: dict[str, Any]) -> object:
     return doc["spec"] if doc["kind"] == "Foo" else doc["data"]
-
-
-def same(expected: object, actual: object) -> bool:
-    """Equal as JSON data, bools as bools, numbers by value: JSON cannot tell 1.0 from 1, and
-    the API holds an integral float as the integer its JSON digits spell (3.657476525075849e16
-    arrives as 36574765250758490), so a float equals what converts to the same float."""
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return type(expected) is type(actual) and expected == actual
-    if isinstance(expected, int | float) and isinstance(actual, int | float):
-        if isinstance(expected, float) or isinstance(actual, float):
-            return float(expected) == float(actual)
-        return expected == actual
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        return expected.keys() == actual.keys() and all(same(v, actual[k]) for k, v in expected.items())
-    if isinstance(expected, list) and isinstance(actual, list):
-        return len(expected) == len(actual) and all(map(same, expected, actual))
-    return type(expected) is type(actual) and expected == actual
 
 
 def through_kustomize(value: object) -> object:

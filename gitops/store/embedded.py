@@ -28,15 +28,7 @@ class EmbeddedStore(Repository):
             self.root_of(new)
         except ValueError:
             raise StoreUnavailable(f"cannot publish {new}: no such commit") from None
-        pack = self.flush()
-        try:
-            published = self._swap(expected, new)
-        except BaseException:
-            self.discard(pack)
-            raise
-        if not published:
-            self.discard(pack)
-        return published
+        return self.publish_staged(lambda: self._swap(expected, new))
 
     def _swap(self, expected: str | None, new: str) -> bool:
         if (self.path / "reftable").exists():

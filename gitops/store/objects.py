@@ -11,7 +11,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -283,6 +283,19 @@ class Repository:
             name = write_pack(self._objects / "pack", self._pending)
             self._pending = {}
             return name
+
+    def publish_staged(self, publish: Callable[[], bool]) -> bool:
+        """Write the staged objects, then `publish` (a compare-and-swap of the branch, or a
+        push with lease); the pack goes again when that does not publish."""
+        pack = self.flush()
+        try:
+            published = publish()
+        except BaseException:
+            self.discard(pack)
+            raise
+        if not published:
+            self.discard(pack)
+        return published
 
     def discard(self, pack: str | None) -> None:
         """Remove a pack written for a publish that failed: nothing refers to its objects

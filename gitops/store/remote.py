@@ -164,15 +164,7 @@ class RemoteStore(Repository):
     def publish(self, expected: str | None, new: str) -> bool:
         """Push `new` only if the remote branch is still at `expected` (force-with-lease)."""
         check_sha(new)
-        pack = self.flush()
-        try:
-            published = self._push(expected, new)
-        except BaseException:
-            self.discard(pack)
-            raise
-        if not published:
-            self.discard(pack)
-        return published
+        return self.publish_staged(lambda: self._push(expected, new))
 
     def _push(self, expected: str | None, new: str) -> bool:
         lease = check_sha(expected) if expected is not None else ""
