@@ -188,7 +188,7 @@ def _serve(args: argparse.Namespace) -> int:
             store = open_store(config.data, config.remote, config.branch, config.credentials,
                                timeout=config.push.timeout)
             try:
-                writer = Writer(store, config.author)
+                writer = Writer(store, config.author, min_interval=config.push.min_interval)
             except BaseException:
                 store.close()
                 raise

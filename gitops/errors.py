@@ -9,6 +9,7 @@
     ├── Unauthorized          no valid credentials
     ├── Forbidden             valid credentials, not allowed this
     └── StoreUnavailable      the state store cannot be read or written now (retry)
+        └── RateLimited       the remote answered "too many requests"
 
 The errors say what went wrong, never how to answer it: `app/` maps each to an HTTP answer
 in one place.
@@ -58,3 +59,7 @@ class Forbidden(StatewriterError):
 
 class StoreUnavailable(StatewriterError):
     """The state store could not be read or written (after retries)."""
+
+
+class RateLimited(StoreUnavailable):
+    """The remote answered "too many requests" (HTTP 429: GitHub's secondary rate limits)."""

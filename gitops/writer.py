@@ -18,7 +18,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,7 @@ from pathlib import Path
 from prometheus_client import Counter, Histogram
 
 from gitops import layout
-from gitops.errors import StatewriterError, StoreUnavailable
+from gitops.errors import RateLimited, StatewriterError, StoreUnavailable
 from gitops.index import CorruptState, Index
 from gitops.planner import Plan, needs_migration, plan_migrate
 from gitops.planner.results import FileChanges, Notes, Result
@@ -44,6 +44,7 @@ REJECTED = Counter("statewriter_publish_rejected_total", "Publishes refused beca
 LATENCY = Histogram("statewriter_request_seconds", "Time from queueing to answer")
 # State records changed by others beyond which a full reload is as cheap as reading them
 INCREMENTAL_LIMIT = 2000
+RATE_LIMIT_CAP = 300.0  # seconds: the longest back-off after "too many requests"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,18 @@ class Failed:
 
 
 Outcome = Done | Refused | Failed
+
+
+@dataclass(frozen=True)
+class Published:
+    """A group of commits that reached the branch: what listeners (notifications) hear."""
+
+    base: str | None  # the tip before
+    head: str  # the tip now
+    paths: tuple[str, ...]  # files that differ between the two, sorted
+
+
+Listener = Callable[[Published], None]
 
 
 @dataclass
@@ -107,6 +120,8 @@ class Writer:
         max_attempts: int = 8,
         maintain_every: int = 16,
         max_staleness: float = 5.0,
+        listeners: Sequence[Listener] = (),
+        min_interval: float = 0.0,
     ) -> None:
         self.store = store
         self.author = author
@@ -116,6 +131,11 @@ class Writer:
         self._since_maintenance = 0
         self._maintenance: threading.Thread | None = None
         self.max_staleness = max_staleness
+        self.listeners = list(listeners)  # told after each publish, on the lane: keep them quick
+        self.min_interval = min_interval  # seconds between two publishes (push.minInterval)
+        self._waiting: list[_Job] = []  # accepted, waiting for the push budget
+        self._next_push = 0.0  # monotonic time the next publish may happen
+        self._rate_limited = 0  # "too many requests" answers in a row
         self._queue: queue.Queue[_Job | _Refresh | None] = queue.Queue()
         self._tip: str | None = None
         self._unready: str | None = None  # why the last contact with the store failed
@@ -256,41 +276,87 @@ class Writer:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            taken = self._take()
+            if taken is None:
+                if self._waiting:  # what was accepted still goes out before the lane stops
+                    self._next_push = time.monotonic()
+                    self._publish_waiting()
                 return
-            taken = [item]
-            while len(taken) < self.max_group:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)
-                    break
-                taken.append(more)
             refreshes = [i for i in taken if isinstance(i, _Refresh)]
-            group = [i for i in taken if isinstance(i, _Job)]
-            if refreshes or (group and self._corrupt is not None):
+            jobs = [i for i in taken if isinstance(i, _Job)]
+            if refreshes or (jobs and self._corrupt is not None):
                 self._catch_up(refreshes)
-            if not group:
-                continue
             if self._corrupt is not None:
-                for job in group:
+                for job in jobs:
                     job.future.set_result(Refused(StoreUnavailable(
                         f"{self._corrupt}; writes are refused until it is repaired")))
                 continue
+            self._waiting.extend(jobs)
+            self._publish_waiting()
+
+    def _take(self) -> list[_Job | _Refresh] | None:
+        """What the queue holds: at least one item, waiting no longer than until the next
+        push is due while jobs wait for it (None: the lane is closing). Up to `max_group`
+        when the next push is due now; everything queued while the push budget holds
+        changes back (they will all ride that push)."""
+        taken: list[_Job | _Refresh] = []
+        while not taken:
+            wait = self._until_push()
             try:
-                self._process(group)
-            except Exception as error:  # the lane must survive anything
-                if not isinstance(error, StoreUnavailable):
-                    log.exception("writer group failed")
-                failure = error if isinstance(error, StoreUnavailable) else StoreUnavailable(
-                    f"state store failure: {error}")
-                self._unready = failure.message
-                for item in group:
-                    if not item.future.done():
-                        item.future.set_result(Refused(failure))
+                item = self._queue.get(timeout=wait)
+            except queue.Empty:
+                return taken  # the push is due: publish what waits
+            if item is None:
+                return None
+            taken.append(item)
+        held_back = self._until_push() not in (None, 0.0)
+        while held_back or len(taken) < self.max_group:
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                self._queue.put(None)
+                break
+            taken.append(more)
+        return taken
+
+    def _until_push(self) -> float | None:
+        """Seconds until the next push may go, while jobs wait for it (None: none wait)."""
+        if not self._waiting:
+            return None
+        return max(0.0, self._next_push - time.monotonic())
+
+    def _publish_waiting(self) -> None:
+        """Plan, commit and publish the waiting jobs as one group, if the push budget allows
+        it now (CONTRACT section 8: `push.minInterval`); a remote that answers "too many
+        requests" pushes back the next attempt, with jitter, and the jobs keep waiting."""
+        if not self._waiting or self._until_push():
+            return
+        group, self._waiting = self._waiting, []
+        try:
+            pushed = self._process(group)
+        except RateLimited as limited:
+            self._rate_limited += 1
+            delay = min(RATE_LIMIT_CAP, self.min_interval + 2.0 ** self._rate_limited)
+            delay *= random.uniform(0.5, 1.0)
+            log.warning("%s; next push in %.1fs", limited.message, delay)
+            self._next_push = time.monotonic() + delay
+            self._waiting = [job for job in group if not job.future.done()] + self._waiting
+            return
+        except Exception as error:  # the lane must survive anything
+            if not isinstance(error, StoreUnavailable):
+                log.exception("writer group failed")
+            failure = error if isinstance(error, StoreUnavailable) else StoreUnavailable(
+                f"state store failure: {error}")
+            self._unready = failure.message
+            for item in group:
+                if not item.future.done():
+                    item.future.set_result(Refused(failure))
+            return
+        self._rate_limited = 0
+        if pushed:
+            self._next_push = time.monotonic() + self.min_interval
 
     def _catch_up(self, refreshes: list[_Refresh]) -> None:
         """Fetch the branch and bring the index up to it; readers waiting are told."""
@@ -311,7 +377,8 @@ class Writer:
             if not refresh.future.done():
                 refresh.future.set_result(None)
 
-    def _process(self, group: list[_Job]) -> None:
+    def _process(self, group: list[_Job]) -> bool:
+        """Plan, commit and publish `group`, then answer it; whether the branch moved."""
         attempt = 0
         while group:
             base, batch = self._tip, self._index.child()
@@ -338,7 +405,9 @@ class Writer:
                 for job, outcome in zip(group, outcomes, strict=True):
                     LATENCY.observe(time.monotonic() - job.queued)
                     job.future.set_result(outcome)
-                return
+                if head is not None and head != base:
+                    self._tell(Published(base, head, tuple(self.store.changed(base, head, ""))))
+                return head != base
             attempt += 1
             if attempt >= self.max_attempts:
                 raise StoreUnavailable(
@@ -348,6 +417,14 @@ class Writer:
                      attempt)
             time.sleep(min(2.0, 0.02 * 2**attempt) * random.uniform(0.5, 1.5))
             self._advance(self.store.refresh())
+        return False
+
+    def _tell(self, published: Published) -> None:
+        for listener in self.listeners:
+            try:
+                listener(published)
+            except Exception:  # a listener never fails a write
+                log.exception("a listener of published changes failed")
 
     def _maybe_maintain(self) -> None:
         """Every `maintain_every` publishes (each leaves one small pack), roll packs up in

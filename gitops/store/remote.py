@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from gitops.errors import StoreUnavailable
+from gitops.errors import RateLimited, StoreUnavailable
 from gitops.store.objects import Repository, base_env, check_sha, run_git
 
 _ASKPASS = """#!/bin/sh
@@ -24,6 +24,9 @@ esac
 """
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
 _AUTH_HEADER = re.compile(r"(?i)(authorization:\s*(?:basic|bearer|token)?\s*)\S+")
+# How git reports an HTTP 429 ("too many requests", GitHub's secondary rate limits): curl's
+# "The requested URL returned error: 429", or "RPC failed; HTTP 429".
+_TOO_MANY = re.compile(r"\b(?:error:|HTTP) 429\b")
 # Rejections that mean "the branch is not where you expected": the caller refreshes.
 _MOVED = ("stale info", "fetch first", "non-fast-forward", "already exists", "cannot lock ref",
           "incorrect old value", "failed to update ref")
@@ -141,7 +144,10 @@ class RemoteStore(Repository):
                 redact(proc.stderr.decode(errors="replace"), self._secrets).strip())
 
     def _unavailable(self, what: str, detail: str) -> StoreUnavailable:
-        return StoreUnavailable(redact(f"{what} {self.url} failed: {detail}", self._secrets))
+        message = redact(f"{what} {self.url} failed: {detail}", self._secrets)
+        if _TOO_MANY.search(detail):
+            return RateLimited(f"{message} (the remote asks to slow down)")
+        return StoreUnavailable(message)
 
     def tip(self) -> str | None:
         with self._lock:
