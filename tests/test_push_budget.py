@@ -5,8 +5,8 @@ git HTTP server that answers 429 before it lets pushes through."""
 from __future__ import annotations
 
 import base64
-import itertools
 import functools
+import itertools
 import threading
 import time
 from collections.abc import Iterator
