@@ -58,6 +58,14 @@ DESTINATION_SCHEMA: dict[str, Any] = {
     "properties": {
         "labels": {"type": "object", "additionalProperties": {"type": "string"}},
         "path": {"type": "string"},
+        "notify": {
+            "type": "object",
+            "required": ["url"],
+            "additionalProperties": False,
+            "properties": {"url": {"type": "string", "format": "uri", "maxLength": 2048,
+                                   "description": "a Flux Receiver's URL: http(s), a host, "
+                                                  "no credentials, no query"}},
+        },
     },
 }
 
@@ -211,7 +219,8 @@ async def put_destination(request: Request, who: Caller, name: str) -> JSONRespo
     who.require_destinations()
     body = model(DestinationBody, strict_json(await read_body(request, 1 << 20)), "destination")
     operation = functools.partial(planner.plan_put_destination, name=name, labels=body.labels,
-                                  path=body.path, actor=who.name, policy=_policy(request))
+                                  path=body.path, actor=who.name, policy=_policy(request),
+                                  notify_url=body.notify.url if body.notify else None)
     return await _run(request, operation)
 
 
@@ -245,7 +254,12 @@ async def get_flux(
     _, index, _ = await _snapshot(request)
     destination = _destination(index, name)
     secret = f"{prefix}-credentials" if config.auth_enabled or config.remote else None
-    text = flux_manifests(destination, config.source_url, config.branch, prefix, secret)
+    # A destination with a notify URL gets its Receiver: generic-hmac when the service signs
+    receiver = None
+    if destination.notify_url is not None:
+        receiver = "generic-hmac" if config.notify.hmac_token_file is not None else "generic"
+    text = flux_manifests(destination, config.source_url, config.branch, prefix, secret,
+                          receiver=receiver)
     return PlainTextResponse(text, media_type="application/yaml")
 
 

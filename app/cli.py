@@ -165,6 +165,7 @@ def _serve(args: argparse.Namespace) -> int:
     from app.config import ConfigError, load_config
     from app.main import create_app
     from gitops.index import CorruptState
+    from gitops.notify import Notifier
     from gitops.store import open_store
     from gitops.writer import Writer
 
@@ -184,12 +185,19 @@ def _serve(args: argparse.Namespace) -> int:
         # (5 ms by default; a quarter of the lane's time was spent there under load).
         sys.setswitchinterval(0.0005)
         held = _HeldLogs()
+        notifier: Notifier | None = None
         try:
             store = open_store(config.data, config.remote, config.branch, config.credentials,
                                timeout=config.push.timeout)
             try:
-                writer = Writer(store, config.author, min_interval=config.push.min_interval)
+                # POSTs destinations' notify URLs after each publish, off the lane
+                notifier = Notifier(store.tree, config.notify.hmac_token_file,
+                                    user_agent=f"statewriter/{VERSION}")
+                writer = Writer(store, config.author, min_interval=config.push.min_interval,
+                                listeners=[notifier])
             except BaseException:
+                if notifier is not None:
+                    notifier.close(timeout=0)
                 store.close()
                 raise
         except (CorruptState, StatewriterError, OSError) as error:
@@ -204,7 +212,10 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("statewriter").info(
             "statewriter %s on http://%s, state store %s", VERSION, _address(config.host, config.port),
             redact(config.remote) if config.remote else f"{config.data / 'state.git'} (embedded)")
-        started = server.serve(create_app(config, writer), config, sockets=[listener])
+        try:
+            started = server.serve(create_app(config, writer), config, sockets=[listener])
+        finally:
+            notifier.close()  # closed with the writer already, unless the app never started
         return 0 if started else EXIT_FAILURE  # uvicorn has logged why it did not
     finally:
         listener.close()

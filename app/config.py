@@ -47,7 +47,7 @@ ENV_PREFIX = "STATEWRITER_"
 # Keys CONTRACT section 8 lists whose features are not built yet: they are validated and kept
 # in the Config for the code that will act on them, but nothing reads them today (a warning
 # says so at start). Remove a key from here when its feature reads it.
-NOT_ACTED_ON = ("push.minInterval", "notify", "signing", "secrets", "remoteCredentials.githubApp")
+NOT_ACTED_ON = ("signing", "secrets", "remoteCredentials.githubApp")
 
 
 class ConfigError(ValueError):
@@ -74,13 +74,15 @@ class Token:
 
 @dataclass(frozen=True)
 class Push:
-    min_interval: float = DEFAULT_PUSH_MIN_INTERVAL  # not acted on yet (NOT_ACTED_ON)
+    min_interval: float = DEFAULT_PUSH_MIN_INTERVAL  # seconds between two pushes
     timeout: float = DEFAULT_PUSH_TIMEOUT  # seconds before a hung push or fetch is abandoned
 
 
 @dataclass(frozen=True)
 class Notify:
-    """Not acted on yet (NOT_ACTED_ON)."""
+    """`notify`: gitops.notify POSTs destinations' notify URLs, signing each body with the
+    token in `hmac_token_file` when there is one (Flux's generic-hmac Receiver). The file is
+    checked at start (it must hold a token) and read again whenever it changes."""
 
     hmac_token_file: Path | None = None
 
@@ -472,7 +474,7 @@ def _from_file(file: _File, base: Path) -> Config:
         credentials=credentials,
         github_app=github_app,
         push=Push(file.push.minInterval, file.push.timeout),
-        notify=Notify(_readable("notify.hmacTokenFile", notify.hmacTokenFile, base)
+        notify=Notify(_secret("notify.hmacTokenFile", notify.hmacTokenFile, base)[0]
                       if notify and notify.hmacTokenFile else None),
         signing=Signing(signing.format, _readable("signing.keyFile", signing.keyFile, base))
         if signing else None,
@@ -615,7 +617,6 @@ def _http_url(key: str, url: str | None) -> str | None:
 def _not_acted_on(file: _File) -> list[str]:
     given = {
         "push.minInterval": "minInterval" in file.push.model_fields_set,
-        "notify": file.notify is not None,
         "signing": file.signing is not None,
         "secrets": file.secrets is not None,
         "remoteCredentials.githubApp": bool(file.remoteCredentials

@@ -34,11 +34,19 @@ class BundleBody(Strict):
     trailers: dict[str, str] | None = Field(default=None, max_length=MAX_TRAILERS)
 
 
+class NotifyBody(Strict):
+    """`notify` of a destination: the Flux Receiver URL POSTed after each push that changed
+    the destination (the URL itself is checked by the planner)."""
+
+    url: str
+
+
 class DestinationBody(Strict):
-    """`PUT /v1/destinations/{name}`."""
+    """`PUT /v1/destinations/{name}`. Omitting `notify` removes the one it had."""
 
     labels: dict[str, str] | None = None
     path: str | None = None
+    notify: NotifyBody | None = None
 
 
 def invalid(error: ValidationError, what: str) -> InvalidBundle:

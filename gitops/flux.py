@@ -32,6 +32,11 @@ def flux_object_identities(
     })
 
 
+RECEIVER_TYPES = ("generic", "generic-hmac")
+POLL_INTERVAL = "30s"  # how often the GitRepository looks for a new commit on its own
+NOTIFIED_POLL_INTERVAL = "10m"  # ... when a Receiver tells it at once (a fallback only)
+
+
 def flux_manifests(
     destination: Destination,
     url: str,
@@ -39,13 +44,20 @@ def flux_manifests(
     prefix: str = DEFAULT_PREFIX,
     secret: str | None = None,
     namespace: str = FLUX_NAMESPACE,
+    receiver: str | None = None,
 ) -> str:
-    """One GitRepository and two Kustomizations: dependencies first, then resources."""
+    """One GitRepository and two Kustomizations: dependencies first, then resources. With
+    `receiver` (a Receiver type of RECEIVER_TYPES: `generic-hmac` when the service signs its
+    notifications), also the Receiver the destination's notify URL names, which reconciles the
+    GitRepository at once, so the GitRepository polls only now and then."""
+    if receiver is not None and receiver not in RECEIVER_TYPES:
+        raise ValueError(f"receiver type {receiver!r} is not one of {', '.join(RECEIVER_TYPES)}")
+    interval = POLL_INTERVAL if receiver is None else NOTIFIED_POLL_INTERVAL
     source: dict[str, Any] = {
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "apiVersion": f"{SOURCE_GROUP}/v1",
         "kind": "GitRepository",
         "metadata": {"name": prefix, "namespace": namespace},
-        "spec": {"interval": "30s", "url": url, "ref": {"branch": branch}},
+        "spec": {"interval": interval, "url": url, "ref": {"branch": branch}},
     }
     if secret:
         source["spec"]["secretRef"] = {"name": secret}
@@ -69,4 +81,20 @@ def flux_manifests(
         kustomization(DEPENDENCIES, {"wait": True}),
         kustomization(RESOURCES, {"dependsOn": [{"name": f"{prefix}-{DEPENDENCIES}"}]}),
     ]
+    if receiver is not None:
+        # fluxcd/notification-controller docs/spec/v1/receivers.md: `type` and `resources`
+        # are required, and `secretRef` for every type but generic-oidc; the Secret's `token`
+        # key salts the webhook path (`status.webhookPath`) and, for generic-hmac, is the
+        # HMAC key of the X-Signature header.
+        docs.append({
+            "apiVersion": f"{NOTIFICATION_GROUP}/v1",
+            "kind": "Receiver",
+            "metadata": {"name": prefix, "namespace": namespace},
+            "spec": {
+                "type": receiver,
+                "secretRef": {"name": f"{prefix}-receiver-token"},
+                "resources": [{"apiVersion": f"{SOURCE_GROUP}/v1", "kind": "GitRepository",
+                               "name": prefix}],
+            },
+        })
     return "---\n".join(dump_document(doc).decode() for doc in docs)

@@ -189,10 +189,16 @@ class Writer:
         return self._unready or disk_problem(self.store.path)
 
     def close(self) -> None:
+        """Publish what was accepted, stop the lane, let listeners finish (a notifier's last
+        deliveries), then close the store."""
         self._queue.put(None)
         self._thread.join(timeout=30)
         if self._maintenance is not None:
             self._maintenance.join(timeout=60)
+        for listener in self.listeners:
+            close = getattr(listener, "close", None)
+            if callable(close):
+                close()
         self.store.close()
 
     # -- the lane -----------------------------------------------------------------------------

@@ -200,7 +200,20 @@ def decode_destination(data: bytes) -> Destination:
         raise ValueError("labels must map strings to strings")
     if not isinstance(path, str) or not layout.is_valid_destination_path(path):
         raise ValueError(f"destination path {path!r} is not 1-8 DNS-1123 labels joined by '/'")
-    return Destination(name, dict(labels), path)
+    return Destination(name, dict(labels), path, _decode_notify(raw.get("notify")))
+
+
+def _decode_notify(notify: object) -> str | None:
+    """A record's `notify` (absent in records written before it existed): `{"url": ...}`."""
+    if notify is None:
+        return None
+    if not isinstance(notify, dict) or set(notify) != {"url"}:
+        raise ValueError("notify must be {\"url\": ...}")
+    problem = Destination.notify_url_problem(notify["url"])
+    if problem is not None:
+        raise ValueError(f"notify.url {problem}")
+    url: str = notify["url"]
+    return url
 
 
 def encode_generations(kept: dict[Identity, KeptContent]) -> bytes:

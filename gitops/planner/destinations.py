@@ -22,8 +22,10 @@ def plan_put_destination(
     path: object,
     actor: str,
     policy: Policy = Policy(),
+    notify_url: object = None,
 ) -> Plan:
-    """Register or update a destination, then write what now belongs there."""
+    """Register or update a destination, then write what now belongs there. `notify_url`
+    (None: none, also removing one it had) is POSTed after each push that changes it."""
     if not names.is_label(name):
         raise InvalidBundle(f"destination name {name!r} is not a DNS-1123 label", field="name")
     labels = check_selectors(labels, "labels")
@@ -32,12 +34,19 @@ def plan_put_destination(
         raise InvalidBundle(
             f"destination path {path!r} must be 1-8 DNS-1123 labels joined by '/'", field="path"
         )
+    url: str | None = None
+    if notify_url is not None:
+        problem = Destination.notify_url_problem(notify_url)
+        if problem is not None:  # never the URL itself: it may carry a credential
+            raise InvalidBundle(f"notify.url {problem}", field="notify.url")
+        assert isinstance(notify_url, str)
+        url = notify_url
     for other in index.destinations.values():
         if other.name != name and layout.paths_overlap(other.path, path):
             raise Conflict(f"path {path!r} overlaps destination {other.name!r} at {other.path!r}",
                            destination=other.name)
     old = index.destinations.get(name)
-    new = Destination(name, dict(sorted(labels.items())), path)
+    new = Destination(name, dict(sorted(labels.items())), path, url)
     if old == new:
         return unchanged(index, DestinationSaved(new))
     draft = Draft(index, tree, policy)
