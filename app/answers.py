@@ -8,6 +8,7 @@ from typing import Any
 from gitops.bundle import Owner
 from gitops.errors import (
     Conflict,
+    EncryptionRequired,
     Forbidden,
     InvalidBundle,
     LimitExceeded,
@@ -31,6 +32,7 @@ from gitops.writer import Done, Failed, Outcome, Refused
 
 STATUS: dict[type[StatewriterError], int] = {
     InvalidBundle: 422,
+    EncryptionRequired: 422,
     UnsupportedMediaType: 415,
     LimitExceeded: 413,
     Conflict: 409,

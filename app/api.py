@@ -66,6 +66,15 @@ DESTINATION_SCHEMA: dict[str, Any] = {
                                    "description": "a Flux Receiver's URL: http(s), a host, "
                                                   "no credentials, no query"}},
         },
+        "encryption": {
+            "type": "object",
+            "required": ["age"],
+            "additionalProperties": False,
+            "properties": {"age": {"type": "array", "maxItems": 32,
+                                   "items": {"type": "string", "pattern": "^age1[0-9a-z]+$"},
+                                   "description": "age recipients its Secrets are encrypted "
+                                                  "for (SOPS), with the service's own"}},
+        },
     },
 }
 
@@ -81,7 +90,7 @@ def _writer(request: Request) -> Writer:
 
 
 def _policy(request: Request) -> Policy:
-    return Policy(_config(request).protect_from_prune)
+    return Policy(_config(request).protect_from_prune, request.app.state.sealer)
 
 
 # How long a read waits for the lane to catch up with the branch before answering 503.
@@ -220,7 +229,8 @@ async def put_destination(request: Request, who: Caller, name: str) -> JSONRespo
     body = model(DestinationBody, strict_json(await read_body(request, 1 << 20)), "destination")
     operation = functools.partial(planner.plan_put_destination, name=name, labels=body.labels,
                                   path=body.path, actor=who.name, policy=_policy(request),
-                                  notify_url=body.notify.url if body.notify else None)
+                                  notify_url=body.notify.url if body.notify else None,
+                                  recipients=body.encryption.age if body.encryption else None)
     return await _run(request, operation)
 
 
@@ -259,7 +269,7 @@ async def get_flux(
     if destination.notify_url is not None:
         receiver = "generic-hmac" if config.notify.hmac_token_file is not None else "generic"
     text = flux_manifests(destination, config.source_url, config.branch, prefix, secret,
-                          receiver=receiver)
+                          receiver=receiver, decryption=bool(destination.recipients))
     return PlainTextResponse(text, media_type="application/yaml")
 
 

@@ -166,6 +166,7 @@ def _serve(args: argparse.Namespace) -> int:
     from app.main import create_app
     from gitops.index import CorruptState
     from gitops.notify import Notifier
+    from gitops.secrets import IdentityError, Sealer
     from gitops.store import open_store
     from gitops.writer import Writer
 
@@ -184,6 +185,13 @@ def _serve(args: argparse.Namespace) -> int:
         # GIL over; getting it back from busy request threads waits up to the switch interval
         # (5 ms by default; a quarter of the lane's time was spent there under load).
         sys.setswitchinterval(0.0005)
+        sealer: Sealer | None = None
+        if config.secrets is not None:  # read and checked once now (CONTRACT section 9)
+            try:
+                sealer = Sealer.from_file(config.secrets.identity_file,
+                                          config.secrets.require_encryption)
+            except (IdentityError, OSError, UnicodeDecodeError) as error:
+                raise Failure(f"secrets.identityFile: {error}", EXIT_USAGE) from None
         held = _HeldLogs()
         notifier: Notifier | None = None
         try:
@@ -213,7 +221,7 @@ def _serve(args: argparse.Namespace) -> int:
             "statewriter %s on http://%s, state store %s", VERSION, _address(config.host, config.port),
             redact(config.remote) if config.remote else f"{config.data / 'state.git'} (embedded)")
         try:
-            started = server.serve(create_app(config, writer), config, sockets=[listener])
+            started = server.serve(create_app(config, writer, sealer), config, sockets=[listener])
         finally:
             notifier.close()  # closed with the writer already, unless the app never started
         return 0 if started else EXIT_FAILURE  # uvicorn has logged why it did not

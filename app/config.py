@@ -47,7 +47,7 @@ ENV_PREFIX = "STATEWRITER_"
 # Keys CONTRACT section 8 lists whose features are not built yet: they are validated and kept
 # in the Config for the code that will act on them, but nothing reads them today (a warning
 # says so at start). Remove a key from here when its feature reads it.
-NOT_ACTED_ON = ("signing", "secrets", "remoteCredentials.githubApp")
+NOT_ACTED_ON = ("signing", "remoteCredentials.githubApp")
 
 
 class ConfigError(ValueError):
@@ -97,7 +97,10 @@ class Signing:
 
 @dataclass(frozen=True)
 class Secrets:
-    """Not acted on yet (NOT_ACTED_ON)."""
+    """`secrets` (CONTRACT section 9): the service's own age identity, which gitops.secrets
+    encrypts Secrets with (for destinations with recipients and for stored bundles) and keys
+    its digests of them with; with `require_encryption`, a Secret for a destination without
+    recipients is refused (422)."""
 
     identity_file: Path
     require_encryption: bool = False

@@ -15,11 +15,13 @@ from app.config import Config
 from app.requestid import RequestIdMiddleware
 from app.version import VERSION
 from gitops.errors import StatewriterError
+from gitops.secrets import Sealer
 from gitops.writer import Writer
 
 
-def create_app(config: Config, writer: Writer) -> FastAPI:
-    """The service around `writer` (closed when the app shuts down)."""
+def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> FastAPI:
+    """The service around `writer` (closed when the app shuts down); `sealer`, the service's
+    age identity (`secrets`), encrypts Secrets for destinations that ask for it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -30,6 +32,7 @@ def create_app(config: Config, writer: Writer) -> FastAPI:
     app = FastAPIOffline(title="statewriter", version=VERSION, lifespan=lifespan)
     app.state.config = config
     app.state.writer = writer
+    app.state.sealer = sealer
     app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(StatewriterError)

@@ -41,12 +41,21 @@ class NotifyBody(Strict):
     url: str
 
 
+class EncryptionBody(Strict):
+    """`encryption` of a destination: the age recipients its Secrets are encrypted for (each
+    checked by the planner)."""
+
+    age: list[str] = Field(max_length=32)
+
+
 class DestinationBody(Strict):
-    """`PUT /v1/destinations/{name}`. Omitting `notify` removes the one it had."""
+    """`PUT /v1/destinations/{name}`. Omitting `notify` removes the one it had; omitting
+    `encryption` stops encrypting (its Secrets are written again in clear)."""
 
     labels: dict[str, str] | None = None
     path: str | None = None
     notify: NotifyBody | None = None
+    encryption: EncryptionBody | None = None
 
 
 def invalid(error: ValidationError, what: str) -> InvalidBundle:

@@ -2,6 +2,7 @@
 
     StatewriterError          a refusal: message plus the details an answer names
     ├── InvalidBundle         the input is malformed (which file, document, field, why)
+    │   └── EncryptionRequired  a Secret that cannot be written encrypted (secrets config)
     ├── UnsupportedMediaType  the body is neither JSON nor a gzip'd tar
     ├── LimitExceeded         the input is over a configured limit
     ├── Conflict              the change collides with what others own
@@ -31,6 +32,11 @@ class StatewriterError(Exception):
 
 class InvalidBundle(StatewriterError):
     """The bundle (or a destination, or a query) is malformed: which file, which document, why."""
+
+
+class EncryptionRequired(InvalidBundle):
+    """A Secret for a destination without encryption recipients while the service requires
+    encryption, or encryption asked of a service without an age identity (CONTRACT section 9)."""
 
 
 class UnsupportedMediaType(StatewriterError):

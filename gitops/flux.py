@@ -29,6 +29,7 @@ def flux_object_identities(
         Identity("", "Secret", namespace, f"{prefix}-credentials"),
         Identity(NOTIFICATION_GROUP, "Receiver", namespace, prefix),
         Identity("", "Secret", namespace, f"{prefix}-receiver-token"),
+        Identity("", "Secret", namespace, f"{prefix}-sops-age"),
     })
 
 
@@ -45,11 +46,14 @@ def flux_manifests(
     secret: str | None = None,
     namespace: str = FLUX_NAMESPACE,
     receiver: str | None = None,
+    decryption: bool = False,
 ) -> str:
     """One GitRepository and two Kustomizations: dependencies first, then resources. With
     `receiver` (a Receiver type of RECEIVER_TYPES: `generic-hmac` when the service signs its
     notifications), also the Receiver the destination's notify URL names, which reconciles the
-    GitRepository at once, so the GitRepository polls only now and then."""
+    GitRepository at once, so the GitRepository polls only now and then. With `decryption`
+    (the destination's Secrets are SOPS-encrypted), both Kustomizations decrypt them with the
+    age identity in the Secret `<prefix>-sops-age` (a `*.agekey` entry)."""
     if receiver is not None and receiver not in RECEIVER_TYPES:
         raise ValueError(f"receiver type {receiver!r} is not one of {', '.join(RECEIVER_TYPES)}")
     interval = POLL_INTERVAL if receiver is None else NOTIFIED_POLL_INTERVAL
@@ -73,6 +77,9 @@ def flux_manifests(
                 "path": f"./{destination.section(section)}",
                 "prune": True,
                 **extra,
+                # fluxcd/kustomize-controller docs/spec/v1/kustomizations.md "Decryption"
+                **({"decryption": {"provider": "sops", "secretRef": {"name": f"{prefix}-sops-age"}}}
+                   if decryption else {}),
             },
         }
 

@@ -41,17 +41,20 @@ class Destination:
     labels: dict[str, str]
     path: str
     notify_url: str | None = None  # POSTed after each push that changed a file under `path`
+    recipients: tuple[str, ...] = ()  # age recipients its Secrets are encrypted for (sorted)
 
     def section(self, section: str) -> str:
         """The folder of one of its sections (DEPENDENCIES or RESOURCES)."""
         return f"{self.path}/{section}"
 
     def as_dict(self) -> dict[str, Any]:
-        """The destination as its record and the API spell it; `notify` only when it has one,
-        so records written before notify existed read and write back byte for byte."""
+        """The destination as its record and the API spell it; `notify` and `encryption` only
+        when it has them, so records written before notify existed read and write back byte for byte."""
         found: dict[str, Any] = {"name": self.name, "labels": self.labels, "path": self.path}
         if self.notify_url is not None:
             found["notify"] = {"url": self.notify_url}
+        if self.recipients:
+            found["encryption"] = {"age": list(self.recipients)}
         return found
 
     MAX_NOTIFY_URL = 2048

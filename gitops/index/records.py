@@ -15,6 +15,7 @@ from gitops import layout, names
 from gitops.bundle import Owner
 from gitops.identity import Identity
 from gitops.layout import Destination
+from gitops.secrets import check_recipients
 from gitops.tree import Tree
 
 NO_MATCH = "no destination matches the selectors"
@@ -44,6 +45,9 @@ class Held:
     blob: str  # git blob id of this owner's rendering of the object
     generation: int | None = None
     defines_cluster_kind: tuple[str, str] | None = None  # a CRD defining a cluster-scoped kind
+    # An encrypted Secret: the keyed digest of its plaintext and recipients (`blob` is then
+    # the ciphertext's), so the same plaintext posted again keeps the committed ciphertext.
+    sealed: str | None = None
 
 
 DROPPED = Held(Identity("", "", "", ""), "", "")  # a holder removed in a child layer
@@ -111,6 +115,8 @@ def _encode_held(held: Held) -> dict[str, str]:
     item = {"id": held.identity.key(), "placement": held.section, "blob": held.blob}
     if held.defines_cluster_kind:
         item["definesClusterKind"] = "/".join(held.defines_cluster_kind)
+    if held.sealed:
+        item["sealed"] = held.sealed
     return item
 
 
@@ -133,12 +139,13 @@ def decode_owner(data: bytes, shared: dict[Any, Any] | None = None) -> OwnerReco
         # Only dependencies are worth sharing: a request's own resources are its alone,
         # and remembering each of them would only raise the peak of a load.
         shareable = item["placement"] == layout.DEPENDENCIES or not owner.name
-        key = (item["id"], item["placement"], item["blob"], generation, defines)
+        sealed = item.get("sealed")
+        key = (item["id"], item["placement"], item["blob"], generation, defines, sealed)
         found = known.get(key) if shareable else None
         if found is None:
             group, _, kind = defines.partition("/") if defines else ("", "", "")
             found = Held(Identity.from_key(item["id"]), sys.intern(item["placement"]),
-                         item["blob"], generation, (group, kind) if defines else None)
+                         item["blob"], generation, (group, kind) if defines else None, sealed)
             if shareable:
                 known[key] = found
         return found
@@ -200,7 +207,20 @@ def decode_destination(data: bytes) -> Destination:
         raise ValueError("labels must map strings to strings")
     if not isinstance(path, str) or not layout.is_valid_destination_path(path):
         raise ValueError(f"destination path {path!r} is not 1-8 DNS-1123 labels joined by '/'")
-    return Destination(name, dict(labels), path, _decode_notify(raw.get("notify")))
+    return Destination(name, dict(labels), path, _decode_notify(raw.get("notify")),
+                       _decode_encryption(raw.get("encryption")))
+
+
+def _decode_encryption(encryption: object) -> tuple[str, ...]:
+    """A record's `encryption` (absent when its Secrets are not encrypted): `{"age": [...]}`."""
+    if encryption is None:
+        return ()
+    if not isinstance(encryption, dict) or set(encryption) != {"age"}:
+        raise ValueError("encryption must be {\"age\": [recipients]}")
+    try:
+        return check_recipients(encryption["age"])
+    except ValueError as error:
+        raise ValueError(f"encryption.age {error}") from None
 
 
 def _decode_notify(notify: object) -> str | None:

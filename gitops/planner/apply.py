@@ -10,6 +10,7 @@ from gitops.planner.ownership import set_record
 from gitops.planner.placing import place_siblings, schedule
 from gitops.planner.results import PENDING, SCHEDULED, Applied
 from gitops.planner.retry import retry_after
+from gitops.planner.sealing import recorded_digest
 from gitops.planner.stored import store_documents
 from gitops.planner.trailers import owner_trailers, placed_trailers
 from gitops.scheduling import matches
@@ -21,8 +22,9 @@ def plan_apply(
 ) -> Plan:
     owner = bundle.owner
     old = index.owners.get(owner)
+    digest = recorded_digest(policy, bundle)
     if old and not _waiting(old) and (old.digest, old.generation, old.status) == (
-        bundle.digest, bundle.generation, bundle.status
+        digest, bundle.generation, bundle.status
     ):
         return unchanged(index, applied(index, old))
     draft = Draft(index, tree, policy)
@@ -39,7 +41,7 @@ def plan_apply(
                              old.stored_documents if old else 0)
     record = OwnerRecord(
         owner=owner,
-        digest=bundle.digest,
+        digest=digest,
         selectors=bundle.selectors,
         serial=draft.index.serial + 1,
         generation=bundle.generation,
@@ -59,7 +61,7 @@ def plan_apply(
     where = f" to {', '.join(destinations)}" if destinations else " (pending)"
     trailers = owner_trailers("apply", owner, sorted(draft.destinations | set(destinations)),
                               actor)
-    trailers.append(("Statewriter-Bundle-Digest", bundle.digest))
+    trailers.append(("Statewriter-Bundle-Digest", digest))
     trailers.extend(bundle.trailers)
     trailers.extend(placed_trailers(draft.notes.placed))
     plan = draft.finish(f"apply {who(owner)}{where}", trailers, applied(draft.index, record))

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from gitops import layout, names
 from gitops.bundle import check_selectors
-from gitops.errors import Conflict, InvalidBundle, NotFound
+from gitops.errors import Conflict, EncryptionRequired, InvalidBundle, NotFound
 from gitops.index import Index, encode_destination
 from gitops.layout import Destination
 from gitops.planner.draft import Draft, Plan, Policy, unchanged
 from gitops.planner.placing import place_waiting_bundles, refuse_if_requests, withdraw_promise_bundles
 from gitops.planner.results import DestinationDeleted, DestinationSaved
+from gitops.planner.sealing import reseal_destination
 from gitops.planner.trailers import placed_trailers
+from gitops.secrets import check_recipients
 from gitops.tree import Tree
 
 
@@ -23,9 +25,12 @@ def plan_put_destination(
     actor: str,
     policy: Policy = Policy(),
     notify_url: object = None,
+    recipients: object = None,
 ) -> Plan:
     """Register or update a destination, then write what now belongs there. `notify_url`
-    (None: none, also removing one it had) is POSTed after each push that changes it."""
+    (None: none, also removing one it had) is POSTed after each push that changes it. Its
+    Secrets are encrypted for `recipients` (age; None: written in clear); a change of them
+    re-encrypts every Secret already there in the same commit."""
     if not names.is_label(name):
         raise InvalidBundle(f"destination name {name!r} is not a DNS-1123 label", field="name")
     labels = check_selectors(labels, "labels")
@@ -41,12 +46,21 @@ def plan_put_destination(
             raise InvalidBundle(f"notify.url {problem}", field="notify.url")
         assert isinstance(notify_url, str)
         url = notify_url
+    keys: tuple[str, ...] = ()
+    if recipients is not None:
+        try:
+            keys = check_recipients(recipients)
+        except ValueError as error:
+            raise InvalidBundle(f"encryption.age {error}", field="encryption.age") from None
+        if keys and policy.secrets is None:
+            raise EncryptionRequired("encryption needs the service's own age identity: set "
+                                     "secrets.identityFile in its config", field="encryption")
     for other in index.destinations.values():
         if other.name != name and layout.paths_overlap(other.path, path):
             raise Conflict(f"path {path!r} overlaps destination {other.name!r} at {other.path!r}",
                            destination=other.name)
     old = index.destinations.get(name)
-    new = Destination(name, dict(sorted(labels.items())), path, url)
+    new = Destination(name, dict(sorted(labels.items())), path, url, keys)
     if old == new:
         return unchanged(index, DestinationSaved(new))
     draft = Draft(index, tree, policy)
@@ -62,6 +76,8 @@ def plan_put_destination(
         draft.sections.setdefault(f"{folder}/{layout.KUSTOMIZATION}", folder)
     if old and old.path == path:
         withdraw_promise_bundles(draft, name, only_unmatched=True, labels=labels)
+        if old.recipients != new.recipients:
+            reseal_destination(draft, new)
     place_waiting_bundles(draft, new)
     trailers = [("Statewriter-Action", "destination"), *placed_trailers(draft.notes.placed),
                 ("Statewriter-Destination", name), ("Statewriter-Actor", actor)]

@@ -14,6 +14,7 @@ from gitops.index import Index, KeptContent, OwnerRecord, encode_generations
 from gitops.layout import Destination
 from gitops.normalize import DEFAULT_PROTECTED
 from gitops.planner.results import FileChanges, Notes, NotPlaced, Result
+from gitops.secrets import Sealer
 from gitops.tree import Overlay, Tree, blob_id
 
 Changes = dict[str, bytes | None]  # path -> new content, None to delete
@@ -23,6 +24,11 @@ Trailers = list[tuple[str, str]]
 @dataclass(frozen=True)
 class Policy:
     protect_from_prune: frozenset[str] = DEFAULT_PROTECTED
+    # The service's age identity (config `secrets`): Secrets are encrypted with it, for the
+    # destinations that list recipients and for bundles kept under .statewriter/bundles.
+    # The one impure input: encryption draws random keys (planning stays deterministic
+    # because keyed digests decide when a committed ciphertext is kept).
+    secrets: Sealer | None = None
 
 
 @dataclass

@@ -14,6 +14,7 @@ from gitops.index import Held, Holders, ObjectKey
 from gitops.layout import DEPENDENCIES
 from gitops.normalize import Rendering, render, wants_dependency
 from gitops.planner.draft import Draft
+from gitops.planner.sealing import for_destination
 from gitops.scheduling import initial_section
 
 
@@ -93,8 +94,10 @@ def holdings(draft: Draft, bundle: Bundle, destination: str) -> Holdings:
         else:
             section = initial_section(owner, rendering.identity, item.marked_dependency, declared)
             _check_free(draft, key, section, bundle, new_paths)
+        # the last step: a Secret encrypted for the destination (never re-serialised after)
+        rendering, sealed = for_destination(draft, key, section, rendering, holders)
         held = Held(rendering.identity, section, rendering.blob, bundle.generation,
-                    rendering.defines_cluster_kind)
+                    rendering.defines_cluster_kind, sealed)
         if holders:  # every request of a promise holds the same CRDs: keep one Held for all
             first = next(iter(holders.values()))
             held = first if first == held else held

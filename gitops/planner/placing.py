@@ -69,9 +69,9 @@ def place(draft: Draft, record: OwnerRecord, destination: Destination) -> bool:
     """Write a waiting bundle (kept under .statewriter/bundles) to `destination`. Refused by
     a conflict, it stays out, and the record keeps the reason until that conflict goes."""
     owner = record.owner
-    bundle = stored_bundle(draft.tree, record)
     mark = draft.notes.mark()
     try:
+        bundle = stored_bundle(draft.tree, record, draft.policy.secrets)
         holds, writes = holdings(draft, bundle, destination.name)
     except (Conflict, InvalidBundle) as refused:
         draft.notes.rewind(mark)

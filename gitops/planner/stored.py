@@ -1,6 +1,6 @@
 """Bundles kept under `.statewriter/bundles/`: pending ones, and promise-level ones for the
 destinations registered later. Kept normalised, exactly as under a destination path
-(CONTRACT section 2)."""
+(CONTRACT section 2), Secrets encrypted for the service's own identity when it has one."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from typing import NamedTuple
 
 from gitops import layout
 from gitops.bundle import PLACEMENT_ANNOTATION, Bundle, Owner, SourceDocument
+from gitops.errors import EncryptionRequired
 from gitops.index import OwnerRecord
 from gitops.normalize import render, wants_dependency
 from gitops.planner.draft import Draft
 from gitops.planner.holdings import scopes
+from gitops.planner.sealing import for_state
+from gitops.secrets import Sealer, is_sealed
 from gitops.tree import Tree
 from gitops.yamldocs import ParseLimits, load_documents
 
@@ -40,21 +43,28 @@ def store_documents(draft: Draft, owner: Owner, bundle: Bundle | None, had: int)
         for position, source in enumerate(documents):
             rendering = render(source, default_namespace, is_cluster_scoped(source),
                                draft.policy.protect_from_prune)
-            draft.write(document_path(owner, position), rendering.content)
+            path = document_path(owner, position)
+            draft.write(path, for_state(draft, path, rendering))
     for position in range(len(documents), had):
         draft.delete(document_path(owner, position))
     marked = tuple(i for i, source in enumerate(documents) if wants_dependency(source.doc))
     return Stored(len(documents), marked)
 
 
-def stored_bundle(tree: Tree, record: OwnerRecord) -> Bundle:
-    """Rebuild a bundle kept under .statewriter/bundles."""
+def stored_bundle(tree: Tree, record: OwnerRecord, secrets: Sealer | None = None) -> Bundle:
+    """Rebuild a bundle kept under .statewriter/bundles (its Secrets decrypted with
+    `secrets`, the service's identity)."""
     documents = []
     for position in range(record.stored_documents):
         path = document_path(record.owner, position)
         data = tree.read(path)
         assert data is not None, f"{path} missing"
         (doc,) = load_documents(data.decode(), _OWN_FILES)
+        if is_sealed(data):
+            if secrets is None:
+                raise EncryptionRequired(f"{path} is encrypted, and the service has no "
+                                         "secrets.identityFile to decrypt it")
+            doc = secrets.open_document(doc)
         if position in record.dependency_marked:
             annotations = doc["metadata"].setdefault("annotations", {})
             annotations[PLACEMENT_ANNOTATION] = "dependency"

@@ -1,0 +1,132 @@
+"""Secrets encrypted for their destination (CONTRACT section 9): the very last step of
+rendering an object for a destination or for `.statewriter/bundles`, re-encryption when a
+destination's recipients change, and the bundle digest a Secret's values must not leak
+through.
+
+SOPS output differs on every run, so whether a committed ciphertext still holds what is
+sent is decided by keyed digests (`Held.sealed`), never by the ciphertext: the same
+plaintext for the same recipients keeps the committed bytes (no commit), and two owners
+sending the same Secret share one file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from gitops.bundle import Bundle
+from gitops.errors import EncryptionRequired
+from gitops.identity import Identity
+from gitops.index import Held, Holders, ObjectKey
+from gitops.layout import Destination
+from gitops.normalize import Rendering
+from gitops.planner.draft import Draft, Policy
+from gitops.planner.ownership import locate, set_record
+from gitops.secrets import Sealer, is_sealed, is_secret
+from gitops.tree import blob_id
+
+
+def _is_secret(identity: Identity) -> bool:
+    return is_secret(identity.group, identity.kind)
+
+
+def _sealer(policy: Policy, why: str) -> Sealer:
+    if policy.secrets is None:
+        raise EncryptionRequired(f"{why}, and the service has no secrets.identityFile")
+    return policy.secrets
+
+
+def for_destination(
+    draft: Draft, key: ObjectKey, section: str, rendering: Rendering, holders: Holders | None
+) -> tuple[Rendering, str | None]:
+    """`rendering` as written to its destination, and the keyed digest of its plaintext when
+    it is encrypted. A Secret for a destination without recipients is refused when the
+    service requires encryption."""
+    if not _is_secret(rendering.identity):
+        return rendering, None
+    destination = draft.destination(key.destination)
+    if not destination.recipients:
+        if draft.policy.secrets is not None and draft.policy.secrets.require_encryption:
+            raise EncryptionRequired(
+                f"{rendering.identity}: destination {destination.name} has no encryption "
+                "recipients and the service requires Secrets to be encrypted "
+                "(secrets.requireEncryption)",
+                object=str(rendering.identity), destination=destination.name)
+        return rendering, None
+    sealer = _sealer(draft.policy, f"destination {destination.name} encrypts Secrets")
+    sealed = sealer.digest(rendering.content, destination.recipients)
+    if holders:
+        path = locate(draft, key)
+        current = draft.tree.blob_id(path.path) if path else None
+        if current is not None and any(h.sealed == sealed and h.blob == current
+                                       for h in holders.values()):
+            content = draft.tree.read(path.path) if path else None
+            assert content is not None
+            return replace(rendering, content=content, blob=current), sealed
+    content = sealer.seal(rendering.content, destination.recipients)
+    return replace(rendering, content=content, blob=blob_id(content)), sealed
+
+
+def for_state(draft: Draft, path: str, rendering: Rendering) -> bytes:
+    """What a stored bundle keeps of a document at `path`: a Secret encrypted for the service
+    alone (its committed bytes kept when they decrypt to the same plaintext)."""
+    sealer = draft.policy.secrets
+    if sealer is None or not _is_secret(rendering.identity):
+        return rendering.content
+    current = draft.tree.read(path)
+    if current is not None and is_sealed(current) and sealer.open(current) == rendering.content:
+        return current
+    return sealer.seal(rendering.content, ())
+
+
+def recorded_digest(policy: Policy, bundle: Bundle) -> str:
+    """The digest an owner record and its trailer keep: keyed when the bundle holds a Secret
+    and the service has an identity (a plain hash of a short secret can be brute-forced)."""
+    if policy.secrets is None or not any(
+            is_secret(_group(d.doc), d.doc.get("kind", "")) for d in bundle.documents):
+        return bundle.digest
+    return policy.secrets.keyed(bundle.digest)
+
+
+def _group(doc: dict[str, object]) -> str:
+    api_version = str(doc.get("apiVersion", ""))
+    return api_version.rpartition("/")[0]
+
+
+def reseal_destination(draft: Draft, destination: Destination) -> None:
+    """Every Secret held in `destination` written again for its (changed) recipients, in
+    clear when it has none left; one pass over the owners (a rotation is rare)."""
+    if not draft.index.holds_kind(destination.name, ("", "Secret")):
+        return
+    sealer = _sealer(draft.policy, f"destination {destination.name} holds encrypted Secrets")
+    done: dict[Identity, tuple[bytes, str, str | None]] = {}
+    for record in sorted(draft.index.owners.values(), key=lambda r: r.serial):
+        holds = record.objects.get(destination.name)
+        if not holds or not any(_is_secret(h.identity) for h in holds):
+            continue
+        updated: list[Held] = []
+        writes: dict[ObjectKey, bytes] = {}
+        for held in holds:
+            if not _is_secret(held.identity):
+                updated.append(held)
+                continue
+            key = ObjectKey(destination.name, held.identity)
+            if held.identity not in done:
+                done[held.identity] = _resealed(draft, sealer, key, destination.recipients)
+            content, blob, sealed = done[held.identity]
+            updated.append(replace(held, blob=blob, sealed=sealed))
+            writes[key] = content
+        objects = {**record.objects, destination.name: tuple(updated)}
+        set_record(draft, record.owner, record.with_(objects=objects), writes)
+
+
+def _resealed(
+    draft: Draft, sealer: Sealer, key: ObjectKey, recipients: tuple[str, ...]
+) -> tuple[bytes, str, str | None]:
+    location = locate(draft, key)
+    current = draft.tree.read(location.path) if location else None
+    assert current is not None, key
+    plain = sealer.open(current) if is_sealed(current) else current
+    if not recipients:
+        return plain, blob_id(plain), None
+    content = sealer.seal(plain, recipients)
+    return content, blob_id(content), sealer.digest(plain, recipients)
