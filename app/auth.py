@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import Request
 
 from app.config import Config, Token
+from app.logs import note
 from gitops.errors import Forbidden, Unauthorized
 
 ANONYMOUS = "anonymous"
@@ -39,7 +40,9 @@ def authenticated(request: Request) -> Principal:
     """The caller of a route, from its Authorization header (a FastAPI dependency: a router
     that declares it protects every route it holds)."""
     config: Config = request.app.state.config
-    return authenticate(config, request.headers.get("authorization"))
+    principal = authenticate(config, request.headers.get("authorization"))
+    note(request, actor=principal.name)  # the request's log line names its caller
+    return principal
 
 
 def authenticate(config: Config, authorization: str | None) -> Principal:

@@ -110,8 +110,12 @@ def bounded(parse: Callable[..., T], *args: Any) -> T:
     return result
 
 
-def json_bundle(body: bytes, config: Config) -> Bundle:
+def json_bundle(body: bytes, config: Config,
+                seen: Callable[[BundleBody], None] = lambda payload: None) -> Bundle:
+    """The bundle of a JSON body; `seen` hears its fields once they are read (the request log
+    names the bundle even when its files are refused)."""
     payload = model(BundleBody, strict_json(body), "bundle")
+    seen(payload)
     # `status` is the one field kept as the client sent it: bound it as YAML is bounded
     # (depth, values), so deep or huge structures never reach the index and its dumps.
     if payload.status is not None:

@@ -42,7 +42,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from prometheus_client import Counter
 
 from gitops import layout
 from gitops.index import decode_destination
@@ -60,9 +59,9 @@ SENDERS = 4  # threads: one receiver that hangs does not hold up the others
 CLOSE_SECONDS = 5.0  # on shutdown: how long what is pending gets for one last attempt
 TOKEN_CHECK_SECONDS = 1.0  # a changed hmacTokenFile is in effect within about this long
 
-NOTIFICATIONS = Counter("statewriter_notifications_total",
-                        "Notify POSTs to destinations' receivers, by outcome",
-                        ["outcome"])  # delivered, retried, failed
+# What became of one POST (the `observe` callback hears destination and outcome)
+DELIVERED, RETRIED, FAILED = "delivered", "retried", "failed"
+Observe = Callable[[str, str], None]
 
 _STATE_PREFIX = layout.STATE + "/"
 _RECORDS_PREFIX = layout.DESTINATIONS_DIR + "/"
@@ -172,7 +171,9 @@ class Notifier:
     """A `Writer` listener that POSTs destinations' notify URLs (see the module's doc).
 
     `tree(commit)` reads the store at a commit (the destination records, when one changed);
-    `token_file` is `notify.hmacTokenFile` (None: unsigned, for a `generic` Receiver)."""
+    `token_file` is `notify.hmacTokenFile` (None: unsigned, for a `generic` Receiver);
+    `observe(destination, outcome)` hears what became of each POST (DELIVERED, RETRIED or
+    FAILED), from the sender threads."""
 
     def __init__(
         self,
@@ -185,8 +186,10 @@ class Notifier:
         timeout: float = TIMEOUT,
         senders: int = SENDERS,
         token_check: float = TOKEN_CHECK_SECONDS,
+        observe: Observe = lambda destination, outcome: None,
     ) -> None:
         self._tree = tree
+        self._observe = observe
         self._token = TokenFile(token_file, token_check) if token_file is not None else None
         self._headers = {"Content-Type": "application/json", "User-Agent": user_agent}
         self._attempts = max(1, attempts)
@@ -378,7 +381,7 @@ class Notifier:
         if self._token is not None:
             token = self._token.read()
             if token is None:
-                NOTIFICATIONS.labels("failed").inc()
+                self._observe(name, FAILED)
                 log.error("not notifying destination %s of commit %s: notify.hmacTokenFile "
                           "holds no token", name, commit)
                 return None
@@ -393,19 +396,19 @@ class Notifier:
             retryable = isinstance(error, httpx.TransportError)
         else:
             if response.is_success:
-                NOTIFICATIONS.labels("delivered").inc()
+                self._observe(name, DELIVERED)
                 log.info("notified destination %s of commit %s (%s answered %d, attempt %d)",
                          name, commit, where, response.status_code, attempt)
                 return None
             problem = f"{where} answered {response.status_code}"
             retryable = response.status_code == 429 or response.status_code >= 500
         if retryable and attempt < self._attempts and not delivery.final:
-            NOTIFICATIONS.labels("retried").inc()
+            self._observe(name, RETRIED)
             delay: float = self._backoff * 2 ** (attempt - 1)
             log.warning("notifying destination %s of commit %s failed (attempt %d of %d): %s; "
                         "retrying in %.1fs", name, commit, attempt, self._attempts, problem, delay)
             return delay
-        NOTIFICATIONS.labels("failed").inc()
+        self._observe(name, FAILED)
         if retryable:
             log.error("gave up notifying destination %s of commit %s after %d attempt(s): %s%s",
                       name, commit, attempt, problem, " (shutting down)" if delivery.final else "")

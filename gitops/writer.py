@@ -23,8 +23,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prometheus_client import Counter, Histogram
-
 from gitops import layout
 from gitops.errors import RateLimited, StatewriterError, StoreUnavailable
 from gitops.index import CorruptState, Index
@@ -37,11 +35,6 @@ log = logging.getLogger("statewriter.writer")
 
 Operation = Callable[[Index, Tree], Plan]
 
-PUBLISHED = Counter("statewriter_commits_published_total", "Commits published to the branch")
-GROUPS = Histogram("statewriter_publish_group_size", "Changes published by one push",
-                   buckets=(1, 2, 4, 8, 16, 32, 64, 128))
-REJECTED = Counter("statewriter_publish_rejected_total", "Publishes refused because the tip moved")
-LATENCY = Histogram("statewriter_request_seconds", "Time from queueing to answer")
 # State records changed by others beyond which a full reload is as cheap as reading them
 INCREMENTAL_LIMIT = 2000
 RATE_LIMIT_CAP = 300.0  # seconds: the longest back-off after "too many requests"
@@ -88,6 +81,30 @@ class Published:
 
 Listener = Callable[[Published], None]
 
+# How one publish attempt ended (Observer.pushed)
+PUSHED, REJECTED, RATE_LIMITED, PUSH_FAILED = "published", "rejected", "rate_limited", "failed"
+
+
+class Observer:
+    """What the lane tells about its own work (the service turns it into metrics). Called on
+    the lane: keep it quick. This one ignores everything."""
+
+    def planned(self, seconds: float) -> None:
+        """One operation was planned."""
+
+    def committed(self, seconds: float) -> None:
+        """One commit was written (not yet published)."""
+
+    def pushed(self, seconds: float, result: str) -> None:
+        """One publish attempt (a push, or the embedded store's compare-and-swap) ended:
+        PUSHED, REJECTED (the branch moved), RATE_LIMITED or PUSH_FAILED."""
+
+    def published(self, commits: int) -> None:
+        """A group of `commits` reached the branch."""
+
+    def answered(self, seconds: float) -> None:
+        """One operation was answered, `seconds` after it was queued."""
+
 
 @dataclass
 class _Job:
@@ -122,6 +139,7 @@ class Writer:
         max_staleness: float = 5.0,
         listeners: Sequence[Listener] = (),
         min_interval: float = 0.0,
+        observer: Observer = Observer(),
     ) -> None:
         self.store = store
         self.author = author
@@ -132,6 +150,7 @@ class Writer:
         self._maintenance: threading.Thread | None = None
         self.max_staleness = max_staleness
         self.listeners = list(listeners)  # told after each publish, on the lane: keep them quick
+        self.observer = observer
         self.min_interval = min_interval  # seconds between two publishes (push.minInterval)
         self._waiting: list[_Job] = []  # accepted, waiting for the push budget
         self._next_push = 0.0  # monotonic time the next publish may happen
@@ -174,6 +193,10 @@ class Writer:
                 self._refresh = _Refresh()
                 self._queue.put(self._refresh)
             return self._refresh.future
+
+    def queue_depth(self) -> int:
+        """Operations accepted and not yet planned: queued, or waiting for the push budget."""
+        return self._queue.qsize() + len(self._waiting)
 
     @property
     def alive(self) -> bool:
@@ -346,7 +369,8 @@ class Writer:
             self._rate_limited += 1
             delay = min(RATE_LIMIT_CAP, self.min_interval + 2.0 ** self._rate_limited)
             delay *= random.uniform(0.5, 1.0)
-            log.warning("%s; next push in %.1fs", limited.message, delay)
+            log.warning("%s; next push in %.1fs", limited.message, delay,
+                        extra={"event": "retry", "reason": "rate_limited", "retry_in": round(delay, 1)})
             self._next_push = time.monotonic() + delay
             self._waiting = [job for job in group if not job.future.done()] + self._waiting
             return
@@ -397,7 +421,7 @@ class Writer:
             confirmed = time.monotonic()
             published = head == base and self.store.refresh() == base
             if not published and head is not None and head != base:
-                published = self.store.publish(base, head)
+                published = self._push(base, head)
             if published:
                 self._unready = None
                 self._refreshed = confirmed
@@ -405,11 +429,13 @@ class Writer:
                 self._tip = head
                 if head != base:
                     changed = sum(1 for o in outcomes if isinstance(o, Done) and o.changed)
-                    GROUPS.observe(changed)
-                    PUBLISHED.inc(changed)
+                    self.observer.published(changed)
+                    log.info("published %d commit(s): %s", changed, head,
+                             extra={"event": "publish", "commit": head, "commits": changed,
+                                    "attempt": attempt + 1})
                     self._maybe_maintain()
                 for job, outcome in zip(group, outcomes, strict=True):
-                    LATENCY.observe(time.monotonic() - job.queued)
+                    self.observer.answered(time.monotonic() - job.queued)
                     job.future.set_result(outcome)
                 if head is not None and head != base:
                     self._tell(Published(base, head, tuple(self.store.changed(base, head, ""))))
@@ -418,12 +444,24 @@ class Writer:
             if attempt >= self.max_attempts:
                 raise StoreUnavailable(
                     f"branch kept moving: gave up after {self.max_attempts} attempts")
-            REJECTED.inc()
             log.info("branch moved under %d change(s); re-planning (attempt %d)", len(group),
-                     attempt)
+                     attempt, extra={"event": "retry", "reason": "branch_moved", "attempt": attempt})
             time.sleep(min(2.0, 0.02 * 2**attempt) * random.uniform(0.5, 1.5))
             self._advance(self.store.refresh())
         return False
+
+    def _push(self, base: str | None, head: str) -> bool:
+        """Publish `head` if the branch is still at `base`; the observer hears how it went."""
+        started, result = time.monotonic(), PUSH_FAILED
+        try:
+            published = self.store.publish(base, head)
+            result = PUSHED if published else REJECTED
+            return published
+        except RateLimited:
+            result = RATE_LIMITED
+            raise
+        finally:
+            self.observer.pushed(time.monotonic() - started, result)
 
     def _tell(self, published: Published) -> None:
         for listener in self.listeners:
@@ -450,13 +488,19 @@ class Writer:
         outcomes: list[Outcome] = []
         for job in group:
             try:
-                plan = job.operation(batch, self.store.tree(head))
+                started = time.monotonic()
+                try:
+                    plan = job.operation(batch, self.store.tree(head))
+                finally:  # a refusal was planned too
+                    self.observer.planned(time.monotonic() - started)
                 if job.dry_run:
                     outcomes.append(_done(plan, head, dry_run=True))
                     continue
                 commit = head
                 if plan.changed:
+                    started = time.monotonic()
                     commit = self.store.commit(head, plan.changes, plan.message, self.author)
+                    self.observer.committed(time.monotonic() - started)
             except StatewriterError as refusal:
                 if isinstance(refusal, StoreUnavailable):
                     self._unready = refusal.message  # a store that cannot be read

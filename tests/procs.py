@@ -174,6 +174,7 @@ def start_server(
     timeout: float = 60.0,
     ready_path: str = "/v1/destinations",
     env: Mapping[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> Server:
     """Start `statewriter serve` on a free port and wait until `ready_path` answers 200.
 
@@ -189,6 +190,7 @@ def start_server(
             args += ["--remote", remote]
         if config:
             args += ["--config", str(config)]
+        args += extra_args
         log = data.parent / f"{data.name}-server-{port}.log"
         started = time.perf_counter()
         with log.open("wb") as out:

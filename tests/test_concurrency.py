@@ -127,7 +127,7 @@ def rejected_publishes(server: Server) -> float:
     with server.client() as client:
         text = client.get("/metrics").text
     return sum(float(line.split()[-1]) for line in text.splitlines()
-               if line.startswith("statewriter_publish_rejected_total "))
+               if line.startswith("statewriter_push_rejections_total "))
 
 
 @pytest.fixture

@@ -1,0 +1,204 @@
+"""What `/metrics` shows (Prometheus text format), and the only module that knows about
+prometheus-client: the core tells its own observers (`gitops.writer.Observer`, the
+notifier's `observe`), and this module counts.
+
+Labels are promises and destinations, never requests, so the number of series is bounded by
+what the store holds. A promise becomes a label value only once the service accepted a
+bundle of it, or holds it, or a token names it: any other (a caller without a valid token
+inventing names) is counted as `other`. Per-destination gauges and the queue depth are read
+from the writer at scrape time, so nothing goes stale.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from app.config import Config
+from app.logs import Finished
+from gitops import writer as lane
+from gitops.writer import Writer
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+OTHER = "other"  # the promise label of bundles whose promise is not (yet) known
+# Bundle outcomes, as the request log names them too
+OUTCOMES = ("written", "unchanged", "pending", "conflict", "invalid", "refused_auth", "failed")
+_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+BUNDLES = Counter("statewriter_bundles_total", "Bundles posted, by promise and outcome",
+                  ["promise", "outcome"])
+PLAN = Histogram("statewriter_plan_seconds", "Time to plan one operation on the writer lane",
+                 buckets=_SECONDS)
+COMMIT = Histogram("statewriter_commit_seconds", "Time to write one commit (before publishing)",
+                   buckets=_SECONDS)
+PUSH = Histogram("statewriter_push_seconds", "Time of one publish attempt (push or compare-and-swap)",
+                 buckets=_SECONDS)
+ANSWER = Histogram("statewriter_request_seconds",
+                   "Time from entering the writer queue to the answer", buckets=_SECONDS)
+PUSH_ATTEMPTS = Counter("statewriter_push_attempts_total", "Publish attempts")
+PUSH_REJECTIONS = Counter("statewriter_push_rejections_total",
+                          "Publish attempts refused because the branch had moved (re-planned)")
+PUSH_RATE_LIMITED = Counter("statewriter_push_rate_limited_total",
+                            "Publish attempts the remote answered with too many requests (429)")
+PUSH_FAILURES = Counter("statewriter_push_failures_total",
+                        "Publish attempts that failed otherwise (remote unreachable, refused)")
+COMMITS_PER_PUSH = Histogram("statewriter_commits_per_push", "Commits published by one push",
+                             buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+PUBLISHED = Counter("statewriter_commits_published_total", "Commits published to the branch")
+LAST_PUSH = Gauge("statewriter_last_push_success_timestamp_seconds",
+                  "Unix time of the last successful publish (0: none since start)")
+NOTIFY_DELIVERIES = Counter("statewriter_notify_deliveries_total",
+                            "Notify POSTs a destination's receiver accepted", ["destination"])
+NOTIFY_RETRIES = Counter("statewriter_notify_retries_total",
+                         "Notify POSTs that failed and are tried again", ["destination"])
+NOTIFY_FAILURES = Counter("statewriter_notify_failures_total",
+                          "Notifications given up (refused, or failed on the last attempt)",
+                          ["destination"])
+ENCRYPTIONS = Counter("statewriter_encryption_operations_total",
+                      "SOPS encryption operations, by destination and outcome",
+                      ["destination", "outcome"])
+
+
+def exposition() -> bytes:
+    """The text `/metrics` answers (it reads the index: call it off the event loop)."""
+    return generate_latest(REGISTRY)
+
+
+def encryption_operation(destination: str, outcome: str = "encrypted") -> None:
+    """Count one SOPS operation for `destination` (`outcome`: encrypted, failed...)."""
+    ENCRYPTIONS.labels(destination, outcome).inc()
+
+
+def notified(destination: str, outcome: str) -> None:
+    """The notifier's `observe`: what became of one POST to a destination's receiver."""
+    counter = {"delivered": NOTIFY_DELIVERIES, "retried": NOTIFY_RETRIES}.get(outcome, NOTIFY_FAILURES)
+    counter.labels(destination).inc()
+
+
+class LaneMetrics(lane.Observer):
+    """The writer lane's observer (see `gitops.writer.Observer`)."""
+
+    def planned(self, seconds: float) -> None:
+        PLAN.observe(seconds)
+
+    def committed(self, seconds: float) -> None:
+        COMMIT.observe(seconds)
+
+    def pushed(self, seconds: float, result: str) -> None:
+        PUSH.observe(seconds)
+        PUSH_ATTEMPTS.inc()
+        if result == lane.PUSHED:
+            LAST_PUSH.set_to_current_time()
+        elif result == lane.REJECTED:
+            PUSH_REJECTIONS.inc()
+        elif result == lane.RATE_LIMITED:
+            PUSH_RATE_LIMITED.inc()
+        else:
+            PUSH_FAILURES.inc()
+
+    def published(self, commits: int) -> None:
+        COMMITS_PER_PUSH.observe(commits)
+        PUBLISHED.inc(commits)
+
+    def answered(self, seconds: float) -> None:
+        ANSWER.observe(seconds)
+
+
+LANE = LaneMetrics()
+
+
+class BundleMetrics:
+    """Counts `POST /v1/bundles` answers from the request log's facts (a `RequestLog`
+    observer), dry runs left out; knows which promises may be label values."""
+
+    def __init__(self, promises: Iterable[str] = ()) -> None:
+        self._known = set(promises)
+        self._lock = threading.Lock()
+
+    def __call__(self, finished: Finished) -> None:
+        if finished.method != "POST" or finished.path != "/v1/bundles" or finished.dry_run:
+            return
+        BUNDLES.labels(self.label(finished.promise, finished.outcome), finished.outcome).inc()
+
+    def label(self, promise: str | None, outcome: str) -> str:
+        if promise is None:
+            return OTHER
+        with self._lock:
+            if outcome in ("written", "unchanged", "pending"):  # accepted: the caller may write it
+                self._known.add(promise)
+            return promise if promise in self._known else OTHER
+
+
+def bundle_metrics(config: Config, writer: Writer) -> BundleMetrics:
+    """The bundle counter for a service: it knows the promises its tokens name and those the
+    store holds now; the scrape-time gauges read `writer` from now on."""
+    named = {p for token in config.tokens or () for p in token.promises if p != "*"}
+    _, index, _ = writer.snapshot()
+    held = {promise for promise, _, _ in (key for key, _ in index.requests.items())}
+    STATE.watch(writer)
+    return BundleMetrics(named | held)
+
+
+class StateCollector(Collector):
+    """Gauges read at scrape time: the writer queue, and per destination the objects and
+    owners the published index holds, and the pending bundles. Worked out again only when
+    the branch tip changed since the last scrape."""
+
+    def __init__(self) -> None:
+        self._writer: Writer | None = None
+        self._lock = threading.Lock()
+        self._tip: str | None = None
+        self._counts: tuple[dict[str, int], dict[str, int], int] = ({}, {}, 0)
+
+    def watch(self, writer: Writer) -> None:
+        with self._lock:
+            self._writer, self._tip, self._counts = writer, None, ({}, {}, 0)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        writer = self._writer
+        if writer is None:
+            return
+        yield GaugeMetricFamily("statewriter_writer_queue_depth",
+                                "Operations accepted and waiting for the writer lane",
+                                value=writer.queue_depth())
+        objects, owners, pending = self._state(writer)
+        by_destination = GaugeMetricFamily("statewriter_destination_objects",
+                                           "Objects stored for a destination", labels=["destination"])
+        for name, count in sorted(objects.items()):
+            by_destination.add_metric([name], count)
+        yield by_destination
+        owning = GaugeMetricFamily("statewriter_destination_owners",
+                                   "Bundles (request or promise-level pipelines) placed at a destination",
+                                   labels=["destination"])
+        for name, count in sorted(owners.items()):
+            owning.add_metric([name], count)
+        yield owning
+        yield GaugeMetricFamily("statewriter_pending_bundles",
+                                "Bundles placed at no destination (Pending)", value=pending)
+
+    def _state(self, writer: Writer) -> tuple[dict[str, int], dict[str, int], int]:
+        with self._lock:
+            tip, index, _ = writer.snapshot()
+            if tip is not None and tip == self._tip:
+                return self._counts
+            objects = dict.fromkeys((name for name, _ in index.destinations.items()), 0)
+            owners = dict(objects)
+            # objects held, by kind: summing them costs what the kinds cost, not the objects
+            for (destination, _, _), count in index.kinds.items():
+                objects[destination] = objects.get(destination, 0) + count
+            pending = 0
+            for _, record in index.owners.items():
+                if not record.destinations:
+                    pending += 1
+                for destination in record.destinations:
+                    owners[destination] = owners.get(destination, 0) + 1
+            self._tip, self._counts = tip, (objects, owners, pending)
+            return self._counts
+
+
+STATE = StateCollector()
+REGISTRY.register(STATE)

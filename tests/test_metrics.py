@@ -1,0 +1,159 @@
+"""`/metrics` after known traffic against a real server: bundle outcomes by promise (an
+unknown promise is `other`), the lane's histograms and push counters, the queue depth, the
+per-destination gauges read from the index, and notify deliveries."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.metrics import encryption_operation
+from tests.procs import Server, running_server, wait_until
+from tests.support import config_map, payload
+
+CONFIG = """\
+auth:
+  tokens:
+    - {name: pipeline, token: pipeline-token, promises: [shop]}
+    - {name: admin, token: admin-token, promises: ["*"], destinations: true}
+"""
+PIPELINE = {"Authorization": "Bearer pipeline-token"}
+ADMIN = {"Authorization": "Bearer admin-token"}
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(http: httpx.Client) -> Samples:
+    answer = http.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(answer.text) for sample in family.samples}
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def label_values(samples: Samples, label: str) -> set[str]:
+    return {dict(labels)[label] for _, labels in samples if label in dict(labels)}
+
+
+@pytest.fixture
+def receiver() -> Iterator[str]:
+    """A Flux Receiver stand-in that accepts every POST."""
+
+    class Accept(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Accept)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook/secret-path"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Server]:
+    config = tmp_path / "statewriter.yaml"
+    config.write_text(CONFIG)
+    with running_server(tmp_path / "data", config=config, ready_path="/healthz") as server:
+        yield server
+
+
+def test_metrics_count_known_traffic(service: Server, receiver: str) -> None:
+    a = payload("shop", "default/a", {"cm.yaml": config_map("a", "default") +
+                                      "---\n" + config_map("shared", "default", value="a")})
+    b = payload("shop", "default/b", {"cm.yaml": config_map("shared", "default", value="b")})
+    with service.client() as http:
+        assert scrape(http)[("statewriter_writer_queue_depth", frozenset())] == 0
+        put = http.put("/v1/destinations/dev", json={"labels": {"env": "dev"},
+                                                     "notify": {"url": receiver}}, headers=ADMIN)
+        assert put.status_code == 200, put.text
+        answers = [
+            http.post("/v1/bundles", json=a, headers=PIPELINE),  # written
+            http.post("/v1/bundles", json=a, headers=PIPELINE),  # unchanged
+            http.post("/v1/bundles", json=b, headers=PIPELINE),  # conflict: "shared" differs
+            http.post("/v1/bundles", json=payload("shop", "default/c", {"x.yaml": "a: [\n"}),
+                      headers=PIPELINE),  # invalid
+            http.post("/v1/bundles", json=payload("shop", "default/p", {"cm.yaml": config_map("p")},
+                                                  selectors={"env": "prod"}),
+                      headers=PIPELINE),  # pending: no destination matches
+            http.post("/v1/bundles", json=payload("invented-1", "default/x"), headers={}),
+            http.post("/v1/bundles", json=payload("invented-2", "default/x"),
+                      headers={"Authorization": "Bearer wrong"}),
+            http.post("/v1/bundles", json=payload("invented-3", "default/x",
+                                                  {"cm.yaml": config_map("x")}),
+                      headers=PIPELINE),  # a valid token, not for this promise
+            http.post("/v1/bundles?dryRun=true", json=a, headers=PIPELINE),  # not counted
+        ]
+        statuses = [answer.status_code for answer in answers]
+        assert statuses == [200, 200, 409, 422, 202, 401, 401, 403, 200], [a.text for a in answers]
+        assert answers[0].json()["changed"] and not answers[1].json()["changed"]
+
+
+        def notified() -> Samples | None:  # the PUT's commit and a's, POSTed off the lane
+            found = scrape(http)
+            return found if value(found, "statewriter_notify_deliveries_total",
+                                  destination="dev") >= 2 else None
+
+        samples = wait_until(notified, 20, "the notifications of the destination's two commits")
+
+    def bundles(promise: str, outcome: str) -> float:
+        return value(samples, "statewriter_bundles_total", promise=promise, outcome=outcome)
+
+    assert {outcome: bundles("shop", outcome) for outcome in
+            ("written", "unchanged", "pending", "conflict", "invalid", "refused_auth", "failed")} \
+        == {"written": 1, "unchanged": 1, "pending": 1, "conflict": 1, "invalid": 1,
+            "refused_auth": 0, "failed": 0}
+    assert bundles("other", "refused_auth") == 3
+    # callers without a right to a promise never mint label values
+    assert label_values(samples, "promise") == {"shop", "other"}
+
+    # the lane: six operations planned (PUT, written, unchanged, conflict, pending, dry run),
+    # three commits, each published alone, none rejected
+    assert value(samples, "statewriter_plan_seconds_count") == 6
+    assert value(samples, "statewriter_commit_seconds_count") == 3
+    assert value(samples, "statewriter_commits_published_total") == 3
+    assert value(samples, "statewriter_push_attempts_total") == 3
+    assert value(samples, "statewriter_push_seconds_count") == 3
+    assert value(samples, "statewriter_commits_per_push_count") == 3
+    assert value(samples, "statewriter_commits_per_push_sum") == 3
+    assert value(samples, "statewriter_push_rejections_total") == 0
+    assert value(samples, "statewriter_push_rate_limited_total") == 0
+    assert value(samples, "statewriter_request_seconds_count") == 6
+    assert value(samples, "statewriter_last_push_success_timestamp_seconds") > 0
+
+    # read from the index at scrape time
+    assert value(samples, "statewriter_writer_queue_depth") == 0
+    assert value(samples, "statewriter_destination_objects", destination="dev") == 2
+    assert value(samples, "statewriter_destination_owners", destination="dev") == 1
+    assert value(samples, "statewriter_pending_bundles") == 1
+    assert value(samples, "statewriter_notify_failures_total", destination="dev") == 0
+
+
+def test_encryption_operations_are_counted_by_destination() -> None:
+    def count() -> float:
+        return REGISTRY.get_sample_value("statewriter_encryption_operations_total",
+                                         {"destination": "dev", "outcome": "encrypted"}) or 0.0
+
+    before = count()
+    encryption_operation("dev")
+    assert count() == before + 1
