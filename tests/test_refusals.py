@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitops import kinds
-from gitops.bundle import Bundle, Limits, document_problem, make_owner, parse_bundle
+from gitops.bundle import Bundle, Limits, document_problem, make_owner, parse_bundle, parse_file
 from gitops.errors import InvalidBundle
 from gitops.flux import DEFAULT_PREFIX, FLUX_NAMESPACE, flux_manifests, flux_object_identities
 from gitops.identity import Identity
@@ -261,6 +261,21 @@ def test_a_request_in_flux_system_cannot_reach_them_without_a_namespace() -> Non
     assert_names(refusal(document, namespace=FLUX_NAMESPACE), "own Flux objects")
     accepted(document)  # lands in the request's namespace, default
     accepted(document, namespace=None)  # a promise-level bundle's objects land in default
+
+
+def test_a_file_parsed_before_is_judged_again_where_it_lands() -> None:
+    """Parsing is remembered by file text (`gitops.bundle.parse_file`, from a text's second
+    sighting on): the one check that depends on where the objects land is made for every
+    bundle, in any order, and a refusal is never remembered as a pass."""
+    kustomization = Identity("kustomize.toolkit.fluxcd.io", "Kustomization", FLUX_NAMESPACE,
+                             f"{DEFAULT_PREFIX}-resources")
+    document = flux_document(kustomization, namespace=False)
+    for _ in range(3):
+        assert accepted(FIRST, document).documents == accepted(FIRST, document).documents
+        assert_names(refusal(document, namespace=FLUX_NAMESPACE), "own Flux objects")
+        assert_names(refusal(obj("ConfigMap", "UPPER")), "metadata.name")
+    text = FIRST + "---\n" + document
+    assert parse_file(text, Limits().parsing) is parse_file(text, Limits().parsing)
 
 
 def test_other_flux_objects_and_other_versions() -> None:

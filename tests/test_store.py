@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gitops.errors import StoreUnavailable
 from gitops.store import (
@@ -627,3 +629,55 @@ def test_http_credentials_via_askpass(tmp_path: Path, remote: Path) -> None:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+# -- changed: the files that differ between two commits ------------------------------------
+
+_NAMES = ("a", "b", "a.yaml", "b/c")  # "b" and "b/c": a file may become a folder and back
+_CONTENTS = (b"1", b"2", None)
+
+
+def _git_changed(repo: Path, old: str | None, new: str, prefix: str) -> list[str]:
+    old_tree = old or git(f"--git-dir={repo}", "hash-object", "-t", "tree", "/dev/null").strip()
+    out = git(f"--git-dir={repo}", "diff-tree", "-r", "--no-renames", "--name-only", old_tree,
+              new, "--", *([prefix] if prefix else []))
+    return sorted(out.splitlines())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.dictionaries(
+    st.tuples(st.sampled_from(("x", "x/y", "z")), st.sampled_from(_NAMES)).map("/".join),
+    st.sampled_from(_CONTENTS), min_size=1, max_size=5), min_size=1, max_size=6),
+    start=st.integers(0, 5), prefix=st.sampled_from(("", "x", "x/y", "/x/", "z", "q")))
+def test_changed_between_commits_written_here_is_what_git_sees(
+    tmp_path: Path, steps: list[dict[str, bytes | None]], start: int, prefix: str
+) -> None:
+    """The changes recorded by the commits written here (a file changed and changed back
+    is no change, a file that became a folder is removed) give exactly the tree walk's and
+    git's own answer, from any commit to any later one."""
+    repo = tmp_path / f"changed-{len(list(tmp_path.iterdir()))}.git"
+    commits: list[str | None] = [None]
+    with EmbeddedStore(repo) as store:
+        for step in steps:
+            tree = store.tree(commits[-1])
+            files = dict(tree.files(""))
+            changes: dict[str, bytes | None] = {}
+            for path, data in step.items():
+                # kept when the files after the commit still form a tree (a file may become a
+                # folder in one commit: deleted, with a file below it written)
+                after = {**files, **changes, path: data}
+                paths = [p for p, d in after.items() if d is not None]
+                if data is None and path not in files:
+                    continue  # deleting nothing
+                if not any(q.startswith(p + "/") for p in paths for q in paths):
+                    changes[path] = data
+            if changes:
+                commits.append(store.commit(commits[-1], changes, "step", ME))
+        store.flush()
+        old, new = commits[min(start, len(commits) - 1)], commits[-1]
+        if new is None:
+            return
+        recorded = store.changed(old, new, prefix)
+    with EmbeddedStore(repo) as cold:  # no records: walks both trees
+        walked = cold.changed(old, new, prefix)
+    assert recorded == walked == _git_changed(repo, old, new, prefix.strip("/"))

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from bench.generative import same
 from gitops.bundle import Limits, parse_files
 from gitops.errors import InvalidBundle
-from gitops.yamldocs import YamlError, dump_document, load_documents, load_one
+from gitops.yamldocs import YamlError, _dump_with_pyyaml, dump_document, load_documents, load_one
 from gitops.yamlscalars import (
     FAMILIES,
     GOYAML_V2,
@@ -579,6 +579,23 @@ def test_documents_survive_every_reader(specs: list[dict[str, Any]], data: list[
     docs = [foo(f"foo-{i}", spec) for i, spec in enumerate(specs)]
     docs += [config_map(f"cm-{i}", strings) for i, strings in enumerate(data)]
     assert_round_trip(docs)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.dictionaries(STRINGS, VALUES, max_size=6), st.data())
+def test_dump_document_writes_what_pyyaml_writes(doc: dict[str, Any], data: st.DataObject) -> None:
+    """The direct node building and the remembered scalar tags of `dump_document` give the
+    bytes of PyYAML's own representer with the same dumper, aliases of a container met twice
+    included (what a document read from YAML with anchors holds)."""
+    assert dump_document(doc) == _dump_with_pyyaml(doc)
+    containers = [v for v in doc.values() if isinstance(v, dict | list)]
+    if containers:
+        shared = data.draw(st.sampled_from(containers))
+        twice = {**doc, "again": shared, "nested": [shared, {"x": shared}]}
+        assert dump_document(twice) == _dump_with_pyyaml(twice)
+    odd = {**doc, 3: "int key"}  # keys PyYAML cannot sort: its representer takes the document
+    assert dump_document(odd) == _dump_with_pyyaml(odd)
 
 
 def test_kustomize_mangles_nel_c1_controls_and_merge_key_strings() -> None:
