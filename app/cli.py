@@ -196,7 +196,7 @@ def _serve(args: argparse.Namespace) -> int:
         notifier: Notifier | None = None
         try:
             store = open_store(config.data, config.remote, config.branch, config.credentials,
-                               timeout=config.push.timeout)
+                               timeout=config.push.timeout, github_app=config.github_app)
             try:
                 # POSTs destinations' notify URLs after each publish, off the lane
                 notifier = Notifier(store.tree, config.notify.hmac_token_file,

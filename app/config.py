@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gitops.bundle import Limits
 from gitops.normalize import DEFAULT_PROTECTED
 from gitops.store.base import Author
+from gitops.store.githubapp import DEFAULT_API_URL, GitHubApp
 from gitops.store.remote import Credentials, _split_userinfo
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ DEFAULT_LIMITS = Limits()
 DEFAULT_MAX_HEADER_BYTES = 65536
 DEFAULT_PUSH_MIN_INTERVAL = 0.0
 DEFAULT_PUSH_TIMEOUT = 60.0
-DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_GITHUB_API_URL = DEFAULT_API_URL
 MAX_DEPTH = 400  # documents the planner can always reload (gitops.planner._OWN_FILES)
 MIN_HEADER_BYTES = 1024  # below this an ordinary request line and its headers do not fit
 ENV_PREFIX = "STATEWRITER_"
@@ -47,7 +48,7 @@ ENV_PREFIX = "STATEWRITER_"
 # Keys CONTRACT section 8 lists whose features are not built yet: they are validated and kept
 # in the Config for the code that will act on them, but nothing reads them today (a warning
 # says so at start). Remove a key from here when its feature reads it.
-NOT_ACTED_ON = ("signing", "remoteCredentials.githubApp")
+NOT_ACTED_ON = ("signing",)
 
 
 class ConfigError(ValueError):
@@ -107,17 +108,6 @@ class Secrets:
 
 
 @dataclass(frozen=True)
-class GitHubApp:
-    """`remoteCredentials.githubApp`. Not acted on yet (NOT_ACTED_ON): with it the store has
-    no credentials."""
-
-    app_id: int
-    installation_id: int
-    private_key_file: Path
-    api_url: str = DEFAULT_GITHUB_API_URL
-
-
-@dataclass(frozen=True)
 class Config:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -131,6 +121,7 @@ class Config:
     protect_from_prune: frozenset[str] = DEFAULT_PROTECTED
     public_url: str | None = None
     credentials: Credentials | None = field(default=None, repr=False)
+    # `remoteCredentials.githubApp` (gitops.store.githubapp): the store mints its tokens
     github_app: GitHubApp | None = None
     push: Push = field(default_factory=Push)
     notify: Notify = field(default_factory=Notify)
@@ -559,6 +550,8 @@ def _credentials(
         ), None
     app = section.githubApp
     assert app is not None
+    # readable now; the store reads the key itself when it opens (a key that is not an RSA
+    # PEM stops the start there) and again whenever the file changes
     return None, GitHubApp(
         app.appId, app.installationId,
         _readable(f"{key}.githubApp.privateKeyFile", app.privateKeyFile, base),
@@ -622,8 +615,6 @@ def _not_acted_on(file: _File) -> list[str]:
         "push.minInterval": "minInterval" in file.push.model_fields_set,
         "signing": file.signing is not None,
         "secrets": file.secrets is not None,
-        "remoteCredentials.githubApp": bool(file.remoteCredentials
-                                            and file.remoteCredentials.githubApp),
     }
     return [key for key in NOT_ACTED_ON if given.get(key)]
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from gitops.store.base import Author, Store
 from gitops.store.embedded import EmbeddedStore
+from gitops.store.githubapp import USERNAME as GITHUB_APP_USERNAME
+from gitops.store.githubapp import GitHubApp, InstallationTokens
 from gitops.store.lock import lock_data_folder
 from gitops.store.remote import Credentials, RemoteStore, redact
 
@@ -13,6 +15,7 @@ __all__ = [
     "Author",
     "Credentials",
     "EmbeddedStore",
+    "GitHubApp",
     "RemoteStore",
     "Store",
     "open_store",
@@ -26,13 +29,22 @@ def open_store(
     branch: str = "main",
     credentials: Credentials | None = None,
     timeout: float | None = None,
+    github_app: GitHubApp | None = None,
 ) -> Store:
     """The embedded store under `data` when there is no remote, else a cache of `remote`
-    whose pushes and fetches are abandoned after `timeout` seconds (None: RemoteStore's).
+    whose pushes and fetches are abandoned after `timeout` seconds (None: RemoteStore's),
+    authenticated by `credentials` or by installation tokens of `github_app` (minted at the
+    first fetch, then whenever the one cached is about to expire).
     The data folder is locked for the store's life: one service per folder."""
+    if credentials is not None and github_app is not None:
+        raise ValueError("give credentials or a GitHub App, not both")
     lock = lock_data_folder(data)
     try:
         store: EmbeddedStore | RemoteStore
+        if remote is not None and github_app is not None:
+            tokens = (InstallationTokens(github_app) if timeout is None
+                      else InstallationTokens(github_app, timeout=timeout))
+            credentials = Credentials(username=GITHUB_APP_USERNAME, token_source=tokens)
         if remote is None:
             store = EmbeddedStore(data / "state.git", branch)
         elif timeout is None:

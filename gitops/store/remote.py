@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from gitops.errors import RateLimited, StoreUnavailable
@@ -24,12 +25,35 @@ esac
 """
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
 _AUTH_HEADER = re.compile(r"(?i)(authorization:\s*(?:basic|bearer|token)?\s*)\S+")
+# GitHub's token formats (personal, OAuth, user, installation, refresh; fine-grained): a
+# second net under the exact secrets below.
+_GITHUB_TOKEN = re.compile(r"\b(?:gh[pousr]_|github_pat_)[A-Za-z0-9_.-]+")
+# git's words for credentials the remote refused (an installation token may be revoked early;
+# not 403, which GitHub answers for a token without the permission: a new one would not help)
+_REFUSED = ("Authentication failed", "returned error: 401", "Invalid username or password")
 # How git reports an HTTP 429 ("too many requests", GitHub's secondary rate limits): curl's
 # "The requested URL returned error: 429", or "RPC failed; HTTP 429".
 _TOO_MANY = re.compile(r"\b(?:error:|HTTP) 429\b")
 # Rejections that mean "the branch is not where you expected": the caller refreshes.
 _MOVED = ("stale info", "fetch first", "non-fast-forward", "already exists", "cannot lock ref",
           "incorrect old value", "failed to update ref")
+
+
+class TokenSource(Protocol):
+    """Tokens that change while the store runs (gitops.store.githubapp's installation
+    tokens): asked for one each time a git process needs credentials."""
+
+    def token(self) -> str:
+        """A token good for one fetch or push; raises StoreUnavailable (one line, no secret)."""
+        ...
+
+    def forget(self, token: str) -> None:
+        """The remote refused `token`: do not hand it out again."""
+        ...
+
+    def secrets(self) -> list[str]:
+        """Every form of the tokens handed out lately, for `redact`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -39,6 +63,8 @@ class Credentials:
     password: str | None = field(default=None, repr=False)
     ssh_key_file: Path | None = None
     known_hosts_file: Path | None = None
+    # the password of `username`, asked for at each fetch and push
+    token_source: TokenSource | None = field(default=None, repr=False, compare=False)
 
     def secret(self) -> str | None:
         return self.token or self.password
@@ -51,6 +77,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
             for form in {secret, quote(secret, safe="")}:
                 text = text.replace(form, "***")
     text = _USERINFO.sub(r"\1***@", text)
+    text = _GITHUB_TOKEN.sub("***", text)
     return _AUTH_HEADER.sub(r"\1***", text)
 
 
@@ -67,7 +94,8 @@ def _split_userinfo(url: str, credentials: Credentials | None) -> tuple[str, Cre
     return clean, replace(
         credentials,
         username=credentials.username or user,
-        password=credentials.password if credentials.secret() else password,
+        password=credentials.password if credentials.secret() or credentials.token_source
+        else password,
     )
 
 
@@ -116,7 +144,7 @@ class RemoteStore(Repository):
         if creds is None:
             return env
         secret = creds.secret()
-        if secret or creds.username:
+        if secret or creds.username or creds.token_source:
             askpass = data / "askpass.sh"
             if not askpass.exists() or askpass.read_text() != _ASKPASS:
                 tmp = data / "askpass.sh.tmp"
@@ -135,16 +163,33 @@ class RemoteStore(Repository):
             env["GIT_SSH_COMMAND"] = shlex.join(ssh)
         return env
 
+    def _token_source(self) -> TokenSource | None:
+        return self._credentials.token_source if self._credentials else None
+
+    def _all_secrets(self) -> list[str]:
+        """The fixed secrets and every form of the tokens a token source handed out lately."""
+        source = self._token_source()
+        return self._secrets + source.secrets() if source else self._secrets
+
     def _network(self, *args: str) -> tuple[int, str, str]:
+        """Run a git command that talks to the remote; a token source's current token is
+        its password, in this process's environment only (askpass reads it)."""
+        env, token, source = self._env, None, self._token_source()
         try:
-            proc = run_git([f"--git-dir={self.path}", *args], self._env, timeout=self._timeout)
+            if source is not None:
+                token = source.token()
+                env = {**env, "STATEWRITER_GIT_PASSWORD": token}
+            proc = run_git([f"--git-dir={self.path}", *args], env, timeout=self._timeout)
         except StoreUnavailable as e:
-            raise StoreUnavailable(redact(e.message, self._secrets)) from None
-        return (proc.returncode, proc.stdout.decode(errors="replace"),
-                redact(proc.stderr.decode(errors="replace"), self._secrets).strip())
+            raise type(e)(redact(e.message, self._all_secrets())) from None
+        err = redact(proc.stderr.decode(errors="replace"), self._all_secrets()).strip()
+        if proc.returncode != 0 and source is not None and token is not None \
+                and any(word in err for word in _REFUSED):
+            source.forget(token)
+        return proc.returncode, proc.stdout.decode(errors="replace"), err
 
     def _unavailable(self, what: str, detail: str) -> StoreUnavailable:
-        message = redact(f"{what} {self.url} failed: {detail}", self._secrets)
+        message = redact(f"{what} {self.url} failed: {detail}", self._all_secrets())
         if _TOO_MANY.search(detail):
             return RateLimited(f"{message} (the remote asks to slow down)")
         return StoreUnavailable(message)
