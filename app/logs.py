@@ -188,8 +188,8 @@ class RequestLog:
         line = asdict(finished)
         if not finished.dry_run:
             del line["dry_run"]
-        access.info("%s %s %d", finished.method, finished.path, status,
-                    extra={"event": "request", **line})
+        access.log(logging.WARNING if status >= 500 else logging.INFO, "%s %s %d",
+                   finished.method, finished.path, status, extra={"event": "request", **line})
         for observer in self.observers:
             try:
                 observer(finished)

@@ -4,7 +4,9 @@ generated on every answer; `--log-format text`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -12,9 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
-from app.logs import chosen_format
+from app.logs import RequestLog, chosen_format
+from app.requestid import RequestIdMiddleware
 from tests.procs import ROOT, Server, running_server, wait_until
 from tests.support import config_map, manifest, payload
 
@@ -34,9 +39,10 @@ GENERATED = re.compile(r"[0-9a-f]{32}")
 
 
 def lines(server: Server) -> list[dict[str, Any]]:
-    """Every line the server logged, each one JSON object."""
+    """Every line the server logged, each one JSON object (one being written is left out)."""
+    text = server.log.read_text()
     found = []
-    for line in server.log.read_text().splitlines():
+    for line in text[:text.rfind("\n") + 1].splitlines():
         entry = json.loads(line)  # a line that is not JSON fails here
         assert isinstance(entry, dict)
         found.append(entry)
@@ -123,7 +129,8 @@ def test_log_format_text(tmp_path: Path) -> None:
         assert http.get("/healthz", headers={"X-Request-ID": "text-1"}).status_code == 200
 
         def logged() -> str | None:
-            return next((line for line in server.log.read_text().splitlines()
+            text = server.log.read_text()
+            return next((line for line in text[:text.rfind("\n") + 1].splitlines()
                          if "request_id=text-1" in line), None)
 
         line: str = wait_until(logged, 20, "the text log line of the request")
@@ -131,6 +138,34 @@ def test_log_format_text(tmp_path: Path) -> None:
                     r"event=request request_id=text-1 method=GET path=/healthz status=200 ", line)
     assert "outcome=ok" in line.split() and "actor=" not in line  # no field without a value
     assert not any(entry.startswith("{") for entry in server.log.read_text().splitlines())
+
+
+def test_an_unexpected_error_is_answered_with_its_request_id(caplog: pytest.LogCaptureFixture) -> None:
+    app = FastAPI()
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    app.add_middleware(RequestLog)
+    app.add_middleware(RequestIdMiddleware)
+
+    async def ask() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://statewriter") as client:
+            return (await client.get("/boom", headers={"X-Request-ID": "trace-500"}),
+                    await client.get("/boom"))
+
+    caplog.set_level(logging.INFO, logger="statewriter.access")
+    given, generated = asyncio.run(ask())
+    assert (given.status_code, given.headers["x-request-id"]) == (500, "trace-500")
+    assert given.json() == {"error": "InternalError", "requestId": "trace-500", "message":
+                            "unexpected error; the service log has the details under request id "
+                            "trace-500"}
+    assert generated.status_code == 500 and GENERATED.fullmatch(generated.headers["x-request-id"])
+    logged = [record for record in caplog.records if record.name == "statewriter.access"]
+    assert [(vars(r)["request_id"], r.levelname, vars(r)["outcome"]) for r in logged] == [
+        ("trace-500", "WARNING", "failed"), (generated.headers["x-request-id"], "WARNING", "failed")]
 
 
 def test_log_format_choice() -> None:
