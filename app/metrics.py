@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from app.config import Config
 from app.logs import Finished
+from gitops import notify
 from gitops import writer as lane
 from gitops.writer import Writer
 
@@ -75,7 +76,8 @@ def encryption_operation(destination: str, outcome: str = "encrypted") -> None:
 
 def notified(destination: str, outcome: str) -> None:
     """The notifier's `observe`: what became of one POST to a destination's receiver."""
-    counter = {"delivered": NOTIFY_DELIVERIES, "retried": NOTIFY_RETRIES}.get(outcome, NOTIFY_FAILURES)
+    counter = {notify.DELIVERED: NOTIFY_DELIVERIES, notify.RETRIED: NOTIFY_RETRIES}.get(
+        outcome, NOTIFY_FAILURES)
     counter.labels(destination).inc()
 
 
@@ -133,9 +135,10 @@ class BundleMetrics:
             return promise if promise in self._known else OTHER
 
 
-def bundle_metrics(config: Config, writer: Writer) -> BundleMetrics:
-    """The bundle counter for a service: it knows the promises its tokens name and those the
-    store holds now; the scrape-time gauges read `writer` from now on."""
+def service_metrics(config: Config, writer: Writer) -> BundleMetrics:
+    """The metrics of the service around `writer`: the scrape-time gauges read it from now
+    on; the bundle counter returned (a `RequestLog` observer) knows the promises the tokens
+    name and those the store holds now."""
     named = {p for token in config.tokens or () for p in token.promises if p != "*"}
     _, index, _ = writer.snapshot()
     held = {promise for promise, _, _ in (key for key, _ in index.requests.items())}

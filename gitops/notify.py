@@ -406,7 +406,9 @@ class Notifier:
             self._observe(name, RETRIED)
             delay: float = self._backoff * 2 ** (attempt - 1)
             log.warning("notifying destination %s of commit %s failed (attempt %d of %d): %s; "
-                        "retrying in %.1fs", name, commit, attempt, self._attempts, problem, delay)
+                        "retrying in %.1fs", name, commit, attempt, self._attempts, problem, delay,
+                        extra={"event": "retry", "reason": "notify", "destination": name,
+                               "commit": commit, "attempt": attempt, "retry_in": delay})
             return delay
         self._observe(name, FAILED)
         if retryable:

@@ -16,7 +16,8 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.metrics import encryption_operation
+from app.metrics import encryption_operation, notified
+from gitops.notify import DELIVERED, FAILED, RETRIED
 from tests.procs import Server, running_server, wait_until
 from tests.support import config_map, payload
 
@@ -163,11 +164,17 @@ def test_metrics_count_known_traffic(service: Server, receiver: Receiver) -> Non
     assert value(samples, "statewriter_notify_failures_total", destination="dev") == 0
 
 
-def test_encryption_operations_are_counted_by_destination() -> None:
-    def count() -> float:
-        return REGISTRY.get_sample_value("statewriter_encryption_operations_total",
-                                         {"destination": "dev", "outcome": "encrypted"}) or 0.0
+def test_notify_and_encryption_counters_by_destination() -> None:
+    def count(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"destination": "unit", **labels}) or 0.0
 
-    before = count()
-    encryption_operation("dev")
-    assert count() == before + 1
+    names = ("statewriter_notify_deliveries_total", "statewriter_notify_retries_total",
+             "statewriter_notify_failures_total")
+    before = [count(name) for name in names]
+    for outcome in (DELIVERED, RETRIED, RETRIED, FAILED):
+        notified("unit", outcome)
+    assert [count(name) - was for name, was in zip(names, before, strict=True)] == [1, 2, 1]
+
+    encrypted = count("statewriter_encryption_operations_total", outcome="encrypted")
+    encryption_operation("unit")
+    assert count("statewriter_encryption_operations_total", outcome="encrypted") == encrypted + 1
