@@ -71,6 +71,7 @@ def test_one_json_line_per_request_without_secrets(service: Server) -> None:
         put = http.put("/v1/destinations/dev", json={"labels": {}},
                        headers={"Authorization": "Bearer admin-token-77"})
         assert put.status_code == 200, put.text
+        assert GENERATED.fullmatch(put.headers["x-request-id"])  # none given: one made up
         written = http.post("/v1/bundles", json=BUNDLE,
                             headers={"Authorization": f"Bearer {TOKEN}", "X-Request-ID": "trace-42"})
         assert written.status_code == 200, written.text
@@ -99,6 +100,9 @@ def test_one_json_line_per_request_without_secrets(service: Server) -> None:
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"])
 
+    registered = request_line(service, put.headers["x-request-id"])
+    assert (registered["actor"], registered["outcome"], registered["commit"]) == (
+        "admin", "written", put.json()["commit"])
     no_token = request_line(service, generated)
     assert (no_token["status"], no_token["outcome"], no_token["actor"]) == (401, "refused_auth", None)
     not_found = request_line(service, "trace-43")
