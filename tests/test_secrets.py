@@ -209,6 +209,30 @@ def test_stored_bundles_keep_secrets_encrypted_for_the_service(
         p for p in stored if "/_promise/" in p}  # the request's is placed; the promise's stays
 
 
+def test_a_secret_the_pipeline_encrypted_itself_is_written_as_sent(
+    keys: dict[str, Key], tmp_path: Path
+) -> None:
+    world = World(Policy(secrets=Sealer(str(keys["service"].identity), require_encryption=True)))
+    put(world, "w1", [keys["w1"].recipient])
+    put(world, "plain", None, {"env": "plain"})
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(secret("own", b"pipeline-encrypted", "default"))
+    assert SOPS is not None
+    encrypted = subprocess.run(
+        [SOPS, "--encrypt", "--age", keys["w2"].recipient, "--encrypted-regex", "^(data|stringData)$",
+         "--input-type", "yaml", "--output-type", "yaml", str(plain)],
+        capture_output=True, text=True, check=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}).stdout
+    for env in ("dev", "plain", "nowhere"):  # encrypting, clear (encryption required), stored
+        world.apply(payload("p", f"default/{env}", {"s.yaml": encrypted}, selectors={"env": env}))
+    written = [*secret_paths(world, "w1/").values(), *secret_paths(world, "plain/").values(),
+               *world.files(layout.BUNDLES_DIR).values()]
+    assert len(written) == 3
+    for content in written:
+        assert sops_decrypt(content, keys["w2"], tmp_path) is not None
+        assert sops_decrypt(content, keys["w1"], tmp_path) is None
+
+
 def test_require_encryption_refuses_a_secret_for_a_destination_without_recipients(
     keys: dict[str, Key],
 ) -> None:

@@ -6,7 +6,8 @@ through.
 SOPS output differs on every run, so whether a committed ciphertext still holds what is
 sent is decided by keyed digests (`Held.sealed`), never by the ciphertext: the same
 plaintext for the same recipients keeps the committed bytes (no commit), and two owners
-sending the same Secret share one file.
+sending the same Secret share one file. A Secret the pipeline encrypted itself (a document
+with a top-level `sops` block) is written as sent.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from gitops.bundle import Bundle
-from gitops.errors import EncryptionRequired
+from gitops.errors import EncryptionRequired, InvalidBundle
 from gitops.identity import Identity
 from gitops.index import Held, Holders, ObjectKey
 from gitops.layout import Destination
 from gitops.normalize import Rendering
 from gitops.planner.draft import Draft, Policy
 from gitops.planner.ownership import locate, set_record
-from gitops.secrets import Sealer, is_sealed, is_secret
+from gitops.secrets import Sealer, SopsError, is_sealed, is_secret
 from gitops.tree import blob_id
 
 
@@ -41,8 +42,8 @@ def for_destination(
     """`rendering` as written to its destination, and the keyed digest of its plaintext when
     it is encrypted. A Secret for a destination without recipients is refused when the
     service requires encryption."""
-    if not _is_secret(rendering.identity):
-        return rendering, None
+    if not _is_secret(rendering.identity) or is_sealed(rendering.content):
+        return rendering, None  # already SOPS-encrypted by the pipeline: written as sent
     destination = draft.destination(key.destination)
     if not destination.recipients:
         if draft.policy.secrets is not None and draft.policy.secrets.require_encryption:
@@ -62,20 +63,28 @@ def for_destination(
             content = draft.tree.read(path.path) if path else None
             assert content is not None
             return replace(rendering, content=content, blob=current), sealed
-    content = sealer.seal(rendering.content, destination.recipients)
+    content = _seal(sealer, rendering, destination.recipients)
     return replace(rendering, content=content, blob=blob_id(content)), sealed
+
+
+def _seal(sealer: Sealer, rendering: Rendering, recipients: tuple[str, ...]) -> bytes:
+    try:
+        return sealer.seal(rendering.content, recipients)
+    except SopsError as error:
+        raise InvalidBundle(f"{rendering.identity} cannot be encrypted: {error}",
+                            object=str(rendering.identity)) from None
 
 
 def for_state(draft: Draft, path: str, rendering: Rendering) -> bytes:
     """What a stored bundle keeps of a document at `path`: a Secret encrypted for the service
     alone (its committed bytes kept when they decrypt to the same plaintext)."""
     sealer = draft.policy.secrets
-    if sealer is None or not _is_secret(rendering.identity):
+    if sealer is None or not _is_secret(rendering.identity) or is_sealed(rendering.content):
         return rendering.content
     current = draft.tree.read(path)
-    if current is not None and is_sealed(current) and sealer.open(current) == rendering.content:
+    if current is not None and sealer.sealed_for_me(current) and sealer.open(current) == rendering.content:
         return current
-    return sealer.seal(rendering.content, ())
+    return _seal(sealer, rendering, ())
 
 
 def recorded_digest(policy: Policy, bundle: Bundle) -> str:
@@ -111,7 +120,7 @@ def reseal_destination(draft: Draft, destination: Destination) -> None:
                 continue
             key = ObjectKey(destination.name, held.identity)
             if held.identity not in done:
-                done[held.identity] = _resealed(draft, sealer, key, destination.recipients)
+                done[held.identity] = _resealed(draft, sealer, key, held, destination.recipients)
             content, blob, sealed = done[held.identity]
             updated.append(replace(held, blob=blob, sealed=sealed))
             writes[key] = content
@@ -120,12 +129,14 @@ def reseal_destination(draft: Draft, destination: Destination) -> None:
 
 
 def _resealed(
-    draft: Draft, sealer: Sealer, key: ObjectKey, recipients: tuple[str, ...]
+    draft: Draft, sealer: Sealer, key: ObjectKey, held: Held, recipients: tuple[str, ...]
 ) -> tuple[bytes, str, str | None]:
     location = locate(draft, key)
     current = draft.tree.read(location.path) if location else None
     assert current is not None, key
-    plain = sealer.open(current) if is_sealed(current) else current
+    if held.sealed is None and is_sealed(current):
+        return current, blob_id(current), None  # encrypted by the pipeline: as sent
+    plain = sealer.open(current) if held.sealed else current
     if not recipients:
         return plain, blob_id(plain), None
     content = sealer.seal(plain, recipients)

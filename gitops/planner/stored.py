@@ -4,17 +4,17 @@ destinations registered later. Kept normalised, exactly as under a destination p
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from gitops import layout
 from gitops.bundle import PLACEMENT_ANNOTATION, Bundle, Owner, SourceDocument
-from gitops.errors import EncryptionRequired
 from gitops.index import OwnerRecord
 from gitops.normalize import render, wants_dependency
 from gitops.planner.draft import Draft
 from gitops.planner.holdings import scopes
 from gitops.planner.sealing import for_state
 from gitops.secrets import Sealer, is_sealed
+from gitops.secrets.sops import recipients_of
 from gitops.tree import Tree
 from gitops.yamldocs import ParseLimits, load_documents
 
@@ -60,10 +60,7 @@ def stored_bundle(tree: Tree, record: OwnerRecord, secrets: Sealer | None = None
         data = tree.read(path)
         assert data is not None, f"{path} missing"
         (doc,) = load_documents(data.decode(), _OWN_FILES)
-        if is_sealed(data):
-            if secrets is None:
-                raise EncryptionRequired(f"{path} is encrypted, and the service has no "
-                                         "secrets.identityFile to decrypt it")
+        if secrets is not None and is_sealed(data) and _sealed_by_service(doc, secrets):
             doc = secrets.open_document(doc)
         if position in record.dependency_marked:
             annotations = doc["metadata"].setdefault("annotations", {})
@@ -71,3 +68,10 @@ def stored_bundle(tree: Tree, record: OwnerRecord, secrets: Sealer | None = None
         documents.append(SourceDocument(path.rpartition("/")[2], 0, doc))
     return Bundle(record.owner, record.selectors, tuple(documents), record.status,
                   record.generation, record.digest, record.trailers)
+
+
+def _sealed_by_service(doc: dict[str, Any], secrets: Sealer) -> bool:
+    """Whether a kept SOPS document is one the service encrypted (and decrypts), not one a
+    pipeline sent encrypted (kept and placed as sent). Without an identity nothing is
+    decrypted: a document sealed by an earlier identity is placed still encrypted for it."""
+    return secrets.recipient in recipients_of(doc)

@@ -98,6 +98,13 @@ class Sealer:
         (doc,) = load_documents(content.decode(), _OWN_FILES)
         return dump_document(sops.encrypt(doc, self.recipients_for(recipients)))
 
+    def sealed_for_me(self, content: bytes) -> bool:
+        """Whether `content` is a SOPS document this service can decrypt (it sealed it)."""
+        if not is_sealed(content):
+            return False
+        (doc,) = load_documents(content.decode(), _OWN_FILES)
+        return self.recipient in sops.recipients_of(doc)
+
     def open_document(self, doc: dict[str, Any]) -> dict[str, Any]:
         return sops.decrypt(doc, [self._identity])
 
