@@ -37,6 +37,7 @@ from tests.support import (
     materialise,
     payload,
 )
+from tests.test_cli import one_line, serve
 
 SOPS = shutil.which("sops")
 pytestmark = pytest.mark.skipif(SOPS is None or KUBECTL is None,
@@ -255,6 +256,15 @@ def test_without_an_identity_secrets_are_as_before_and_encryption_is_refused(key
 
 
 # -- the service -----------------------------------------------------------------------------------
+
+
+def test_an_identity_file_without_an_identity_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    key = tmp_path / "age.key"
+    key.write_text("# not a key\nAGE-SECRET-KEY-1NOTAKEY-do-not-print-me\n")
+    config = tmp_path / "statewriter.yaml"
+    config.write_text(f"secrets:\n  identityFile: {key}\n")
+    line = one_line(serve(tmp_path / "data", "--config", str(config)), 2, "do-not-print-me")
+    assert "secrets.identityFile" in line
 
 
 @pytest.fixture
