@@ -50,7 +50,8 @@ class EncryptionBody(Strict):
 
 class DestinationBody(Strict):
     """`PUT /v1/destinations/{name}`. Omitting `notify` removes the one it had; omitting
-    `encryption` stops encrypting (its Secrets are written again in clear)."""
+    `encryption` keeps the recipients it had (`{"age": []}` stops encrypting): an update
+    that forgets them must not write its Secrets in clear."""
 
     labels: dict[str, str] | None = None
     path: str | None = None

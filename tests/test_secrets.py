@@ -179,8 +179,10 @@ def test_changing_recipients_re_encrypts_every_secret_in_one_commit(
     assert not put(world, "w1", [keys["rotated"].recipient]).changed
     assert not world.apply(payload("p", "default/r1", {"s.yaml": secret("r1", b"pw-r1")},
                                    selectors=LABELS)).changed
-    # no recipients left: written in clear again, as without encryption
-    put(world, "w1", None)
+    # an update that leaves encryption out keeps the recipients
+    assert not put(world, "w1", None).changed
+    # an empty list: written in clear again, as without encryption
+    put(world, "w1", [])
     assert all(not is_sealed(c) for c in secret_paths(world, "w1/").values())
     check_tree(world.tree)
     assert_reloads(world)
@@ -322,6 +324,9 @@ def test_over_http(service: Server, keys: dict[str, Key], tmp_path: Path) -> Non
         rotated = http.put("/v1/destinations/w1", json={
             "labels": LABELS, "encryption": {"age": [keys["rotated"].recipient]}})
         assert rotated.status_code == 200 and _commits(service) == count + 1
+        kept = http.put("/v1/destinations/w1", json={"labels": LABELS})  # encryption left out
+        assert kept.json()["encryption"] == {"age": [keys["rotated"].recipient]}
+        assert _commits(service) == count + 1
 
     owner_folder = layout.owner_folder(Owner("p", "default", "r1", "default"))
     path = f"w1/resources/{owner_folder}/default_Secret_db.yaml"

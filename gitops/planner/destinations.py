@@ -29,8 +29,9 @@ def plan_put_destination(
 ) -> Plan:
     """Register or update a destination, then write what now belongs there. `notify_url`
     (None: none, also removing one it had) is POSTed after each push that changes it. Its
-    Secrets are encrypted for `recipients` (age; None: written in clear); a change of them
-    re-encrypts every Secret already there in the same commit."""
+    Secrets are encrypted for `recipients` (age; an empty list: written in clear; None: the
+    ones it had, so that an update that forgets them never writes Secrets in clear); a
+    change of them re-encrypts every Secret already there in the same commit."""
     if not names.is_label(name):
         raise InvalidBundle(f"destination name {name!r} is not a DNS-1123 label", field="name")
     labels = check_selectors(labels, "labels")
@@ -60,6 +61,8 @@ def plan_put_destination(
             raise Conflict(f"path {path!r} overlaps destination {other.name!r} at {other.path!r}",
                            destination=other.name)
     old = index.destinations.get(name)
+    if recipients is None and old is not None:
+        keys = old.recipients
     new = Destination(name, dict(sorted(labels.items())), path, url, keys)
     if old == new:
         return unchanged(index, DestinationSaved(new))
