@@ -8,8 +8,9 @@
 # STATEWRITER_CONFIG or --config (docker-compose.yml and deploy/kubernetes do).
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-# git for the store and its smart HTTP (/git/state.git), ssh for ssh remotes.
-RUN apt-get update && apt-get install -y --no-install-recommends git openssh-client \
+# git for the store and its smart HTTP (/git/state.git), ssh for ssh remotes, gpg and its
+# agent for OpenPGP-signed commits (`signing: {format: openpgp}`; SSH signing needs no tool).
+RUN apt-get update && apt-get install -y --no-install-recommends git openssh-client gpg gpg-agent \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./

@@ -48,7 +48,7 @@ ENV_PREFIX = "STATEWRITER_"
 # Keys CONTRACT section 8 lists whose features are not built yet: they are validated and kept
 # in the Config for the code that will act on them, but nothing reads them today (a warning
 # says so at start). Remove a key from here when its feature reads it.
-NOT_ACTED_ON = ("signing",)
+NOT_ACTED_ON: tuple[str, ...] = ()
 
 
 class ConfigError(ValueError):
@@ -90,7 +90,8 @@ class Notify:
 
 @dataclass(frozen=True)
 class Signing:
-    """Not acted on yet (NOT_ACTED_ON)."""
+    """`signing`: every commit is signed with the key in `key_file` (gitops.store.signing),
+    read and tried once at start."""
 
     format: Literal["ssh", "openpgp"]
     key_file: Path

@@ -19,14 +19,16 @@ def flux_object_identities(
     prefix: str = DEFAULT_PREFIX, namespace: str = FLUX_NAMESPACE
 ) -> frozenset[Identity]:
     """Every object `GET /v1/destinations/{name}/flux` names for `prefix`: the GitRepository,
-    both Kustomizations, the credentials Secret they refer to, and the Receiver with its token
-    Secret (CONTRACT section 2). A bundle's object with one of these identities would take over
+    both Kustomizations, the credentials and verification-key Secrets the GitRepository refers
+    to, the Receiver with its token Secret, and the age key Secret the Kustomizations decrypt
+    with (CONTRACT section 2). A bundle's object with one of these identities would take over
     the destination's own sync."""
     return frozenset({
         Identity(SOURCE_GROUP, "GitRepository", namespace, prefix),
         Identity(KUSTOMIZE_GROUP, "Kustomization", namespace, f"{prefix}-{DEPENDENCIES}"),
         Identity(KUSTOMIZE_GROUP, "Kustomization", namespace, f"{prefix}-{RESOURCES}"),
         Identity("", "Secret", namespace, f"{prefix}-credentials"),
+        Identity("", "Secret", namespace, f"{prefix}-verify"),
         Identity(NOTIFICATION_GROUP, "Receiver", namespace, prefix),
         Identity("", "Secret", namespace, f"{prefix}-receiver-token"),
         Identity("", "Secret", namespace, f"{prefix}-sops-age"),
@@ -46,14 +48,17 @@ def flux_manifests(
     secret: str | None = None,
     namespace: str = FLUX_NAMESPACE,
     receiver: str | None = None,
+    verify: bool = False,
     decryption: bool = False,
 ) -> str:
     """One GitRepository and two Kustomizations: dependencies first, then resources. With
     `receiver` (a Receiver type of RECEIVER_TYPES: `generic-hmac` when the service signs its
     notifications), also the Receiver the destination's notify URL names, which reconciles the
-    GitRepository at once, so the GitRepository polls only now and then. With `decryption`
-    (the destination's Secrets are SOPS-encrypted), both Kustomizations decrypt them with the
-    age identity in the Secret `<prefix>-sops-age` (a `*.agekey` entry)."""
+    GitRepository at once, so the GitRepository polls only now and then. With `verify` (the
+    service signs its commits), the GitRepository accepts a tip only when its signature
+    verifies with a key in the Secret `<prefix>-verify` (`*.asc` OpenPGP, `*.sshpub` SSH).
+    With `decryption` (the destination's Secrets are SOPS-encrypted), both Kustomizations
+    decrypt them with the age identity in the Secret `<prefix>-sops-age` (a `*.agekey` entry)."""
     if receiver is not None and receiver not in RECEIVER_TYPES:
         raise ValueError(f"receiver type {receiver!r} is not one of {', '.join(RECEIVER_TYPES)}")
     interval = POLL_INTERVAL if receiver is None else NOTIFIED_POLL_INTERVAL
@@ -65,6 +70,10 @@ def flux_manifests(
     }
     if secret:
         source["spec"]["secretRef"] = {"name": secret}
+    if verify:
+        # fluxcd/source-controller docs/spec/v1/gitrepositories.md "Verification"; SSH
+        # signatures since v1.9.0 (older controllers read every key as OpenPGP)
+        source["spec"]["verify"] = {"mode": "HEAD", "secretRef": {"name": f"{prefix}-verify"}}
 
     def kustomization(section: str, extra: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -10,6 +10,7 @@ from gitops.store.githubapp import USERNAME as GITHUB_APP_USERNAME
 from gitops.store.githubapp import GitHubApp, InstallationTokens
 from gitops.store.lock import lock_data_folder
 from gitops.store.remote import Credentials, RemoteStore, redact
+from gitops.store.signing import Signer
 
 __all__ = [
     "Author",
@@ -30,11 +31,13 @@ def open_store(
     credentials: Credentials | None = None,
     timeout: float | None = None,
     github_app: GitHubApp | None = None,
+    signer: Signer | None = None,
 ) -> Store:
     """The embedded store under `data` when there is no remote, else a cache of `remote`
     whose pushes and fetches are abandoned after `timeout` seconds (None: RemoteStore's),
     authenticated by `credentials` or by installation tokens of `github_app` (minted at the
     first fetch, then whenever the one cached is about to expire).
+    Every commit it writes is signed by `signer` (closed with the store).
     The data folder is locked for the store's life: one service per folder."""
     if credentials is not None and github_app is not None:
         raise ValueError("give credentials or a GitHub App, not both")
@@ -53,6 +56,9 @@ def open_store(
             store = RemoteStore(remote, data, branch, credentials, timeout=timeout)
     except BaseException:
         lock.close()
+        if signer is not None:
+            signer.close()
         raise
     store.hold(lock)
+    store.signer = signer
     return store

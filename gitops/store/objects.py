@@ -20,6 +20,7 @@ from gitops.errors import StoreUnavailable
 from gitops.lru import LRU
 from gitops.store.base import Author
 from gitops.store.pack import object_id, write_pack
+from gitops.store.signing import Signer, sign_commit
 from gitops.tree import Changes, Tree
 
 ZERO_SHA = "0" * 40
@@ -219,6 +220,8 @@ def _ident(author: Author, when: int) -> str:
 class Repository:
     """A bare repository read through cat-file and written with packs."""
 
+    signer: Signer | None = None  # signs every commit written here; closed with the store
+
     def __init__(self, path: Path, branch: str, env: Mapping[str, str] | None = None) -> None:
         self.path = path
         self.branch = branch
@@ -389,7 +392,9 @@ class Repository:
             lines.append(f"author {_ident(author, now)}")
             lines.append(f"committer {_ident(author, now)}")
             text = "\n".join(lines) + "\n\n" + message.rstrip("\n") + "\n"
-            sha = self.write_object("commit", text.encode())
+            data = text.encode()
+            sha = self.write_object("commit", data if self.signer is None
+                                    else sign_commit(data, self.signer))
             self._roots.put(sha, root)
             self._written.put(sha, _Written(parent, tuple(files)))
             return sha
@@ -540,6 +545,8 @@ class Repository:
 
     def close(self) -> None:
         self._reader.close()
+        if self.signer is not None:
+            self.signer.close()
         for resource in self._held:
             resource.close()
         self._held.clear()
