@@ -16,10 +16,11 @@ from app.auth import Principal, authenticated
 from app.bodies import bounded, is_gzip, json_bundle, media_type, model, read_body, require_json, strict_json
 from app.config import Config
 from app.models import DestinationBody
+from app.refused import recorded
 from app.requestid import request_id_of
 from gitops import layout, planner
-from gitops.bundle import make_owner
-from gitops.errors import NotFound, StoreUnavailable
+from gitops.bundle import make_owner, trailers_from_pairs
+from gitops.errors import InvalidBundle, NotFound, StoreUnavailable
 from gitops.flux import DEFAULT_PREFIX, flux_manifests
 from gitops.history import request_history
 from gitops.index import Index, ObjectKey, OwnerRecord
@@ -129,6 +130,7 @@ async def _run(request: Request, operation: Operation, dry_run: bool = False) ->
     }}},
     responses={200: {}, 202: {}, 401: {}, 403: {}, 409: {}, 413: {}, 415: {}, 422: {}},
 )
+@recorded  # a refused bundle is listed at /ui/refused
 async def post_bundle(
     request: Request,
     who: Caller,
@@ -140,6 +142,9 @@ async def post_bundle(
     promiseGeneration: int | None = Query(
         None, ge=0, description="tarball form: the promise generation that rendered it"
     ),
+    trailer: list[str] = Query(
+        [], description="tarball form: a commit trailer of the bundle's own, KEY=VALUE "
+        "(repeatable; the JSON form's `trailers`)"),
 ) -> JSONResponse:
     config = _config(request)
     media = media_type(request)
@@ -148,10 +153,14 @@ async def post_bundle(
         owner = make_owner(promise, namespace, name, pipeline)
         who.require_promise(owner.promise)
         body = await read_body(request, config.limits.max_bundle_bytes)
+        trailers = trailers_from_pairs(trailer)
         bundle = await run_in_threadpool(bounded, read_tar_bundle, body, owner, config.limits,
-                                         None, promiseGeneration)
+                                         None, promiseGeneration, trailers)
     else:
         require_json(media)
+        if trailer:
+            raise InvalidBundle("the JSON form carries its trailers in `trailers`, not in "
+                                "`trailer` query parameters", field="trailer")
         body = await read_body(request, config.limits.max_bundle_bytes)
         bundle = await run_in_threadpool(bounded, json_bundle, body, config)
     who.require_promise(bundle.promise)

@@ -106,14 +106,15 @@ def call(
     retries: int,
     *,
     content: bytes | None = None,
-    params: dict[str, str] | None = None,
+    params: dict[str, str] | Sequence[tuple[str, str]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> httpx.Response | None:
     """The service's answer, after retries; None (the reason printed) if it stays unreachable."""
     retries = max(0, retries)
     with httpx.Client(timeout=TIMEOUT) as client:
         try:
-            request = client.build_request(method, url, content=content, params=params,
+            query = params if params is None or isinstance(params, dict) else tuple(params)
+            request = client.build_request(method, url, content=content, params=query,
                                            headers=headers)
             return _send(client, request, command, retries)
         except (httpx.HTTPError, httpx.InvalidURL) as error:

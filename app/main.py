@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from app import api, ops
+from app import api, audit, ops, ui
 from app.answers import error_body, error_status
 from app.config import Config
 from app.requestid import RequestIdMiddleware
@@ -41,6 +41,9 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
 
     app.include_router(ops.router)
     app.include_router(api.router)
+    app.include_router(ui.router)
+    app.mount("/ui/static", ui.static_files(), name="ui-static")
+    app.include_router(audit.router)  # GET /v1/history: the commits across requests
     if config.remote is None:
         from app.githttp import mount_git
 

@@ -2,8 +2,12 @@
 
 Reads `DIR/output` (recursively) and `DIR/metadata`, packs them into a gzip'd tar in memory
 and POSTs it to `<URL>/v1/bundles` as `application/gzip`, the identity in query parameters
-and the token from `STATEWRITER_TOKEN`. Connection failures are retried with backoff
-(`app/client.py`): a bundle is idempotent, posting it twice changes nothing the second time.
+and the token from `STATEWRITER_TOKEN`. `--trailer KEY=VALUE` (repeatable) adds commit
+trailers of the bundle's own, checked here as the service checks the JSON form's `trailers`
+and sent as `trailer=KEY=VALUE` query parameters: the tarball form carries them beside the
+identity, so the pipeline's output is sent the one way whether or not it has trailers.
+Connection failures are retried with backoff (`app/client.py`): a bundle is idempotent,
+posting it twice changes nothing the second time.
 
 Exit codes: 0 on any 2xx (the outcome is printed), 1 on any other answer or when the
 service stays unreachable (the reason goes to stderr), 2 on a local usage problem.
@@ -29,6 +33,8 @@ from app.client import (
     service_url,
     split_request,
 )
+from gitops.bundle import trailers_from_pairs
+from gitops.errors import InvalidBundle
 
 ANSWER_KEYS = ("state", "commit", "changed", "destinations", "misplaced", "reason",
                "keptAtNewerGeneration", "replaced", "dryRun")
@@ -37,7 +43,7 @@ ANSWER_KEYS = ("state", "commit", "changed", "destinations", "misplaced", "reaso
 def push_command(args: argparse.Namespace) -> int:
     try:
         url = _bundles_url(service_url(str(args.url)))
-        params = _identity(args)
+        params = [*_identity(args).items(), *_trailers(args)]
         body = pack(Path(args.dir))
     except UsageError as error:
         print(f"statewriter: push: {error}", file=sys.stderr)
@@ -105,6 +111,16 @@ def _identity(args: argparse.Namespace) -> dict[str, str]:
             raise UsageError("--promise-generation must not be negative")
         params["promiseGeneration"] = str(args.promise_generation)
     return params
+
+
+def _trailers(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """`--trailer KEY=VALUE` flags as `trailer` query parameters, refused here (exit 2) when
+    the service would refuse them."""
+    try:
+        trailers = trailers_from_pairs(getattr(args, "trailer", None) or [], "--trailer")
+    except InvalidBundle as error:
+        raise UsageError(error.message) from None
+    return [("trailer", f"{key}={value}") for key, value in trailers]
 
 
 def _bundles_url(url: str) -> str:

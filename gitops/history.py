@@ -2,13 +2,25 @@
 
 Read-only: one `git log` pass over the branch, pre-filtered by git on the trailer text and
 then matched exactly here, with each commit's files against its first parent.
+
+What the history across requests (`gitops/audit.py`) shares with it lives here too: git run
+the way the store runs it (`git_output`, `git_records`), the branch's tip (`resolve_tip`),
+files from `--name-status -z` (`name_status_files`), times (`iso_time`) and the text form
+(`format_history`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from gitops.commitmsg import parse_trailers
 from gitops.errors import NotFound, StoreUnavailable
@@ -30,11 +42,11 @@ def request_history(
     repo = Path(repo)
     if not repo.is_dir():
         raise NotFound(f"no repository at {repo}")
-    tip = _resolve(repo, branch)
+    tip = resolve_tip(repo, branch)
     if tip is None:
         return []
     request = f"{namespace}/{name}"
-    output = _git(
+    output = git_output(
         repo,
         "log", "--no-renames", "--name-status", "--diff-merges=first-parent", "--root", "-z",
         "--no-color", "--fixed-strings", "--all-match",
@@ -52,38 +64,41 @@ def request_history(
         trailers = parse_trailers(message)
         entries.append({
             "sha": sha,
-            "time": datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time": iso_time(int(seconds)),
             "actor": _first(trailers, "Statewriter-Actor"),
             "action": _first(trailers, "Statewriter-Action"),
             "pipelines": pipelines,
             "destinations": trailers.get("Statewriter-Destination", []),
             "message": message.strip().split("\n", 1)[0] if message.strip() else "",
-            "files": _files(changes),
+            "files": name_status_files(changes),
         })
     return entries
 
 
-def format_history(entries: list[dict[str, Any]]) -> str:
-    """One block per commit: short sha, time, actor, action, summary, then +/~/- files."""
+def format_history(entries: list[dict[str, Any]], empty: str = "no commits name this request\n") -> str:
+    """One block per commit: short sha, time, actor, action, summary, then what it names
+    (requests and promises in the history across requests, pipelines, destinations, the
+    client's own trailers) and its +/~/- files. `empty` when there is none."""
     if not entries:
-        return "no commits name this request\n"
-    blocks = []
-    marks = (("added", "+"), ("changed", "~"), ("removed", "-"))
-    for entry in entries:
-        head = f"{entry['sha'][:12]}  {entry['time']}  {entry['actor'] or '?'}  {entry['action'] or '?'}"
-        lines = [head, f"    {entry['message']}"]
-        details = []
-        if entry.get("pipelines"):
-            details.append("pipelines: " + ", ".join(entry["pipelines"]))
-        if entry.get("destinations"):
-            details.append("destinations: " + ", ".join(entry["destinations"]))
-        if details:
-            lines.append("    " + "; ".join(details))
-        files = entry.get("files") or {}
-        for key, mark in marks:
-            lines.extend(f"    {mark} {path}" for path in files.get(key, []))
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n"
+        return empty
+    return "\n\n".join(format_entry(entry) for entry in entries) + "\n"
+
+
+def format_entry(entry: dict[str, Any]) -> str:
+    head = f"{entry['sha'][:12]}  {entry['time']}  {entry['actor'] or '?'}  {entry['action'] or '?'}"
+    lines = [head, f"    {entry.get('summary', entry.get('message', ''))}"]
+    details = []
+    for key in ("promises", "requests", "pipelines", "destinations"):
+        if entry.get(key):
+            details.append(f"{key}: " + ", ".join(entry[key]))
+    if details:
+        lines.append("    " + "; ".join(details))
+    for key, values in (entry.get("trailers") or {}).items():
+        lines.extend(f"    {key}: {value}" for value in values)
+    files = entry.get("files") or {}
+    for key, mark in (("added", "+"), ("changed", "~"), ("removed", "-")):
+        lines.extend(f"    {mark} {path}" for path in files.get(key, []))
+    return "\n".join(lines)
 
 
 def _request_pipelines(message: str, promise: str, request: str) -> list[str] | None:
@@ -111,16 +126,23 @@ def _request_pipelines(message: str, promise: str, request: str) -> list[str] | 
     return pipelines if named else None
 
 
-def _files(changes: str) -> dict[str, list[str]]:
+def name_status_files(changes: str) -> dict[str, list[str]]:
+    """`git log --name-status -z` output of one commit as its files added, changed and
+    removed (sorted), leaving out the service's own records under `.statewriter/`."""
     files: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
     tokens = [t for t in changes.lstrip("\0\n").split("\0") if t]
     for status, path in zip(tokens[0::2], tokens[1::2], strict=False):
         if path == STATE or path.startswith(STATE + "/"):
             continue
-        files[_STATUS.get(status[:1], "changed")].append(path)
+        files[_STATUS.get(status.lstrip("\n")[:1], "changed")].append(path)
     for paths in files.values():
         paths.sort()
     return files
+
+
+def iso_time(seconds: int) -> str:
+    """A commit time as the API gives it: RFC 3339 in UTC, to the second."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _first(trailers: dict[str, list[str]], key: str) -> str | None:
@@ -128,7 +150,7 @@ def _first(trailers: dict[str, list[str]], key: str) -> str | None:
     return values[0] if values else None
 
 
-def _resolve(repo: Path, branch: str) -> str | None:
+def resolve_tip(repo: Path, branch: str) -> str | None:
     """The commit `branch` points at; None when the repository has no commits at all."""
     candidates = [f"refs/heads/{branch}"]
     if not branch.startswith("-"):
@@ -137,29 +159,83 @@ def _resolve(repo: Path, branch: str) -> str | None:
         code, out, _ = _run(repo, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
         if code == 0:
             return out.strip()
-    if not _git(repo, "rev-list", "--max-count=1", "--all").strip():
+    if not git_output(repo, "rev-list", "--max-count=1", "--all").strip():
         return None
     raise NotFound(f"no branch {branch!r} in {repo}")
 
 
-def _run(repo: Path, *args: str) -> tuple[int, str, str]:
+def _command(repo: Path) -> tuple[list[str], dict[str, str]]:
     """git in `repo` the way the store runs it (`run_git`, `base_env`: no GIT_DIR or other
     variable of the caller's points it elsewhere), and never in a repository above `repo`."""
     env = {**base_env(), "GIT_CEILING_DIRECTORIES": str(repo.resolve().parent)}
+    return ["-C", str(repo), "-c", "log.showSignature=false"], env
+
+
+def _run(repo: Path, *args: str) -> tuple[int, str, str]:
+    prefix, env = _command(repo)
     try:
-        proc = run_git(["-C", str(repo), "-c", "log.showSignature=false", *args], env,
-                       timeout=_TIMEOUT)
+        proc = run_git([*prefix, *args], env, timeout=_TIMEOUT)
     except OSError as error:
         raise StoreUnavailable(f"git {args[0]} in {repo} failed: {error}") from None
     return (proc.returncode, proc.stdout.decode("utf-8", errors="replace"),
             proc.stderr.decode("utf-8", errors="replace"))
 
 
-def _git(repo: Path, *args: str) -> str:
+def git_output(repo: Path, *args: str) -> str:
+    """git's stdout; NotFound when `repo` is no repository, StoreUnavailable on any failure."""
     code, out, err = _run(repo, *args)
     if code != 0:
-        detail = err.strip().splitlines()[0] if err.strip() else f"exit status {code}"
-        if "not a git repository" in err:
-            raise NotFound(f"{repo} is not a git repository")
-        raise StoreUnavailable(f"git {args[0]} in {repo} failed: {detail}")
+        _raise(repo, args[0], code, err)
     return out
+
+
+def git_records(repo: Path, *args: str, separator: bytes = b"\0") -> Iterator[str]:
+    """git's stdout cut at `separator`, read as git writes it (a `git log -z` over a long
+    history is never held whole); errors as `git_output`'s, once the output has ended. The
+    process is killed when the caller stops early or after the time limit."""
+    prefix, env = _command(repo)
+    with tempfile.TemporaryFile() as errors:
+        try:
+            proc = subprocess.Popen(["git", *prefix, *args], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=errors, env=env,
+                                    start_new_session=True)
+        except OSError as error:
+            raise StoreUnavailable(f"git {args[0]} in {repo} failed: {error}") from None
+        timer = threading.Timer(_TIMEOUT, _kill, (proc,))
+        timer.start()
+        ended = False
+        try:
+            assert proc.stdout is not None
+            pending = b""
+            while chunk := proc.stdout.read(1 << 16):
+                *done, pending = (pending + chunk).split(separator)
+                for record in done:
+                    yield record.decode("utf-8", errors="replace")
+            if pending:
+                yield pending.decode("utf-8", errors="replace")
+            ended = True
+        finally:
+            timer.cancel()  # before the process is reaped: its id is never reused under us
+            if not ended:
+                _kill(proc)
+            code = proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if code != 0:
+            if code < 0:
+                raise StoreUnavailable(f"git {args[0]} in {repo} was stopped (signal {-code}): "
+                                       f"it took more than {_TIMEOUT}s or was killed")
+            errors.seek(0)
+            _raise(repo, args[0], code, errors.read().decode("utf-8", errors="replace"))
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _raise(repo: Path, verb: str, code: int, err: str) -> NoReturn:
+    detail = err.strip().splitlines()[0] if err.strip() else f"exit status {code}"
+    if "not a git repository" in err:
+        raise NotFound(f"{repo} is not a git repository")
+    raise StoreUnavailable(f"git {verb} in {repo} failed: {detail}")

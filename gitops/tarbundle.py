@@ -31,6 +31,7 @@ from gitops.bundle import (
     Bundle,
     Limits,
     Owner,
+    Trailers,
     build_bundle,
     check_selectors,
     combine_selectors,
@@ -59,6 +60,7 @@ def read_tar_bundle(
     limits: Limits,
     selectors: dict[str, str] | None = None,
     generation: int | None = None,
+    trailers: Trailers = (),
 ) -> Bundle:
     """Build a bundle from a gzip'd tar of `output/...` and optional `metadata/...`."""
     raw = inflate(data, limits.max_bundle_bytes)
@@ -75,7 +77,8 @@ def read_tar_bundle(
         if status is not None and not isinstance(status, dict):
             raise InvalidBundle(f"{METADATA}/{STATUS} must be a map", file=f"{METADATA}/{STATUS}")
     try:
-        return build_bundle(owner, combine_selectors(*found), files, status, generation, limits)
+        return build_bundle(owner, combine_selectors(*found), files, status, generation, limits,
+                            trailers)
     except StatewriterError:
         raise
     except _CONSTRUCTOR_ERRORS as error:

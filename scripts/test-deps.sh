@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# What the tests need beyond pip: OpenSSH's server, for the ssh:// remote test (a throw-away
-# sshd on 127.0.0.1). git and kubectl are expected on the machine (see README).
+# What the tests need beyond pip, from Debian's packages: OpenSSH's server, for the ssh://
+# remote test (a throw-away sshd on 127.0.0.1), and Chromium with its WebDriver, for the
+# browser test of the web pages (tests/test_ui.py drives /usr/bin/chromium through
+# /usr/bin/chromedriver; nothing is downloaded at test time). git and kubectl are expected
+# on the machine (see README).
 set -euo pipefail
-if [ ! -x /usr/sbin/sshd ]; then
+missing=()
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get install -y -q --no-install-recommends openssh-server >/dev/null \
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
     || { $sudo apt-get update -q >/dev/null && \
-         $sudo apt-get install -y -q --no-install-recommends openssh-server >/dev/null; }
+         $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
 fi

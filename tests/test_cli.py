@@ -225,7 +225,8 @@ def test_serve_with_an_ssh_remote_whose_host_key_is_unknown(tmp_path: Path, know
 
 def test_history_against_a_dead_url() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    line = one_line(statewriter("history", "elastic-cloud", "default/example", "--url", url), 1)
+    done = statewriter("history", "elastic-cloud", "default/example", "--url", url, "--retries", "0")
+    line = one_line(done, 1)
     assert url in line and "cannot reach" in line
 
 

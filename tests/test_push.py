@@ -225,3 +225,94 @@ def test_backoff_grows_with_jitter_and_a_cap(attempt: int) -> None:
     step = min(30.0, 0.5 * 2**attempt)
     assert all(step / 2 <= d <= step for d in delays)
     assert len(delays) > 1  # jittered
+
+
+# -- the bundle's own commit trailers (--trailer, STATEWRITER_TRAILERS) ---------------------
+
+
+def tip_trailers(root: Path) -> list[str]:
+    """The tip commit's trailers as git reads them (`git interpret-trailers --parse`)."""
+    git_dir = str(root / "data" / "state.git")
+    message = subprocess.run(["git", "--git-dir", git_dir, "log", "-1", "--format=%B", "main"],
+                             capture_output=True, text=True, check=True).stdout
+    parsed = subprocess.run(["git", "interpret-trailers", "--parse"], input=message,
+                            capture_output=True, text=True, check=True).stdout
+    return parsed.splitlines()
+
+
+def test_push_trailers_go_into_the_commit_after_its_group(tmp_path: Path) -> None:
+    with running_server(tmp_path / "server", CONFIG) as url:
+        register_worker(url)
+        directory = pipeline_dir(tmp_path)
+        done = push(url, directory, "--request", "default/example", "--trailer",
+                    "Correlation-Id=run 7", "--trailer", " Change-Request = CHG-1042 ")
+        assert done.returncode == 0, done.stderr
+        trailers = tip_trailers(tmp_path / "server")
+        digest = next(i for i, line in enumerate(trailers)
+                      if line.startswith("Statewriter-Bundle-Digest: "))
+        # the bundle's own, in key order, right after its Statewriter- group
+        assert trailers[digest + 1:digest + 3] == ["Change-Request: CHG-1042",
+                                                   "Correlation-Id: run 7"]
+        assert "Statewriter-Actor: pipeline" in trailers[:digest]
+        # the history across requests shows them as the client's own
+        history = httpx.get(f"{url}/v1/history", params={"limit": "1"},
+                            headers={"authorization": f"Bearer {TOKEN}"}).json()
+        assert history["commits"][0]["trailers"] == {"Change-Request": ["CHG-1042"],
+                                                     "Correlation-Id": ["run 7"]}
+        # trailers are not content: the same output again changes nothing
+        again = push(url, directory, "--request", "default/example", "--trailer", "Change-Request=CHG-2")
+        assert again.returncode == 0 and "changed: false" in again.stdout
+        # the JSON form carries `trailers`; a `trailer` query parameter with it is refused
+        refused = httpx.post(f"{url}/v1/bundles", params={"trailer": "Change-Request=CHG-3"},
+                             json=json_form(), headers={"authorization": f"Bearer {TOKEN}"})
+        assert refused.status_code == 422 and refused.json()["field"] == "trailer", refused.text
+
+
+@pytest.mark.parametrize("trailers, expected", [
+    (["Statewriter-Actor=me"], "Statewriter- trailers are the service's own"),
+    (["Change-Request"], "must be KEY=VALUE"),
+    (["=CHG-1"], "must be KEY=VALUE"),
+    (["change-request=CHG-1"], "must match"),
+    (["Change-Request="], "one non-empty line"),
+    (["Change-Request=" + "x" * 257], "at most 256 characters"),
+    (["Change-Request=1", "Change-Request=2"], "given twice"),
+    ([f"Key-{i}=v" for i in range(17)], "at most 16 trailers"),
+])
+def test_push_refuses_trailers_the_service_would_refuse_before_sending(
+    tmp_path: Path, trailers: list[str], expected: str
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens: nothing may be sent
+    flags = [arg for trailer in trailers for arg in ("--trailer", trailer)]
+    done = push(url, pipeline_dir(tmp_path), *flags)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1 and expected in done.stderr, done.stderr
+    assert "cannot reach" not in done.stderr
+
+
+def test_work_writer_entrypoint_passes_statewriter_trailers(tmp_path: Path) -> None:
+    directory = pipeline_dir(tmp_path)
+    kratix = {"KRATIX_WORKFLOW_TYPE": "resource", "KRATIX_PROMISE_NAME": "elastic-cloud",
+              "KRATIX_OBJECT_NAME": "example", "KRATIX_OBJECT_NAMESPACE": "team-a",
+              "KRATIX_DIR": str(directory), "STATEWRITER_TOKEN": TOKEN,
+              "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    with running_server(tmp_path / "server", CONFIG) as url:
+        register_worker(url)
+        env = {**os.environ, **kratix, "STATEWRITER_URL": url,
+               "STATEWRITER_TRAILERS": "Change-Request=CHG-1, Correlation-Id=run-7,"}
+        done = subprocess.run(entrypoint(), env=env, capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+        trailers = tip_trailers(tmp_path / "server")
+        assert trailers[-2:] == ["Change-Request: CHG-1", "Correlation-Id: run-7"]
+        # one a line when a value holds a comma (and new output, so that there is a commit)
+        env["STATEWRITER_TRAILERS"] = "Change-Request=CHG-2\nNote=a, b and c\n"
+        (directory / "output" / "extra.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {k: v}\n")
+        done = subprocess.run(entrypoint(), env=env, capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+        trailers = tip_trailers(tmp_path / "server")
+        assert "Change-Request: CHG-2" in trailers and "Note: a, b and c" in trailers
+        bad = subprocess.run(entrypoint(), env={**env, "STATEWRITER_TRAILERS": "Statewriter-X=1"},
+                             capture_output=True, text=True, timeout=60, check=False)
+        assert bad.returncode == 2 and "Statewriter-" in bad.stderr

@@ -1,0 +1,448 @@
+"""The commits across requests (CONTRACT section 6, `GET /v1/history`), read from their
+trailers (section 7), and the clients' own trailers given as `KEY=VALUE`.
+
+An `AuditLog` keeps what filtering needs of every commit of one branch, built once from one
+`git log` and extended with `git log <old tip>..<new tip>` when the tip moves (a rewritten
+branch, whose old tip is no longer an ancestor of the new one, is read again whole). It is
+held in columns, not as one object per commit: positions count commits from the oldest
+(0) up, so new commits take new positions and never move the old ones, which is what makes
+a cursor stable while commits arrive;
+
+- `_shas`: the binary object ids, one after the other (20 bytes a commit);
+- `_times`: the committer times, seconds (8 bytes a commit);
+- `_postings`: for each `(filter, value)` (`("promise", "elastic-cloud")`, `("actor",
+  "pipeline")`, ...) the ascending positions of the commits whose trailers name it (4 bytes
+  a commit per value it names: an apply commit names an action, an actor, a promise and
+  its destinations).
+
+A query walks the smallest posting list of its filters from its start position down,
+checking the others by binary search, and reads the files, summary and trailers of only
+the commits of its page, with one `git log --no-walk` of their ids.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+import sys
+import threading
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from gitops.errors import InvalidBundle, StoreUnavailable
+from gitops.history import git_records, iso_time, name_status_files
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+FILTERS = ("promise", "destination", "actor", "action")  # each matched against its trailer
+
+_INDEXED = {"Statewriter-Promise": "promise", "Statewriter-Destination": "destination",
+            "Statewriter-Actor": "actor", "Statewriter-Action": "action"}
+_LISTED = {"Statewriter-Promise": "promises", "Statewriter-Request": "requests",
+           "Statewriter-Pipeline": "pipelines", "Statewriter-Destination": "destinations"}
+_SERVICE_PREFIX = "Statewriter-"
+# git's own reading of the trailer block (`git interpret-trailers` reads the same lines)
+_TRAILERS = "%(trailers:only,unfold)"
+_LOG_FORMAT = f"--format=%H %ct %P%n{_TRAILERS}"
+_PAGE_FORMAT = f"--format=%H %ct%n%s%n{_TRAILERS}"
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_STATUS_TOKEN = re.compile(r"\n?[ACDMTUXB][0-9]*")
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+ -]\d{2}:\d{2})")
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
+_CURSOR_TEXT = re.compile(r"(\d{1,12}):([0-9a-f]{40}|[0-9a-f]{64})")
+
+
+class InvalidQuery(InvalidBundle):
+    """A query parameter that cannot be used (422, `field` names it)."""
+
+
+# -- the query ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ended: the last commit it gave (its id, and its position as a hint)."""
+
+    position: int
+    sha: str
+
+    def encode(self) -> str:
+        text = f"{self.position}:{self.sha}".encode()
+        return base64.urlsafe_b64encode(text).rstrip(b"=").decode()
+
+    @staticmethod
+    def decode(value: str) -> Cursor:
+        problem = InvalidQuery("cursor is not one this service gave: use the `next` of the "
+                               "previous page as it came", field="cursor")
+        if not _CURSOR.fullmatch(value):
+            raise problem
+        try:
+            text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
+        except (binascii.Error, ValueError):
+            raise problem from None
+        found = _CURSOR_TEXT.fullmatch(text)
+        if found is None:
+            raise problem
+        return Cursor(int(found.group(1)), found.group(2))
+
+
+@dataclass(frozen=True)
+class Query:
+    """Filters combined with AND; `since` and `until` bound the commit time (both included)."""
+
+    promise: str | None = None
+    destination: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = DEFAULT_LIMIT
+    cursor: Cursor | None = None
+
+    def filters(self) -> list[tuple[str, str]]:
+        return [(name, value) for name in FILTERS if (value := getattr(self, name)) is not None]
+
+
+def parse_query(
+    *,
+    promise: str | None = None,
+    destination: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: str | None = None,
+    cursor: str | None = None,
+) -> Query:
+    """A query from its parameters as the URL gives them (an empty one is as absent);
+    InvalidQuery naming the parameter that cannot be used."""
+    start = parse_time(since, "since") if since else None
+    end = parse_time(until, "until") if until else None
+    if start is not None and end is not None and start > end:
+        raise InvalidQuery(f"since ({since}) is after until ({until})", field="since")
+    return Query(promise or None, destination or None, actor or None, action or None,
+                 start, end, parse_limit(limit) if limit else DEFAULT_LIMIT,
+                 Cursor.decode(cursor) if cursor else None)
+
+
+def parse_time(value: str, name: str) -> datetime:
+    """An RFC 3339 date-time with its offset (`2024-05-01T10:00:00Z`, `...+02:00`). A `+`
+    sent unencoded in a URL arrives as a space: it is read as the `+` it was."""
+    found = _RFC3339.fullmatch(value.strip())
+    problem = InvalidQuery(f"{name} must be an RFC 3339 date-time with an offset, e.g. "
+                           f"2024-05-01T10:00:00Z, not {value[:64]!r}", field=name)
+    if found is None:
+        raise problem
+    day, clock, fraction, offset = found.groups()
+    zone = "+00:00" if offset in ("Z", "z") else "+" + offset[1:] if offset[0] == " " else offset
+    try:
+        when = datetime.fromisoformat(f"{day}T{clock}{zone}")
+    except ValueError:
+        raise problem from None
+    if fraction:
+        when += timedelta(microseconds=int((fraction[1:] + "000000")[:6]))
+    return when
+
+
+def parse_limit(value: str) -> int:
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise InvalidQuery(f"limit must be a whole number from 1 to {MAX_LIMIT}, not "
+                           f"{value[:32]!r}", field="limit")
+    return int(text)
+
+
+# -- the log --------------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    commits: list[dict[str, Any]]
+    next: str | None  # the cursor of the next page; None when this one is the last
+
+
+@dataclass
+class _Columns:
+    """Commits newest first, as `git log` gives them; `finish` turns them into the log's
+    oldest-first positions."""
+
+    width: int = 0  # bytes an id takes: 20 (SHA-1), 32 (SHA-256); 0 before the first
+    shas: bytearray = field(default_factory=bytearray)
+    times: array[int] = field(default_factory=lambda: array("q"))
+    postings: dict[tuple[str, str], array[int]] = field(default_factory=dict)
+    parents: set[str] = field(default_factory=set)
+    ordered: bool = True  # newest first, so: times never grow
+
+    def add(self, sha: str, seconds: int, keys: Iterable[tuple[str, str]]) -> None:
+        index = len(self.times)
+        self.width = self.width or len(sha) // 2
+        if self.times and seconds > self.times[-1]:
+            self.ordered = False
+        self.shas += bytes.fromhex(sha)
+        self.times.append(seconds)
+        for key in keys:
+            self.postings.setdefault(key, array("I")).append(index)
+
+    def finish(self, offset: int) -> tuple[bytes, array[int], dict[tuple[str, str], array[int]]]:
+        count, width = len(self.times), self.width
+        view = memoryview(self.shas)
+        shas = b"".join(view[i * width:(i + 1) * width] for i in range(count - 1, -1, -1))
+        self.times.reverse()
+        top = offset + count - 1
+        postings = {}
+        for key, indexes in self.postings.items():
+            indexes.reverse()
+            postings[key] = array("I", [top - index for index in indexes])
+        return shas, self.times, postings
+
+
+class AuditLog:
+    """The commits of one repository's branch, kept current from tip to tip; see the
+    module's docstring. Thread-safe: one lock around bringing it up to a tip and choosing a
+    page; the page's files are read outside it."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = Path(repo)
+        self._lock = threading.Lock()
+        self._tip: str | None = None
+        self._width = 20
+        self._shas = bytearray()
+        self._times: array[int] = array("q")
+        self._postings: dict[tuple[str, str], array[int]] = {}
+        self._ordered = True  # commit times never fall going up the log: bisect them
+        self.reads = 0  # whole-branch reads (the first, and after a rewrite)
+        self.extensions = 0  # `old..new` reads
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def nbytes(self) -> int:
+        """What the log holds, in bytes: its columns and the postings' keys and arrays."""
+        total = sys.getsizeof(self._shas) + sys.getsizeof(self._times)
+        total += sys.getsizeof(self._postings)
+        for (name, value), positions in self._postings.items():
+            total += sys.getsizeof((name, value)) + sys.getsizeof(value) + sys.getsizeof(positions)
+        return total
+
+    def page(self, tip: str | None, query: Query) -> Page:
+        """The commits of `tip`'s history that match `query`, newest first, from after its
+        cursor; `next` when more match."""
+        if tip is None:
+            return Page([], None)
+        with self._lock:
+            self._advance(tip)
+            start = self._start(tip, query.cursor)
+            positions, more = self._select(start, query)
+            shas = [self._sha(position) for position in positions]
+        commits = self._commits(shas)
+        following = Cursor(positions[-1], shas[-1]).encode() if more else None
+        return Page(commits, following)
+
+    # -- keeping it current ---------------------------------------------------------------
+
+    def _advance(self, tip: str) -> None:
+        if tip == self._tip:
+            return
+        if self._tip is None:
+            self._read_whole(tip)
+            return
+        try:
+            newer = self._read(f"{self._tip}..{tip}")
+        except StoreUnavailable:  # the old tip is gone from the repository: rewritten
+            self._read_whole(tip)
+            return
+        if not newer.times:
+            return  # `tip` is in the log already: a reader's snapshot older than the last one
+        if self._tip not in newer.parents:
+            self._read_whole(tip)  # the old tip is no ancestor of the new one
+            return
+        shas, times, postings = newer.finish(len(self))
+        if self._times and (not newer.ordered or times[0] < self._times[-1]):
+            self._ordered = False
+        self._shas += shas
+        self._times.extend(times)
+        for key, positions in postings.items():
+            self._postings.setdefault(key, array("I")).extend(positions)
+        self._tip = tip
+        self.extensions += 1
+
+    def _read_whole(self, tip: str) -> None:
+        columns = self._read(tip)
+        shas, self._times, self._postings = columns.finish(0)
+        self._shas = bytearray(shas)
+        self._width = columns.width or self._width
+        self._ordered = columns.ordered
+        self._tip = tip
+        self.reads += 1
+
+    def _read(self, revisions: str) -> _Columns:
+        columns = _Columns()
+        interned: dict[tuple[str, str], tuple[str, str]] = {}
+        for record in git_records(self.repo, "log", "--topo-order", "-z", "--no-color",
+                                  _LOG_FORMAT, revisions, "--"):
+            head, _, block = record.lstrip("\n").partition("\n")
+            sha, _, rest = head.partition(" ")
+            seconds, _, parents = rest.partition(" ")
+            if not _SHA.fullmatch(sha) or not seconds.isdigit():
+                raise StoreUnavailable(f"git log in {self.repo} gave an unexpected record "
+                                       f"{head[:100]!r}")
+            keys = set()
+            for key, value in _trailer_lines(block):
+                name = _INDEXED.get(key)
+                if name is not None:
+                    pair = (name, value)
+                    keys.add(interned.setdefault(pair, pair))
+            columns.add(sha, int(seconds), keys)
+            columns.parents.update(parents.split())
+        return columns
+
+    # -- answering --------------------------------------------------------------------------
+
+    def _sha(self, position: int) -> str:
+        width = self._width
+        return self._shas[position * width:(position + 1) * width].hex()
+
+    def _find(self, sha: str) -> int | None:
+        wanted, width = bytes.fromhex(sha), self._width
+        at = self._shas.find(wanted)
+        while at != -1 and at % width:
+            at = self._shas.find(wanted, at + 1)
+        return None if at == -1 else at // width
+
+    def _start(self, tip: str, cursor: Cursor | None) -> int:
+        """The position the walk starts at (down from there)."""
+        position: int | None
+        if cursor is not None:
+            position = cursor.position
+            if position >= len(self) or self._sha(position) != cursor.sha:
+                position = self._find(cursor.sha) if len(cursor.sha) == 2 * self._width else None
+            if position is None:
+                raise InvalidQuery(f"the cursor's commit {cursor.sha[:12]} is no longer on the "
+                                   "branch (it was rewritten): start again without a cursor",
+                                   field="cursor")
+            return position - 1
+        if tip != self._tip:
+            position = self._find(tip)
+            if position is not None:
+                return position
+        return len(self) - 1
+
+    def _select(self, start: int, query: Query) -> tuple[list[int], bool]:
+        """Up to `query.limit` matching positions from `start` down; whether more match."""
+        lists = []
+        for key in query.filters():
+            positions = self._postings.get(key)
+            if positions is None:
+                return [], False
+            lists.append(positions)
+        lists.sort(key=len)
+        low, high = 0, start
+        earliest = math.ceil(query.since.timestamp()) if query.since else None
+        latest = math.floor(query.until.timestamp()) if query.until else None
+        times = self._times
+        if self._ordered:  # the time bounds are a range of positions
+            if earliest is not None:
+                low = bisect_left(times, earliest)
+            if latest is not None:
+                high = min(high, bisect_right(times, latest) - 1)
+            earliest = latest = None
+        candidates: Iterator[int]
+        if lists:
+            driver = lists[0]
+            top = bisect_right(driver, high) - 1
+            candidates = (driver[i] for i in range(top, -1, -1))
+        else:
+            candidates = iter(range(high, -1, -1))
+        others = lists[1:]
+        found: list[int] = []
+        for position in candidates:
+            if position < low:
+                break
+            if earliest is not None and times[position] < earliest:
+                continue
+            if latest is not None and times[position] > latest:
+                continue
+            if not all(_holds(positions, position) for positions in others):
+                continue
+            if len(found) == query.limit:
+                return found, True
+            found.append(position)
+        return found, False
+
+    def _commits(self, shas: list[str]) -> list[dict[str, Any]]:
+        """The page's commits as the API gives them, read with one `git log --no-walk`."""
+        if not shas:
+            return []
+        read: dict[str, dict[str, Any]] = {}
+        entry: dict[str, Any] | None = None
+        changes: list[str] = []
+        status: str | None = None
+        for token in git_records(self.repo, "log", "--no-walk=unsorted", "-z", "--no-color",
+                                 "--no-renames", "--name-status", "--diff-merges=first-parent",
+                                 "--root", _PAGE_FORMAT, *shas, "--"):
+            if status is not None:
+                changes += (status, token)
+                status = None
+            elif entry is not None and _STATUS_TOKEN.fullmatch(token):
+                status = token
+            elif token:
+                if entry is not None:
+                    entry["files"] = name_status_files("\0".join(changes))
+                entry, changes = _entry(token), []
+                read[entry["sha"]] = entry
+        if entry is not None:
+            entry["files"] = name_status_files("\0".join(changes))
+        missing = [sha for sha in shas if sha not in read]
+        if missing:
+            raise StoreUnavailable(f"git log in {self.repo} did not give commit {missing[0]}")
+        return [read[sha] for sha in shas]
+
+
+def _holds(positions: array[int], position: int) -> bool:
+    at = bisect_left(positions, position)
+    return at < len(positions) and positions[at] == position
+
+
+def _trailer_lines(block: str) -> Iterator[tuple[str, str]]:
+    for line in block.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            yield key.strip(), value.strip()
+
+
+def _entry(record: str) -> dict[str, Any]:
+    """One commit of a page from its `_PAGE_FORMAT` record (its files come after it)."""
+    head, _, rest = record.lstrip("\n").partition("\n")
+    summary, _, block = rest.partition("\n")
+    sha, _, seconds = head.partition(" ")
+    if not _SHA.fullmatch(sha) or not seconds.isdigit():
+        raise StoreUnavailable(f"git log gave an unexpected record {head[:100]!r}")
+    entry: dict[str, Any] = {"sha": sha, "time": iso_time(int(seconds)), "actor": None,
+                             "action": None, "summary": summary}
+    lists: dict[str, list[str]] = {name: [] for name in _LISTED.values()}
+    own: dict[str, list[str]] = {}
+    for key, value in _trailer_lines(block):
+        if key == "Statewriter-Actor":
+            entry["actor"] = entry["actor"] or value
+        elif key == "Statewriter-Action":
+            entry["action"] = entry["action"] or value
+        elif key in _LISTED:
+            values = lists[_LISTED[key]]
+            if value not in values:
+                values.append(value)
+        elif not key.startswith(_SERVICE_PREFIX):
+            own.setdefault(key, []).append(value)
+    entry.update(lists)
+    entry["trailers"] = own
+    return entry
+
+
+# -- the clients' own trailers ---------------------------------------------------------------
