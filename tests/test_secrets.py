@@ -57,13 +57,13 @@ class Key:
         self.file.write_text(f"# public key: {self.recipient}\n{self.identity}\n")
 
 
-def sops_decrypt(content: bytes, key: Key, tmp: Path) -> Doc | None:
+def sops_decrypt(content: bytes, key: Key, tmp: Path, input_type: str = "yaml") -> Doc | None:
     """What the real sops makes of `content` with `key` (None: it refused)."""
-    path = tmp / "secret.yaml"
+    path = tmp / f"secret.{input_type}"
     path.write_bytes(content)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
     assert SOPS is not None
-    proc = subprocess.run([SOPS, "--decrypt", "--input-type", "yaml", "--output-type", "json",
+    proc = subprocess.run([SOPS, "--decrypt", "--input-type", input_type, "--output-type", "json",
                            str(path)], capture_output=True, text=True, timeout=60,
                           env={**env, "SOPS_AGE_KEY_FILE": str(key.file)})
     if proc.returncode != 0:
@@ -126,6 +126,9 @@ def test_a_secret_is_committed_encrypted_for_its_destination(
     built = kustomize(materialise(world.tree, tmp_path / "tree") / "w1/resources")
     assert {d["kind"] for d in built} == {"Secret", "ConfigMap"}
     kustomize(tmp_path / "tree/w1/dependencies")
+    # as Flux sees it: the built resource (kustomize-controller hands sops its JSON)
+    (built_secret,) = (d for d in built if d["kind"] == "Secret")
+    assert sops_decrypt(json.dumps(built_secret).encode(), keys["w1"], tmp_path, "json") == plain
     check_tree(world.tree)
     assert_reloads(world)
 
