@@ -16,7 +16,8 @@ folders touched". One module per operation:
 and the parts they share: `draft.py` (Draft, Plan, Policy), `holdings.py` (a bundle
 rendered for a destination, conflicts), `ownership.py` (who holds what, and the files that
 follow), `placing.py` (scheduling and waiting bundles), `stored.py` (bundles kept under
-`.statewriter/bundles`), `trailers.py`, and `results.py` (the typed results).
+`.statewriter/bundles`), `sealing.py` (Secrets encrypted for their destination, the last
+step of rendering), `trailers.py`, and `results.py` (the typed results).
 """
 
 from gitops.planner.apply import plan_apply
