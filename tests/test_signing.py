@@ -20,18 +20,21 @@ import pytest
 import yaml
 
 from app.answers import answer
+from app.config import load_config
 from gitops import planner
 from gitops.bundle import Bundle, parse_bundle
 from gitops.commitmsg import parse_trailers
+from gitops.flux import flux_manifests
 from gitops.index import Index
+from gitops.layout import Destination
 from gitops.store import open_store
 from gitops.store.base import Author
 from gitops.store.objects import Repository
-from gitops.store.signing import Signer, SigningError, open_signer, sign_commit
+from gitops.store.signing import Format, Signer, SigningError, open_signer, sign_commit
 from gitops.tree import Tree
 from gitops.writer import Operation, Writer
 from tests import support
-from tests.procs import git, layout_1_store, running_server, wait_until
+from tests.procs import ROOT, git, layout_1_store, running_server, wait_until
 from tests.test_cli import one_line, serve
 
 EMAIL = "statewriter@example.invalid"
@@ -44,14 +47,14 @@ SSH_KEYGEN = shutil.which("ssh-keygen")
 class Key:
     """A throw-away signing key, and what `git verify-commit` needs to check it."""
 
-    format: str
+    format: Format
     key_file: Path
     public_file: Path
     git_config: list[str] = field(default_factory=list)  # -c options for git
     env: dict[str, str] = field(default_factory=dict)
 
     def signer(self) -> Signer:
-        return open_signer("ssh" if self.format == "ssh" else "openpgp", self.key_file)
+        return open_signer(self.format, self.key_file)
 
     def verify(self, git_dir: Path, commit: str) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
@@ -288,9 +291,6 @@ def _processes_naming(text: str) -> Iterator[str]:
 
 
 def test_without_signing_flux_is_not_asked_to_verify(tmp_path: Path) -> None:
-    from gitops.flux import flux_manifests
-    from gitops.layout import Destination
-
     text = flux_manifests(Destination("w", {}, "w"), "https://git.example/s.git", "main")
     assert "verify" not in text
 
@@ -298,7 +298,7 @@ def test_without_signing_flux_is_not_asked_to_verify(tmp_path: Path) -> None:
 # -- keys that cannot sign ---------------------------------------------------------------------
 
 
-def _bad_keys(ssh_key: Key, pgp_key: Key, folder: Path) -> dict[str, tuple[str, Path, str]]:
+def _bad_keys(ssh_key: Key, pgp_key: Key, folder: Path) -> dict[str, tuple[Format, Path, str]]:
     protected = folder / "protected"
     _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "passphrase", "-f", str(protected))
     home = folder / "gnupg"
@@ -328,7 +328,7 @@ def test_keys_that_cannot_sign_are_refused_in_one_line(ssh_key: Key, pgp_key: Ke
                                                         tmp_path: Path) -> None:
     for case, (fmt, path, reason) in _bad_keys(ssh_key, pgp_key, tmp_path).items():
         with pytest.raises(SigningError) as caught:
-            open_signer("ssh" if fmt == "ssh" else "openpgp", path)
+            open_signer(fmt, path)
         message = str(caught.value)
         assert "\n" not in message and str(path) in message and reason in message, (case, message)
 
@@ -347,3 +347,17 @@ def test_serve_with_a_key_that_cannot_sign_is_one_line(ssh_key: Key, tmp_path: P
     assert line.startswith(f"statewriter: signing: {ssh_key.public_file}: not an SSH private key")
     assert not (tmp_path / "data" / "state.git").exists()  # refused before the store was opened
 
+
+
+def test_the_readme_signing_example_loads_and_signs(ssh_key: Key, tmp_path: Path) -> None:
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("## Signed commits"):]
+    block = block[block.index("```yaml") + len("```yaml"):]
+    block = block[:block.index("```")].replace("/etc/statewriter/", f"{tmp_path}/")
+    shutil.copy(ssh_key.key_file, tmp_path / "signing-key")
+    (tmp_path / "statewriter.yaml").write_text(block)
+    config = load_config(tmp_path / "statewriter.yaml", env={}, data=str(tmp_path / "data"))
+    assert config.signing is not None
+    signer = open_signer(config.signing.format, config.signing.key_file)
+    assert signer.public_key() == ssh_key.public_file.read_text().rsplit(" ", 1)[0]
+    signer.close()
