@@ -208,7 +208,7 @@ def decode_destination(data: bytes) -> Destination:
     if not isinstance(path, str) or not layout.is_valid_destination_path(path):
         raise ValueError(f"destination path {path!r} is not 1-8 DNS-1123 labels joined by '/'")
     return Destination(name, dict(labels), path, _decode_notify(raw.get("notify")),
-                       _decode_encryption(raw.get("encryption")))
+                       recipients=_decode_encryption(raw.get("encryption")))
 
 
 def _decode_encryption(encryption: object) -> tuple[str, ...]:

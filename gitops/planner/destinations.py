@@ -63,7 +63,7 @@ def plan_put_destination(
     old = index.destinations.get(name)
     if recipients is None and old is not None:
         keys = old.recipients
-    new = Destination(name, dict(sorted(labels.items())), path, url, keys)
+    new = Destination(name, dict(sorted(labels.items())), path, url, recipients=keys)
     if old == new:
         return unchanged(index, DestinationSaved(new))
     draft = Draft(index, tree, policy)
