@@ -24,6 +24,8 @@ import yaml
 from gitops import layout
 from gitops.bundle import Owner
 from gitops.errors import Conflict, EncryptionRequired, InvalidBundle
+from gitops.index import decode_destination, encode_destination
+from gitops.layout import Destination
 from gitops.planner import Plan, Policy, plan_put_destination
 from gitops.secrets import Sealer, is_sealed
 from tests.procs import Server, git, running_server
@@ -258,6 +260,17 @@ def test_without_an_identity_secrets_are_as_before_and_encryption_is_refused(key
     assert not is_sealed(content) and base64.b64encode(b"clear") in content
     with pytest.raises(InvalidBundle):
         put(world, "w1", [keys["w1"].recipient])
+
+
+def test_destination_records_keep_their_recipients_and_are_checked(keys: dict[str, Key]) -> None:
+    destination = Destination("w1", {}, "w1", recipients=(keys["w1"].recipient,))
+    record = encode_destination(destination)
+    assert json.loads(record)["encryption"] == {"age": [keys["w1"].recipient]}
+    assert decode_destination(record) == destination
+    assert "encryption" not in json.loads(encode_destination(Destination("w2", {}, "w2")))
+    for bad in ({"age": ["age1nope"]}, {"age": "x"}, {"pgp": []}, []):
+        with pytest.raises(ValueError):
+            decode_destination(json.dumps({**json.loads(record), "encryption": bad}).encode())
 
 
 # -- the service -----------------------------------------------------------------------------------
