@@ -193,6 +193,24 @@ def test_changing_recipients_re_encrypts_every_secret_in_one_commit(
     assert_reloads(world)
 
 
+def test_a_replaced_service_identity_re_encrypts_on_the_next_post_and_refuses_rotation(
+    world: World, keys: dict[str, Key], tmp_path: Path
+) -> None:
+    files = {"s.yaml": secret("db", b"before-the-new-identity")}
+    world.apply(payload("p", "default/r1", files, selectors=LABELS))
+    world.policy = Policy(secrets=Sealer(str(pyrage.x25519.Identity.generate())))
+    with pytest.raises(InvalidBundle):  # its Secrets cannot be opened to re-encrypt them
+        put(world, "w1", [keys["rotated"].recipient])
+    plan = world.apply(payload("p", "default/r1", files, selectors=LABELS))
+    assert plan.changed  # the keyed digests changed with the key: sealed anew
+    (content,) = secret_paths(world, "w1/").values()
+    assert sops_decrypt(content, keys["w1"], tmp_path) is not None
+    assert sops_decrypt(content, keys["service"], tmp_path) is None
+    put(world, "w1", [keys["rotated"].recipient])
+    (content,) = secret_paths(world, "w1/").values()
+    assert sops_decrypt(content, keys["rotated"], tmp_path) is not None
+
+
 def test_stored_bundles_keep_secrets_encrypted_for_the_service(
     world: World, keys: dict[str, Key], tmp_path: Path
 ) -> None:

@@ -100,6 +100,16 @@ def test_a_changed_clear_field_fails_the_mac(tmp_path: Path, keys: dict[str, Key
         sops.decrypt(doc, [keys["worker"].identity])
 
 
+def test_a_changed_or_moved_ciphertext_is_refused(keys: dict[str, Key]) -> None:
+    (doc,) = load_documents(dump_document(sops.encrypt(
+        secret({"a": "aGk=", "b": "aG8="}), [keys["worker"].recipient])).decode())
+    swapped = {**doc, "data": {"a": doc["data"]["b"], "b": doc["data"]["a"]}}  # the key path is AAD
+    flipped = {**doc, "data": {**doc["data"], "a": doc["data"]["a"].replace("data:", "data:A", 1)}}
+    for changed in (swapped, flipped):
+        with pytest.raises(sops.SopsError):
+            sops.decrypt(changed, [keys["worker"].identity])
+
+
 def test_we_decrypt_what_sops_writes(tmp_path: Path, keys: dict[str, Key]) -> None:
     doc = secret({"password": "aHVudGVyMg=="}, {"user": "ädmin"})
     plain = tmp_path / "plain.yaml"

@@ -136,7 +136,14 @@ def _resealed(
     assert current is not None, key
     if held.sealed is None and is_sealed(current):
         return current, blob_id(current), None  # encrypted by the pipeline: as sent
-    plain = sealer.open(current) if held.sealed else current
+    try:
+        plain = sealer.open(current) if held.sealed else current
+    except SopsError:
+        raise InvalidBundle(
+            f"{key.identity} in destination {key.destination} cannot be decrypted with the "
+            "service's identity (was secrets.identityFile replaced?); post its bundle again "
+            "to encrypt it anew", object=str(key.identity), destination=key.destination,
+        ) from None
     if not recipients:
         return plain, blob_id(plain), None
     content = sealer.seal(plain, recipients)

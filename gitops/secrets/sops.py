@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyrage
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 ENCRYPTED_REGEX = "^(data|stringData)$"
@@ -175,8 +176,11 @@ def _decrypt_value(value: Any, key: bytes, aad: str) -> Any:
     match = _ENC.match(str(value))
     if match is None:
         raise SopsError("a value that should be encrypted is not")
-    data, iv, tag = (base64.b64decode(match.group(i)) for i in (1, 2, 3))
-    plain = AESGCM(key).decrypt(iv, data + tag, aad.encode()).decode()
+    try:
+        data, iv, tag = (base64.b64decode(match.group(i)) for i in (1, 2, 3))
+        plain = AESGCM(key).decrypt(iv, data + tag, aad.encode()).decode()
+    except (InvalidTag, ValueError):
+        raise SopsError("a value does not decrypt (changed, or moved to another key)") from None
     kind = match.group(4)
     if kind == "str":
         return plain
