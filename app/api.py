@@ -11,11 +11,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from app import schemas
 from app.answers import answer
 from app.auth import Principal, authenticated
 from app.bodies import bounded, is_gzip, json_bundle, media_type, model, read_body, require_json, strict_json
 from app.config import Config
-from app.models import DestinationBody
+from app.logs import note
+from app.models import BundleBody, DestinationBody
 from app.refused import recorded
 from app.requestid import request_id_of
 from gitops import layout, planner
@@ -116,6 +118,7 @@ async def _snapshot(request: Request) -> tuple[str | None, Index, Tree]:
 async def _run(request: Request, operation: Operation, dry_run: bool = False) -> JSONResponse:
     future = _writer(request).submit(operation, dry_run, request_id_of(request.state))
     status, body = answer(await asyncio.wrap_future(future))
+    note(request, commit=body.get("commit"), changed=body.get("changed"))
     return JSONResponse(body, status_code=status)
 
 
@@ -124,11 +127,17 @@ async def _run(request: Request, operation: Operation, dry_run: bool = False) ->
 
 @router.post(
     "/bundles",
+    summary="Submit a bundle", tags=["bundles"],
     openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": BUNDLE_SCHEMA},
+        "application/json": {"schema": BUNDLE_SCHEMA, "examples": schemas.BUNDLE_EXAMPLES},
         "application/gzip": {"schema": {"type": "string", "format": "binary"}},
     }}},
-    responses={200: {}, 202: {}, 401: {}, 403: {}, 409: {}, 413: {}, 415: {}, 422: {}},
+    responses={
+        **schemas.answers(schemas.BundleAnswer, 200, description="Scheduled: written or unchanged"),
+        **schemas.answers(schemas.BundleAnswer, 202,
+                          description="Pending: no destination matches its selectors yet"),
+        **schemas.refusals(401, 403, 409, 413, 415, 422, 500, 503),
+    },
 )
 @recorded  # a refused bundle is listed at /ui/refused
 async def post_bundle(
@@ -146,11 +155,20 @@ async def post_bundle(
         [], description="tarball form: a commit trailer of the bundle's own, KEY=VALUE "
         "(repeatable; the JSON form's `trailers`)"),
 ) -> JSONResponse:
+    """A pipeline's output: JSON whose `files` map file names to YAML, or a gzip'd tar of its
+    `output/` and `metadata/` folders (`Content-Type: application/gzip`, the identity in the
+    query). statewriter places it on the destinations its selectors match, stores the objects
+    several owners output (CRDs, operators, namespaces) once under `dependencies/`, and
+    commits: 200 when placed (written, or unchanged: re-posting changes nothing), 202 while no
+    destination matches (it is placed when one comes). `?dryRun=true` answers what would
+    change without committing. Needs a token whose `promises` include the bundle's."""
     config = _config(request)
     media = media_type(request)
+    note(request, dry_run=dryRun)
     if is_gzip(media):
         # The identity is known before the body: refuse a foreign promise unread.
         owner = make_owner(promise, namespace, name, pipeline)
+        note(request, promise=owner.promise, request=owner.request)
         who.require_promise(owner.promise)
         body = await read_body(request, config.limits.max_bundle_bytes)
         trailers = trailers_from_pairs(trailer)
@@ -162,18 +180,31 @@ async def post_bundle(
             raise InvalidBundle("the JSON form carries its trailers in `trailers`, not in "
                                 "`trailer` query parameters", field="trailer")
         body = await read_body(request, config.limits.max_bundle_bytes)
-        bundle = await run_in_threadpool(bounded, json_bundle, body, config)
+        bundle = await run_in_threadpool(bounded, json_bundle, body, config,
+                                         functools.partial(_note_bundle, request))
     who.require_promise(bundle.promise)
     operation = functools.partial(planner.plan_apply, bundle=bundle, actor=who.name,
                                   policy=_policy(request))
     return await _run(request, operation, dryRun)
 
 
+def _note_bundle(request: Request, payload: BundleBody) -> None:
+    given = payload.request
+    note(request, promise=payload.promise,
+         request=f"{given.namespace}/{given.name}" if given is not None else None)
+
+
 # -- requests and promises ------------------------------------------------------------------
 
 
-@router.get("/promises/{promise}/requests/{namespace}/{name}")
+@router.get("/promises/{promise}/requests/{namespace}/{name}", summary="A request's state",
+            tags=["requests"],
+            responses={**schemas.answers(schemas.RequestState, 200),
+                       **schemas.refusals(401, 404, 503)})
 async def get_request(request: Request, promise: str, namespace: str, name: str) -> Any:
+    """Its pipelines, the destinations they are placed on (or why they wait), each object
+    with its path and whether other owners output it too, the status it was sent with, and
+    the branch's commit the answer was read from."""
     tip, index, _ = await _snapshot(request)
     records = index.request_owners(promise, namespace, name)
     if not records:
@@ -181,11 +212,16 @@ async def get_request(request: Request, promise: str, namespace: str, name: str)
     return owner_state(tip, index, records)
 
 
-@router.delete("/promises/{promise}/requests/{namespace}/{name}")
+@router.delete("/promises/{promise}/requests/{namespace}/{name}", summary="Delete a request",
+               tags=["requests"],
+               responses={**schemas.answers(schemas.Deletion, 200),
+                          **schemas.refusals(401, 403, 404, 500, 503)})
 async def delete_request(
     request: Request, who: Caller, promise: str, namespace: str, name: str,
-    pipeline: str | None = None,
+    pipeline: str | None = Query(None, description="only this pipeline's bundle"),
 ) -> JSONResponse:
+    """Remove everything the request owns, in one commit; an object another owner still
+    outputs stays. Needs a token whose `promises` include the promise."""
     who.require_promise(promise)
     operation = functools.partial(planner.plan_delete, promise=promise, namespace=namespace,
                                   name=name, pipeline=pipeline, actor=who.name,
@@ -193,8 +229,12 @@ async def delete_request(
     return await _run(request, operation)
 
 
-@router.get("/promises/{promise}/requests/{namespace}/{name}/history")
+@router.get("/promises/{promise}/requests/{namespace}/{name}/history",
+            summary="A request's commits", tags=["requests"], responses={
+                **schemas.answers(schemas.RequestHistory, 200), **schemas.refusals(401, 404, 503)})
 async def get_history(request: Request, promise: str, namespace: str, name: str) -> Any:
+    """The commits that changed this request, newest first: sha, time, actor, action,
+    pipelines, destinations, subject line and the files added, changed and removed."""
     tip, _, _ = await _snapshot(request)  # a replica's cache may hold no branch of its own
     if tip is None:
         raise NotFound(f"no history for request {namespace}/{name} of promise {promise}")
@@ -206,8 +246,12 @@ async def get_history(request: Request, promise: str, namespace: str, name: str)
     return {"promise": promise, "request": f"{namespace}/{name}", "commits": entries}
 
 
-@router.get("/promises/{promise}")
+@router.get("/promises/{promise}", summary="A promise's own bundles", tags=["requests"],
+            responses={**schemas.answers(schemas.RequestState, 200),
+                       **schemas.refusals(401, 404, 503)})
 async def get_promise(request: Request, promise: str) -> Any:
+    """The state of the promise-level bundles (the promise's own dependencies, sent without
+    a request): destinations, pipelines, objects, as for a request."""
     tip, index, _ = await _snapshot(request)
     records = index.request_owners(promise)
     if not records:
@@ -215,10 +259,15 @@ async def get_promise(request: Request, promise: str) -> Any:
     return owner_state(tip, index, records)
 
 
-@router.delete("/promises/{promise}")
+@router.delete("/promises/{promise}", summary="Delete a promise's own bundles", tags=["requests"],
+               responses={**schemas.answers(schemas.Deletion, 200),
+                          **schemas.refusals(401, 403, 404, 500, 503)})
 async def delete_promise(
-    request: Request, who: Caller, promise: str, pipeline: str | None = None
+    request: Request, who: Caller, promise: str,
+    pipeline: str | None = Query(None, description="only this pipeline's bundle"),
 ) -> JSONResponse:
+    """Remove the promise-level dependencies; an object a request still outputs stays.
+    Needs a token whose `promises` include the promise."""
     who.require_promise(promise)
     operation = functools.partial(planner.plan_delete, promise=promise, namespace="", name="",
                                   pipeline=pipeline, actor=who.name, policy=_policy(request))
@@ -230,10 +279,19 @@ async def delete_promise(
 
 @router.put(
     "/destinations/{name}",
+    summary="Register or update a destination", tags=["destinations"],
+    responses={**schemas.answers(schemas.DestinationSaved, 200),
+               **schemas.refusals(401, 403, 409, 413, 422, 500, 503, why={
+                   409: "Its path overlaps another destination's."})},
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": DESTINATION_SCHEMA}}}},
 )
 async def put_destination(request: Request, who: Caller, name: str) -> JSONResponse:
+    """A worker cluster that bundles can be placed on: `labels` for the bundles'
+    `destinationSelectors`, `path` its folder in the repository (by default its name),
+    `notify` a Flux Receiver URL to call after each push that changed it, `encryption` the
+    age recipients its Secrets are encrypted for. Waiting bundles it matches are placed. Needs
+    a token with `destinations: true`."""
     who.require_destinations()
     body = model(DestinationBody, strict_json(await read_body(request, 1 << 20)), "destination")
     operation = functools.partial(planner.plan_put_destination, name=name, labels=body.labels,
@@ -243,32 +301,51 @@ async def put_destination(request: Request, who: Caller, name: str) -> JSONRespo
     return await _run(request, operation)
 
 
-@router.get("/destinations")
+@router.get("/destinations", summary="All destinations", tags=["destinations"],
+            responses={**schemas.answers(schemas.DestinationList, 200),
+                       **schemas.refusals(401, 503)})
 async def list_destinations(request: Request) -> Any:
+    """Every registered destination with its labels and path, by name."""
     _, index, _ = await _snapshot(request)
     found = sorted(index.destinations.values(), key=lambda d: d.name)
     return {"destinations": [d.as_dict() for d in found]}
 
 
-@router.get("/destinations/{name}")
+@router.get("/destinations/{name}", summary="A destination", tags=["destinations"],
+            responses={**schemas.answers(schemas.Destination, 200),
+                       **schemas.refusals(401, 404, 503)})
 async def get_destination(request: Request, name: str) -> Any:
+    """One destination: its labels, path, and notify URL when it has one."""
     _, index, _ = await _snapshot(request)
     return _destination(index, name).as_dict()
 
 
-@router.delete("/destinations/{name}")
+@router.delete("/destinations/{name}", summary="Delete a destination", tags=["destinations"],
+               responses={**schemas.answers(schemas.DestinationDeleted, 200),
+                          **schemas.refusals(401, 403, 404, 409, 500, 503, why={
+                              409: "Requests are still scheduled there."})})
 async def delete_destination(request: Request, who: Caller, name: str) -> JSONResponse:
+    """Unregister a destination and remove its folder; refused while requests are scheduled
+    there. Needs a token with `destinations: true`."""
     who.require_destinations()
     operation = functools.partial(planner.plan_delete_destination, name=name, actor=who.name,
                                   policy=_policy(request))
     return await _run(request, operation)
 
 
-@router.get("/destinations/{name}/flux", response_class=PlainTextResponse)
+@router.get("/destinations/{name}/flux", summary="Flux manifests for a destination",
+            tags=["destinations"],
+            response_class=schemas.YamlResponse,
+            responses={200: {"description": "Flux objects, as YAML documents"},
+                       **schemas.refusals(401, 404, 422, 503)})
 async def get_flux(
     request: Request, name: str,
-    prefix: str = Query(DEFAULT_PREFIX, pattern=r"^[a-z0-9-]{1,40}$"),
+    prefix: str = Query(DEFAULT_PREFIX, pattern=r"^[a-z0-9-]{1,40}$",
+                        description="the names of the Flux objects start with it"),
 ) -> PlainTextResponse:
+    """What a worker cluster applies to follow its folder: a GitRepository of this state
+    store and the Kustomizations of its `dependencies/` and `resources/` (and a Receiver when
+    it has a notify URL)."""
     config = _config(request)
     _, index, _ = await _snapshot(request)
     destination = _destination(index, name)
@@ -278,7 +355,8 @@ async def get_flux(
     if destination.notify_url is not None:
         receiver = "generic-hmac" if config.notify.hmac_token_file is not None else "generic"
     text = flux_manifests(destination, config.source_url, config.branch, prefix, secret,
-                          receiver=receiver, decryption=bool(destination.recipients))
+                          receiver=receiver, verify=config.signing is not None,
+                          decryption=bool(destination.recipients))
     return PlainTextResponse(text, media_type="application/yaml")
 
 

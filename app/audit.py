@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from app import schemas
 from app.api import _snapshot
 from app.auth import authenticated
 from gitops.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditLog, parse_query
@@ -46,7 +47,8 @@ def _log(request: Request) -> AuditLog:
 
 
 @router.get("/history", summary="The commits across requests", description=_DESCRIPTION,
-            responses={401: {}, 422: {}, 503: {}})
+            tags=["history"], responses={**schemas.answers(schemas.CommitPage, 200),
+                                         **schemas.refusals(401, 422, 503)})
 async def get_commits(
     request: Request,
     promise: str | None = Query(None, description="commits naming this promise"),

@@ -43,7 +43,6 @@ EXIT_FAILURE = 1  # what failed at run time: a store, a service, a file
 EXIT_USAGE = 2  # a mistake in the flags, the environment or the config file
 EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE
 EXIT_INTERRUPTED = 128 + signal.SIGINT
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 class Failure(Exception):
@@ -65,8 +64,7 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+        _configure_logs(args)
         status = _run(args)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
         return status
@@ -88,6 +86,19 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def _configure_logs(args: argparse.Namespace) -> None:
+    """The service logs JSON unless told otherwise; the other commands, plain text."""
+    from app import logs
+
+    if args.command != "serve":
+        logs.configure("text")
+        return
+    try:
+        logs.configure(logs.chosen_format(args.log_format))
+    except ValueError as error:
+        raise Failure(str(error), EXIT_USAGE) from None
+
+
 def _fail(message: str, code: int) -> int:
     print(f"statewriter: {message}", file=sys.stderr)
     return code
@@ -106,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--remote")
     serve.add_argument("--branch")
     serve.add_argument("--config", type=Path)
+    serve.add_argument("--log-format", choices=("json", "text"),
+                       help="one JSON object per line (default), or text; "
+                            "default: $STATEWRITER_LOG_FORMAT, else json")
 
     verify = commands.add_parser("verify", help="check the invariants of a checkout or git URL")
     verify.add_argument("target", nargs="?", default=".")
@@ -177,13 +191,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from app import server
+    from app import metrics, server
     from app.config import ConfigError, load_config
     from app.main import create_app
     from gitops.index import CorruptState
     from gitops.notify import Notifier
     from gitops.secrets import IdentityError, Sealer
     from gitops.store import open_store
+    from gitops.store.signing import Signer, SigningError, open_signer
     from gitops.writer import Writer
 
     try:
@@ -201,6 +216,12 @@ def _serve(args: argparse.Namespace) -> int:
         # GIL over; getting it back from busy request threads waits up to the switch interval
         # (5 ms by default; a quarter of the lane's time was spent there under load).
         sys.setswitchinterval(0.0005)
+        signer: Signer | None = None
+        if config.signing is not None:
+            try:  # the key is read and tried once now; the store owns the signer from here on
+                signer = open_signer(config.signing.format, config.signing.key_file)
+            except SigningError as error:
+                raise Failure(f"signing: {error}", EXIT_USAGE) from None
         sealer: Sealer | None = None
         if config.secrets is not None:  # read and checked once now (CONTRACT section 9)
             try:
@@ -209,16 +230,20 @@ def _serve(args: argparse.Namespace) -> int:
             except (IdentityError, OSError, UnicodeDecodeError) as error:
                 raise Failure(f"secrets.identityFile: {error}", EXIT_USAGE) from None
         held = _HeldLogs()
+        if signer is not None:
+            logging.getLogger("statewriter").info("commits are signed by the %s key %s",
+                                                  signer.format, signer.fingerprint)
         notifier: Notifier | None = None
         try:
             store = open_store(config.data, config.remote, config.branch, config.credentials,
-                               timeout=config.push.timeout, github_app=config.github_app)
+                               timeout=config.push.timeout, github_app=config.github_app,
+                               signer=signer)
             try:
                 # POSTs destinations' notify URLs after each publish, off the lane
                 notifier = Notifier(store.tree, config.notify.hmac_token_file,
-                                    user_agent=f"statewriter/{VERSION}")
+                                    user_agent=f"statewriter/{VERSION}", observe=metrics.notified)
                 writer = Writer(store, config.author, min_interval=config.push.min_interval,
-                                listeners=[notifier])
+                                listeners=[notifier], observer=metrics.LANE)
             except BaseException:
                 if notifier is not None:
                     notifier.close(timeout=0)
@@ -233,9 +258,11 @@ def _serve(args: argparse.Namespace) -> int:
             raise
         held.finish(keep=True)
         # uvicorn names the address only for sockets it bound itself
+        address = _address(config.host, config.port)
+        where = redact(config.remote) if config.remote else f"{config.data / 'state.git'} (embedded)"
         logging.getLogger("statewriter").info(
-            "statewriter %s on http://%s, state store %s", VERSION, _address(config.host, config.port),
-            redact(config.remote) if config.remote else f"{config.data / 'state.git'} (embedded)")
+            "statewriter %s on http://%s, state store %s", VERSION, address, where,
+            extra={"event": "start", "version": VERSION, "address": address, "store": where})
         try:
             started = server.serve(create_app(config, writer, sealer), config, sockets=[listener])
         finally:

@@ -6,12 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from app import api, audit, ops, ui
+from app import api, audit, ops, schemas, ui
 from app.answers import error_body, error_status
 from app.config import Config
+from app.logs import RequestLog
+from app.metrics import service_metrics
+from app.models import invalid_parameters
 from app.requestid import RequestIdMiddleware
 from app.version import VERSION
 from gitops.errors import StatewriterError
@@ -29,15 +33,23 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
         writer.close()
 
     # /docs and /redoc from assets in the package: they work without internet access
-    app = FastAPIOffline(title="statewriter", version=VERSION, lifespan=lifespan)
+    app = FastAPIOffline(title="statewriter", version=VERSION, lifespan=lifespan,
+                         generate_unique_id_function=schemas.operation_id)
     app.state.config = config
     app.state.writer = writer
     app.state.sealer = sealer
-    app.add_middleware(RequestIdMiddleware)
+    # one log line per request; the bundle counts of /metrics come from the same facts
+    app.add_middleware(RequestLog, observers=[service_metrics(config, writer)])
+    app.add_middleware(RequestIdMiddleware)  # outermost: the log line has the id
 
     @app.exception_handler(StatewriterError)
     async def refusal(_: Request, error: StatewriterError) -> JSONResponse:
         return JSONResponse(error_body(error), status_code=error_status(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_parameter(_: Request, error: RequestValidationError) -> JSONResponse:
+        # the body of every refusal (CONTRACT section 6), not FastAPI's {"detail": [...]}
+        return JSONResponse(error_body(invalid_parameters(error.errors())), status_code=422)
 
     app.include_router(ops.router)
     app.include_router(api.router)
@@ -48,4 +60,5 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
         from app.githttp import mount_git
 
         mount_git(app, config)
+    schemas.install(app)  # /openapi.json, /docs, /redoc (offline: FastAPIOffline)
     return app

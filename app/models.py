@@ -3,6 +3,7 @@ field of the wrong type, is a 422 that names it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -69,3 +70,14 @@ def invalid(error: ValidationError, what: str) -> InvalidBundle:
     }
     reason = reasons.get(first["type"], first["msg"][:1].lower() + first["msg"][1:])
     return InvalidBundle(f"{what}: {field} {reason}", field=field)
+
+
+def invalid_parameters(errors: Sequence[Any]) -> InvalidBundle:
+    """FastAPI's refusal of a parameter (`RequestValidationError.errors()`) as statewriter's
+    422, so that it has the same body as every other refusal."""
+    first = errors[0]
+    location = [str(part) for part in first.get("loc", ())]  # ("query", "dryRun")
+    where, field = (location or ["request"])[0], ".".join(location[1:])
+    message = str(first.get("msg", "is invalid"))
+    named = f"{where} parameter {field}" if field else where
+    return InvalidBundle(f"{named}: {message[:1].lower() + message[1:]}", field=field or where)

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app import metrics as prometheus
+from app import schemas
 from app.version import VERSION
 from gitops.writer import Writer
 
 router = APIRouter()
 
 
-@router.get("/healthz")
+@router.get("/healthz", summary="Liveness", tags=["operations"], response_model=None,
+            responses=schemas.answers(schemas.Health, 200))
 async def healthz() -> dict[str, str]:
+    """The process answers (with its version). Needs no token."""
     return {"status": "ok", "version": VERSION}
 
 
-@router.get("/readyz")
+@router.get("/readyz", summary="Readiness", tags=["operations"], responses={
+    **schemas.answers(schemas.Readiness, 200, description="Writes can succeed"),
+    **schemas.answers(schemas.Readiness, 503, description="Not ready: `reason` says why")})
 async def readyz(request: Request) -> JSONResponse:
-    """Whether writes can succeed now, from what the writer lane last saw (never a fetch)."""
+    """Whether writes can succeed now, from what the writer lane last saw (never a fetch):
+    the lane runs, the store is readable and writable, the remote answered at its last
+    contact. Needs no token."""
     writer: Writer = request.app.state.writer
     problem = writer.readiness()
     if problem is not None:
@@ -27,6 +35,13 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready"})
 
 
-@router.get("/metrics")
+@router.get("/metrics", summary="Prometheus metrics", tags=["operations"],
+            response_class=schemas.MetricsResponse,
+            description="The Prometheus text exposition: bundles by promise and outcome, "
+                        "latencies, pushes, queue depth, objects per destination. Needs no "
+                        "token.",
+            responses={200: {"description": "Prometheus text format"}})
 async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    # gauges read from the index (per destination): off the event loop
+    return Response(await run_in_threadpool(prometheus.exposition),
+                    media_type=prometheus.CONTENT_TYPE)

@@ -464,3 +464,24 @@ def test_pages_are_html_with_strict_headers(service: Service) -> None:
         assert "Not found" in missing.text
     assert service.call("GET", "/ui/destinations/worker-1?page=x").status_code == 400
     assert "/ui" not in service.call("GET", "/openapi.json").json()["paths"]
+
+
+def test_api_docs_show_operations_by_summary_offline(browser: WebDriver, service: Service,
+                                                     shots: Path) -> None:
+    """/docs and /redoc, with every host but 127.0.0.1 unreachable (the `browser` fixture),
+    show the operations by their summaries and the ECK bundle as the example of a bundle."""
+    browser.get(f"{service.url}/docs")
+    bundles = (By.XPATH, "//*[contains(@class, 'opblock-summary-description')]"
+                         "[normalize-space() = 'Submit a bundle']")
+    wait(browser).until(ec.visibility_of_element_located(bundles)).click()
+    operation = (By.ID, "operations-bundles-post_bundle")
+    wait(browser).until(ec.text_to_be_present_in_element(operation, "elastic-crds.yaml"))
+    assert browser.find_element(By.XPATH, "//*[contains(@class, 'opblock-summary-description')]"
+                                          "[normalize-space() = 'All destinations']").is_displayed()
+    shoot(browser, shots, "09-docs-submit-a-bundle")
+    browser.get(f"{service.url}/redoc")
+    heading = (By.XPATH, "//h2[normalize-space() = 'Submit a bundle']")
+    assert wait(browser).until(ec.visibility_of_element_located(heading)).is_displayed()
+    wait(browser).until(lambda driver: "elastic-crds.yaml" in driver.find_element(
+        By.TAG_NAME, "body").text)  # the request sample: the ECK bundle
+    shoot(browser, shots, "10-redoc-submit-a-bundle")
