@@ -77,6 +77,47 @@ def drive_service(url: str, names: Sequence[tuple[str, str]], clients: int, what
     return Result(what, len(bodies), seconds, tuple(latencies))
 
 
+def drive_for(url: str, clients: int, seconds: float, tag: str, namespace: str = "team-000") -> Result:
+    """`clients` threads, each posting new requests one after the other until `seconds`
+    have passed (the last answers are waited for); latencies of every answered bundle."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def client(number: int) -> None:
+        mine: list[float] = []
+        with httpx.Client(base_url=url, timeout=seconds + 120,
+                          headers={"content-type": "application/json"}) as http:
+            start.wait()
+            sent_count = 0
+            while time.perf_counter() < deadline[0]:
+                body = json.dumps(bundle_json(namespace, f"{tag}{number:02d}x{sent_count:05d}")).encode()
+                sent_count += 1
+                sent = time.perf_counter()
+                answer = http.post("/v1/bundles", content=body)
+                mine.append(time.perf_counter() - sent)
+                if answer.status_code != 200 or not answer.json().get("changed"):
+                    with lock:
+                        failures.append(f"{answer.status_code} {answer.text[:300]}")
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(clients)]
+    for thread in threads:
+        thread.start()
+    deadline[0] = time.perf_counter() + seconds
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join(timeout=seconds + 600)
+    elapsed = time.perf_counter() - began
+    if failures:
+        raise RuntimeError(f"{len(failures)} bundles not written, e.g. {failures[0]}")
+    return Result(f"{clients} clients for {seconds:.0f} s", len(latencies), elapsed, tuple(latencies))
+
+
 def _git(*args: str, cwd: Path | None = None) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL,
                    env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(cwd or "/tmp"),

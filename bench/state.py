@@ -10,9 +10,12 @@ changes, so the naive writer and the fast-import stream write the very same file
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import subprocess
+import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from gitops import layout, planner
@@ -20,6 +23,10 @@ from gitops.bundle import parse_bundle
 from gitops.index import Index, decode_owner, encode_owner
 from gitops.tree import DictTree
 from tests.fixtures.eck import request_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "var" / "bench-seeds"
+Payload = Callable[[str, str], dict[str, object]]  # (namespace, name) -> POST /v1/bundles body
 
 DESTINATION = "worker-1"
 LABELS = {"environment": "bench"}
@@ -40,7 +47,9 @@ def bundle_json(namespace: str, name: str) -> dict[str, object]:
 class StateModel:
     """The files of the state branch, kept in memory with each folder's entries."""
 
-    def __init__(self) -> None:
+    def __init__(self, payload: Payload | None = None) -> None:
+        """`payload`: the bundle of each request (default: an ECK request, `bundle_json`)."""
+        self._payload = payload or bundle_json
         self.files: dict[str, bytes] = {}
         self.children: dict[str, set[str]] = {}
         self.serial = 0
@@ -76,7 +85,7 @@ class StateModel:
         return grown
 
     def _request_files(self, namespace: str, name: str) -> dict[str, bytes]:
-        bundle = parse_bundle(bundle_json(namespace, name))
+        bundle = parse_bundle(self._payload(namespace, name))
         plan = planner.plan_apply(self._base, self._base_tree, bundle, ACTOR)
         assert plan.changed, plan.result
         self.serial += 1
@@ -171,3 +180,52 @@ def write_state_repo(git_dir: Path, model: StateModel, branch: str = "main") -> 
     subprocess.run(["git", "init", "--bare", "-q", "-b", branch, str(git_dir)], check=True)
     message = f"bench: populate {model.serial} requests\n"
     fast_import(git_dir, fast_import_stream([(message, model.files)], branch))
+
+
+# -- seed repositories, built once per version of the code that writes them ------------------
+
+
+def source_key(payload: Payload | None, *parts: object) -> str:
+    """A digest of what decides a seed's content: what this code writes for a few requests of
+    `payload` (so any change in what the planner or the fixtures write makes a new seed, and a
+    change that writes the same does not), and `parts` (the sizes asked for)."""
+    digest = hashlib.sha256(repr(parts).encode())
+    probe = StateModel(payload)
+    probe.populate(request_names(12, 900_000, namespaces=5, tag="probe"))
+    for path in sorted(probe.files):
+        digest.update(path.encode() + b"\0" + probe.files[path] + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def seed_repo(name: str, build: Callable[[], StateModel], *parts: object,
+              payload: Payload | None = None) -> Path:
+    """A bare repository holding `build()`'s state, built only when the code or `parts`
+    changed since the last time (building 100,000 requests takes minutes): the same input
+    for every measurement of a run, and for the next run of the same code."""
+    # one seed per name and size, kept until the code changes (a run uses several sizes)
+    sized = "-".join([name, *map(str, parts)])
+    target = SEEDS / f"{sized}-{source_key(payload, name, *parts)}.git"
+    if (target / "statewriter-seed-complete").exists():
+        return target
+    for old in SEEDS.glob(f"{sized}-*.git"):
+        shutil.rmtree(old, ignore_errors=True)
+    started = time.perf_counter()
+    print(f"[{time.strftime('%H:%M:%S')}] building seed {name} {parts}", file=sys.stderr, flush=True)
+    model = build()
+    building = target.with_name(target.name + ".tmp")
+    shutil.rmtree(building, ignore_errors=True)
+    SEEDS.mkdir(parents=True, exist_ok=True)
+    write_state_repo(building, model)
+    (building / "statewriter-seed-complete").write_text(
+        f"{model.serial} requests, {len(model.files)} files\n")
+    building.rename(target)
+    print(f"[{time.strftime('%H:%M:%S')}] seed {name}: {model.serial:,} requests, "
+          f"{len(model.files):,} files in {time.perf_counter() - started:.0f} s",
+          file=sys.stderr, flush=True)
+    return target
+
+
+def seed_size(seed: Path) -> tuple[int, int]:
+    """(requests, files) of a seed repository."""
+    requests, _, rest = (seed / "statewriter-seed-complete").read_text().partition(" requests, ")
+    return int(requests), int(rest.split()[0])
