@@ -37,7 +37,7 @@ def _sealer(policy: Policy, why: str) -> Sealer:
 
 
 def for_destination(
-    draft: Draft, key: ObjectKey, section: str, rendering: Rendering, holders: Holders | None
+    draft: Draft, key: ObjectKey, rendering: Rendering, holders: Holders | None
 ) -> tuple[Rendering, str | None]:
     """`rendering` as written to its destination, and the keyed digest of its plaintext when
     it is encrypted. A Secret for a destination without recipients is refused when the
@@ -58,11 +58,11 @@ def for_destination(
     if holders:
         path = locate(draft, key)
         current = draft.tree.blob_id(path.path) if path else None
-        if current is not None and any(h.sealed == sealed and h.blob == current
-                                       for h in holders.values()):
-            content = draft.tree.read(path.path) if path else None
-            assert content is not None
-            return replace(rendering, content=content, blob=current), sealed
+        if path is not None and any(h.sealed == sealed and h.blob == current
+                                    for h in holders.values()):
+            content = draft.tree.read(path.path)
+            if content is not None and current is not None:
+                return replace(rendering, content=content, blob=current), sealed
     content = _seal(sealer, rendering, destination.recipients)
     return replace(rendering, content=content, blob=blob_id(content)), sealed
 
