@@ -226,7 +226,8 @@ def _serve(args: argparse.Namespace) -> int:
         if config.secrets is not None:  # read and checked once now (CONTRACT section 9)
             try:
                 sealer = Sealer.from_file(config.secrets.identity_file,
-                                          config.secrets.require_encryption)
+                                          config.secrets.require_encryption,
+                                          observe=metrics.encryption_operation)
             except (IdentityError, OSError, UnicodeDecodeError) as error:
                 raise Failure(f"secrets.identityFile: {error}", EXIT_USAGE) from None
         held = _HeldLogs()

@@ -154,6 +154,21 @@ def test_the_same_plaintext_keeps_the_ciphertext_and_a_new_one_commits(world: Wo
     assert secret_paths(world, "w1/") == after
 
 
+def test_every_secret_sealed_or_kept_is_observed(keys: dict[str, Key]) -> None:
+    heard: list[tuple[str, str]] = []
+    world = World(Policy(secrets=Sealer(str(keys["service"].identity),
+                                        observe=lambda *event: heard.append(event))))
+    put(world, "w1", [keys["w1"].recipient])
+    files = {"s.yaml": secret("db", b"observed"), "c.yaml": manifest("v1", "ConfigMap", "c")}
+    world.apply(payload("p", "default/r1", files, selectors=LABELS))
+    assert heard == [("w1", "encrypted")]
+    files["c.yaml"] = manifest("v1", "ConfigMap", "c", data={"a": "changed"})
+    world.apply(payload("p", "default/r1", files, selectors=LABELS))
+    assert heard[1:] == [("w1", "kept")]
+    world.apply(payload("p", "default/r2", files, selectors={"env": "later"}))
+    assert heard[2:] == [("", "encrypted")]  # a stored bundle: for the service alone
+
+
 def test_identical_secrets_of_two_owners_share_one_file_and_different_ones_conflict(
     world: World, keys: dict[str, Key], tmp_path: Path
 ) -> None:
@@ -369,6 +384,10 @@ def test_over_http(service: Server, keys: dict[str, Key], tmp_path: Path) -> Non
     assert plain is not None and base64.b64decode(plain["data"]["password"]) == values[2]
     assert sops_decrypt(committed, keys["w1"], tmp_path) is None
     assert sops_decrypt(committed, keys["w2"], tmp_path) is None
+
+    with service.client() as http:
+        metrics = http.get("/metrics").text
+    assert 'statewriter_encryption_operations_total{destination="w1",outcome="encrypted"}' in metrics
 
     history = subprocess.run(["git", f"--git-dir={service.data / 'state.git'}", "log", "-p", "--all"],
                              capture_output=True, check=True).stdout

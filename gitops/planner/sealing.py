@@ -62,14 +62,17 @@ def for_destination(
                                     for h in holders.values()):
             content = draft.tree.read(path.path)
             if content is not None and current is not None:
+                sealer.observe(destination.name, "kept")
                 return replace(rendering, content=content, blob=current), sealed
-    content = _seal(sealer, rendering, destination.recipients)
+    content = _seal(sealer, rendering, destination.recipients, destination.name)
     return replace(rendering, content=content, blob=blob_id(content)), sealed
 
 
-def _seal(sealer: Sealer, rendering: Rendering, recipients: tuple[str, ...]) -> bytes:
+def _seal(
+    sealer: Sealer, rendering: Rendering, recipients: tuple[str, ...], destination: str = ""
+) -> bytes:
     try:
-        return sealer.seal(rendering.content, recipients)
+        return sealer.seal(rendering.content, recipients, destination)
     except SopsError as error:
         raise InvalidBundle(f"{rendering.identity} cannot be encrypted: {error}",
                             object=str(rendering.identity)) from None
@@ -83,6 +86,7 @@ def for_state(draft: Draft, path: str, rendering: Rendering) -> bytes:
         return rendering.content
     current = draft.tree.read(path)
     if current is not None and sealer.sealed_for_me(current) and sealer.open(current) == rendering.content:
+        sealer.observe("", "kept")
         return current
     return _seal(sealer, rendering, ())
 
@@ -146,5 +150,5 @@ def _resealed(
         ) from None
     if not recipients:
         return plain, blob_id(plain), None
-    content = sealer.seal(plain, recipients)
+    content = sealer.seal(plain, recipients, key.destination)
     return content, blob_id(content), sealer.digest(plain, recipients)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +57,22 @@ def is_sealed(content: bytes) -> bool:
     return b"\nsops:\n" in content
 
 
+Observe = Callable[[str, str], None]  # (destination, outcome): what became of one Secret
+
+
 class Sealer:
-    def __init__(self, identity: str, require_encryption: bool = False) -> None:
+    """`observe` hears every Secret sealed (`encrypted`), kept by its digest (`kept`) or that
+    could not be sealed (`failed`), with its destination ("" for a stored bundle)."""
+
+    def __init__(self, identity: str, require_encryption: bool = False,
+                 observe: Observe | None = None) -> None:
         try:
             self._identity = pyrage.x25519.Identity.from_str(identity)
         except pyrage.IdentityError:
             raise IdentityError("not an age X25519 identity (AGE-SECRET-KEY-1...)") from None
         self.recipient = str(self._identity.to_public())
         self.require_encryption = require_encryption
+        self.observe: Observe = observe or (lambda destination, outcome: None)
         self._key = HKDF(hashes.SHA256(), 32, salt=None,
                          info=b"statewriter secret digest v1").derive(identity.encode())
 
@@ -72,12 +80,13 @@ class Sealer:
         return f"Sealer({self.recipient})"
 
     @classmethod
-    def from_file(cls, path: Path, require_encryption: bool = False) -> Sealer:
+    def from_file(cls, path: Path, require_encryption: bool = False,
+                  observe: Observe | None = None) -> Sealer:
         """An age identity file (`age-keygen` output: comments and one AGE-SECRET-KEY line)."""
         for line in path.read_text().splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
-                return cls(line, require_encryption)
+                return cls(line, require_encryption, observe)
         raise IdentityError(f"{path} holds no age identity")
 
     def recipients_for(self, recipients: Iterable[str]) -> tuple[str, ...]:
@@ -93,10 +102,16 @@ class Sealer:
         """A digest of content that may hold secret values, keyed like `digest`."""
         return _DIGEST_PREFIX + hmac.new(self._key, digest.encode(), hashlib.sha256).hexdigest()
 
-    def seal(self, content: bytes, recipients: Iterable[str]) -> bytes:
+    def seal(self, content: bytes, recipients: Iterable[str], destination: str = "") -> bytes:
         """A rendered Secret encrypted for `recipients` and the service: the bytes to write."""
         (doc,) = load_documents(content.decode(), _OWN_FILES)
-        return dump_document(sops.encrypt(doc, self.recipients_for(recipients)))
+        try:
+            sealed = dump_document(sops.encrypt(doc, self.recipients_for(recipients)))
+        except sops.SopsError:
+            self.observe(destination, "failed")
+            raise
+        self.observe(destination, "encrypted")
+        return sealed
 
     def sealed_for_me(self, content: bytes) -> bool:
         """Whether `content` is a SOPS document this service can decrypt (it sealed it)."""
