@@ -1,107 +1,51 @@
-"""The seed scenario's ECK bundle (`examples/elastic-cloud/example`, the README walkthrough)
-as JSON: the documented example of `POST /v1/bundles`. tests/test_openapi.py keeps it equal
-to the example folder."""
+"""The seed scenario's ECK pipeline output (CRDs, operator, per-request stack), as in the seed
+workshop. `BUNDLE` (the README walkthrough's `examples/elastic-cloud/example`, as JSON) is the
+documented example of `POST /v1/bundles`; tests/test_openapi.py keeps it equal to the example
+folder, and the tests and benches build their ECK bundles with the same functions
+(tests/fixtures/eck.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-_ELASTIC_CRDS = """\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: agents.agent.k8s.elastic.co
-  labels:
-    app.kubernetes.io/version: 2.8.0
-spec:
-  group: agent.k8s.elastic.co
-  names:
-    kind: Agent
-    listKind: AgentList
-    plural: agents
-    singular: agent
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: beats.beat.k8s.elastic.co
-  labels:
-    app.kubernetes.io/version: 2.8.0
-spec:
-  group: beat.k8s.elastic.co
-  names:
-    kind: Beat
-    listKind: BeatList
-    plural: beats
-    singular: beat
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: elasticsearches.elasticsearch.k8s.elastic.co
-  labels:
-    app.kubernetes.io/version: 2.8.0
-spec:
-  group: elasticsearch.k8s.elastic.co
-  names:
-    kind: Elasticsearch
-    listKind: ElasticsearchList
-    plural: elasticsearches
-    singular: elasticsearch
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: kibanas.kibana.k8s.elastic.co
-  labels:
-    app.kubernetes.io/version: 2.8.0
-spec:
-  group: kibana.k8s.elastic.co
-  names:
-    kind: Kibana
-    listKind: KibanaList
-    plural: kibanas
-    singular: kibana
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-"""
+CRD_NAMES = {
+    "agents": ("agent.k8s.elastic.co", "Agent"),
+    "beats": ("beat.k8s.elastic.co", "Beat"),
+    "elasticsearches": ("elasticsearch.k8s.elastic.co", "Elasticsearch"),
+    "kibanas": ("kibana.k8s.elastic.co", "Kibana"),
+}
 
-_ELASTIC_OPERATOR = """\
-apiVersion: v1
+
+def crds(version: str = "2.8.0") -> str:
+    docs = []
+    for plural, (group, kind) in CRD_NAMES.items():
+        docs.append(f"""apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: {plural}.{group}
+  labels:
+    app.kubernetes.io/version: {version}
+spec:
+  group: {group}
+  names:
+    kind: {kind}
+    listKind: {kind}List
+    plural: {plural}
+    singular: {kind.lower()}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+""")
+    return "---\n".join(docs)
+
+
+OPERATOR = """apiVersion: v1
 kind: Namespace
 metadata:
   name: elastic-system
@@ -162,51 +106,54 @@ spec:
         image: docker.elastic.co/eck/eck-operator:2.8.0
 """
 
-_ELASTICSEARCH = """\
-apiVersion: elasticsearch.k8s.elastic.co/v1
+
+def stack(name: str) -> dict[str, str]:
+    """What `helm template eck-stack` renders for one request (namespace left unset)."""
+    return {
+        "elasticsearch.yaml": f"""apiVersion: elasticsearch.k8s.elastic.co/v1
 kind: Elasticsearch
 metadata:
-  name: example
+  name: {name}
 spec:
   version: 8.9.0
   nodeSets:
   - name: default
     count: 1
-"""
-
-_KIBANA = """\
-apiVersion: kibana.k8s.elastic.co/v1
+""",
+        "kibana.yaml": f"""apiVersion: kibana.k8s.elastic.co/v1
 kind: Kibana
 metadata:
-  name: example
+  name: {name}
 spec:
   version: 8.9.0
   count: 1
   elasticsearchRef:
-    name: example
-"""
-
-_BEATS = """\
-apiVersion: beat.k8s.elastic.co/v1beta1
+    name: {name}
+""",
+        "beats.yaml": f"""apiVersion: beat.k8s.elastic.co/v1beta1
 kind: Beat
 metadata:
-  name: example
+  name: {name}
 spec:
   type: metricbeat
   version: 8.9.0
   elasticsearchRef:
-    name: example
-"""
+    name: {name}
+""",
+    }
 
-BUNDLE: dict[str, Any] = {
-    "promise": "elastic-cloud",
-    "request": {"namespace": "default", "name": "example"},
-    "destinationSelectors": {"environment": "dev"},
-    "files": {
-        "elastic-crds.yaml": _ELASTIC_CRDS,
-        "elastic-operator.yaml": _ELASTIC_OPERATOR,
-        "elasticsearch.yaml": _ELASTICSEARCH,
-        "kibana.yaml": _KIBANA,
-        "beats.yaml": _BEATS,
-    },
-}
+
+def request_files(name: str) -> dict[str, str]:
+    return {"elastic-crds.yaml": crds(), "elastic-operator.yaml": OPERATOR, **stack(name)}
+
+
+def request_bundle(name: str, namespace: str = "default", **extra: object) -> dict[str, object]:
+    return {
+        "promise": "elastic-cloud",
+        "request": {"namespace": namespace, "name": name},
+        "files": request_files(name),
+        **extra,
+    }
+
+
+BUNDLE: dict[str, Any] = request_bundle("example", destinationSelectors={"environment": "dev"})
