@@ -28,6 +28,9 @@ from gitops.index import decode_destination, encode_destination
 from gitops.layout import Destination
 from gitops.planner import Plan, Policy, plan_put_destination
 from gitops.secrets import Sealer, is_sealed
+from gitops.tree import DictTree
+from gitops.verify import verify_tree
+from gitops.yamldocs import dump_document
 from tests.procs import Server, git, running_server
 from tests.support import (
     KUBECTL,
@@ -398,3 +401,19 @@ def test_over_http(service: Server, keys: dict[str, Key], tmp_path: Path) -> Non
     git("clone", "-q", str(service.data / "state.git"), str(clone))
     for section in layout.SECTIONS:
         kustomize(clone / "w1" / section)
+
+
+def test_verify_finds_a_secret_in_clear_under_a_destination_with_recipients(
+    world: World, keys: dict[str, Key]
+) -> None:
+    """What a person committing by hand could do: the sealed Secret replaced by its clear
+    form. `statewriter verify` names it."""
+    files = {"s.yaml": secret("db", b"hunter2")}
+    world.apply(payload("p", "default/r1", files, selectors=LABELS))
+    (path,) = secret_paths(world, "w1/")
+    assert verify_tree(world.tree, kustomize=False) == []
+    clear = dump_document(yaml.safe_load(secret("db", b"hunter2")) | {
+        "metadata": {"name": "db", "namespace": "default"}})
+    world.tree = DictTree({**world.files(), path: clear})
+    findings = verify_tree(world.tree, kustomize=False)
+    assert any(f.startswith(f"{path}: a Secret in clear") for f in findings), findings

@@ -10,7 +10,7 @@ from gitops import layout
 from gitops.layout import STATE, Destination
 from gitops.normalize import DEFAULT_PROTECTED
 from gitops.tree import Tree
-from gitops.verify import builds, folders, objects, scalars, state
+from gitops.verify import builds, folders, objects, scalars, secrets, state
 from gitops.verify.builds import Build
 from gitops.verify.folders import SOURCEIGNORE
 
@@ -95,6 +95,7 @@ def _destination(
     folders.check_listings(destination, tree, files, findings)
     seen = objects.identify(destination, parsed, unreadable, known.index, protected, findings)
     objects.check_holdings(destination, known.index, seen, files, paths_known, findings)
+    secrets.check(destination, parsed, findings)
     jobs: list[Build] = []
     for section in layout.SECTIONS:
         scalars.check(tree.sections[section], findings)
