@@ -8,6 +8,7 @@ and `statewriter history` with the same filters."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import time
@@ -317,7 +318,13 @@ def test_empty_parameters_are_as_absent_and_a_token_is_needed(service: Service) 
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = app.cli.main(["history", *args])
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        code = app.cli.main(["history", *args])
+    finally:  # main() sets up logging for its process: leave none of it to later tests
+        root.handlers[:] = handlers
+        root.setLevel(level)
     out, err = capsys.readouterr()
     return code, out, err
 
