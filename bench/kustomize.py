@@ -93,79 +93,86 @@ def seconds(build: Build, timeout: float) -> str:
     return f"> {timeout:.0f} s" if build.seconds is None else f"{build.seconds:.1f} s"
 
 
+BUILDS = ("nested", "dependencies", "flat", "per-namespace")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="3000,10000,30000",
                         help="objects per section, comma-separated")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per build")
-    parser.add_argument("--no-alternatives", action="store_true",
-                        help="only the layout as written")
+    parser.add_argument("--builds", default=",".join(BUILDS),
+                        help=f"which builds, comma-separated, of {', '.join(BUILDS)}")
     args = parser.parse_args(argv)
     if shutil.which("kubectl") is None:
         parser.error("kubectl is not on PATH")
     sizes = [int(size) for size in args.sizes.split(",")]
+    builds = args.builds.split(",")
+    if unknown := set(builds) - set(BUILDS):
+        parser.error(f"unknown builds: {', '.join(sorted(unknown))}")
     (ROOT / "var").mkdir(exist_ok=True)
     version = subprocess.run(["kubectl", "version", "--client"], capture_output=True, text=True,
                              check=False).stdout.split("\n")
-    rows = []
-    began, load = time.perf_counter(), os.getloadavg()[0]
+    print(f"`kubectl kustomize` build time by section size (`python -m bench.kustomize`); "
+          f"{version[1] if len(version) > 1 else ''}; timeout {args.timeout:.0f} s per build, "
+          f"load average {os.getloadavg()[0]:.1f} at the start.")
+    print()
+    print("| objects | resources (layout 2) | kustomization files | dependencies (one folder) "
+          "| resources, flat | per namespace: slowest | per namespace: all |")
+    print("|---:|---:|---:|---:|---:|---:|---:|", flush=True)
     for size in sizes:
         work = Path(tempfile.mkdtemp(prefix="statewriter-kustomize-", dir=ROOT / "var"))
         try:
-            log(f"{size:,} objects: planning")
-            requests = StateModel()
-            requests.populate(request_names(size // OBJECTS_PER_REQUEST, namespaces=NAMESPACES))
-            crds = StateModel(crd_bundle)
-            promises = size // CRDS_PER_PROMISE
-            crds.populate((f"team-{p % NAMESPACES:03d}", f"p{p:04d}-r00000") for p in range(promises))
-            resources = materialise(requests, work / "requests") / layout.RESOURCES
-            dependencies = materialise(crds, work / "crds") / layout.DEPENDENCIES
-            kustomizations = sum(1 for _ in resources.rglob(layout.KUSTOMIZATION))
-            log(f"{size:,} objects: building")
-            nested = kustomize(resources, args.timeout)
-            shared = kustomize(dependencies, args.timeout)
-            expected = (size // OBJECTS_PER_REQUEST) * OBJECTS_PER_REQUEST
-            for what, build, want in (("resources", nested, expected),
-                                      ("dependencies", shared, promises * CRDS_PER_PROMISE)):
-                if build.seconds is not None and build.objects != want:
-                    raise RuntimeError(f"{what}: built {build.objects} objects, not {want}")
-            row = {"objects": expected, "kustomizations": kustomizations, "nested": nested,
-                   "dependencies": shared}
-            if not args.no_alternatives:
-                namespaces = [kustomize(folder, args.timeout) for folder in sorted(resources.iterdir())
-                              if folder.is_dir()]
-                row["per_namespace"] = namespaces
-                flatten(resources)
-                row["flat"] = kustomize(resources, args.timeout)
-            rows.append(row)
-            log(f"{size:,} objects: resources {seconds(nested, args.timeout)}, dependencies "
-                f"{seconds(shared, args.timeout)}")
+            print(row(size, builds, args.timeout, work), flush=True)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"`kubectl kustomize` build time by section size (`python -m bench.kustomize`); "
-          f"{version[1] if len(version) > 1 else ''}; {time.perf_counter() - began:.0f} s, load "
-          f"average {load:.1f} before, {os.getloadavg()[0]:.1f} after.")
-    print()
-    head = "| objects | resources (layout 2) | kustomization files | dependencies (one folder) |"
-    rule = "|---:|---:|---:|---:|"
-    if not args.no_alternatives:
-        head += " resources, flat | per namespace: slowest | per namespace: all |"
-        rule += "---:|---:|---:|"
-    print(head)
-    print(rule)
-    for row in rows:
-        line = (f"| {row['objects']:,} | {seconds(row['nested'], args.timeout)} | "
-                f"{row['kustomizations']:,} | {seconds(row['dependencies'], args.timeout)} |")
-        if "flat" in row:
-            per = row["per_namespace"]
-            done = [b.seconds for b in per if b.seconds is not None]
-            slowest = f"{max(done):.2f} s" if len(done) == len(per) else f"> {args.timeout:.0f} s"
-            total = f"{sum(done):.1f} s" if len(done) == len(per) else "-"
-            line += (f" {seconds(row['flat'], args.timeout)} | {slowest} (median "
-                     f"{statistics.median(done):.2f} s) | {total} |")
-        print(line)
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end.")
     return 0
+
+
+def row(size: int, builds: list[str], timeout: float, work: Path) -> str:
+    """One table row: the builds asked for on `size` objects per section ("-": not asked)."""
+    log(f"{size:,} objects: planning")
+    requests = StateModel()
+    requests.populate(request_names(size // OBJECTS_PER_REQUEST, namespaces=NAMESPACES))
+    resources = materialise(requests, work / "requests") / layout.RESOURCES
+    expected = (size // OBJECTS_PER_REQUEST) * OBJECTS_PER_REQUEST
+    kustomizations = sum(1 for _ in resources.rglob(layout.KUSTOMIZATION))
+    cells = {name: "-" for name in BUILDS} | {"slowest": "-"}
+
+    def timed(what: str, path: Path, want: int) -> Build:
+        log(f"{size:,} objects: building {what}")
+        build = kustomize(path, timeout)
+        if build.seconds is not None and build.objects != want:
+            raise RuntimeError(f"{what}: built {build.objects} objects, not {want}")
+        log(f"{size:,} objects: {what} {seconds(build, timeout)}")
+        return build
+
+    if "nested" in builds:
+        cells["nested"] = seconds(timed("resources", resources, expected), timeout)
+    if "dependencies" in builds:
+        crds = StateModel(crd_bundle)
+        promises = size // CRDS_PER_PROMISE
+        crds.populate((f"team-{p % NAMESPACES:03d}", f"p{p:04d}-r00000") for p in range(promises))
+        dependencies = materialise(crds, work / "crds") / layout.DEPENDENCIES
+        cells["dependencies"] = seconds(
+            timed("dependencies", dependencies, promises * CRDS_PER_PROMISE), timeout)
+    if "per-namespace" in builds:
+        folders = sorted(folder for folder in resources.iterdir() if folder.is_dir())
+        each = [kustomize(folder, timeout) for folder in folders]
+        done = [b.seconds for b in each if b.seconds is not None]
+        if len(done) == len(each):
+            cells["slowest"] = f"{max(done):.2f} s (median {statistics.median(done):.2f} s)"
+            cells["per-namespace"] = f"{sum(done):.1f} s"
+        else:
+            cells["slowest"] = f"> {timeout:.0f} s"
+        log(f"{size:,} objects: per namespace {cells['slowest']}, all {cells['per-namespace']}")
+    if "flat" in builds:
+        flatten(resources)
+        cells["flat"] = seconds(timed("resources, flat", resources, expected), timeout)
+    return (f"| {expected:,} | {cells['nested']} | {kustomizations:,} | {cells['dependencies']} "
+            f"| {cells['flat']} | {cells['slowest']} | {cells['per-namespace']} |")
 
 
 if __name__ == "__main__":
