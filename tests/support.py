@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import subprocess
@@ -11,8 +12,9 @@ from typing import Any
 
 import yaml
 
+from app.answers import answer
 from gitops import layout
-from gitops.bundle import parse_bundle
+from gitops.bundle import Bundle, parse_bundle
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, crd_defines
 from gitops.index import Index
 from gitops.normalize import PRUNE_ANNOTATION
@@ -25,6 +27,7 @@ from gitops.planner import (
     plan_put_destination,
 )
 from gitops.tree import DictTree, Tree, blob_id
+from gitops.writer import Operation, Writer
 from gitops.yamldocs import dump_document
 
 VerifyTree = Callable[..., list[str]]
@@ -337,3 +340,43 @@ def rendezvous_order(names: list[str], request: str) -> list[str]:
     """Destination names, best first, by sha256(name + "/" + promise/ns/name)."""
     return sorted(names, key=lambda n: hashlib.sha256(f"{n}/{request}".encode()).digest(),
                   reverse=True)
+
+
+# -- through a writer's lane ------------------------------------------------------------------
+
+
+def a_conflict_freed_by_a_delete(writer: Writer, destination: str,
+                                 labels: dict[str, str]) -> tuple[str, str]:
+    """Through `writer`'s lane: `destination` registered, a request of p1 written there, one
+    of p2 outputting the same ConfigMap kept out (202) until the destination also matches it
+    and p1's request is deleted, which frees it: a follow-up commit places it. Returns the
+    delete's commit and the tip after it."""
+    def submit(operation: Operation) -> tuple[int, dict[str, Any]]:
+        return answer(writer.submit(operation).result(timeout=60))
+
+    def put(labels: dict[str, str]) -> Operation:
+        return functools.partial(plan_put_destination, name=destination, labels=labels,
+                                 path=None, actor="tester")
+
+    def config_map_of(promise: str, name: str, value: str,
+                      selectors: dict[str, str]) -> Operation:
+        body = payload(promise, f"team-0/{name}", {"cm.yaml": config_map("same", value=value)},
+                       selectors=selectors)
+        return functools.partial(_apply, bundle=parse_bundle(body))
+
+    assert submit(put(labels))[0] == 200
+    assert submit(config_map_of("p1", "one", "mine", labels))[0] == 200
+    assert submit(config_map_of("p2", "two", "theirs", {"tier": "x"}))[0] == 202
+    assert submit(put({**labels, "tier": "x"}))[0] == 200
+    status, gone = submit(functools.partial(plan_delete, promise="p1", namespace="team-0",
+                                            name="one", pipeline=None, actor="tester"))
+    assert status == 200, gone
+    tip, index, _ = writer.snapshot()
+    assert tip is not None and tip != gone["commit"]  # the follow-up commit placing p2
+    (record,) = index.request_owners("p2", "team-0", "two")
+    assert record.state == "Scheduled"
+    return gone["commit"], tip
+
+
+def _apply(index: Index, tree: Tree, *, bundle: Bundle) -> Plan:
+    return plan_apply(index, tree, bundle, "tester")

@@ -320,30 +320,8 @@ def test_lane_commits_the_follow_up_placement_in_the_same_publish(tmp_path: Path
     repo = tmp_path / "state.git"
     writer = Writer(EmbeddedStore(repo))
     try:
-        def submit(operation: Operation) -> tuple[int, dict[str, Any]]:
-            return answered(writer.submit(operation))
-
-        def destination(labels: dict[str, str]) -> Operation:
-            return functools.partial(planner.plan_put_destination, name=DESTINATION,
-                                     labels=labels, path=None, actor="tester")
-
-        def config_map(promise: str, name: str, value: str, selectors: dict[str, str]) -> Operation:
-            body = support.payload(promise, f"team-0/{name}", {"cm.yaml": support.config_map(
-                "same", value=value)}, selectors=selectors)
-            return functools.partial(_plan_apply, bundle=parse_bundle(body))
-
-        assert submit(destination(LABELS))[0] == 200
-        assert submit(config_map("p1", "one", "mine", LABELS))[0] == 200
-        assert submit(config_map("p2", "two", "theirs", {"tier": "x"}))[0] == 202
-        assert submit(destination({**LABELS, "tier": "x"}))[0] == 200
-        gone = submit(functools.partial(planner.plan_delete, promise="p1", namespace="team-0",
-                                        name="one", pipeline=None, actor="tester"))
-        assert gone[0] == 200
-        tip, index, _ = writer.snapshot()
-        assert tip is not None and tip != gone[1]["commit"]
-        assert git(f"--git-dir={repo}", "rev-parse", f"{tip}~1").strip() == gone[1]["commit"]
-        (record,) = index.request_owners("p2", "team-0", "two")
-        assert record.state == "Scheduled"
+        gone, tip = support.a_conflict_freed_by_a_delete(writer, DESTINATION, LABELS)
+        assert git(f"--git-dir={repo}", "rev-parse", f"{tip}~1").strip() == gone
         assert "Statewriter-Request: team-0/two" in git(f"--git-dir={repo}", "log", "-1", tip)
     finally:
         writer.close()

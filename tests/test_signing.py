@@ -6,7 +6,6 @@ that cannot sign stops the start with one line; the Flux manifests ask Flux to v
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
@@ -14,25 +13,19 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from app.answers import answer
 from app.config import load_config
-from gitops import planner
-from gitops.bundle import Bundle, parse_bundle
 from gitops.commitmsg import parse_trailers
 from gitops.flux import flux_manifests
-from gitops.index import Index
 from gitops.layout import Destination
 from gitops.store import open_store
 from gitops.store.base import Author
 from gitops.store.objects import Repository
 from gitops.store.signing import Format, Signer, SigningError, open_signer, sign_commit
-from gitops.tree import Tree
-from gitops.writer import Operation, Writer
+from gitops.writer import Writer
 from tests import support
 from tests.procs import ROOT, git, layout_1_store, running_server, wait_until
 from tests.test_cli import one_line, serve
@@ -122,35 +115,9 @@ def assert_all_verify(key: Key, git_dir: Path, commits: list[str]) -> None:
         assert "Good" in done.stderr, done.stderr
 
 
-def _plan_apply(index: Index, tree: Tree, *, bundle: Bundle) -> planner.Plan:
-    return planner.plan_apply(index, tree, bundle, "tester")
-
-
 def every_kind_of_commit(writer: Writer) -> None:
     """Destination, apply, a conflict kept out then placed by a follow-up commit, delete."""
-    def submit(operation: Operation) -> tuple[int, dict[str, Any]]:
-        return answer(writer.submit(operation).result(timeout=60))
-
-    def destination(labels: dict[str, str]) -> Operation:
-        return functools.partial(planner.plan_put_destination, name="signed-1", labels=labels,
-                                 path=None, actor="tester")
-
-    def config_map(promise: str, name: str, value: str, selectors: dict[str, str]) -> Operation:
-        body = support.payload(promise, f"team-0/{name}", {"cm.yaml": support.config_map(
-            "same", value=value)}, selectors=selectors)
-        return functools.partial(_plan_apply, bundle=parse_bundle(body))
-
-    assert submit(destination(LABELS))[0] == 200
-    assert submit(config_map("p1", "one", "mine", LABELS))[0] == 200
-    assert submit(config_map("p2", "two", "theirs", {"tier": "x"}))[0] == 202
-    assert submit(destination({**LABELS, "tier": "x"}))[0] == 200
-    gone = submit(functools.partial(planner.plan_delete, promise="p1", namespace="team-0",
-                                    name="one", pipeline=None, actor="tester"))
-    assert gone[0] == 200
-    tip, index, _ = writer.snapshot()
-    assert tip != gone[1]["commit"]  # the follow-up commit placing p2
-    (record,) = index.request_owners("p2", "team-0", "two")
-    assert record.state == "Scheduled"
+    support.a_conflict_freed_by_a_delete(writer, "signed-1", LABELS)
 
 
 def actions(git_dir: Path, commits: list[str]) -> set[str]:
