@@ -78,6 +78,13 @@ def test_pending_sibling_brings_a_cluster_scoped_crd() -> None:
                         _apply([GADGET], pipeline="b")))
 
 
+def test_a_request_drops_the_crd_that_scoped_its_objects() -> None:
+    """Found by the generative test: the same owner sends its object again without the
+    cluster-scoped CRD it sent before (its last holder). The CRD goes, so the object is
+    scoped as a namespaced kind again, not by the CRD the same write removes."""
+    run_scenario(_story(_apply([CLUSTER_CRD, GADGET]), _apply([GADGET])))
+
+
 def test_promise_level_cluster_scoped_crd_after_its_objects() -> None:
     run_scenario(_story(_apply([GADGET], request=False),
                         _apply([CLUSTER_CRD], pipeline="b", request=False)))

@@ -3,6 +3,7 @@ and the conflicts that refuse it (CONTRACT section 4)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -31,9 +32,15 @@ class Holdings(NamedTuple):
 
 def scopes(draft: Draft, bundle: Bundle, destination: str) -> Callable[[SourceDocument], bool]:
     """Whether a document's kind is cluster-scoped: built in, defined so by a CRD of the
-    bundle, or by one already in `destination` ("" for none)."""
+    bundle, or by one another owner holds in `destination` ("" for none). The CRDs this
+    owner held before do not count: the bundle replaces them, and a kind scoped by a CRD the
+    same write removes would leave its objects without a scope anyone can tell."""
     bundle_scopes = {defined[0]: defined[1]
                      for d in bundle.documents if (defined := crd_defines(d.doc))}
+    record = draft.index.owners.get(bundle.owner)
+    own = Counter(held.defines_cluster_kind for held in
+                  (record.objects.get(destination, ()) if record else ())
+                  if held.defines_cluster_kind)
 
     def is_cluster_scoped(source: SourceDocument) -> bool:
         group_kind = (group_of(source.doc["apiVersion"]), source.doc["kind"])
@@ -41,7 +48,8 @@ def scopes(draft: Draft, bundle: Bundle, destination: str) -> Callable[[SourceDo
             return True
         if group_kind in bundle_scopes:
             return bundle_scopes[group_kind]
-        return draft.index.is_cluster_scoped_in(destination, group_kind)
+        held = draft.index.cluster_kinds.get((destination, *group_kind)) or 0
+        return held > own[group_kind]
 
     return is_cluster_scoped
 
