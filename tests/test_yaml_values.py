@@ -16,7 +16,6 @@ Known kustomize defects, pinned by `test_kustomize_mangles_nel_c1_controls_and_m
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import re
 import shutil
@@ -30,7 +29,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.generative import same
+from bench.generative import json_stream, same
 from gitops.bundle import Limits, parse_files
 from gitops.errors import InvalidBundle
 from gitops.yamldocs import YamlError, _dump_with_pyyaml, dump_document, load_documents, load_one
@@ -77,7 +76,7 @@ def api_read(text: str) -> list[dict[str, Any]]:
         input=text.encode(), capture_output=True, check=False,
     )
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
-    return _json_stream(done.stdout.decode())
+    return json_stream(done.stdout.decode())
 
 
 def kustomize_read(text: str) -> list[dict[str, Any]]:
@@ -96,17 +95,6 @@ def _kustomize(text: str) -> subprocess.CompletedProcess[bytes]:
         Path(folder, "objects.yaml").write_text(text, encoding="utf-8")
         Path(folder, "kustomization.yaml").write_text("resources:\n- objects.yaml\n")
         return subprocess.run([_kubectl(), "kustomize", folder], capture_output=True, check=False)
-
-
-def _json_stream(text: str) -> list[dict[str, Any]]:
-    decoder = json.JSONDecoder()
-    docs: list[dict[str, Any]] = []
-    position = 0
-    while text[position:].strip():
-        position += len(text[position:]) - len(text[position:].lstrip())
-        doc, position = decoder.raw_decode(text, position)
-        docs.append(doc)
-    return docs
 
 
 def by_name(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
