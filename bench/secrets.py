@@ -24,12 +24,12 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pyrage
 
 from app.answers import answer
+from bench.timing import summary, timed
 from gitops import planner
 from gitops.bundle import parse_bundle
 from gitops.secrets import Sealer
@@ -39,18 +39,6 @@ from gitops.yamldocs import dump_document
 from tests import support
 
 LANES = ("no Secret", "encrypted Secret", "clear Secret")
-
-
-def _timed(call: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    call()
-    return (time.perf_counter() - start) * 1000
-
-
-def _summary(ms: list[float]) -> str:
-    ordered = sorted(ms)
-    p90 = ordered[int(len(ordered) * 0.9)]
-    return f"median {statistics.median(ms):.2f} ms, p90 {p90:.2f} ms, mean {statistics.fmean(ms):.2f} ms"
 
 
 def _secret(i: int) -> str:
@@ -86,12 +74,12 @@ def main() -> None:
         start = time.perf_counter()
         sealed = sealer.seal(content, [worker])
         seal_ms.append((time.perf_counter() - start) * 1000)
-        digest_ms.append(_timed(functools.partial(sealer.digest, content, [worker])))
-        open_ms.append(_timed(functools.partial(sealer.open, sealed)))
+        digest_ms.append(timed(functools.partial(sealer.digest, content, [worker])))
+        open_ms.append(timed(functools.partial(sealer.open, sealed)))
     print(f"one Secret ({len(rendered[-1])} bytes rendered, {len(sealed)} sealed):")
-    print(f"  seal: {_summary(seal_ms)}")
-    print(f"  keyed digest: {_summary(digest_ms)}")
-    print(f"  open: {_summary(open_ms)}")
+    print(f"  seal: {summary(seal_ms)}")
+    print(f"  keyed digest: {summary(digest_ms)}")
+    print(f"  open: {summary(open_ms)}")
 
     policy = planner.Policy(secrets=sealer)
     with tempfile.TemporaryDirectory(prefix="bench-secrets-", dir="/tmp") as tmp:
@@ -120,7 +108,7 @@ def main() -> None:
             base = statistics.fmean(ms[phase, "no Secret"])
             for name in lanes:
                 mean = statistics.fmean(ms[phase, name])
-                print(f"{phase}, {name}: {1000 / mean:.0f} bundles/s, {_summary(ms[phase, name])}, "
+                print(f"{phase}, {name}: {1000 / mean:.0f} bundles/s, {summary(ms[phase, name])}, "
                       f"{mean / base:.2f}x the time without a Secret")
         for writer in lanes.values():
             writer.close()

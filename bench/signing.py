@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from app.answers import answer
+from bench.timing import summary, timed
 from gitops import planner
 from gitops.bundle import parse_bundle
 from gitops.store import EmbeddedStore
@@ -50,18 +49,6 @@ def _keys(folder: Path) -> tuple[Path, Path, Path]:
     return ssh, pgp, home
 
 
-def _timed(call: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    call()
-    return (time.perf_counter() - start) * 1000
-
-
-def _summary(ms: list[float]) -> str:
-    ordered = sorted(ms)
-    p90 = ordered[int(len(ordered) * 0.9)]
-    return f"median {statistics.median(ms):.1f} ms, p90 {p90:.1f} ms, mean {statistics.fmean(ms):.1f} ms"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--signatures", type=int, default=200)
@@ -76,15 +63,15 @@ def main() -> None:
             sign_ms: dict[str, list[float]] = {name: [] for name in signers}
             for _ in range(args.signatures):
                 for name, signer in signers.items():
-                    sign_ms[name].append(_timed(functools.partial(signer.sign, PAYLOAD)))
+                    sign_ms[name].append(timed(functools.partial(signer.sign, PAYLOAD)))
             keygen = ["ssh-keygen", "-Y", "sign", "-n", "git", "-f", str(ssh)]
             sign_ms["ssh-keygen process"] = [
-                _timed(functools.partial(subprocess.run, keygen, input=PAYLOAD, check=True,
+                timed(functools.partial(subprocess.run, keygen, input=PAYLOAD, check=True,
                                          capture_output=True))
                 for _ in range(args.signatures)]
             print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} cpus")
             for name, ms in sign_ms.items():
-                print(f"one {name} signature: {_summary(ms)}")
+                print(f"one {name} signature: {summary(ms, 1)}")
             stores: dict[str, EmbeddedStore] = {}
             lanes: dict[str, Writer] = {}
             for name in ("unsigned", *signers):
@@ -107,7 +94,7 @@ def main() -> None:
                     write_ms[name].append((time.perf_counter() - start) * 1000)
                     assert status == 200, status
             for name, ms in write_ms.items():
-                print(f"one write, {name}: {_summary(ms)}")
+                print(f"one write, {name}: {summary(ms, 1)}")
             for name, writer in lanes.items():
                 stores[name].signer = None  # the signers are closed once, below
                 writer.close()
