@@ -18,7 +18,8 @@ and, for comparison on the same files, two other ways to build the resources:
   Kustomization per namespace would pay): the slowest one, and all of them together.
 
 Each build's output is checked to hold the expected number of objects. A build over
-`--timeout` seconds is reported as such. Prints a markdown table.
+`--timeout` seconds is reported as such. Prints a markdown table. `python -m bench.run` times
+the layout 2 and per-namespace builds with the same functions, at its own sizes.
 """
 
 from __future__ import annotations
@@ -53,6 +54,45 @@ def log(message: str) -> None:
 class Build:
     seconds: float | None  # None: over the timeout
     objects: int
+
+
+@dataclass(frozen=True)
+class Resources:
+    """A destination's resources section as statewriter writes it (layout 2), on disk."""
+
+    folder: Path
+    objects: int
+    kustomizations: int
+
+
+@dataclass(frozen=True)
+class PerNamespace:
+    """One build of `resources/<namespace>` per namespace."""
+
+    builds: tuple[Build, ...]
+
+    @property
+    def times(self) -> list[float] | None:
+        """Every build's seconds; None if one of them went over the timeout."""
+        times = [build.seconds for build in self.builds if build.seconds is not None]
+        return times if len(times) == len(self.builds) else None
+
+    def slowest(self, timeout: float) -> str:
+        times = self.times
+        if times is None:
+            return f"> {timeout:.0f} s"
+        return f"{max(times):.2f} s (median {statistics.median(times):.2f} s)"
+
+    def total(self) -> str:
+        times = self.times
+        return "-" if times is None else f"{sum(times):.1f} s"
+
+
+def kustomize_version() -> str:
+    """kubectl's "Kustomize Version: v..." line."""
+    lines = subprocess.run(["kubectl", "version", "--client"], capture_output=True, text=True,
+                           check=False).stdout.split("\n")
+    return lines[1] if len(lines) > 1 else ""
 
 
 def kustomize(path: Path, timeout: float) -> Build:
@@ -93,6 +133,38 @@ def seconds(build: Build, timeout: float) -> str:
     return f"> {timeout:.0f} s" if build.seconds is None else f"{build.seconds:.1f} s"
 
 
+def checked(what: str, path: Path, want: int, timeout: float) -> Build:
+    """`kubectl kustomize path`, refused unless it built `want` objects (or went over `timeout`)."""
+    log(f"{what}: building")
+    build = kustomize(path, timeout)
+    if build.seconds is not None and build.objects != want:
+        raise RuntimeError(f"{what}: built {build.objects} objects, not {want}")
+    log(f"{what}: {seconds(build, timeout)}")
+    return build
+
+
+def write_resources(size: int, work: Path) -> Resources:
+    """ECK requests of `size` objects (whole requests) over NAMESPACES namespaces, planned
+    with the real planner; their destination's resources section written under `work`."""
+    log(f"{size:,} objects: planning")
+    requests = StateModel()
+    requests.populate(request_names(size // OBJECTS_PER_REQUEST, namespaces=NAMESPACES))
+    folder = materialise(requests, work / "requests") / layout.RESOURCES
+    return Resources(folder, (size // OBJECTS_PER_REQUEST) * OBJECTS_PER_REQUEST,
+                     sum(1 for _ in folder.rglob(layout.KUSTOMIZATION)))
+
+
+def per_namespace(resources: Resources, timeout: float) -> PerNamespace:
+    """Each namespace folder built on its own; together they must build every object."""
+    folders = sorted(folder for folder in resources.folder.iterdir() if folder.is_dir())
+    result = PerNamespace(tuple(kustomize(folder, timeout) for folder in folders))
+    built = sum(build.objects for build in result.builds)
+    if result.times is not None and built != resources.objects:
+        raise RuntimeError(f"per namespace: built {built} objects, not {resources.objects}")
+    log(f"{resources.objects:,} objects: per namespace {result.slowest(timeout)}, all {result.total()}")
+    return result
+
+
 BUILDS = ("nested", "dependencies", "flat", "per-namespace")
 
 
@@ -112,10 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := set(builds) - set(BUILDS):
         parser.error(f"unknown builds: {', '.join(sorted(unknown))}")
     (ROOT / "var").mkdir(exist_ok=True)
-    version = subprocess.run(["kubectl", "version", "--client"], capture_output=True, text=True,
-                             check=False).stdout.split("\n")
     print(f"`kubectl kustomize` build time by section size (`python -m bench.kustomize`); "
-          f"{version[1] if len(version) > 1 else ''}; timeout {args.timeout:.0f} s per build, "
+          f"{kustomize_version()}; timeout {args.timeout:.0f} s per build, "
           f"load average {os.getloadavg()[0]:.1f} at the start.")
     print()
     print("| objects | resources (layout 2) | kustomization files | dependencies (one folder) "
@@ -133,46 +203,28 @@ def main(argv: list[str] | None = None) -> int:
 
 def row(size: int, builds: list[str], timeout: float, work: Path) -> str:
     """One table row: the builds asked for on `size` objects per section ("-": not asked)."""
-    log(f"{size:,} objects: planning")
-    requests = StateModel()
-    requests.populate(request_names(size // OBJECTS_PER_REQUEST, namespaces=NAMESPACES))
-    resources = materialise(requests, work / "requests") / layout.RESOURCES
-    expected = (size // OBJECTS_PER_REQUEST) * OBJECTS_PER_REQUEST
-    kustomizations = sum(1 for _ in resources.rglob(layout.KUSTOMIZATION))
+    resources = write_resources(size, work)
     cells = {name: "-" for name in BUILDS} | {"slowest": "-"}
-
-    def timed(what: str, path: Path, want: int) -> Build:
-        log(f"{size:,} objects: building {what}")
-        build = kustomize(path, timeout)
-        if build.seconds is not None and build.objects != want:
-            raise RuntimeError(f"{what}: built {build.objects} objects, not {want}")
-        log(f"{size:,} objects: {what} {seconds(build, timeout)}")
-        return build
-
     if "nested" in builds:
-        cells["nested"] = seconds(timed("resources", resources, expected), timeout)
+        cells["nested"] = seconds(checked(f"{size:,} objects: resources", resources.folder,
+                                          resources.objects, timeout), timeout)
     if "dependencies" in builds:
         crds = StateModel(crd_bundle)
         promises = size // CRDS_PER_PROMISE
         crds.populate((f"team-{p % NAMESPACES:03d}", f"p{p:04d}-r00000") for p in range(promises))
         dependencies = materialise(crds, work / "crds") / layout.DEPENDENCIES
-        cells["dependencies"] = seconds(
-            timed("dependencies", dependencies, promises * CRDS_PER_PROMISE), timeout)
+        cells["dependencies"] = seconds(checked(f"{size:,} objects: dependencies", dependencies,
+                                                promises * CRDS_PER_PROMISE, timeout), timeout)
     if "per-namespace" in builds:
-        folders = sorted(folder for folder in resources.iterdir() if folder.is_dir())
-        each = [kustomize(folder, timeout) for folder in folders]
-        done = [b.seconds for b in each if b.seconds is not None]
-        if len(done) == len(each):
-            cells["slowest"] = f"{max(done):.2f} s (median {statistics.median(done):.2f} s)"
-            cells["per-namespace"] = f"{sum(done):.1f} s"
-        else:
-            cells["slowest"] = f"> {timeout:.0f} s"
-        log(f"{size:,} objects: per namespace {cells['slowest']}, all {cells['per-namespace']}")
+        each = per_namespace(resources, timeout)
+        cells["slowest"], cells["per-namespace"] = each.slowest(timeout), each.total()
     if "flat" in builds:
-        flatten(resources)
-        cells["flat"] = seconds(timed("resources, flat", resources, expected), timeout)
-    return (f"| {expected:,} | {cells['nested']} | {kustomizations:,} | {cells['dependencies']} "
-            f"| {cells['flat']} | {cells['slowest']} | {cells['per-namespace']} |")
+        flatten(resources.folder)
+        cells["flat"] = seconds(checked(f"{size:,} objects: resources, flat", resources.folder,
+                                        resources.objects, timeout), timeout)
+    return (f"| {resources.objects:,} | {cells['nested']} | {resources.kustomizations:,} "
+            f"| {cells['dependencies']} | {cells['flat']} | {cells['slowest']} "
+            f"| {cells['per-namespace']} |")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,13 @@ Elasticsearch, a Kibana and a Beat) posted by concurrent HTTP clients to the liv
   start to the first answer of GET /v1/destinations), 16 clients' throughput and the peak RSS;
 - the push budget: 8 clients posting for 60 s to a service on a `file://` remote configured
   with `push: {minInterval: 10}`: pushes per minute (counted by the remote's post-receive
-  hook), the acknowledgement latency, and every acknowledged bundle on the remote.
+  hook), the acknowledgement latency, and every acknowledged bundle on the remote;
+- `kubectl kustomize` build time by destination size (`bench.kustomize`'s functions): the
+  resources section of ECK requests over 100 namespaces as statewriter writes it (layout 2,
+  nested), built in one go as Flux's kustomize-controller does, and namespace by namespace
+  (the slowest build and all of them); 3,000 and 10,000 objects both ways, 30,000 namespace by
+  namespace only (in one build they take longer than the 600 s a build is given: reported as
+  such, not run).
 
 Stores are built in bulk with the real planner (`bench.state`); the big ones once per version
 of the code (`var/bench-seeds`, shared with `bench.scale`). Results go to
@@ -43,8 +49,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import kustomize
 from bench.load import Result, drive_for, drive_service, fast_import_writer, naive_writer
-from bench.scale import crowded_seed, destination_seed, empty_seed
+from bench.scale import NAMESPACES, crowded_seed, destination_seed, empty_seed
 from bench.state import StateModel, request_names, seed_size, write_state_repo
 from tests.procs import Server, owned_requests, start_server
 
@@ -74,12 +81,19 @@ class Profile:
     budget_interval: float  # push.minInterval for the push-budget run
     budget_seconds: float
     budget_clients: int
+    kustomize_sizes: tuple[int, ...]  # objects in a destination's resources, built per namespace
+    kustomize_nested: int  # and in one build up to this size
 
 
-QUICK = Profile({1: 15, 8: 80, 16: 80}, 3_000, 80, 80, 8, (300, 1_000), 80, 2_000, 80, 1, 2, 12, 8)
+QUICK = Profile({1: 15, 8: 80, 16: 80}, 3_000, 80, 80, 8, (300, 1_000), 80, 2_000, 80, 1, 2, 12, 8,
+                kustomize_sizes=(300,), kustomize_nested=300)
 FULL = Profile({1: 60, 8: 480, 16: 480}, 20_000, 480, 320, 30, (3_000, 20_000), 480, 100_000,
-               320, 2, 10, 60, 8)
+               320, 2, 10, 60, 8, kustomize_sizes=(3_000, 10_000, 30_000), kustomize_nested=10_000)
 TOP = 16  # clients of the figures the goals name
+# Seconds a kustomize build is given: 10,000 objects in one build took 403 s on 2026-11-30.
+# 30,000 in one build are not run: `bench.kustomize` stopped them at 300 s, and kustomize's
+# time grows faster than the object count, so they would take over 1,000 s.
+KUSTOMIZE_LIMIT = 600.0
 
 
 @dataclass
@@ -90,6 +104,13 @@ class Row:
     result: Result
     naive: Result | None = None
     fast_import: Result | None = None
+
+
+@dataclass(frozen=True)
+class KustomizeRow:
+    objects: int
+    build: str
+    seconds: str
 
 
 @dataclass
@@ -120,6 +141,7 @@ class Results:
     scale_files: int = 0
     budget: Budget | None = None
     rss_kib: dict[str, int | None] = field(default_factory=dict)
+    kustomize: list[KustomizeRow] = field(default_factory=list)
 
 
 def log(message: str) -> None:
@@ -278,6 +300,32 @@ def measure_budget(profile: Profile, work: Path, results: Results) -> None:
         f"{secs(result.percentile(0.5))}")
 
 
+def measure_kustomize(profile: Profile, work: Path, results: Results) -> None:
+    """`kubectl kustomize` on a destination's resources of each size: in one build (what Flux
+    builds for a destination statewriter writes) and namespace by namespace (the figure the
+    README's guidance rests on)."""
+    for size in profile.kustomize_sizes:
+        folder = work / f"kustomize-{size}"
+        try:
+            resources = kustomize.write_resources(size, folder)
+            nested = (one_build(resources) if size <= profile.kustomize_nested
+                      else f"not run: over the {KUSTOMIZE_LIMIT:.0f} s limit")
+            each = kustomize.per_namespace(resources, KUSTOMIZE_LIMIT)
+            results.kustomize += [
+                KustomizeRow(resources.objects, "layout 2 (nested), one build", nested),
+                KustomizeRow(resources.objects, f"per namespace: slowest of {len(each.builds)}",
+                             each.slowest(KUSTOMIZE_LIMIT)),
+                KustomizeRow(resources.objects, f"per namespace: all {len(each.builds)}", each.total())]
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def one_build(resources: kustomize.Resources) -> str:
+    build = kustomize.checked(f"{resources.objects:,} objects: layout 2", resources.folder,
+                              resources.objects, KUSTOMIZE_LIMIT)
+    return kustomize.seconds(build, KUSTOMIZE_LIMIT)
+
+
 def mib(kib: int | None) -> str:
     return "-" if kib is None else f"{kib / 1024:.0f} MiB"
 
@@ -344,6 +392,12 @@ def report(profile: Profile, results: Results, elapsed: float, quick: bool,
                   f"{secs(budget.result.percentile(0.99))}, max "
                   f"{secs(max(budget.result.latencies, default=0))}; "
                   f"{budget.missing} acknowledged bundles missing from the remote."]
+    if results.kustomize:
+        lines += ["", f"`kubectl kustomize` build time of a destination's resources (ECK requests "
+                  f"over {NAMESPACES} namespaces, layout 2 as the planner writes it; "
+                  f"{kustomize.kustomize_version()}; {KUSTOMIZE_LIMIT:.0f} s limit a build):", "",
+                  "| objects | build | seconds |", "|---:|---|---:|"]
+        lines += [f"| {row.objects:,} | {row.build} | {row.seconds} |" for row in results.kustomize]
 
     # -- goals (issue 10) -----------------------------------------------------------------
     def rate(store: str, writer: str, clients: int) -> Row | None:
@@ -379,7 +433,7 @@ def report(profile: Profile, results: Results, elapsed: float, quick: bool,
     lines += [f"| {what} | {value} | {verdict(ok)} |" for what, value, ok in checks]
     if quick:
         lines += ["", "Quick run: small sizes; the goals name 20,000 files, 3,000/20,000 requests "
-                  "in one namespace and 100,000 requests."]
+                  "in one namespace and 100,000 requests; kustomize builds 3,000 to 30,000 objects."]
     return "\n".join(lines) + "\n"
 
 
@@ -396,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the repositories go (default ./var)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
+    if shutil.which("kubectl") is None:
+        parser.error("kubectl is not on PATH (the kustomize builds need it)")
     profile = QUICK if args.quick else FULL
     began = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -430,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
         measure_scale(profile, work, results)
         log(f"push budget ({profile.budget_interval:g} s)")
         measure_budget(profile, work, results)
+        log("kustomize builds")
+        measure_kustomize(profile, work, results)
         text = report(profile, results, time.perf_counter() - began, args.quick,
                       (load_before[0], os.getloadavg()[0]))
     finally:
