@@ -8,10 +8,11 @@ the clock starts), one write at a time, each published before the next is sent:
   request and an update (a status change) in a namespace holding 1% of them;
 - one promise/namespace holding `--crowded` requests (20,000, as `bench.crowded`);
 - `--crds` CRDs shared across promises (5,000: 100 promises shipping 50 CRDs each with
-  every request, all in the destination's `dependencies/_cluster/`): a new request of one of
-  those promises (its CRDs unchanged), a promise upgrade (a request posting one of its CRDs
-  changed: that file is rewritten) and a new promise (its first request, 50 new CRDs: the
-  folder's kustomization gains entries; the promise is deleted again after each, unmeasured);
+  every request, in the destination's `dependencies/_cluster/`, one folder per promise's API
+  group since layout 3): a new request of one of those promises (its CRDs unchanged), a
+  promise upgrade (a request posting one of its CRDs changed: that file is rewritten) and a
+  new promise (its first request, 50 new CRDs in a new group folder: `_cluster`'s
+  kustomization gains an entry; the promise is deleted again after each, unmeasured);
 
 each against the same write in a store holding only the destination (and what this run
 wrote there). Every (store, write) pair is interleaved one by one, in a shuffled order per

@@ -14,15 +14,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gitops.bundle import Owner
-from gitops.identity import Identity
+from gitops.identity import CRD_GROUP, CRD_KIND, Identity
+from gitops.names import RESERVED_REQUEST_NAMES
 
 DEPENDENCIES = "dependencies"
 RESOURCES = "resources"
 SECTIONS = (DEPENDENCIES, RESOURCES)
 SHARED = "_shared"
 CLUSTER = "_cluster"
+CORE_GROUP = "_core"  # the group folder of the core group "": no DNS name starts with "_"
 PROMISE_LEVEL = "_promise"
 KUSTOMIZATION = "kustomization.yaml"
+# Names no folder may take: it would sit next to its parent's kustomization file.
+RESERVED_FOLDER_NAMES = RESERVED_REQUEST_NAMES
 
 STATE = ".statewriter"
 DESTINATIONS_DIR = f"{STATE}/destinations"
@@ -31,7 +35,7 @@ BUNDLES_DIR = f"{STATE}/bundles"
 GENERATIONS_DIR = f"{STATE}/generations"
 LAYOUT_RECORD = f"{STATE}/layout.json"
 
-VERSION = 2  # of the layout below; an older store is migrated at start-up
+VERSION = 3  # of the layout below; an older store is migrated at start-up
 MAX_SEGMENT = 255  # bytes in one path segment: what Linux file systems hold
 
 
@@ -116,6 +120,21 @@ def owner_folder(owner: Owner) -> str:
     return f"{owner.namespace}/{owner.promise}/{shard(owner.name)}/{owner.name}/{owner.pipeline}"
 
 
+def group_folder(identity: Identity) -> str:
+    """The folder of a dependency below its namespace folder: the API group a CRD defines
+    (its name is `<plural>.<group>`), so a promise's CRDs sit together, else the object's own
+    group. 5,000 CRDs of 100 promises would otherwise share one folder, whose tree and
+    kustomization every write to it rewrites (and GitHub refuses folders over 3,000 entries)."""
+    group = identity.group
+    if identity.group_kind == (CRD_GROUP, CRD_KIND):
+        group = identity.name.partition(".")[2] or group  # Kubernetes requires the dot
+    if not group:
+        return CORE_GROUP
+    # a group may be spelt `kustomization.yaml`: the folder would clash with the namespace's
+    # kustomization file, so it takes the `_` no group can start with
+    return f"_{group}" if group in RESERVED_FOLDER_NAMES else group
+
+
 def object_path(
     destination: Destination, section: str, identity: Identity, owners: Collection[Owner]
 ) -> str:
@@ -125,7 +144,8 @@ def object_path(
     mapping as it is rather than copying it."""
     namespace = identity.namespace or CLUSTER
     if section == DEPENDENCIES:
-        return f"{destination.section(DEPENDENCIES)}/{namespace}/{object_file_name(identity, False)}"
+        folder = f"{destination.section(DEPENDENCIES)}/{namespace}/{group_folder(identity)}"
+        return f"{folder}/{object_file_name(identity, False)}"
     if len(owners) == 1:
         owner = next(iter(owners))
         if not owner.is_promise_level:

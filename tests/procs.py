@@ -51,16 +51,21 @@ def init_bare(path: Path, branch: str = "main") -> Path:
     return path
 
 
-V1_STORE = ROOT / "tests" / "fixtures" / "v1-store.fi"
+FIXTURE_STORES = {1: ROOT / "tests" / "fixtures" / "v1-store.fi",
+                  2: ROOT / "tests" / "fixtures" / "v2-store.fi"}
+
+
+def layout_store(path: Path, version: int) -> Path:
+    """The fixture store statewriter's layout `version` wrote (tests/fixtures/make_v1_store.py,
+    make_v2_store.py), as a bare repository at `path` (branch main)."""
+    init_bare(path)
+    git(f"--git-dir={path}", "fast-import", "--quiet",
+        input=FIXTURE_STORES[version].read_bytes())
+    return path
 
 
 def layout_1_store(path: Path) -> Path:
-    """The fixture store statewriter's layout 1 wrote (tests/fixtures/make_v1_store.py), as a
-    bare repository at `path` (branch main)."""
-    init_bare(path)
-    with V1_STORE.open("rb") as stream:
-        git(f"--git-dir={path}", "fast-import", "--quiet", input=stream.read())
-    return path
+    return layout_store(path, 1)
 
 
 def owned_requests(git_dir: Path | str, branch: str = "main") -> set[tuple[str, str]]:

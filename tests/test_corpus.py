@@ -139,8 +139,10 @@ def test_large_redis_crd_round_trips(world: World, tmp_path: Path) -> None:
     world.destination("redis-host", {"redis": "yes"})
     (original,) = corpus_objects("redis-operator.yaml")
     (path,) = world.objects("redis-host")
-    assert path == ("redis-host/dependencies/_cluster/"
-                    f"CustomResourceDefinition.apiextensions.k8s.io_{original['metadata']['name']}.yaml")
+    name = original["metadata"]["name"]
+    group = name.partition(".")[2]  # a CRD sits in the folder of the group it defines
+    assert path == (f"redis-host/dependencies/_cluster/{group}/"
+                    f"CustomResourceDefinition.apiextensions.k8s.io_{name}.yaml")
     assert without_prune_annotation(world.doc(path)) == original
     assert world.doc(path)["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/prune"] == \
         "disabled"

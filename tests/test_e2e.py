@@ -41,9 +41,9 @@ def test_seed_scenario_over_http(tmp_path: Path) -> None:
         clone = tmp_path / "clone"
         subprocess.run(["git", "clone", "-q", f"{url}/git/state.git", str(clone)], check=True)
         deps = clone / "worker-cluster-1" / "dependencies"
-        crd_files = sorted(p.name for p in (deps / "_cluster").glob("CustomResourceDefinition*"))
+        crd_files = sorted(p.name for p in (deps / "_cluster").glob("*/CustomResourceDefinition*"))
         assert len(crd_files) == len(CRD_NAMES)
-        assert (deps / "elastic-system" / "StatefulSet.apps_elastic-operator.yaml").is_file()
+        assert (deps / "elastic-system" / "apps" / "StatefulSet.apps_elastic-operator.yaml").is_file()
         for name in ("example", "second-request"):
             folder = clone / "worker-cluster-1/resources" / layout.owner_folder(
                 Owner("elastic-cloud", "default", name, "default"))
@@ -62,7 +62,7 @@ def test_seed_scenario_over_http(tmp_path: Path) -> None:
         deleted = http.delete("/v1/promises/elastic-cloud/requests/default/example")
         assert deleted.status_code == 200, deleted.text
         subprocess.run(["git", "-C", str(clone), "pull", "-q"], check=True)
-        assert len(list((deps / "_cluster").glob("CustomResourceDefinition*"))) == len(CRD_NAMES)
+        assert len(list((deps / "_cluster").glob("*/CustomResourceDefinition*"))) == len(CRD_NAMES)
         assert verify_path(clone) == []
         assert http.delete("/v1/promises/elastic-cloud/requests/default/example").status_code == 404
 

@@ -133,7 +133,7 @@ def test_files_added_changed_removed(story: tuple[Repo, dict[str, dict[str, Any]
     first, extra, kibana, delete = reversed(
         request_history(repo.path, "main", "elastic-cloud", "default", "example"))
     assert f"{EXAMPLE}/default_ConfigMap_settings.yaml" in first["files"]["added"]
-    assert "worker-1/dependencies/_cluster/Namespace_elastic-system.yaml" in first["files"]["added"]
+    assert "worker-1/dependencies/_cluster/_core/Namespace_elastic-system.yaml" in first["files"]["added"]
     assert first["files"]["changed"] == ["worker-1/dependencies/kustomization.yaml",
                                          "worker-1/resources/kustomization.yaml"]
     assert first["files"]["removed"] == []

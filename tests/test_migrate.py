@@ -1,6 +1,7 @@
-"""Layout 1 to layout 2 (CONTRACT section 2 "Upgrades"): a store written by the last v1
-statewriter (tests/fixtures/v1-store.fi) is migrated at start-up in one commit, and every
-invariant holds after it, checked by real git, kubectl and statewriter verify."""
+"""Earlier layouts to today's (CONTRACT section 2 "Upgrades"): a store written by the last
+layout-1 statewriter (tests/fixtures/v1-store.fi) or the last layout-2 one (v2-store.fi) is
+migrated at start-up in one commit, and every invariant holds after it, checked by real git,
+kubectl and statewriter verify."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from gitops.verify import verify_tree
 from gitops.writer import Writer
 from gitops.yamldocs import load_documents
 from tests.fixtures import eck
-from tests.procs import git, layout_1_store, verify_clone
+from tests.procs import git, layout_store, verify_clone
+from tests.support import KUBECTL, materialise
 
 OWNERS = ".statewriter/owners"
 
@@ -44,9 +46,20 @@ def log(repo: Path) -> list[str]:
     return git(f"--git-dir={repo}", "log", "--format=%H", "main").split()
 
 
+@pytest.fixture(params=[1, 2], ids=["layout-1", "layout-2"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Each fixture store: the tests taking it hold for a migration from either layout."""
+    return layout_store(tmp_path / "state.git", request.param)
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Path:
-    return layout_1_store(tmp_path / "state.git")
+def v1_store(tmp_path: Path) -> Path:
+    return layout_store(tmp_path / "state.git", 1)
+
+
+@pytest.fixture
+def v2_store(tmp_path: Path) -> Path:
+    return layout_store(tmp_path / "state.git", 2)
 
 
 def test_start_up_migrates_in_one_commit_and_every_invariant_holds(store: Path, tmp_path: Path) -> None:
@@ -62,7 +75,7 @@ def test_start_up_migrates_in_one_commit_and_every_invariant_holds(store: Path, 
     trailers = parse_trailers(message)
     assert trailers["Statewriter-Action"] == ["migrate"]
     assert trailers["Statewriter-Destination"] == ["worker-1", "worker-2"]
-    assert message.startswith("migrate the state store to layout 2\n")
+    assert message.startswith(f"migrate the state store to layout {layout.VERSION}\n")
     files = files_of(store)
     assert files[layout.LAYOUT_RECORD] == layout.layout_record()
     # a real checkout, every invariant (kustomize builds included), on the clone
@@ -79,8 +92,8 @@ def _holdings(index: Index) -> dict[ObjectKey, dict[Owner, str]]:
             for key, holders in index.objects.items()}
 
 
-def test_every_object_keeps_its_values(store: Path) -> None:
-    before = files_of(store)
+def test_every_object_keeps_its_values(v1_store: Path) -> None:
+    before = files_of(v1_store)
     tree = DictTree(before)
     plan = planner.plan_migrate(Index.load(tree), tree)
     after = {**before, **{p: c for p, c in plan.changes.items() if c is not None}}
@@ -90,22 +103,22 @@ def test_every_object_keeps_its_values(store: Path) -> None:
         assert destination is not None
         old_path = _layout1_object_path(destination, holders.section, key.identity, holders)
         new_path = layout.object_path(destination, holders.section, key.identity, holders)
-        # layout 1 read its own files back as YAML 1.1: what it meant, layout 2 must say
+        # layout 1 read its own files back as YAML 1.1: what it meant, today's must say
         old = yaml.load(before[old_path], Loader=_Layout1Loader)
         (new,) = load_documents(after[new_path].decode())
         assert new == old, key
 
 
-def test_the_values_layout_1_wrote_ambiguously_now_read_back_as_strings(store: Path) -> None:
-    Writer(EmbeddedStore(store)).close()
-    (path,) = [p for p in files_of(store) if p.endswith("_ConfigMap_values.yaml")]
-    doc = yaml.safe_load(files_of(store)[path])
+def test_the_values_layout_1_wrote_ambiguously_now_read_back_as_strings(v1_store: Path) -> None:
+    Writer(EmbeddedStore(v1_store)).close()
+    (path,) = [p for p in files_of(v1_store) if p.endswith("_ConfigMap_values.yaml")]
+    doc = yaml.safe_load(files_of(v1_store)[path])
     assert doc["metadata"]["namespace"] == "2024"
     assert doc["data"] == {"zip": "08544", "exponent": "1e3", "octal": "0o17", "big": "12e7",
                            "half": "+.5", "answer": "y", "on": "yes", "nothing": "null"}
     # Go's YAML reader (the API server's) sees the same strings
     shown = subprocess.run(["kubectl", "label", "--local", "-f", "-", "probe-", "-o", "json"],
-                           input=files_of(store)[path], capture_output=True, check=True)
+                           input=files_of(v1_store)[path], capture_output=True, check=True)
     assert json.loads(shown.stdout)["data"] == doc["data"]
 
 
@@ -141,7 +154,7 @@ def test_a_migrated_store_is_not_migrated_again(store: Path) -> None:
 
 
 def test_two_replicas_starting_together_migrate_once(store: Path, tmp_path: Path) -> None:
-    """Two replicas (each its own cache of one remote) start on a layout-1 remote at once:
+    """Two replicas (each its own cache of one remote) start on an older layout's remote at once:
     one migration commit lands, the other replica finds it (compare-and-swap) and loads it."""
     commits = log(store)
     writers: list[Writer] = []
@@ -167,15 +180,15 @@ def test_two_replicas_starting_together_migrate_once(store: Path, tmp_path: Path
             writer.close()
 
 
-def test_a_remote_in_layout_1_is_migrated_by_push(store: Path, tmp_path: Path) -> None:
+def test_a_remote_in_an_older_layout_is_migrated_by_push(store: Path, tmp_path: Path) -> None:
     Writer(RemoteStore(store.as_uri(), tmp_path / "data")).close()
     message = git(f"--git-dir={store}", "log", "-1", "--format=%B", "main")
     assert parse_trailers(message)["Statewriter-Action"] == ["migrate"]
     assert verify_tree(DictTree(files_of(store)), kustomize=True) == []
 
 
-def test_a_request_the_layout_cannot_hold_is_removed_and_named(store: Path) -> None:
-    files = files_of(store)
+def test_a_request_the_layout_cannot_hold_is_removed_and_named(v1_store: Path) -> None:
+    files = files_of(v1_store)
     # what layout 1 let in: a request named kustomization.yaml, with its record and object
     owner = Owner("redis", "default", "kustomization.yaml", "default")
     index = Index.load(DictTree(files))
@@ -201,8 +214,89 @@ def test_a_request_the_layout_cannot_hold_is_removed_and_named(store: Path) -> N
 def test_a_store_of_a_newer_layout_is_refused(tmp_path: Path) -> None:
     repo = tmp_path / "state.git"
     store = EmbeddedStore(repo)
-    commit = store.commit(None, {layout.LAYOUT_RECORD: b'{"version": 3}\n'}, "newer", Author())
+    newer = layout.VERSION + 1
+    record = f'{{"version": {newer}}}\n'.encode()
+    commit = store.commit(None, {layout.LAYOUT_RECORD: record}, "newer", Author())
     assert store.publish(None, commit)
     store.close()
-    with pytest.raises(StoreUnavailable, match="layout 3"):
+    with pytest.raises(StoreUnavailable, match=f"layout {newer}"):
         Writer(EmbeddedStore(repo))
+
+
+# -- layout 2 to 3: dependencies fanned out by API group -----------------------------------------
+
+
+def _outside_dependencies(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {p: c for p, c in files.items()
+            if "/dependencies/" not in p and p != layout.LAYOUT_RECORD}
+
+
+def _dependency_objects(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {p: c for p, c in files.items()
+            if "/dependencies/" in p and not p.endswith("/" + layout.KUSTOMIZATION)}
+
+
+def test_layout_2_moves_each_dependency_into_its_group_folder_and_nothing_else(
+    v2_store: Path,
+) -> None:
+    before = files_of(v2_store)
+    Writer(EmbeddedStore(v2_store)).close()
+    after = files_of(v2_store)
+
+    message = git(f"--git-dir={v2_store}", "log", "-1", "--format=%B", "main")
+    assert "Layout 2 to 3: dependencies in a folder per API group" in message
+    # records, stored documents and resources are layout 3's already
+    assert _outside_dependencies(after) == _outside_dependencies(before)
+    # every dependency one folder down, byte for byte
+    old, new = _dependency_objects(before), _dependency_objects(after)
+    assert len(new) == len(old)
+    for path, content in new.items():
+        folder, file = path.rsplit("/", 2)[0], path.rpartition("/")[2]
+        assert old[f"{folder}/{file}"] == content, path
+    cluster = "worker-1/dependencies/_cluster"
+    for path in [
+        f"{cluster}/elasticsearch.k8s.elastic.co/"
+        "CustomResourceDefinition.apiextensions.k8s.io_elasticsearches.elasticsearch.k8s.elastic.co.yaml",
+        f"{cluster}/tenancy.example.com/Tenant.tenancy.example.com_acme.yaml",
+        f"{cluster}/_kustomization.yaml/Odd.kustomization.yaml_one.yaml",
+        f"{cluster}/_core/Namespace_elastic-system.yaml",
+        f"{cluster}/scheduling.k8s.io/PriorityClass.scheduling.k8s.io_platform-high.yaml",
+        "worker-1/dependencies/elastic-system/apps/StatefulSet.apps_elastic-operator.yaml",
+        "worker-1/dependencies/team-a/networking.k8s.io/NetworkPolicy.networking.k8s.io_redis-allow.yaml",
+        "clusters/worker-2/dependencies/platform-system/_core/ConfigMap_platform-settings.yaml",
+    ]:
+        assert path in new, path
+    (long,) = [p for p in new if p.startswith(cluster) and ".apiextensions.k8s.io_ppp" in p]
+    assert long.split("/")[-2] == "g" * 60 + ".example.com"  # the group of the shortened name
+    assert yaml.safe_load(after[f"{cluster}/{layout.KUSTOMIZATION}"])["resources"] == [
+        "_core", "_kustomization.yaml", "agent.k8s.elastic.co", "beat.k8s.elastic.co",
+        "elasticsearch.k8s.elastic.co", "g" * 60 + ".example.com", "kibana.k8s.elastic.co",
+        "queue.example.com", "rbac.authorization.k8s.io", "scheduling.k8s.io",
+        "tenancy.example.com"]
+
+
+def _built(folder: Path) -> list[str]:
+    """The documents `kubectl kustomize folder` prints, as text, sorted."""
+    assert KUBECTL, "kubectl is needed for these tests"
+    done = subprocess.run([KUBECTL, "kustomize", str(folder)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, f"kubectl kustomize {folder}: {done.stderr}"
+    return sorted(done.stdout.split("\n---\n"))
+
+
+def test_layout_2_migration_builds_the_same_objects_byte_for_byte(
+    v2_store: Path, tmp_path: Path,
+) -> None:
+    before = files_of(v2_store)
+    Writer(EmbeddedStore(v2_store)).close()
+    after = files_of(v2_store)
+    materialise(DictTree(before), tmp_path / "before")
+    materialise(DictTree(after), tmp_path / "after")
+    destinations = list(Index.load(DictTree(after)).destinations.values())
+    assert len(destinations) == 2
+    for destination in destinations:
+        for section in layout.SECTIONS:
+            folder = destination.section(section)
+            built = _built(tmp_path / "before" / folder)
+            assert len(built) > 1, folder
+            assert _built(tmp_path / "after" / folder) == built, folder

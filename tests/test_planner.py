@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.scale import CRDS_PER_PROMISE, crd_text
 from gitops import layout
 from gitops.bundle import Owner, parse_bundle
 from gitops.commitmsg import parse_trailers
@@ -397,10 +398,10 @@ def test_promise_level_bundle_goes_to_dependencies_with_default_namespace() -> N
     world.apply(payload("p1", files={"cm.yaml": config_map("settings"),
                                      "cr.yaml": crd("example.com", "Widget")}))
     path, doc = _placed(world, "ConfigMap", "settings")
-    assert path == f"{DEPS}/default/ConfigMap_settings.yaml"
+    assert path == f"{DEPS}/default/_core/ConfigMap_settings.yaml"
     assert doc["metadata"]["namespace"] == "default"
     path, _ = _placed(world, "CustomResourceDefinition", "widgets.example.com")
-    assert path.startswith(f"{DEPS}/_cluster/")
+    assert path.startswith(f"{DEPS}/_cluster/example.com/")
 
 
 def test_cluster_scoped_kinds_of_a_request_go_to_dependencies() -> None:
@@ -437,7 +438,7 @@ def test_object_in_a_namespace_the_bundle_declares_goes_to_dependencies() -> Non
     }
     world.apply(payload("p1", "team-a/one", files))
     assert _placed(world, "ConfigMap", "operator")[0] == \
-        f"{DEPS}/operator-system/ConfigMap_operator.yaml"
+        f"{DEPS}/operator-system/_core/ConfigMap_operator.yaml"
     assert _placed(world, "ConfigMap", "own")[0].startswith(f"{req('team-a', 'p1', 'one', 'default')}/")
     assert _placed(world, "ConfigMap", "other")[0] == \
         f"{req('team-a', 'p1', 'one', 'default')}/team-b_ConfigMap_other.yaml"
@@ -453,7 +454,7 @@ def test_placement_annotation_sends_to_dependencies_and_is_stripped() -> None:
         "only.yaml": config_map("only", annotations={"statewriter.dev/placement": "dependency"}),
     }))
     path, doc = _placed(world, "ConfigMap", "marked")
-    assert path == f"{DEPS}/team-a/ConfigMap_marked.yaml"
+    assert path == f"{DEPS}/team-a/_core/ConfigMap_marked.yaml"
     assert doc["metadata"]["annotations"] == {"team": "a"}
     path, doc = _placed(world, "ConfigMap", "only")
     assert "annotations" not in doc["metadata"]
@@ -470,7 +471,7 @@ def test_kind_with_cluster_scoped_crd_in_the_bundle_gets_no_namespace() -> None:
         "widget.yaml": manifest("example.com/v1", "Widget", "w"),
     }))
     path, doc = _placed(world, "Tenant", "acme")
-    assert path == f"{DEPS}/_cluster/Tenant.example.com_acme.yaml"
+    assert path == f"{DEPS}/_cluster/example.com/Tenant.example.com_acme.yaml"
     assert "namespace" not in doc["metadata"]
     path, doc = _placed(world, "Widget", "w")
     assert doc["metadata"]["namespace"] == "team-a"
@@ -489,7 +490,7 @@ def test_kind_with_cluster_scoped_crd_in_the_destination_gets_no_namespace() -> 
     placed = world.index.request_destination("p1", "team-a", "one")
     assert placed is not None
     (path,) = [p for p in world.objects(placed) if "Tenant.example.com_acme" in p]
-    assert path == f"{placed}/dependencies/_cluster/Tenant.example.com_acme.yaml"
+    assert path == f"{placed}/dependencies/_cluster/example.com/Tenant.example.com_acme.yaml"
     assert "namespace" not in world.doc(path)["metadata"]
     check_tree(world.tree, exact_blobs=True)
     assert_reloads(world)
@@ -538,9 +539,9 @@ def test_identity_keeps_its_first_placement() -> None:
     # first seen as a dependency; an owner that would place it in resources joins it there
     world.apply(payload("p2", files={"cm.yaml": config_map("base", "shared")}))
     world.apply(payload("p2", "team-a/three", {"cm.yaml": config_map("base", "shared")}))
-    assert _placed(world, "ConfigMap", "base")[0] == f"{DEPS}/shared/ConfigMap_base.yaml"
+    assert _placed(world, "ConfigMap", "base")[0] == f"{DEPS}/shared/_core/ConfigMap_base.yaml"
     world.delete("p2")
-    assert _placed(world, "ConfigMap", "base")[0] == f"{DEPS}/shared/ConfigMap_base.yaml"
+    assert _placed(world, "ConfigMap", "base")[0] == f"{DEPS}/shared/_core/ConfigMap_base.yaml"
     check_tree(world.tree, exact_blobs=True)
     assert_reloads(world)
 
@@ -651,7 +652,7 @@ def test_stored_documents_are_normalised_and_keep_the_dependency_mark(restart: b
         world.restart()
 
     world.destination("prod", {"env": "prod"})
-    assert world.tree.read("prod/dependencies/ops/ConfigMap_operator.yaml") is not None
+    assert world.tree.read("prod/dependencies/ops/_core/ConfigMap_operator.yaml") is not None
     assert world.tree.read(f"{req('team-a', 'p1', 'one', dest='prod')}/team-a_ConfigMap_plain.yaml")
     check_tree(world.tree, exact_blobs=True)
     assert_reloads(world)
@@ -671,7 +672,8 @@ def test_pending_bundle_is_placed_when_a_matching_destination_is_registered(rest
 
     assert world.tree.read(f"{req('team-a', 'p1', 'one', dest='prod')}/team-a_ConfigMap_x.yaml")
     assert world.tree.read(
-        "prod/dependencies/_cluster/CustomResourceDefinition.apiextensions.k8s.io_widgets.example.com.yaml")
+        "prod/dependencies/_cluster/example.com/"
+        "CustomResourceDefinition.apiextensions.k8s.io_widgets.example.com.yaml")
     assert not world.files(".statewriter/bundles/p1/team-a")  # placed: no longer kept
     assert world.files(".statewriter/bundles/p1/_promise")  # kept for later destinations
     trailers = parse_trailers(plan.message)
@@ -778,7 +780,8 @@ def test_promise_level_bundle_goes_to_every_matching_destination_including_later
     assert list(plan.result.destinations) == ["a", "b"]
     assert [v for k, v in git_trailers(plan.message) if k == "Statewriter-Destination"] == ["a", "b"]
     assert "Statewriter-Request" not in dict(git_trailers(plan.message))
-    file = "dependencies/_cluster/CustomResourceDefinition.apiextensions.k8s.io_widgets.example.com.yaml"
+    file = ("dependencies/_cluster/example.com/"
+            "CustomResourceDefinition.apiextensions.k8s.io_widgets.example.com.yaml")
     assert world.tree.read(f"a/{file}") and world.tree.read(f"b/{file}")
     assert world.tree.read(f"c/{file}") is None
     world.restart()
@@ -872,7 +875,9 @@ def test_destination_path_change_into_its_old_section_leaves_no_stale_kustomizat
     assert set(world.files("a")) == {
         "a/dependencies/kustomization.yaml", "a/resources/kustomization.yaml",
         "a/dependencies/_cluster/kustomization.yaml",
-        "a/dependencies/_cluster/CustomResourceDefinition.apiextensions.k8s.io_widgets.example.com.yaml",
+        "a/dependencies/_cluster/example.com/kustomization.yaml",
+        "a/dependencies/_cluster/example.com/"
+        "CustomResourceDefinition.apiextensions.k8s.io_widgets.example.com.yaml",
     }
     check_tree(world.tree, exact_blobs=True)
     assert_reloads(world)
@@ -1140,6 +1145,99 @@ def test_a_new_object_whose_shortened_file_name_is_taken_is_refused() -> None:
         world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map(first),
                                                  "b.yaml": config_map(second)}))
     assert index_state(world.index) == state and world.files() == files
+
+
+# -- dependencies fanned out by API group (CONTRACT section 2, layout 3) ------------------------
+
+
+def _listed(world: World, folder: str) -> list[str]:
+    resources: list[str] = yaml.safe_load(world.read(f"{folder}/{layout.KUSTOMIZATION}"))["resources"]
+    return resources
+
+
+def test_dependencies_sit_in_a_folder_per_api_group_a_crd_in_the_group_it_defines(
+    tmp_path: Path,
+) -> None:
+    world = World()
+    world.destination(DEST)
+    world.apply(payload("p1", "team-a/one", {
+        "crds.yaml": crd("example.com", "Widget") + "---\n" + crd("example.com", "Tenant", "Cluster"),
+        "tenant.yaml": manifest("example.com/v1", "Tenant", "acme"),
+        "ns.yaml": manifest("v1", "Namespace", "ops"),
+        "role.yaml": manifest("rbac.authorization.k8s.io/v1", "ClusterRole", "reader", rules=[]),
+        "op.yaml": config_map("operator", "ops") + "---\n" + manifest(
+            "apps/v1", "Deployment", "operator", "ops", spec={"replicas": 1}),
+    }))
+    cluster = f"{DEPS}/_cluster"
+    assert sorted(p.removeprefix(f"{DEPS}/") for p in world.objects(DEPS)) == [
+        "_cluster/_core/Namespace_ops.yaml",
+        "_cluster/example.com/CustomResourceDefinition.apiextensions.k8s.io_tenants.example.com.yaml",
+        "_cluster/example.com/CustomResourceDefinition.apiextensions.k8s.io_widgets.example.com.yaml",
+        "_cluster/example.com/Tenant.example.com_acme.yaml",
+        "_cluster/rbac.authorization.k8s.io/ClusterRole.rbac.authorization.k8s.io_reader.yaml",
+        "ops/_core/ConfigMap_operator.yaml",
+        "ops/apps/Deployment.apps_operator.yaml",
+    ]
+    assert _listed(world, DEPS) == ["_cluster", "ops"]
+    assert _listed(world, cluster) == ["_core", "example.com", "rbac.authorization.k8s.io"]
+    assert _listed(world, f"{cluster}/example.com") == [
+        "CustomResourceDefinition.apiextensions.k8s.io_tenants.example.com.yaml",
+        "CustomResourceDefinition.apiextensions.k8s.io_widgets.example.com.yaml",
+        "Tenant.example.com_acme.yaml"]
+    check_tree(world.tree, exact_blobs=True)
+    assert_reloads(world)
+    built = build_all(world.tree, tmp_path)
+    assert len(built[DEPS]) == 7
+
+
+def test_a_group_folder_that_empties_goes_with_its_kustomization() -> None:
+    world = World()
+    world.destination(DEST)
+    both = {"cm.yaml": config_map("settings", "ops"),
+            "deploy.yaml": manifest("apps/v1", "Deployment", "operator", "ops", spec={})}
+    world.apply(payload("p1", files=both))
+    plan = world.apply(payload("p1", files={"cm.yaml": both["cm.yaml"]}))
+    assert [p for p in plan.files.removed if p.startswith(DEST)] == [
+        f"{DEPS}/ops/apps/Deployment.apps_operator.yaml", f"{DEPS}/ops/apps/kustomization.yaml"]
+    assert [p for p in plan.files.changed if p.startswith(DEST)] == [f"{DEPS}/ops/kustomization.yaml"]
+    assert _listed(world, f"{DEPS}/ops") == ["_core"]
+    check_tree(world.tree, exact_blobs=True)
+    world.delete("p1")
+    assert set(world.files(DEST)) == {f"{DEPS}/kustomization.yaml", f"{RES}/kustomization.yaml"}
+    assert _listed(world, DEPS) == []
+
+
+def test_a_group_spelt_like_a_kustomization_file_gets_a_folder_no_group_can_take(
+    tmp_path: Path,
+) -> None:
+    world = World()
+    world.destination(DEST)
+    group = "kustomization.yaml"
+    world.apply(payload("p1", files={"crd.yaml": crd(group, "Odd", "Cluster"),
+                                     "odd.yaml": manifest(f"{group}/v1", "Odd", "one")}))
+    folder = f"{DEPS}/_cluster/_kustomization.yaml"
+    assert _listed(world, f"{DEPS}/_cluster") == ["_kustomization.yaml"]
+    assert sorted(_listed(world, folder)) == [
+        "CustomResourceDefinition.apiextensions.k8s.io_odds.kustomization.yaml.yaml",
+        "Odd.kustomization.yaml_one.yaml"]
+    check_tree(world.tree, exact_blobs=True)
+    built = build_all(world.tree, tmp_path)
+    assert sorted(d["kind"] for d in built[DEPS]) == ["CustomResourceDefinition", "Odd"]
+
+
+def test_no_dependencies_folder_holds_more_than_1000_entries_with_5000_crds_of_100_promises() -> None:
+    world = World()
+    world.destination(DEST)
+    promises = [f"p{number:03d}" for number in range(100)]
+    for promise in promises:
+        files = {f"crd-{n}.yaml": crd_text(promise, n) for n in range(CRDS_PER_PROMISE)}
+        world.apply(payload(promise, f"team-a/{promise}-r1", files))
+    written = world.files(DEPS)
+    assert sum(1 for p in written if not p.endswith(f"/{layout.KUSTOMIZATION}")) == 5_000
+    widths = {folder: len(world.tree.listdir(folder)) for folder in {p.rpartition("/")[0] for p in written}}
+    assert max(widths.values()) <= 1_000, max(widths.items(), key=lambda item: item[1])
+    assert widths[f"{DEPS}/_cluster"] == 101  # a folder per promise's group, and its kustomization
+    assert widths[f"{DEPS}/_cluster/p042.example.com"] == CRDS_PER_PROMISE + 1
 
 
 def test_kustomization_entries_are_quoted_strings(tmp_path: Path) -> None:

@@ -226,7 +226,8 @@ def test_destinations_then_a_crds_owners(browser: WebDriver, service: Service, s
     object_cell, path_cell, owners_cell = crd.find_elements(By.TAG_NAME, "td")
     assert "CustomResourceDefinition" in object_cell.text
     assert path_cell.text.replace("\n", "") == (
-        f"worker-1/dependencies/_cluster/CustomResourceDefinition.apiextensions.k8s.io_{CRD}.yaml")
+        f"worker-1/dependencies/_cluster/{CRD.partition('.')[2]}/"
+        f"CustomResourceDefinition.apiextensions.k8s.io_{CRD}.yaml")
     owners = owners_cell.find_elements(By.CSS_SELECTOR, "a.owner")
     assert sorted(a.text for a in owners) == ["default/example", "team-a/analytics"]
     assert f"{PROMISE} · default" in owners_cell.text

@@ -26,7 +26,7 @@ from gitops.store.objects import Repository
 from gitops.tree import DictTree
 from gitops.verify import builds, verify_path, verify_target, verify_tree
 from tests.fixtures.eck import request_bundle
-from tests.procs import layout_1_store
+from tests.procs import layout_1_store, layout_store
 from tests.support import World
 
 ROOT = Path(__file__).parents[1]
@@ -211,8 +211,8 @@ def test_real_corpus_manifests_verify_clean() -> None:
 
 ES = f"{EXAMPLE}/default_Elasticsearch.elasticsearch.k8s.elastic.co_example.yaml"
 KIBANA = f"{EXAMPLE}/default_Kibana.kibana.k8s.elastic.co_example.yaml"
-NAMESPACE = f"{DEPS}/_cluster/Namespace_elastic-system.yaml"
-CONFIGMAP = f"{DEPS}/elastic-system/ConfigMap_elastic-operator.yaml"
+NAMESPACE = f"{DEPS}/_cluster/_core/Namespace_elastic-system.yaml"
+CONFIGMAP = f"{DEPS}/elastic-system/_core/ConfigMap_elastic-operator.yaml"
 
 
 def test_duplicate_identity_under_another_api_version(eck: dict[str, bytes]) -> None:
@@ -273,7 +273,7 @@ spec:
                  "files": {"w.yaml": "apiVersion: example.com/v1\nkind: Widget\n"
                                      "metadata: {name: w}\n"}})
     files = store.files()
-    assert f"{W1}/dependencies/_cluster/Widget.example.com_w.yaml" in files
+    assert f"{W1}/dependencies/_cluster/example.com/Widget.example.com_w.yaml" in files
     assert verify(files, kustomize=True) == []
 
 
@@ -287,7 +287,8 @@ def test_missing_prune_annotation(eck: dict[str, bytes]) -> None:
     # The protected kinds are configurable.
     assert verify_tree(DictTree(files), kustomize=False,
                        protect_from_prune=frozenset({"CustomResourceDefinition"})) == []
-    crd = f"{DEPS}/_cluster/CustomResourceDefinition.apiextensions.k8s.io_beats.beat.k8s.elastic.co.yaml"
+    crd = (f"{DEPS}/_cluster/beat.k8s.elastic.co/"
+           "CustomResourceDefinition.apiextensions.k8s.io_beats.beat.k8s.elastic.co.yaml")
     edit(files, crd, lambda doc: doc["metadata"]["annotations"].update(
         {"kustomize.toolkit.fluxcd.io/prune": "enabled"}))
     assert f"{crd}: CustomResourceDefinition.apiextensions.k8s.io beats.beat.k8s.elastic.co " \
@@ -592,7 +593,7 @@ def test_verify_target_names_the_files_a_checkout_cannot_write(tmp_path: Path) -
 # -- the layout record -----------------------------------------------------------------------
 
 
-LAYOUT_1 = ".statewriter: layout 1: statewriter migrates it to layout 2 at start-up"
+LAYOUT_1 = f".statewriter: layout 1: statewriter migrates it to layout {layout.VERSION} at start-up"
 
 
 def test_a_store_without_its_layout_record_is_layout_1(eck: dict[str, bytes]) -> None:
@@ -603,11 +604,12 @@ def test_a_store_without_its_layout_record_is_layout_1(eck: dict[str, bytes]) ->
 
 def test_a_newer_layout_is_one_finding(eck: dict[str, bytes]) -> None:
     files = dict(eck)
-    files[layout.LAYOUT_RECORD] = b'{"version": 3}\n'
+    newer = layout.VERSION + 1
+    files[layout.LAYOUT_RECORD] = f'{{"version": {newer}}}\n'.encode()
     del files[KIBANA]  # not judged: a newer layout may keep it elsewhere
     assert verify(files, kustomize=True) == [
-        ".statewriter/layout.json: layout 3 is newer than this statewriter's (2): verify it "
-        "with a newer statewriter"
+        f".statewriter/layout.json: layout {newer} is newer than this statewriter's "
+        f"({layout.VERSION}): verify it with a newer statewriter"
     ]
 
 
@@ -648,6 +650,28 @@ def test_the_layout_1_fixture_store_verifies_clean_once_migrated(tmp_path: Path)
     tree = DictTree(files)
     plan = plan_migrate(Index.load(tree), tree)
     for path, content in plan.changes.items():
+        if content is None:
+            del files[path]
+        else:
+            files[path] = content
+    assert verify(files, kustomize=True) == []
+
+
+def test_the_layout_2_fixture_store_is_one_finding_until_migrated(tmp_path: Path) -> None:
+    files = main_branch_files(layout_store(tmp_path / "v2.git", 2))
+    layout_2 = (f"{layout.LAYOUT_RECORD}: layout 2: statewriter migrates it to layout "
+                f"{layout.VERSION} at start-up")
+    assert verify(files, kustomize=True) == [layout_2]
+    # its dependencies are still checked against their owners, wherever they are in the section
+    (namespace,) = [p for p in files if p.startswith(f"{W1}/dependencies/")
+                    and p.endswith("/Namespace_elastic-system.yaml")]
+    missing = dict(files)
+    del missing[namespace]
+    assert f"{DEPS}: missing; Namespace elastic-system is held by elastic-cloud default/example " \
+           "pipeline default, elastic-cloud default/second-request pipeline default" \
+           in verify(missing)
+    tree = DictTree(files)
+    for path, content in plan_migrate(Index.load(tree), tree).changes.items():
         if content is None:
             del files[path]
         else:
@@ -726,14 +750,16 @@ def test_sections_built_in_pieces(eck: dict[str, bytes], monkeypatch: pytest.Mon
     # Built from the piece's folder, not from the section.
     assert failure.startswith(f"{EXAMPLE}: kubectl kustomize failed: "), failure
     assert "ghost.yaml" in failure
-    # A folder with more files than a piece holds (dependencies/_cluster has 8) is split.
-    cluster = f"{DEPS}/_cluster"
+    # A folder with more entries than a piece holds (dependencies/elastic-system/_core has
+    # two objects and its kustomization) is split.
+    monkeypatch.setattr(builds, "KUSTOMIZE_CHUNK", 2)
+    folder = CONFIGMAP.rpartition("/")[0]
     broken = dict(eck)
-    broken[f"{cluster}/Namespace_elastic-system.yaml"] += b"  bad: [\n"
+    broken[CONFIGMAP] += b"  bad: [\n"
     findings = verify(broken, kustomize=True)
-    assert findings[0].startswith(f"{cluster}/Namespace_elastic-system.yaml: document 0: invalid YAML")
+    assert findings[0].startswith(f"{CONFIGMAP}: document 0: invalid YAML")
     assert len(findings) == 2, findings
-    assert findings[1].startswith(f"{cluster}: kubectl kustomize failed: "), findings
+    assert findings[1].startswith(f"{folder}: kubectl kustomize failed: "), findings
 
 
 # -- performance ------------------------------------------------------------------------------

@@ -1,13 +1,18 @@
 """Bringing a store written by an earlier layout to the current one (CONTRACT section 2):
-one commit, `Statewriter-Action: migrate`, made by the service at start-up.
+one commit, `Statewriter-Action: migrate`, made by the service at start-up. Objects keep
+their identity, section and owners, so Flux sees files move inside the same Kustomization
+and nothing is deleted from a cluster.
 
 Layout 1 to 2: request folders and owner records move under the `<shard>` fan-out folder;
 object file names over 255 bytes are shortened; every kustomization is rewritten with
 quoted entries; every object file and stored document is written again with unambiguous
-YAML. Objects keep their identity, section and owners, so Flux sees files move inside the
-same Kustomization and nothing is deleted from a cluster. Owners whose request names the
-layout cannot hold (`kustomization.yaml`) are removed: in layout 1 they already broke the
-build of their folder.
+YAML. Owners whose request names the layout cannot hold (`kustomization.yaml`) are removed:
+in layout 1 they already broke the build of their folder.
+
+Layout 2 to 3: every dependency moves one folder down, into its API group's folder (a CRD
+into the group it defines), byte for byte; the kustomizations on the way follow.
+
+A layout-1 store is rewritten whole, straight at today's paths: it takes both steps in one.
 """
 
 from __future__ import annotations
@@ -66,23 +71,15 @@ def plan_migrate(index: Index, tree: Tree, policy: Policy = Policy()) -> Plan:
     if not needs_migration(tree):
         return unchanged(index, Migrated(version, version))
     draft = Draft(index, tree, policy)
-    removed = _drop_unholdable(draft.index)
-    files, blobs = _object_files(draft.index, tree)
-    files.update(_stored_documents(draft.index, tree))
-    files.update(_kustomizations(draft.index, files))
-    records = _with_new_blobs(draft.index, blobs)
-    files.update((layout.owner_record_path(r.owner), encode_owner(r)) for r in records)
-    files.update(_generations(draft.index, blobs))
-    files[layout.LAYOUT_RECORD] = layout.layout_record()
-    for prefix in _rewritten_folders(draft.index):
-        for path, _ in tree.files(prefix):
-            draft.delete(path)
-    for path, content in files.items():
-        draft.write(path, content)
+    removed: list[Owner] = []
+    if version == 1:
+        removed = _from_layout_1(draft, tree)
+    else:
+        _fan_out_dependencies(draft, tree)
+    draft.write(layout.LAYOUT_RECORD, layout.layout_record())
     destinations = sorted(draft.index.destinations.values(), key=lambda d: d.name)
-    notes = [f"Layout {version} to {layout.VERSION}: request folders and owner records under "
-             "a two-hex-digit fan-out folder, file names over 255 bytes shortened, quoted "
-             "kustomization entries, unambiguous YAML strings. Objects are unchanged."]
+    steps = "; ".join(_STEPS[step] for step in range(version + 1, layout.VERSION + 1))
+    notes = [f"Layout {version} to {layout.VERSION}: {steps}. Objects are unchanged."]
     if removed:
         notes.append("Removed (the layout cannot hold these request names):")
         notes.extend(f"  {owner}" for owner in removed)
@@ -91,6 +88,49 @@ def plan_migrate(index: Index, tree: Tree, policy: Policy = Policy()) -> Plan:
                 ("Statewriter-Actor", ACTOR)]
     return draft.finish(f"migrate the state store to layout {layout.VERSION}", trailers,
                         Migrated(version, layout.VERSION), list_files=False, notes=notes)
+
+
+# What each layout changed, for the commit message.
+_STEPS = {
+    2: "request folders and owner records under a two-hex-digit fan-out folder, file names "
+       "over 255 bytes shortened, quoted kustomization entries, unambiguous YAML strings",
+    3: "dependencies in a folder per API group (a CRD in the group it defines)",
+}
+
+
+def _from_layout_1(draft: Draft, tree: Tree) -> list[Owner]:
+    """Everything under the destination paths and the records written again at today's
+    paths; returns the owners removed because the layout cannot hold their request name."""
+    removed = _drop_unholdable(draft.index)
+    files, blobs = _object_files(draft.index, tree)
+    files.update(_stored_documents(draft.index, tree))
+    files.update(_kustomizations(draft.index, files))
+    records = _with_new_blobs(draft.index, blobs)
+    files.update((layout.owner_record_path(r.owner), encode_owner(r)) for r in records)
+    files.update(_generations(draft.index, blobs))
+    for prefix in _rewritten_folders(draft.index):
+        for path, _ in tree.files(prefix):
+            draft.delete(path)
+    for path, content in files.items():
+        draft.write(path, content)
+    return removed
+
+
+def _fan_out_dependencies(draft: Draft, tree: Tree) -> None:
+    """Each dependency moved, unchanged, into its group folder; the draft rewrites the
+    kustomizations of the folders whose entries came or went (and drops emptied ones)."""
+    for key, holders in draft.index.objects.items():
+        destination = draft.index.destinations.get(key.destination)
+        if destination is None or holders.section != DEPENDENCIES:
+            continue
+        old = _layout2_dependency_path(destination, key.identity)
+        content = tree.read(old)
+        if content is None:
+            continue  # missing already: `statewriter verify` names it
+        section = destination.section(DEPENDENCIES)
+        draft.delete(old, section)
+        draft.write(layout.object_path(destination, DEPENDENCIES, key.identity, holders), content,
+                    section)
 
 
 def _drop_unholdable(index: Index) -> list[Owner]:
@@ -186,7 +226,13 @@ def _rewritten(content: bytes) -> bytes:
     return dump_document(doc) if isinstance(doc, dict) else content
 
 
-# -- layout 1's paths ---------------------------------------------------------------------------
+# -- earlier layouts' paths --------------------------------------------------------------------
+
+
+def _layout2_dependency_path(destination: Destination, identity: Identity) -> str:
+    namespace = identity.namespace or layout.CLUSTER
+    return f"{destination.section(DEPENDENCIES)}/{namespace}/{layout.object_file_name(identity, False)}"
+
 
 
 def _layout1_object_path(

@@ -41,13 +41,15 @@ def verify_files(
     if version > layout.VERSION:
         return findings
     findings.extend(folders.long_segments(files))
-    # Layout 1 keeps its records and objects at other paths: the one finding above says so.
-    paths_known = version != 1
-    known = state.check_state(records, paths_known, findings)
+    # An older layout keeps objects at other paths (layout 1 its records too), which the
+    # migration moves: the one finding above says so.
+    records_known = version != 1
+    objects_known = version in (0, layout.VERSION)
+    known = state.check_state(records, records_known, findings)
     placed = _by_destination(files, known.destinations, findings)
     jobs: list[Build] = []
     for name in sorted(placed):
-        jobs.extend(_destination(known, known.destinations[name], placed[name], paths_known,
+        jobs.extend(_destination(known, known.destinations[name], placed[name], objects_known,
                                  protected, findings))
     if kustomize:
         findings.extend(builds.run(kubectl, jobs, disk))

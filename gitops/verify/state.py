@@ -20,15 +20,16 @@ class State:
 
 
 def check_layout(state: DictTree, findings: list[str]) -> int:
-    """The layout the tree is written in. A layout-1 store is one finding, not a finding
+    """The layout the tree is written in. An older layout is one finding, not a finding
     for every path the migration moves; a newer layout cannot be judged at all."""
     try:
         version = layout_version(state)
     except CorruptState as error:
         findings.append(str(error))
         return layout.VERSION
-    if version == 1:
-        findings.append(f"{layout.STATE}: layout 1: statewriter migrates it to layout "
+    if 0 < version < layout.VERSION:
+        where = layout.STATE if version == 1 else layout.LAYOUT_RECORD  # layout 1 has no record
+        findings.append(f"{where}: layout {version}: statewriter migrates it to layout "
                         f"{layout.VERSION} at start-up")
     elif version > layout.VERSION:
         findings.append(f"{layout.LAYOUT_RECORD}: layout {version} is newer than this "
@@ -41,7 +42,7 @@ def check_layout(state: DictTree, findings: list[str]) -> int:
 
 def check_state(state: DictTree, paths_known: bool, findings: list[str]) -> State:
     """The valid destinations and the index of the readable owner records; with
-    `paths_known` (the current layout), records and kept documents at their paths."""
+    `paths_known` (layout 2 and later), records and kept documents at their paths."""
     destinations = _destinations(state, findings)
     unreadable: set[str] = set()
 
