@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +23,11 @@ def normalize(
     protect_from_prune: frozenset[str] = DEFAULT_PROTECTED,
 ) -> dict[str, Any]:
     """Namespace defaulted (or dropped for cluster-scoped kinds), statewriter's own
-    annotations stripped, prune protection added to protected kinds."""
-    doc = copy.deepcopy(doc)
-    meta = doc["metadata"]
+    annotations stripped, prune protection added to protected kinds. Only the top level and
+    `metadata` are copied (the rest is shared with `doc`, which nobody mutates): a YAML
+    alias of the metadata elsewhere in the document keeps the value the pipeline sent."""
+    doc = dict(doc)
+    meta = doc["metadata"] = dict(doc["metadata"])
     if cluster_scoped:
         meta.pop("namespace", None)
     elif not meta.get("namespace"):

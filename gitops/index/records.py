@@ -103,11 +103,27 @@ def encode_owner(record: OwnerRecord) -> bytes:
         "pendingReason": record.pending_reason,
         **({"trailers": dict(record.trailers)} if record.trailers else {}),
         "objects": {
-            destination: [_encode_held(held) for held in holds]
+            destination: [_held_line(held) for held in holds]
             for destination, holds in sorted(record.objects.items())
         },
     }
     return _lines_json(raw).encode()
+
+
+# Every request of a promise holds the same dependencies (the same Held objects): their
+# lines are encoded once, not once per record written.
+_HELD_LINES: dict[Held, str] = {}
+_HELD_LINES_LIMIT = 1 << 15
+
+
+def _held_line(held: Held) -> str:
+    line = _HELD_LINES.get(held)
+    if line is None:
+        line = _compact(_encode_held(held))
+        if len(_HELD_LINES) >= _HELD_LINES_LIMIT:
+            _HELD_LINES.clear()
+        _HELD_LINES[held] = line
+    return line
 
 
 def _encode_held(held: Held) -> dict[str, str]:
@@ -170,22 +186,23 @@ def _lines_json(record: dict[str, Any]) -> str:
     """JSON with one line per field and per held object. (The json module's own indenting
     encoder is pure Python, and records are written on every change.)"""
 
-    def compact(value: Any) -> str:
-        return json.dumps(value, sort_keys=True, allow_nan=False)
-
     fields = []
     for key in sorted(record):
         value = record[key]
         if key == "objects" and value:
+            # the held objects come encoded (`_held_line`)
             per_destination = [
-                f"  {compact(dest)}: [\n" + ",\n".join(f"   {compact(held)}" for held in holds)
-                + "\n  ]"
-                for dest, holds in value.items()
+                f"  {_compact(dest)}: [\n" + ",\n".join(f"   {line}" for line in lines) + "\n  ]"
+                for dest, lines in value.items()
             ]
-            fields.append(f" {compact(key)}: {{\n" + ",\n".join(per_destination) + "\n }")
+            fields.append(f" {_compact(key)}: {{\n" + ",\n".join(per_destination) + "\n }")
         else:
-            fields.append(f" {compact(key)}: {compact(value)}")
+            fields.append(f" {_compact(key)}: {_compact(value)}")
     return "{\n" + ",\n".join(fields) + "\n}\n"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, allow_nan=False)
 
 
 # -- destinations, generations, the layout ----------------------------------------------------

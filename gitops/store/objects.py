@@ -197,11 +197,25 @@ def _git_order(item: tuple[str, tuple[str, str]]) -> bytes:
 def format_tree(entries: Entries, in_order: bool = False) -> tuple[bytes, Entries]:
     """The tree object's content and its entries in git order (sorted unless `in_order`)."""
     ordered = entries if in_order else dict(sorted(entries.items(), key=_git_order))
-    data = b"".join(
-        b"%s %s\0%s" % (mode.encode(), name.encode("utf-8", "surrogateescape"), bytes.fromhex(sha))
-        for name, (mode, sha) in ordered.items()
-    )
-    return data, ordered
+    encoded = _ENCODED_ENTRIES
+    parts = []
+    for item in ordered.items():
+        part = encoded.get(item)
+        if part is None:
+            name, (mode, sha) = item
+            part = b"%s %s\0%s" % (mode.encode(), name.encode("utf-8", "surrogateescape"),
+                                    bytes.fromhex(sha))
+            if len(encoded) >= _ENCODED_LIMIT:
+                encoded.clear()
+            encoded[item] = part
+        parts.append(part)
+    return b"".join(parts), ordered
+
+
+# A commit rewrites each folder on its path whole, though one entry changed: the entries'
+# encodings are remembered (encoding them was ~8% of the writer lane, measured).
+_ENCODED_LIMIT = 1 << 17
+_ENCODED_ENTRIES: dict[tuple[str, tuple[str, str]], bytes] = {}
 
 
 def _check_path(path: str) -> None:
