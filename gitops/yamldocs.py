@@ -382,7 +382,11 @@ def dump_document(doc: dict[str, Any]) -> bytes:
     alias check, and the emitter resolves each scalar's tag through Python regexes; for the
     plain data of a document the nodes are built directly and tags are remembered. Dumping
     each request's own objects was ~20% of the writer lane (0.44 ms per small object,
-    measured; 0.2 ms this way)."""
+    measured; 0.2 ms this way). A document of ordinary words and numbers is written directly
+    (`_write_ordinary`), in a fifth of that again."""
+    ordinary = _write_ordinary(doc)
+    if ordinary is not None:
+        return ordinary.encode()
     stream = io.StringIO()
     dumper = _FastDumper(stream, **_DUMP_OPTIONS)
     try:
@@ -396,6 +400,88 @@ def dump_document(doc: dict[str, Any]) -> bytes:
     finally:
         dumper.dispose()
     return stream.getvalue().encode()
+
+
+# What `_write_ordinary` writes itself: text of these characters, which the emitter writes
+# plain, or single-quoted when plain it would read as something else (`'8.9.0'`, `'yes'`).
+_ORDINARY_TEXT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
+_MAX_ORDINARY_KEY = 120  # the emitter writes a key of 128 characters or more as "? key"
+
+
+class _NotOrdinary(Exception):
+    """A value `_write_ordinary` leaves to the emitter."""
+
+
+def _write_ordinary(doc: dict[str, Any]) -> str | None:
+    """`doc` in the block style the emitter writes (sorted keys, sequences in a mapping not
+    indented, empty containers as `{}` and `[]`), when it holds only ordinary text (see
+    `_ORDINARY_TEXT`), integers, booleans and nulls, and no container twice; else None.
+    Property-tested against PyYAML with the same dumper."""
+    if not doc:
+        return None
+    lines: list[str] = []
+    try:
+        _ordinary_block(doc, "", lines, set())
+    except _NotOrdinary:
+        return None
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _ordinary_block(value: dict[str, Any] | list[Any], pad: str, lines: list[str],
+                    seen: set[int]) -> None:
+    """Lines of a non-empty mapping or sequence whose entries start at indentation `pad`."""
+    if id(value) in seen:
+        raise _NotOrdinary("a container met twice (written as an alias)")
+    seen.add(id(value))
+    if type(value) is dict:
+        if not all(type(key) is str and len(key) <= _MAX_ORDINARY_KEY for key in value):
+            raise _NotOrdinary("a key the emitter writes otherwise")
+        for key in sorted(value):
+            item = value[key]
+            head = f"{pad}{_ordinary_scalar(key, seen)}:"
+            if item and (type(item) is dict or type(item) is list):
+                lines.append(head)
+                _ordinary_block(item, pad + "  " if type(item) is dict else pad, lines, seen)
+            else:
+                lines.append(f"{head} {_ordinary_scalar(item, seen)}")
+        return
+    for item in value:
+        if item and (type(item) is dict or type(item) is list):
+            first = len(lines)
+            _ordinary_block(item, pad + "  ", lines, seen)
+            lines[first] = f"{pad}- {lines[first][len(pad) + 2:]}"
+        else:
+            lines.append(f"{pad}- {_ordinary_scalar(item, seen)}")
+
+
+def _ordinary_scalar(value: Any, seen: set[int]) -> str:
+    kind = type(value)
+    if kind is str:
+        if not _ORDINARY_TEXT.fullmatch(value):
+            raise _NotOrdinary("text the emitter may quote or escape")
+        return value if _plain_tag(value) == _STR_TAG else f"'{value}'"
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if kind is int:
+        text = str(value)
+        if _plain_tag(text) != _SCALAR_TAGS[int]:
+            raise _NotOrdinary("an integer whose digits read otherwise")
+        return text
+    if (kind is dict or kind is list) and not value:
+        if id(value) in seen:
+            raise _NotOrdinary("a container met twice (written as an alias)")
+        seen.add(id(value))
+        return "{}" if kind is dict else "[]"
+    raise _NotOrdinary(kind.__name__)
+
+
+def _plain_tag(text: str) -> str:
+    """The tag the dumper's resolvers give `text` written plain (remembered)."""
+    tag: str = _TAGGER.resolve(yaml.ScalarNode, text, (True, False))
+    return tag
 
 
 _DUMP_OPTIONS: dict[str, Any] = {
@@ -470,3 +556,6 @@ def _node(dumper: _Dumper, data: Any, seen: dict[int, yaml.Node]) -> yaml.Node:
         float_node: yaml.Node = dumper.represent_float(data)
         return float_node
     raise _NotPlain(kind.__name__)
+
+
+_TAGGER = _FastDumper(io.StringIO())  # only its resolvers are used
