@@ -132,6 +132,20 @@ class _DeliveryLoader(_Loader):
     since no writing of it could reach the cluster as the pipeline saw it."""
 
     def resolve(self, kind: Any, value: str, implicit: tuple[bool, bool]) -> str:
+        # Without path resolvers, a scalar's tag depends on its text and how it was written
+        # alone: remembered, as most scalars of a promise's requests repeat.
+        if kind is not yaml.ScalarNode or len(value) > 64:
+            return self._resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = _read_tags.get(key)
+        if tag is None:
+            tag = self._resolve(kind, value, implicit)
+            if len(_read_tags) >= _RESOLVED_LIMIT:
+                _read_tags.clear()
+            _read_tags[key] = tag
+        return tag
+
+    def _resolve(self, kind: Any, value: str, implicit: tuple[bool, bool]) -> str:
         if kind is yaml.ScalarNode and implicit[0] and value != "<<" and _AMBIGUOUS.match(value):
             return _GO_TAG
         resolved: str = super().resolve(kind, value, implicit)
@@ -157,6 +171,7 @@ class _DeliveryLoader(_Loader):
 
 
 _DeliveryLoader.add_constructor(_GO_TAG, _DeliveryLoader.construct_go)
+_read_tags: dict[tuple[str, tuple[bool, bool]], str] = {}
 
 
 def _key_identity(key_node: yaml.Node) -> object:
