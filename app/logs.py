@@ -10,13 +10,14 @@ header, a query, a body: tokens and bundle content (secrets among them) stay out
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -117,6 +118,9 @@ class Finished:
     dry_run: bool = False
 
 
+_FINISHED_FIELDS = dataclasses.fields(Finished)
+
+
 def outcome(status: int, changed: bool | None = None) -> str:
     """A request's outcome from its status (and, for a write, whether it changed the branch):
     the bundle outcomes of /metrics for POST /v1/bundles."""
@@ -185,7 +189,8 @@ class RequestLog:
             promise=promise if isinstance(promise, str) else None, request=request,
             outcome=outcome(status, changed if isinstance(changed, bool) else None),
             commit=fact("commit"), dry_run=state.get("log_dry_run") is True)
-        line = asdict(finished)
+        # its fields are plain values: asdict's deep copy of them is a fifth of this method
+        line = {field.name: getattr(finished, field.name) for field in _FINISHED_FIELDS}
         if not finished.dry_run:
             del line["dry_run"]
         access.log(logging.WARNING if status >= 500 else logging.INFO, "%s %s %d",
