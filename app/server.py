@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import httptools
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from app.config import DEFAULT_MAX_HEADER_BYTES, Config
@@ -182,6 +182,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_head_timer()
         self._track()
         super().on_headers_complete()
+        if self.cycle is not None:
+            _answer_in_one_write(self.cycle)
 
     def on_body(self, body: bytes) -> None:
         self._chunk_open = False
@@ -199,6 +201,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._track()
 
     def on_response_complete(self) -> None:
+        if self.cycle is not None and isinstance(self.cycle.transport, _HeldHead):
+            self.cycle.transport.release()  # a HEAD answer, or one without a body write
         super().on_response_complete()
         self._track()
 
@@ -252,3 +256,53 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._arm_head_timer()  # a pipelined head waits while the answer before it is written
             return
         self.transport.close()
+
+
+class _HeldHead:
+    """The transport of one request's answer, holding the response head back until the
+    first body bytes so that both go in one write (one `send` instead of two: writing a
+    small answer was a sixth of the event loop's time). Everything else is the transport's."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.holding = False  # while the head is being written
+        self.head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        if self.holding:
+            self.holding, self.head = False, data
+            return
+        if self.head is not None:
+            data, self.head = self.head + data, None
+        self.transport.write(data)
+
+    def release(self) -> None:
+        if self.head is not None:
+            head, self.head = self.head, None
+            self.transport.write(head)
+
+    def close(self) -> None:
+        self.release()
+        self.transport.close()
+
+    def write_eof(self) -> None:
+        self.release()
+        self.transport.write_eof()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+def _answer_in_one_write(cycle: RequestResponseCycle) -> None:
+    held = _HeldHead(cycle.transport)
+    cycle.transport = held  # type: ignore[assignment]
+    send = cycle.send
+
+    async def send_coalesced(message: Any) -> None:
+        held.holding = message["type"] == "http.response.start"
+        try:
+            await send(message)
+        finally:
+            held.holding = False
+
+    cycle.send = send_coalesced  # type: ignore[method-assign]

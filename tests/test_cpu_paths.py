@@ -1,11 +1,13 @@
 """The shortcuts the CPU per bundle was cut with behave as the long ways did: a bundle
 parsed on the event loop or in a thread is answered the same, a pack's small and stored
-zlib streams read back in git, normalising copies only what it changes, and an ordinary
-document written directly has the emitter's bytes."""
+zlib streams read back in git, normalising copies only what it changes, an ordinary
+document written directly has the emitter's bytes, and an answer's head held back to go
+with its body still goes out."""
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import zlib
 from pathlib import Path
@@ -114,3 +116,51 @@ def test_a_request_object_is_written_directly() -> None:
     written = _write_ordinary(doc)
     assert written is not None and written.encode() == _dump_with_pyyaml(doc)
     assert _write_ordinary({"a": "two words"}) is None  # left to the emitter
+
+
+def _exchange(url: str, request: bytes, first_wait: bytes | None = None,
+              then: bytes = b"") -> bytes:
+    """Send `request` on a raw connection (waiting for `first_wait` before sending `then`);
+    everything answered until the server closes or 5 s pass."""
+    host, _, port = url.removeprefix("http://").partition(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(request)
+        interim = received = b""
+        if first_wait is not None:
+            while first_wait not in interim:
+                chunk = conn.recv(65536)
+                assert chunk, interim
+                interim += chunk
+            conn.sendall(then)
+        while b"\r\n\r\n" not in received or not _complete(received):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    return interim + received
+
+
+def _complete(received: bytes) -> bool:
+    head, _, body = received.rpartition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":")[1])
+    return True
+
+
+def test_answers_keep_their_head_with_or_without_a_body(tmp_path: Path) -> None:
+    """The head held back for the first body bytes still goes out: with the body, alone for
+    a HEAD request, and after a `100 Continue` sent while the request body is awaited."""
+    with running_server(tmp_path) as url:
+        got = _exchange(url, b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        assert got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"}")
+        # /healthz is GET only: a HEAD request is answered 405, a head and no body
+        head = _exchange(url, b"HEAD /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 405 ") and head.endswith(b"\r\n\r\n")
+        body = json.dumps({"labels": {"env": "dev"}, "path": "worker-1"}).encode()
+        put = (b"PUT /v1/destinations/worker-1 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n"
+               b"content-type: application/json\r\nexpect: 100-continue\r\n"
+               b"content-length: %d\r\n\r\n" % len(body))
+        answer = _exchange(url, put, b"HTTP/1.1 100 Continue\r\n\r\n", body)
+        assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 ")
+        assert b'"name":"worker-1"' in answer.replace(b" ", b"")
