@@ -267,7 +267,7 @@ def _plain_documents(text: str, limits: ParseLimits) -> Iterator[tuple[int, Any]
         while loader.check_node():
             node = loader.get_node()
             _check_size(text, node, limits.max_document_bytes, index)
-            doc = loader.construct_document(node)
+            doc = _construct(loader, node)
             _check_plain(doc, limits.max_depth, budget, index, limits.deliverable)
             yield index, doc
             index += 1
@@ -284,6 +284,59 @@ def _plain_documents(text: str, limits: ParseLimits) -> Iterator[tuple[int, Any]
         raise YamlError(f"invalid YAML value: {error}", index) from None
     finally:
         loader.dispose()
+
+
+class _Unusual(Exception):
+    """A node `_construct_plain` leaves to PyYAML's constructors."""
+
+
+_IN_PROGRESS = object()
+_PLAIN_SCALAR_TAGS = frozenset({"tag:yaml.org,2002:null", "tag:yaml.org,2002:bool",
+                                "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", _GO_TAG})
+
+
+def _construct(loader: _Loader, node: yaml.Node) -> Any:
+    """The document of `node`: built directly when it holds only plain mappings, sequences
+    and scalars (PyYAML's constructor machinery was half of reading a request's small
+    files), else by the loader's constructors; the same value either way."""
+    try:
+        return _construct_plain(loader, node, {})
+    except _Unusual:
+        return loader.construct_document(node)
+
+
+def _construct_plain(loader: _Loader, node: yaml.Node, made: dict[int, Any]) -> Any:
+    """As the loader constructs `node`, for plain data: the same scalar constructors, keys
+    written twice refused the same way, and a node met again (an alias) the same object.
+    Raises _Unusual for merge keys, `=` keys, other tags, complex keys and recursion."""
+    kind = type(node)
+    if kind is yaml.ScalarNode:
+        tag = node.tag
+        if tag == _STR_TAG:
+            return node.value
+        if tag not in _PLAIN_SCALAR_TAGS:
+            raise _Unusual(tag)
+        return loader.yaml_constructors[tag](loader, node)
+    found = made.get(id(node))
+    if found is _IN_PROGRESS:
+        raise _Unusual("a node inside itself")
+    if found is not None:
+        return found
+    made[id(node)] = _IN_PROGRESS
+    value: Any
+    if isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
+        for key_node, _ in node.value:
+            if type(key_node) is not yaml.ScalarNode or key_node.tag in (_MERGE_TAG, _VALUE_TAG):
+                raise _Unusual("a merge, value or complex key")
+        _refuse_duplicate_keys(node)
+        value = {_construct_plain(loader, key, made): _construct_plain(loader, item, made)
+                 for key, item in node.value}
+    elif isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
+        value = [_construct_plain(loader, item, made) for item in node.value]
+    else:
+        raise _Unusual(node.tag)
+    made[id(node)] = value
+    return value
 
 
 def _check_size(text: str, node: yaml.Node, limit: int | None, document: int) -> None:

@@ -1,8 +1,9 @@
 """The shortcuts the CPU per bundle was cut with behave as the long ways did: a bundle
 parsed on the event loop or in a thread is answered the same, a pack's small and stored
 zlib streams read back in git, normalising copies only what it changes, an ordinary
-document written directly has the emitter's bytes, and an answer's head held back to go
-with its body still goes out."""
+document written directly has the emitter's bytes, one read directly has the values
+PyYAML's constructors give, and an answer's head held back to go with its body still goes
+out."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +24,15 @@ from app.api import INLINE_PARSE_BYTES, parses_quickly
 from gitops.bundle import SourceDocument
 from gitops.normalize import normalize
 from gitops.store.pack import SMALL, _deflate, object_id, write_pack
-from gitops.yamldocs import _dump_with_pyyaml, _write_ordinary, dump_document, load_documents
+from gitops.yamldocs import (
+    YamlError,
+    _construct,
+    _DeliveryLoader,
+    _dump_with_pyyaml,
+    _write_ordinary,
+    dump_document,
+    load_documents,
+)
 from tests.server import running_server
 from tests.support import payload
 
@@ -164,3 +174,62 @@ def test_answers_keep_their_head_with_or_without_a_body(tmp_path: Path) -> None:
         answer = _exchange(url, put, b"HTTP/1.1 100 Continue\r\n\r\n", body)
         assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 ")
         assert b'"name":"worker-1"' in answer.replace(b" ", b"")
+
+
+def _both_ways(text: str) -> tuple[Any, Any]:
+    """`text`'s first document built directly (falling back as the service does) and by
+    PyYAML's constructors alone, each from its own loader; a refusal as its message."""
+    def read(build: Any) -> Any:
+        loader = _DeliveryLoader(text)
+        try:
+            assert loader.check_node()  # libyaml starts the stream here
+            return build(loader, loader.get_node())
+        except Exception as error:  # the same refusal either way
+            return (type(error).__name__, str(error))
+        finally:
+            loader.dispose()
+
+    return (read(_construct),
+            read(lambda loader, node: loader.construct_document(node)))
+
+
+PLAIN_VALUES = st.recursive(
+    ORDINARY_SCALARS | st.text(max_size=8) | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(ORDINARY_WORDS, inner, max_size=3),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.dictionaries(ORDINARY_WORDS, PLAIN_VALUES, min_size=1, max_size=5), st.data())
+def test_plain_documents_are_read_as_pyyaml_reads_them(doc: dict[str, Any], data: st.DataObject) -> None:
+    """Values, key order and shared containers (anchors and aliases) as PyYAML builds them."""
+    containers = [v for v in doc.values() if isinstance(v, dict | list)]
+    if containers:
+        doc = {**doc, "again": data.draw(st.sampled_from(containers))}
+    direct, pyyaml = _both_ways(yaml.safe_dump(doc, sort_keys=False))
+    if isinstance(direct, tuple):  # refused: PyYAML builds nested containers last, so of
+        # several problems it may name a later one; the direct way names the first
+        assert isinstance(pyyaml, tuple) and direct[0] == pyyaml[0]
+        return
+    assert direct == pyyaml and list(direct) == list(pyyaml)
+    if containers and isinstance(direct, dict):
+        assert any(direct["again"] is v for k, v in direct.items() if k != "again")
+
+
+@pytest.mark.parametrize("text", [
+    "a: &x {b: 1}\nc:\n  <<: *x\n  d: 2\n",  # a merge key
+    "=: 1\n",  # the value key
+    "a: !!binary aGk=\n",  # another tag
+    "a: &x [*x]\n",  # a node inside itself
+    "? [1, 2]\n: complex key\n",
+])
+def test_unusual_documents_are_left_to_pyyaml(text: str) -> None:
+    direct, pyyaml = _both_ways(text)
+    assert repr(direct) == repr(pyyaml)
+
+
+def test_keys_written_twice_are_refused_either_way() -> None:
+    with pytest.raises(YamlError, match="duplicate key"):
+        load_documents("a: 1\nb: {c: 1, c: 2}\n")
+    with pytest.raises(YamlError, match="duplicate key"):
+        load_documents("a: &x {c: 1}\nb: {<<: *x, d: 1, d: 2}\n")
