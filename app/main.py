@@ -33,8 +33,12 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
         writer.close()
 
     # /docs and /redoc from assets in the package: they work without internet access
+    # FastAPI's own OpenTelemetry instrumentation is off: the service's metrics and request
+    # lines are its own (app.metrics, app.logs), and asking whether a tracer is configured
+    # was a measurable part of every request.
     app = FastAPIOffline(title="statewriter", version=VERSION, lifespan=lifespan,
-                         generate_unique_id_function=schemas.operation_id)
+                         generate_unique_id_function=schemas.operation_id,
+                         telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.config = config
     app.state.writer = writer
     app.state.sealer = sealer
