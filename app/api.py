@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app import schemas
 from app.answers import answer
@@ -17,7 +18,7 @@ from app.auth import Principal, authenticated
 from app.bodies import bounded, is_gzip, json_bundle, media_type, model, read_body, require_json, strict_json
 from app.config import Config
 from app.logs import note
-from app.models import BundleBody, DestinationBody
+from app.models import BundleBody, DestinationBody, invalid_parameters
 from app.refused import recorded
 from app.requestid import request_id_of
 from gitops import layout, planner
@@ -125,13 +126,60 @@ async def _run(request: Request, operation: Operation, dry_run: bool = False) ->
 # -- bundles ------------------------------------------------------------------------------
 
 
+class BundleQuery(BaseModel):
+    """The query of POST /v1/bundles. Read by hand (`bundle_query`) rather than declared as
+    FastAPI parameters: FastAPI's handling of seven declared parameters cost more than
+    reading the JSON body they almost never come with."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    dryRun: bool = Field(False, description="answer what would change, without committing")
+    promise: str | None = Field(None, description="tarball form: the promise")
+    namespace: str | None = Field(None, description="tarball form: the request's namespace")
+    name: str | None = Field(None, description="tarball form: the request's name")
+    pipeline: str | None = Field(None, description="tarball form: the pipeline")
+    promiseGeneration: int | None = Field(
+        None, ge=0, description="tarball form: the promise generation that rendered it")
+    trailer: list[str] = Field(
+        [], description="tarball form: a commit trailer of the bundle's own, KEY=VALUE "
+        "(repeatable; the JSON form's `trailers`)")
+
+
+NO_QUERY = BundleQuery.model_validate({})
+
+
+def bundle_query(request: Request) -> BundleQuery:
+    """The query as FastAPI would have read it: a parameter given twice counts once (but
+    `trailer`), and a refusal names the parameter (`app.models.invalid_parameters`)."""
+    query = request.query_params
+    if not query:
+        return NO_QUERY
+    given: dict[str, Any] = {key: query[key] for key in BundleQuery.model_fields
+                             if key in query and key != "trailer"}
+    if "trailer" in query:
+        given["trailer"] = query.getlist("trailer")
+    try:
+        return BundleQuery.model_validate(given)
+    except ValidationError as error:
+        raise invalid_parameters([{**e, "loc": ("query", *e["loc"])} for e in error.errors()]) \
+            from None
+
+
+def _query_parameters(query: type[BaseModel]) -> list[dict[str, Any]]:
+    """The OpenAPI parameters of a query model, as FastAPI writes declared ones."""
+    properties = query.model_json_schema()["properties"]
+    return [{"name": name, "in": "query", "required": False,
+             "description": schema.get("description", ""), "schema": schema}
+            for name, schema in properties.items()]
+
+
 @router.post(
     "/bundles",
     summary="Submit a bundle", tags=["bundles"],
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": BUNDLE_SCHEMA, "examples": schemas.BUNDLE_EXAMPLES},
         "application/gzip": {"schema": {"type": "string", "format": "binary"}},
-    }}},
+    }}, "parameters": _query_parameters(BundleQuery)},
     responses={
         **schemas.answers(schemas.BundleAnswer, 200, description="Scheduled: written or unchanged"),
         **schemas.answers(schemas.BundleAnswer, 202,
@@ -140,21 +188,7 @@ async def _run(request: Request, operation: Operation, dry_run: bool = False) ->
     },
 )
 @recorded  # a refused bundle is listed at /ui/refused
-async def post_bundle(
-    request: Request,
-    who: Caller,
-    dryRun: bool = False,
-    promise: str | None = Query(None, description="tarball form: the promise"),
-    namespace: str | None = Query(None, description="tarball form: the request's namespace"),
-    name: str | None = Query(None, description="tarball form: the request's name"),
-    pipeline: str | None = Query(None, description="tarball form: the pipeline"),
-    promiseGeneration: int | None = Query(
-        None, ge=0, description="tarball form: the promise generation that rendered it"
-    ),
-    trailer: list[str] = Query(
-        [], description="tarball form: a commit trailer of the bundle's own, KEY=VALUE "
-        "(repeatable; the JSON form's `trailers`)"),
-) -> JSONResponse:
+async def post_bundle(request: Request, who: Caller) -> JSONResponse:
     """A pipeline's output: JSON whose `files` map file names to YAML, or a gzip'd tar of its
     `output/` and `metadata/` folders (`Content-Type: application/gzip`, the identity in the
     query). statewriter places it on the destinations its selectors match, stores the objects
@@ -164,19 +198,20 @@ async def post_bundle(
     change without committing. Needs a token whose `promises` include the bundle's."""
     config = _config(request)
     media = media_type(request)
-    note(request, dry_run=dryRun)
+    query = bundle_query(request)
+    note(request, dry_run=query.dryRun)
     if is_gzip(media):
         # The identity is known before the body: refuse a foreign promise unread.
-        owner = make_owner(promise, namespace, name, pipeline)
+        owner = make_owner(query.promise, query.namespace, query.name, query.pipeline)
         note(request, promise=owner.promise, request=owner.request)
         who.require_promise(owner.promise)
         body = await read_body(request, config.limits.max_bundle_bytes)
-        trailers = trailers_from_pairs(trailer)
+        trailers = trailers_from_pairs(query.trailer)
         bundle = await run_in_threadpool(bounded, read_tar_bundle, body, owner, config.limits,
-                                         None, promiseGeneration, trailers)
+                                         None, query.promiseGeneration, trailers)
     else:
         require_json(media)
-        if trailer:
+        if query.trailer:
             raise InvalidBundle("the JSON form carries its trailers in `trailers`, not in "
                                 "`trailer` query parameters", field="trailer")
         body = await read_body(request, config.limits.max_bundle_bytes)
@@ -186,7 +221,7 @@ async def post_bundle(
     who.require_promise(bundle.promise)
     operation = functools.partial(planner.plan_apply, bundle=bundle, actor=who.name,
                                   policy=_policy(request))
-    return await _run(request, operation, dryRun)
+    return await _run(request, operation, query.dryRun)
 
 
 # A small body is parsed on the event loop: handing it to a worker thread cost about as

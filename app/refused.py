@@ -168,7 +168,7 @@ async def _note(request: Request, kwargs: dict[str, Any], body: _Tap, status: in
         message=(_text(answer.get("message"), _MESSAGE) or ""),
         details=details,
         request_id=request_id_of(request.state),
-        dry_run=kwargs.get("dryRun") is True,
+        dry_run=getattr(request.state, "log_dry_run", None) is True,
     ))
 
 

@@ -233,3 +233,16 @@ def test_keys_written_twice_are_refused_either_way() -> None:
         load_documents("a: 1\nb: {c: 1, c: 2}\n")
     with pytest.raises(YamlError, match="duplicate key"):
         load_documents("a: &x {c: 1}\nb: {<<: *x, d: 1, d: 2}\n")
+
+
+def test_the_bundle_query_is_read_as_declared_parameters_were(tmp_path: Path) -> None:
+    """Each refused parameter named in the contract's error body; a good query still works."""
+    config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+    body = payload("app", "team-q/q1", {"cm.yaml": config_map})
+    with running_server(tmp_path) as url:
+        for query, field in (("dryRun=maybe", "dryRun"), ("promiseGeneration=-1", "promiseGeneration"),
+                             ("promiseGeneration=x", "promiseGeneration"), ("trailer=A%3D1", "trailer")):
+            answer = httpx.post(f"{url}/v1/bundles?{query}", json=body)
+            assert (answer.status_code, answer.json()["field"]) == (422, field), query
+        dry = httpx.post(f"{url}/v1/bundles?dryRun=true&unknown=1", json=body)
+        assert dry.status_code == 202 and dry.json()["dryRun"] is True
