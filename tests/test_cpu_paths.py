@@ -8,6 +8,7 @@ out."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import zlib
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from app.api import INLINE_PARSE_BYTES, parses_quickly
 from gitops.bundle import SourceDocument
 from gitops.normalize import normalize
+from gitops.store import pack
 from gitops.store.pack import SMALL, _deflate, object_id, write_pack
 from gitops.yamldocs import (
     YamlError,
@@ -246,3 +248,16 @@ def test_the_bundle_query_is_read_as_declared_parameters_were(tmp_path: Path) ->
             assert (answer.status_code, answer.json()["field"]) == (422, field), query
         dry = httpx.post(f"{url}/v1/bundles?dryRun=true&unknown=1", json=body)
         assert dry.status_code == 202 and dry.json()["dryRun"] is True
+
+
+def test_a_pack_is_written_past_temporaries_a_killed_process_left(tmp_path: Path) -> None:
+    """Temporary files are named by pid and a counter: one left by an earlier process that
+    had the same pid is stepped over, not failed on."""
+    folder = tmp_path / "pack"
+    folder.mkdir()
+    upcoming = next(pack._TEMPORARIES) + 1
+    for n in range(upcoming, upcoming + 3):
+        (folder / f"tmp_pack_{os.getpid()}_{n}").write_bytes(b"left behind")
+    data = b"statewriter"
+    assert write_pack(folder, {object_id("blob", data): ("blob", data)}) is not None
+    assert len(list(folder.glob("pack-*.pack"))) == 1

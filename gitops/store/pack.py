@@ -8,14 +8,15 @@ deltas); `git repack` compacts the packs later.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
 TYPE_CODES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
+_TEMPORARIES = itertools.count()
 
 
 def object_id(kind: str, data: bytes) -> str:
@@ -74,11 +75,12 @@ def encode_pack(objects: Mapping[str, tuple[str, bytes]]) -> tuple[bytes, bytes,
         fanout[raw[0]] += 1
     for i in range(1, 256):
         fanout[i] += fanout[i - 1]
+    count = len(located)
     index = b"".join([
         b"\377tOc", struct.pack(">I", 2), struct.pack(">256I", *fanout),
         *(raw for raw, _, _ in located),
-        *(struct.pack(">I", crc) for _, crc, _ in located),
-        *(struct.pack(">I", off) for _, _, off in located),
+        struct.pack(f">{count}I", *(crc for _, crc, _ in located)),
+        struct.pack(f">{count}I", *(off for _, _, off in located)),
         checksum,
     ])
     return body + checksum, index + hashlib.sha1(index).digest(), checksum.hex()
@@ -95,7 +97,7 @@ def write_pack(pack_dir: Path, objects: Mapping[str, tuple[str, bytes]]) -> str 
     if (pack_dir / f"pack-{name}.idx").exists():
         return None
     for suffix, content, prefix in (("pack", pack, "tmp_pack_"), ("idx", index, "tmp_idx_")):
-        fd, tmp = tempfile.mkstemp(prefix=prefix, dir=pack_dir)
+        fd, tmp = _temporary(pack_dir, prefix)
         try:
             os.write(fd, content)
             os.fchmod(fd, 0o444)
@@ -107,3 +109,14 @@ def write_pack(pack_dir: Path, objects: Mapping[str, tuple[str, bytes]]) -> str 
         os.close(fd)
         os.replace(tmp, pack_dir / f"pack-{name}.{suffix}")
     return name
+
+
+def _temporary(folder: Path, prefix: str) -> tuple[int, Path]:
+    """A new file of its own in `folder`, open for writing (named by process and a counter:
+    tempfile.mkstemp's random names cost more than writing a small pack)."""
+    while True:
+        path = folder / f"{prefix}{os.getpid()}_{next(_TEMPORARIES)}"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), path
+        except FileExistsError:
+            continue  # left by a process that had the same pid
