@@ -87,7 +87,9 @@ class Profile:
 
 QUICK = Profile({1: 15, 8: 80, 16: 80}, 3_000, 80, 80, 8, (300, 1_000), 80, 2_000, 80, 1, 2, 12, 8,
                 kustomize_sizes=(300,), kustomize_nested=300)
-FULL = Profile({1: 60, 8: 480, 16: 480}, 20_000, 480, 320, 30, (3_000, 20_000), 480, 100_000,
+# The fresh store's figures are the ones nearest their goal: 2,000 bundles a level (15-20 s),
+# so a slow second of this shared machine does not decide them; the naive writer's 60 take 5 s.
+FULL = Profile({1: 200, 8: 2_000, 16: 2_000}, 20_000, 480, 320, 60, (3_000, 20_000), 480, 100_000,
                320, 2, 10, 60, 8, kustomize_sizes=(3_000, 10_000, 30_000), kustomize_nested=10_000)
 TOP = 16  # clients of the figures the goals name
 # Seconds a kustomize build is given: 10,000 objects in one build took 403 s on 2026-11-30.
