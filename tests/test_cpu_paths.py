@@ -32,11 +32,11 @@ from gitops.yamldocs import (
     _DeliveryLoader,
     _dump_with_pyyaml,
     _write_ordinary,
-    dump_document,
     load_documents,
 )
 from tests.server import running_server
 from tests.support import payload
+from tests.test_yaml_values import assert_dumped_as_pyyaml
 
 
 def test_only_small_bodies_without_anchors_or_escapes_parse_on_the_event_loop() -> None:
@@ -113,12 +113,7 @@ def test_an_ordinary_document_is_written_as_the_emitter_writes_it(
 ) -> None:
     """Words, numbers, booleans and nulls in nested mappings and sequences: the direct
     writer's bytes are PyYAML's with the same dumper, a container met twice included."""
-    assert dump_document(doc) == _dump_with_pyyaml(doc)
-    containers = [v for v in doc.values() if isinstance(v, dict | list)]
-    if containers:
-        shared = data.draw(st.sampled_from(containers))
-        twice = {**doc, "again": shared, "nested": [shared, {"x": shared}]}
-        assert dump_document(twice) == _dump_with_pyyaml(twice)
+    assert_dumped_as_pyyaml(doc, data)
 
 
 def test_a_request_object_is_written_directly() -> None:

@@ -569,6 +569,17 @@ def test_documents_survive_every_reader(specs: list[dict[str, Any]], data: list[
     assert_round_trip(docs)
 
 
+def assert_dumped_as_pyyaml(doc: dict[str, Any], data: st.DataObject) -> None:
+    """`dump_document` writes `doc`, and `doc` holding one of its containers twice more, as
+    PyYAML's own representer does with the same dumper."""
+    assert dump_document(doc) == _dump_with_pyyaml(doc)
+    containers = [v for v in doc.values() if isinstance(v, dict | list)]
+    if containers:
+        shared = data.draw(st.sampled_from(containers))
+        twice = {**doc, "again": shared, "nested": [shared, {"x": shared}]}
+        assert dump_document(twice) == _dump_with_pyyaml(twice)
+
+
 @settings(max_examples=400, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.dictionaries(STRINGS, VALUES, max_size=6), st.data())
@@ -576,13 +587,8 @@ def test_dump_document_writes_what_pyyaml_writes(doc: dict[str, Any], data: st.D
     """The direct node building and the remembered scalar tags of `dump_document` give the
     bytes of PyYAML's own representer with the same dumper, aliases of a container met twice
     included (what a document read from YAML with anchors holds)."""
-    assert dump_document(doc) == _dump_with_pyyaml(doc)
-    containers = [v for v in doc.values() if isinstance(v, dict | list)]
-    if containers:
-        shared = data.draw(st.sampled_from(containers))
-        twice = {**doc, "again": shared, "nested": [shared, {"x": shared}]}
-        assert dump_document(twice) == _dump_with_pyyaml(twice)
-    odd = {**doc, 3: "int key"}  # keys PyYAML cannot sort: its representer takes the document
+    assert_dumped_as_pyyaml(doc, data)
+    odd: dict[Any, Any] = {**doc, 3: "int key"}  # keys PyYAML cannot sort: its representer takes the document
     assert dump_document(odd) == _dump_with_pyyaml(odd)
 
 
