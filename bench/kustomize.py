@@ -8,8 +8,9 @@ each section and times `kubectl kustomize` on them:
 
 - resources: ECK requests (3 objects each) over 100 namespaces, layout 2 as written (a
   kustomization in every folder: namespace, promise, shard, request, pipeline);
-- dependencies: promises shipping 50 CRDs each (`bench.scale`), all in
-  `dependencies/_cluster/` (one kustomization listing every file);
+- dependencies: promises shipping 50 CRDs each (`bench.scale`), in
+  `dependencies/_cluster/<group>/` (layout 3: a folder and a kustomization per promise's API
+  group, and `_cluster/`'s listing them);
 
 and, for comparison on the same files, two other ways to build the resources:
 
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{kustomize_version()}; timeout {args.timeout:.0f} s per build, "
           f"load average {os.getloadavg()[0]:.1f} at the start.")
     print()
-    print("| objects | resources (layout 2) | kustomization files | dependencies (one folder) "
+    print("| objects | resources (layout 2) | kustomization files | dependencies (by group) "
           "| resources, flat | per namespace: slowest | per namespace: all |")
     print("|---:|---:|---:|---:|---:|---:|---:|", flush=True)
     for size in sizes:
