@@ -6,7 +6,8 @@ Elasticsearch, a Kibana and a Beat) posted by concurrent HTTP clients to the liv
 
 - a fresh store (one destination) with 1, 8 and 16 clients, and a store of 20,000 files
   with 16 clients, against a naive writer (worktree: write the same files, `git add -A`,
-  commit, push, per bundle) and one raw `git fast-import` stream of the same commits; the
+  commit, push, per bundle; run before the service and after it, the faster run counts)
+  and one raw `git fast-import` stream of the same commits; the
   service on a `file://` remote too (acknowledged after `git push`);
 - the throughput of 16 clients posting into one promise/namespace that already holds 3,000
   and 20,000 requests, against the same into a fresh store (alternated: fresh, 3k, 20k, 20k,
@@ -170,7 +171,8 @@ def secs(seconds: float | None) -> str:
 def measure_store(label: str, model: StateModel, work: Path, levels: dict[int, int],
                   profile: Profile, results: Results) -> None:
     """Service at each level, the service on a file:// remote, naive, fast-import: all on
-    copies of one repository holding `model`."""
+    copies of one repository holding `model`. The naive writer runs twice, before the
+    service and after it, and the faster run is its figure: the baseline at its best."""
     seed = work / "seed.git"
     write_state_repo(seed, model)
     names: dict[int, list[tuple[str, str]]] = {}
@@ -183,6 +185,7 @@ def measure_store(label: str, model: StateModel, work: Path, levels: dict[int, i
     twin = model.copy()
     commits = [(f"apply elastic-cloud {ns}/{name}\n", twin.add(ns, name)) for ns, name in every]
 
+    naive_runs = [naive_run(seed, work / "naive-before", commits[: profile.naive_bundles], label)]
     server = start_server(copy_seed(seed, work / "service"), timeout=600)
     measured: list[Row] = []
     try:
@@ -214,8 +217,8 @@ def measure_store(label: str, model: StateModel, work: Path, levels: dict[int, i
     if missing:
         raise RuntimeError(f"{len(missing)} acknowledged bundles missing from the remote")
 
-    naive = naive_writer(seed, work, commits[: profile.naive_bundles])
-    log(f"  {label} naive writer: {naive.rate:7.1f} bundles/s")
+    naive_runs.append(naive_run(seed, work / "naive-after", commits[: profile.naive_bundles], label))
+    naive = max(naive_runs, key=lambda run: run.rate)
     fast = fast_import_writer(seed, work, commits)
     log(f"  {label} fast-import: {fast.rate:7.1f} commits/s")
     for row in measured:
@@ -223,6 +226,14 @@ def measure_store(label: str, model: StateModel, work: Path, levels: dict[int, i
     results.rows += measured
     results.rows += [Row(label, "naive writer", "1", naive, naive, fast),
                      Row(label, "git fast-import", "-", fast, naive, fast)]
+
+
+def naive_run(seed: Path, folder: Path, commits: list[tuple[str, dict[str, bytes]]],
+              label: str) -> Result:
+    folder.mkdir()
+    result = naive_writer(seed, folder, commits)
+    log(f"  {label} naive writer: {result.rate:7.1f} bundles/s")
+    return result
 
 
 def measure_crowded(profile: Profile, work: Path, results: Results) -> None:
@@ -368,11 +379,11 @@ def report(profile: Profile, results: Results, elapsed: float, quick: bool,
                   "| requests already there | bundles/s (runs) | p99 | vs fresh store |",
                   "|---:|---:|---:|---:|"]
         for held, runs in sorted(results.crowded.items()):
-            rate = statistics.fmean(r.rate for r in runs)
-            crowded_ratio[held] = rate / base
+            mean = statistics.fmean(r.rate for r in runs)
+            crowded_ratio[held] = mean / base
             p99 = max(r.percentile(0.99) or 0.0 for r in runs)
-            lines.append(f"| {held:,} | {rate:.1f} ({', '.join(f'{r.rate:.1f}' for r in runs)}) | "
-                         f"{ms(p99)} | {rate / base:.2f}x |")
+            lines.append(f"| {held:,} | {mean:.1f} ({', '.join(f'{r.rate:.1f}' for r in runs)}) | "
+                         f"{ms(p99)} | {mean / base:.2f}x |")
 
     if results.cold:
         lines += ["", f"Store of {profile.scale_requests:,} requests ({results.scale_files:,} files): "
@@ -408,10 +419,10 @@ def report(profile: Profile, results: Results, elapsed: float, quick: bool,
 
     checks: list[tuple[str, str, bool | None]] = []
     fresh8, big16 = rate("fresh", "service", 8), rate(big_label(profile), "service", TOP)
-    for row, want, what in ((fresh8, 10, "8 clients, fresh store"),
-                            (big16, 20, f"{TOP} clients, store of {profile.big_files:,} files")):
-        if row is not None and row.naive is not None:
-            times = row.result.rate / row.naive.rate
+    for found, want, what in ((fresh8, 10, "8 clients, fresh store"),
+                              (big16, 20, f"{TOP} clients, store of {profile.big_files:,} files")):
+        if found is not None and found.naive is not None:
+            times = found.result.rate / found.naive.rate
             checks.append((f">= {want}x the naive writer ({what})", f"{times:.1f}x", times >= want))
     for held, ratio in sorted(crowded_ratio.items()):
         if held:
