@@ -50,3 +50,22 @@ class LRU(Generic[K, V]):
             old = self._items.pop(key, None)
             if old is not None:
                 self._used -= self._weight(old)
+
+
+class Memo(dict[K, V]):
+    """A pure function's results by argument, for the hot paths where an LRU's lock and
+    bookkeeping cost more than the hit saves: `memo[key]` is a plain dict lookup when found,
+    and calls `make(key)` when not. Bounded by emptying it whole when `limit` is reached.
+    Threads may race to make the same value; both results are equal."""
+
+    def __init__(self, make: Callable[[K], V], limit: int) -> None:
+        super().__init__()
+        self._make = make
+        self._limit = limit
+
+    def __missing__(self, key: K) -> V:
+        value = self._make(key)
+        if len(self) >= self._limit:
+            self.clear()
+        self[key] = value
+        return value

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from gitops.lru import Memo
 from gitops.yamlscalars import READER_RESOLVERS, Disagreement, go_reading
 
 _SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -132,18 +133,9 @@ class _DeliveryLoader(_Loader):
     since no writing of it could reach the cluster as the pipeline saw it."""
 
     def resolve(self, kind: Any, value: str, implicit: tuple[bool, bool]) -> str:
-        # Without path resolvers, a scalar's tag depends on its text and how it was written
-        # alone: remembered, as most scalars of a promise's requests repeat.
-        if kind is not yaml.ScalarNode or len(value) > 64:
+        if kind is not yaml.ScalarNode or len(value) > _REMEMBERED_SCALAR:
             return self._resolve(kind, value, implicit)
-        key = (value, implicit)
-        tag = _read_tags.get(key)
-        if tag is None:
-            tag = self._resolve(kind, value, implicit)
-            if len(_read_tags) >= _RESOLVED_LIMIT:
-                _read_tags.clear()
-            _read_tags[key] = tag
-        return tag
+        return _READ_TAGS[(value, implicit[0])]  # remembered: see _REMEMBERED_SCALAR
 
     def _resolve(self, kind: Any, value: str, implicit: tuple[bool, bool]) -> str:
         if kind is yaml.ScalarNode and implicit[0] and value != "<<" and _AMBIGUOUS.match(value):
@@ -171,7 +163,6 @@ class _DeliveryLoader(_Loader):
 
 
 _DeliveryLoader.add_constructor(_GO_TAG, _DeliveryLoader.construct_go)
-_read_tags: dict[tuple[str, tuple[bool, bool]], str] = {}
 
 
 def _key_identity(key_node: yaml.Node) -> object:
@@ -566,8 +557,10 @@ _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _SCALAR_TAGS = {bool: "tag:yaml.org,2002:bool", int: "tag:yaml.org,2002:int",
                 type(None): "tag:yaml.org,2002:null"}
-_RESOLVED_LIMIT = 1 << 16  # scalar tags remembered (values up to 64 characters)
-_resolved: dict[tuple[str, bool], str] = {}
+# Without path resolvers (none are added), a scalar's tag depends on its text and whether it
+# may be plain alone: tags of scalars up to this long are remembered, reading and writing,
+# as most scalars of a promise's requests repeat.
+_REMEMBERED_SCALAR = 64
 
 
 class _NotPlain(Exception):
@@ -576,18 +569,9 @@ class _NotPlain(Exception):
 
 class _FastDumper(_Dumper):
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        # Without path resolvers (none are added), a scalar's tag depends on its text and
-        # whether it may be plain only.
-        if kind is not yaml.ScalarNode or len(value) > 64:
+        if kind is not yaml.ScalarNode or len(value) > _REMEMBERED_SCALAR:
             return super().resolve(kind, value, implicit)
-        key = (value, implicit[0])
-        tag = _resolved.get(key)
-        if tag is None:
-            tag = super().resolve(kind, value, implicit)
-            if len(_resolved) >= _RESOLVED_LIMIT:
-                _resolved.clear()
-            _resolved[key] = tag
-        return tag
+        return _WRITE_TAGS[(value, implicit[0])]  # remembered: see _REMEMBERED_SCALAR
 
 
 def _node(dumper: _Dumper, data: Any, seen: dict[int, yaml.Node]) -> yaml.Node:
@@ -626,4 +610,11 @@ def _node(dumper: _Dumper, data: Any, seen: dict[int, yaml.Node]) -> yaml.Node:
     raise _NotPlain(kind.__name__)
 
 
-_TAGGER = _FastDumper(io.StringIO())  # only its resolvers are used
+# Instances whose resolvers alone are used: a scalar's tag as written (plain or not) and as
+# read, remembered for scalars up to _REMEMBERED_SCALAR characters.
+_TAGGER = _FastDumper(io.StringIO())
+_READER = _DeliveryLoader("")
+_WRITE_TAGS: Memo[tuple[str, bool], str] = Memo(
+    lambda key: _Dumper.resolve(_TAGGER, yaml.ScalarNode, key[0], (key[1], False)), 1 << 16)
+_READ_TAGS: Memo[tuple[str, bool], str] = Memo(
+    lambda key: _READER._resolve(yaml.ScalarNode, key[0], (key[1], False)), 1 << 16)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gitops.lru import LRU
+from gitops.lru import LRU, Memo
 
 
 def test_evicts_least_recently_used_by_weight() -> None:
@@ -37,3 +37,16 @@ def test_the_largest_item_kept_can_be_raised() -> None:
     cache: LRU[str, bytes] = LRU(80, len, largest=40)
     cache.put("big", b"x" * 40)
     assert cache.get("big") is not None
+
+
+def test_a_memo_makes_each_value_once_and_empties_when_full() -> None:
+    made: list[int] = []
+
+    def square(n: int) -> int:
+        made.append(n)
+        return n * n
+
+    memo = Memo(square, limit=3)
+    assert [memo[2], memo[2], memo[3], memo[4]] == [4, 4, 9, 16]
+    assert made == [2, 3, 4]
+    assert memo[5] == 25 and dict(memo) == {5: 25}  # full: emptied, then kept the new one

@@ -15,6 +15,7 @@ from gitops import layout, names
 from gitops.bundle import Owner
 from gitops.identity import Identity
 from gitops.layout import Destination
+from gitops.lru import Memo
 from gitops.secrets import check_recipients
 from gitops.tree import Tree
 
@@ -103,27 +104,11 @@ def encode_owner(record: OwnerRecord) -> bytes:
         "pendingReason": record.pending_reason,
         **({"trailers": dict(record.trailers)} if record.trailers else {}),
         "objects": {
-            destination: [_held_line(held) for held in holds]
+            destination: [_HELD_LINES[held] for held in holds]
             for destination, holds in sorted(record.objects.items())
         },
     }
     return _lines_json(raw).encode()
-
-
-# Every request of a promise holds the same dependencies (the same Held objects): their
-# lines are encoded once, not once per record written.
-_HELD_LINES: dict[Held, str] = {}
-_HELD_LINES_LIMIT = 1 << 15
-
-
-def _held_line(held: Held) -> str:
-    line = _HELD_LINES.get(held)
-    if line is None:
-        line = _compact(_encode_held(held))
-        if len(_HELD_LINES) >= _HELD_LINES_LIMIT:
-            _HELD_LINES.clear()
-        _HELD_LINES[held] = line
-    return line
 
 
 def _encode_held(held: Held) -> dict[str, str]:
@@ -190,7 +175,7 @@ def _lines_json(record: dict[str, Any]) -> str:
     for key in sorted(record):
         value = record[key]
         if key == "objects" and value:
-            # the held objects come encoded (`_held_line`)
+            # the held objects come encoded (`_HELD_LINES`)
             per_destination = [
                 f"  {_compact(dest)}: [\n" + ",\n".join(f"   {line}" for line in lines) + "\n  ]"
                 for dest, lines in value.items()
@@ -203,6 +188,11 @@ def _lines_json(record: dict[str, Any]) -> str:
 
 def _compact(value: Any) -> str:
     return json.dumps(value, sort_keys=True, allow_nan=False)
+
+
+# Every request of a promise holds the same dependencies (the same Held objects): their
+# lines are encoded once, not once per record written.
+_HELD_LINES: Memo[Held, str] = Memo(lambda held: _compact(_encode_held(held)), 1 << 15)
 
 
 # -- destinations, generations, the layout ----------------------------------------------------

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import IO, NamedTuple, Self
 
 from gitops.errors import StoreUnavailable
-from gitops.lru import LRU
+from gitops.lru import LRU, Memo
 from gitops.store.base import Author
 from gitops.store.pack import object_id, write_pack
 from gitops.store.signing import Signer, sign_commit
@@ -198,24 +198,18 @@ def format_tree(entries: Entries, in_order: bool = False) -> tuple[bytes, Entrie
     """The tree object's content and its entries in git order (sorted unless `in_order`)."""
     ordered = entries if in_order else dict(sorted(entries.items(), key=_git_order))
     encoded = _ENCODED_ENTRIES
-    parts = []
-    for item in ordered.items():
-        part = encoded.get(item)
-        if part is None:
-            name, (mode, sha) = item
-            part = b"%s %s\0%s" % (mode.encode(), name.encode("utf-8", "surrogateescape"),
-                                    bytes.fromhex(sha))
-            if len(encoded) >= _ENCODED_LIMIT:
-                encoded.clear()
-            encoded[item] = part
-        parts.append(part)
-    return b"".join(parts), ordered
+    return b"".join([encoded[item] for item in ordered.items()]), ordered
+
+
+def _encode_entry(item: tuple[str, tuple[str, str]]) -> bytes:
+    name, (mode, sha) = item
+    return b"%s %s\0%s" % (mode.encode(), name.encode("utf-8", "surrogateescape"),
+                           bytes.fromhex(sha))
 
 
 # A commit rewrites each folder on its path whole, though one entry changed: the entries'
 # encodings are remembered (encoding them was ~8% of the writer lane, measured).
-_ENCODED_LIMIT = 1 << 17
-_ENCODED_ENTRIES: dict[tuple[str, tuple[str, str]], bytes] = {}
+_ENCODED_ENTRIES: Memo[tuple[str, tuple[str, str]], bytes] = Memo(_encode_entry, 1 << 17)
 
 
 def _check_path(path: str) -> None:
