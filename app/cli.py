@@ -37,7 +37,7 @@ from app.client import (
 from app.delete import DELETE_HELP, delete_command
 from app.version import VERSION
 from gitops.errors import StatewriterError
-from gitops.store.remote import redact
+from gitops.redact import redact, redact_url
 
 EXIT_FAILURE = 1  # what failed at run time: a store, a service, a file
 EXIT_USAGE = 2  # a mistake in the flags, the environment or the config file
@@ -363,11 +363,13 @@ def _is_loopback(host: str) -> bool:
 def _verify(args: argparse.Namespace) -> int:
     from gitops.verify import verify_target
 
-    findings = verify_target(args.target, kustomize=not args.no_kustomize, branch=args.branch)
+    token = os.environ.get("STATEWRITER_TOKEN", "").strip() or None
+    findings = verify_target(args.target, kustomize=not args.no_kustomize, branch=args.branch,
+                             token=token)
     for finding in findings:
-        print(finding)
+        print(redact(finding, [token] if token else []))
     if not findings:
-        print(f"{args.target}: ok")
+        print(f"{redact_url(args.target)}: ok")
     return 1 if findings else 0
 
 

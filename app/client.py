@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from gitops import names
-from gitops.store.remote import redact
+from gitops.redact import redact
 
 RETRY_STATUSES = frozenset({502, 503, 504})
 BACKOFF_BASE = 0.5  # seconds before the first retry

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gitops.redact import redact
 from gitops.store.base import Author, Store
 from gitops.store.embedded import EmbeddedStore
 from gitops.store.githubapp import USERNAME as GITHUB_APP_USERNAME
 from gitops.store.githubapp import GitHubApp, InstallationTokens
 from gitops.store.lock import lock_data_folder
-from gitops.store.remote import Credentials, RemoteStore, redact
+from gitops.store.remote import Credentials, RemoteStore
 from gitops.store.signing import Signer
 
 __all__ = [

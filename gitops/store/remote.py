@@ -7,13 +7,13 @@ import os
 import re
 import shlex
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from gitops.errors import RateLimited, StoreUnavailable
+from gitops.redact import redact
 from gitops.store.objects import Repository, base_env, check_sha, run_git
 
 _ASKPASS = """#!/bin/sh
@@ -23,11 +23,6 @@ case "$1" in
   *) printf '%s\\n' "$STATEWRITER_GIT_PASSWORD" ;;
 esac
 """
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
-_AUTH_HEADER = re.compile(r"(?i)(authorization:\s*(?:basic|bearer|token)?\s*)\S+")
-# GitHub's token formats (personal, OAuth, user, installation, refresh; fine-grained): a
-# second net under the exact secrets below.
-_GITHUB_TOKEN = re.compile(r"\b(?:gh[pousr]_|github_pat_)[A-Za-z0-9_.-]+")
 # git's words for credentials the remote refused (an installation token may be revoked early;
 # not 403, which GitHub answers for a token without the permission: a new one would not help)
 _REFUSED = ("Authentication failed", "returned error: 401", "Invalid username or password")
@@ -68,17 +63,6 @@ class Credentials:
 
     def secret(self) -> str | None:
         return self.token or self.password
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` without URL userinfo, Authorization header values or any of `secrets`."""
-    for secret in secrets:
-        if secret:
-            for form in {secret, quote(secret, safe="")}:
-                text = text.replace(form, "***")
-    text = _USERINFO.sub(r"\1***@", text)
-    text = _GITHUB_TOKEN.sub("***", text)
-    return _AUTH_HEADER.sub(r"\1***", text)
 
 
 def _split_userinfo(url: str, credentials: Credentials | None) -> tuple[str, Credentials | None]:

@@ -5,9 +5,9 @@ their credentials redacted."""
 
 from __future__ import annotations
 
+import base64
 import errno
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,13 +15,13 @@ from typing import NamedTuple
 
 from gitops.errors import StoreUnavailable
 from gitops.normalize import DEFAULT_PROTECTED
+from gitops.redact import redact_url
 from gitops.store.objects import CatFile, base_env, run_git
 from gitops.verify.findings import first_line
 from gitops.verify.folders import long_segments
 from gitops.verify.run import verify_files
 
 _CLONE_TIMEOUT = 600
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
 _SYMLINK_MODE = "120000"
 
 
@@ -67,9 +67,12 @@ def verify_target(
     *,
     branch: str | None = None,
     protect_from_prune: frozenset[str] = DEFAULT_PROTECTED,
+    token: str | None = None,
 ) -> list[str]:
     """A checkout directory is verified in place; a bare repository or a git URL
-    (file://, git://, http(s)://, ssh://, user@host:path) is cloned first (depth 1)."""
+    (file://, git://, http(s)://, ssh://, user@host:path) is cloned first (depth 1). `token`
+    is sent to an http(s) URL as the basic-auth password (the service's `/git` takes its
+    tokens so), through git's environment: never on a command line or in the URL."""
     local = Path(target)
     if "://" not in target and local.is_dir() and not _is_bare_repository(local):
         if branch is not None:
@@ -78,8 +81,10 @@ def verify_target(
     if "://" not in target and not local.exists() and not _looks_like_scp_url(target):
         return [f"{target}: no such directory or repository"]
     url = local.resolve().as_uri() if "://" not in target and local.exists() else target
-    shown = _redact_url(target)
+    shown = redact_url(target)
     env = {**base_env(), "GIT_CONFIG_NOSYSTEM": "1"}
+    if token and url.lower().startswith(("http://", "https://")):
+        env.update(_basic_auth_header(token))
     with tempfile.TemporaryDirectory(prefix="statewriter-verify-") as temp:
         clone = Path(temp) / "checkout"
         command = ["clone", "--quiet", "--no-checkout", "--depth", "1", "--no-tags"]
@@ -87,7 +92,7 @@ def verify_target(
             command += ["--branch", branch, "--single-branch"]
         failure = _git([*command, "--end-of-options", url, str(clone)], env)
         if failure is not None:
-            return [f"{shown}: git clone failed: {_redact_url(first_line(failure))}"]
+            return [f"{shown}: git clone failed: {redact_url(first_line(failure))}"]
         entries = _entries(clone, env)
         if entries is None:
             return [f"{shown}: no commit to verify (an empty repository, or its HEAD names "
@@ -100,6 +105,13 @@ def verify_target(
             findings = _not_checked_out(shown, clone, entries, failure)
         return findings + _verify_objects(shown, clone, entries, env, kustomize, kubectl,
                                           protect_from_prune)
+
+
+def _basic_auth_header(token: str) -> dict[str, str]:
+    """git configuration, as environment variables, that sends `token` as the password."""
+    credentials = base64.b64encode(f"statewriter:{token}".encode()).decode()
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": f"Authorization: Basic {credentials}"}
 
 
 def _git(args: list[str], env: dict[str, str]) -> str | None:
@@ -159,7 +171,7 @@ def _not_checked_out(shown: str, clone: Path, entries: list[_Entry], failure: st
         except OSError as error:
             reason = error.strerror if error.errno != errno.ENOENT else first_line(failure)
             findings.append(f"{entry.path}: cannot be checked out: {reason}")
-    return findings or [f"{shown}: git checkout failed: {_redact_url(first_line(failure))}"]
+    return findings or [f"{shown}: git checkout failed: {redact_url(first_line(failure))}"]
 
 
 def _symlink(path: str) -> str:
@@ -186,8 +198,3 @@ def _looks_like_scp_url(target: str) -> bool:
     """git's `user@host:path` form (a colon before any slash)."""
     head, colon, _ = target.partition(":")
     return bool(colon) and "/" not in head and len(head) > 1
-
-
-def _redact_url(text: str) -> str:
-    """`text` with the userinfo (user:token@) of any URL in it replaced."""
-    return _USERINFO.sub(r"\1***@", text)
