@@ -18,13 +18,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gitops import names
 from gitops.bundle import Limits
 from gitops.normalize import DEFAULT_PROTECTED
+from gitops.redact import without_userinfo
 from gitops.store.base import Author
 from gitops.store.githubapp import DEFAULT_API_URL, GitHubApp
 from gitops.store.remote import Credentials, _split_userinfo
@@ -146,14 +148,6 @@ class Config:
             host = f"[{self.host}]" if ":" in self.host else self.host
             base = f"http://{host}:{self.port}"
         return f"{base.rstrip('/')}/git/state.git"
-
-
-def without_userinfo(url: str) -> str:
-    """`url` without `user:password@` (an scp-like `git@host:path` has no password in it)."""
-    parts = urlsplit(url)
-    if not parts.scheme or "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 # -- the file, exactly as CONTRACT section 8 spells it --------------------------------------
@@ -457,7 +451,7 @@ def _from_file(file: _File, base: Path) -> Config:
     credentials, github_app = _credentials(file.remoteCredentials, base)
     notify, signing, secrets = file.notify, file.signing, file.secrets
     return Config(
-        author=Author(file.author.name, file.author.email),
+        author=_author(file.author),
         tokens=_tokens(file.auth, base),
         limits=Limits(
             max_bundle_bytes=limits.maxBundleBytes, max_documents=limits.maxDocuments,
@@ -479,12 +473,25 @@ def _from_file(file: _File, base: Path) -> Config:
     )
 
 
+def _author(section: _AuthorFile) -> Author:
+    """The commits' author: one line each, as git's commit header takes them."""
+    for key, value in (("name", section.name), ("email", section.email)):
+        problem = names.line_problem(value) or ("holds '<' or '>'" if set(value) & {"<", ">"}
+                                                else None)
+        if problem is not None:
+            raise _Problem(f"author.{key}", f"{value!r} {problem}")
+    return Author(section.name, section.email)
+
+
 def _tokens(auth: _AuthFile | None, base: Path) -> tuple[Token, ...] | None:
     if auth is None:
         return None
     tokens: list[Token] = []
     for i, item in enumerate(auth.tokens):
         key = f"auth.tokens[{i}]"
+        problem = names.line_problem(item.name)
+        if problem is not None:  # the name is written into commit trailers
+            raise _Problem(f"{key}.name", f"{item.name!r} {problem}")
         for earlier in tokens:
             if earlier.name == item.name:
                 raise _Problem(f"{key}.name", f"{item.name!r} is already the name of another token")

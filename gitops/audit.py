@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from gitops.commitmsg import trailer_block_pairs
 from gitops.errors import InvalidBundle, StoreUnavailable
 from gitops.history import git_records, iso_time, name_status_files
 
@@ -295,7 +296,7 @@ class AuditLog:
                 raise StoreUnavailable(f"git log in {self.repo} gave an unexpected record "
                                        f"{head[:100]!r}")
             keys = set()
-            for key, value in _trailer_lines(block):
+            for key, value in trailer_block_pairs(block):
                 name = _INDEXED.get(key)
                 if name is not None:
                     pair = (name, value)
@@ -411,13 +412,6 @@ def _holds(positions: array[int], position: int) -> bool:
     return at < len(positions) and positions[at] == position
 
 
-def _trailer_lines(block: str) -> Iterator[tuple[str, str]]:
-    for line in block.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip():
-            yield key.strip(), value.strip()
-
-
 def _entry(record: str) -> dict[str, Any]:
     """One commit of a page from its `_PAGE_FORMAT` record (its files come after it)."""
     head, _, rest = record.lstrip("\n").partition("\n")
@@ -429,7 +423,7 @@ def _entry(record: str) -> dict[str, Any]:
                              "action": None, "summary": summary}
     lists: dict[str, list[str]] = {name: [] for name in _LISTED.values()}
     own: dict[str, list[str]] = {}
-    for key, value in _trailer_lines(block):
+    for key, value in trailer_block_pairs(block):
         if key == "Statewriter-Actor":
             entry["actor"] = entry["actor"] or value
         elif key == "Statewriter-Action":

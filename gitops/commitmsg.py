@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from gitops.layout import STATE
 
 
@@ -29,12 +31,37 @@ def commit_message(
     return "\n".join(lines) + "\n"
 
 
+_TRAILER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+
+
+def trailer_pairs(message: str) -> list[tuple[str, str]]:
+    """The trailers of a commit message (its last paragraph), in order, read as git reads
+    them: lines are split on line feeds only, a line is `Key: value` with a key of letters,
+    digits and `-`, and a line that starts with a space or a tab continues the one before.
+    Every reader of trailers goes through here (or `trailer_block_pairs` for git's own
+    `%(trailers)` output), so a value can never become a line of its own."""
+    paragraph = message.strip("\n").rpartition("\n\n")[2]
+    return trailer_block_pairs(paragraph)
+
+
+def trailer_block_pairs(block: str) -> list[tuple[str, str]]:
+    """`Key: value` lines of a trailer block, split on line feeds only (see `trailer_pairs`)."""
+    pairs: list[tuple[str, str]] = []
+    for line in block.split("\n"):
+        if line[:1] in (" ", "\t") and pairs:
+            key, value = pairs[-1]
+            pairs[-1] = (key, f"{value} {line.strip()}".strip())
+            continue
+        key, sep, value = line.partition(":")
+        if sep and _TRAILER_KEY.fullmatch(key.strip()):
+            pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
 def parse_trailers(message: str) -> dict[str, list[str]]:
-    """Trailers of a statewriter commit message (the last paragraph)."""
-    paragraph = message.strip().split("\n\n")[-1]
+    """The service's own trailers (`Statewriter-*`) of a commit message, by key."""
     trailers: dict[str, list[str]] = {}
-    for line in paragraph.splitlines():
-        key, sep, value = line.partition(": ")
-        if sep and key.startswith("Statewriter-"):
-            trailers.setdefault(key, []).append(value.strip())
+    for key, value in trailer_pairs(message):
+        if key.startswith("Statewriter-"):
+            trailers.setdefault(key, []).append(value)
     return trailers

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from gitops.commitmsg import parse_trailers
+from gitops.commitmsg import parse_trailers, trailer_pairs
 from gitops.errors import NotFound, StoreUnavailable
 from gitops.layout import STATE
 from gitops.store.objects import base_env, run_git
@@ -107,15 +107,10 @@ def _request_pipelines(message: str, promise: str, request: str) -> list[str] | 
     Trailers come in groups (Promise, Request, Pipeline...; a destination commit that
     places several bundles has one group each), so a request is matched within its group:
     promise A with request x and promise B with request y do not name B's request x."""
-    paragraph = message.strip().split("\n\n")[-1]
     promise_now: str | None = None
     inside = named = False
     pipelines: list[str] = []
-    for line in paragraph.splitlines():
-        key, sep, value = line.partition(": ")
-        if not sep:
-            continue
-        value = value.strip()
+    for key, value in trailer_pairs(message):
         if key == "Statewriter-Promise":
             promise_now, inside = value, False
         elif key == "Statewriter-Request":

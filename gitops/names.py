@@ -8,6 +8,7 @@ k8s.io/apimachinery/pkg/api/validation/path (IsValidPathSegmentName).
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import TypeGuard
 
 LABEL_MAX = 63
@@ -93,3 +94,19 @@ def is_bundle_file_name(value: str) -> bool:
         return False
     parts = value.split("/")
     return all(part not in ("", ".", "..") for part in parts)
+
+
+_NOT_IN_A_LINE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def line_problem(text: str) -> str | None:
+    """Why `text` cannot be one line of a commit message that readers split the way git does,
+    or None: a control character (U+0000-U+001F, U+007F-U+009F: a line feed, but also the
+    vertical tab, form feed and U+001C-U+001E that `str.splitlines` breaks on, and NEL), a
+    line or paragraph separator (U+2028, U+2029), a format character (the bidirectional
+    overrides that make a line read as another, the zero-width characters), or a lone
+    surrogate (no UTF-8 holds it)."""
+    for char in text:
+        if unicodedata.category(char) in _NOT_IN_A_LINE:
+            return f"holds the character U+{ord(char):04X}, which is not allowed in one line"
+    return None
