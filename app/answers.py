@@ -126,7 +126,25 @@ def _notes(notes: Notes) -> dict[str, Any]:
         body["replaced"] = list(notes.replaced)
     if notes.kept:
         body["keptAtNewerGeneration"] = list(notes.kept)
+    if notes.warnings:
+        body["warnings"] = list(notes.warnings)
     if notes.not_placed:
         body["notPlaced"] = [{**owner_json(item.owner), "destination": item.destination,
                               "reason": item.reason} for item in notes.not_placed]
     return body
+
+
+MAX_WARNING_HEADERS = 50
+MAX_WARNING_HEADER = 1024  # characters of one warning's text in its header (all in the body)
+
+
+def warning_headers(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """The body's `warnings` as HTTP `Warning: 299 - "..."` headers, as the Kubernetes API
+    sends its own (kubectl prints them): ASCII, quotes and backslashes escaped."""
+    headers = []
+    for warning in list(body.get("warnings") or ())[:MAX_WARNING_HEADERS]:
+        text = str(warning)[:MAX_WARNING_HEADER].encode("ascii", "backslashreplace").decode()
+        text = "".join(c if c.isprintable() else " " for c in text)
+        text = text.replace("\\", "\\\\").replace('"', '\\"')
+        headers.append(("Warning", f'299 - "{text}"'))
+    return headers

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app import schemas
-from app.answers import answer
+from app.answers import answer, warning_headers
 from app.auth import Principal, authenticated
 from app.bodies import bounded, is_gzip, json_bundle, media_type, model, read_body, require_json, strict_json
 from app.config import Config
@@ -120,7 +120,10 @@ async def _run(request: Request, operation: Operation, dry_run: bool = False) ->
     future = _writer(request).submit(operation, dry_run, request_id_of(request.state))
     status, body = answer(await asyncio.wrap_future(future))
     note(request, commit=body.get("commit"), changed=body.get("changed"))
-    return JSONResponse(body, status_code=status)
+    response = JSONResponse(body, status_code=status)
+    for name, value in warning_headers(body):
+        response.headers.append(name, value)
+    return response
 
 
 # -- bundles ------------------------------------------------------------------------------

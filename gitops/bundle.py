@@ -14,6 +14,7 @@ from gitops import kinds, names
 from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError
 from gitops.identity import Identity
 from gitops.lru import LRU
+from gitops.secrets.envelope import claims_encryption, envelope_problem, is_secret
 from gitops.yamldocs import ParseLimits, YamlError, YamlLimitExceeded, load_numbered_documents
 from gitops.yamlscalars import YAML_V3, readings
 
@@ -274,6 +275,10 @@ def document_problem(doc: dict[str, Any], namespace: str | None = DEFAULT_NAMESP
     group = api_version.rpartition("/")[0]
     if not names.is_group(group):
         return f"apiVersion {api_version!r} has an invalid group"
+    if group == "core":
+        # no API server serves a group `core`; the core group has no name
+        return (f"apiVersion {api_version!r} names no API group: the core group is written "
+                f"without one (apiVersion: {api_version.rpartition('/')[2]})")
     if not names.is_kind(kind):
         return "kind is missing or malformed"
     if group == "kustomize.config.k8s.io":
@@ -285,6 +290,7 @@ def document_problem(doc: dict[str, Any], namespace: str | None = DEFAULT_NAMESP
     return (
         _name_problem(group, kind, meta.get("name"), doc)
         or _data_problem(group, kind, doc)
+        or _envelope_problem(group, kind, doc)
         or _namespace_problem(meta.get("namespace"))
         or _labels_problem(meta.get("labels"))
         or _annotations_problem(meta.get("annotations"))
@@ -329,9 +335,22 @@ def _data_problem(group: str, kind: str, doc: Mapping[str, Any]) -> str | None:
             return f"{field_name} must be a map of keys to strings"
         for key, item in value.items():
             if not isinstance(item, str):
-                return (f"{field_name}[{key!r}] is {_described(item)}, not a string: quote the "
-                        "value in the YAML")
+                # a Secret's value is never repeated: refusals reach logs and web pages
+                what = _described(item, show_value=not is_secret(group, kind))
+                return f"{field_name}[{key!r}] is {what}, not a string: quote the value in the YAML"
     return None
+
+
+def _envelope_problem(group: str, kind: str, doc: dict[str, Any]) -> str | None:
+    """A Secret that says it is SOPS-encrypted must be a whole envelope (CONTRACT section 9):
+    it is then written as sent, and one that is not would be written in clear."""
+    if not is_secret(group, kind) or not claims_encryption(doc):
+        return None
+    problem = envelope_problem(doc)
+    if problem is None:
+        return None
+    return (f"a Secret with a top-level `sops` key is written as its pipeline encrypted it, "
+            f"but this is no whole SOPS envelope: {problem}")
 
 
 def _namespace_problem(namespace: object) -> str | None:
@@ -390,14 +409,14 @@ def _string_map_problem(where: str, value: object) -> str | None:
     return None
 
 
-def _described(value: object) -> str:
-    """A YAML value's type, as its author wrote it."""
+def _described(value: object, show_value: bool = True) -> str:
+    """A YAML value's type, as its author wrote it (and the value, unless it is secret)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
+        return f"the boolean {str(value).lower()}" if show_value else "a boolean"
     if isinstance(value, int | float):
-        return f"the number {value!r}"
+        return f"the number {value!r}" if show_value else "a number"
     return "a map" if isinstance(value, dict) else f"a {type(value).__name__}"
 
 
@@ -446,10 +465,13 @@ def check_trailers(value: object) -> Trailers:
         if key.lower().startswith("statewriter-"):
             raise InvalidBundle(f"trailer key {key!r}: Statewriter- trailers are the service's own",
                                 field=where)
-        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TRAILER_VALUE or any(
-                ch in text for ch in "\r\n\x00"):
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TRAILER_VALUE:
             raise InvalidBundle(f"trailer {key}: the value must be one non-empty line of at most "
                                 f"{MAX_TRAILER_VALUE} characters", field=where)
+        problem = names.line_problem(text)
+        if problem is not None:
+            # readers split trailers into lines; a value must never become lines of its own
+            raise InvalidBundle(f"trailer {key}: the value {problem}", field=where)
     return tuple(sorted((key, text.strip()) for key, text in value.items()))
 
 

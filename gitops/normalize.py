@@ -9,8 +9,9 @@ from typing import Any
 from gitops.bundle import PLACEMENT_ANNOTATION, STATEWRITER_PREFIX, SourceDocument, canonical_json
 from gitops.identity import Identity, crd_defines, identity_of
 from gitops.lru import LRU
+from gitops.secrets.envelope import claims_encryption
 from gitops.tree import blob_id
-from gitops.yamldocs import dump_document
+from gitops.yamldocs import dump_document, dump_in_order
 
 PRUNE_ANNOTATION = "kustomize.toolkit.fluxcd.io/prune"
 DEFAULT_PROTECTED = frozenset({"CustomResourceDefinition", "Namespace"})
@@ -92,7 +93,9 @@ def render(
         return found
     obj = normalize(source.doc, default_namespace, cluster_scoped, protect_from_prune)
     defined = crd_defines(obj)
-    content = dump_document(obj)
+    # A document its pipeline SOPS-encrypted keeps its keys' order: its MAC covers its
+    # values in that order (gitops.secrets.envelope).
+    content = dump_in_order(obj) if claims_encryption(obj) else dump_document(obj)
     rendering = Rendering(identity_of(obj), content, blob_id(content),
                           defined[0] if defined else None, bool(defined and defined[1]))
     _CACHE.put(key, rendering)

@@ -272,7 +272,9 @@ def _plain_documents(text: str, limits: ParseLimits) -> Iterator[tuple[int, Any]
         # PyYAML's constructors raise these for malformed scalars ("!!int x", huge numbers).
         if isinstance(error, YamlError):
             raise
-        raise YamlError(f"invalid YAML value: {error}", index) from None
+        # their text quotes the value, which may be secret: name the problem, not the text
+        raise YamlError("invalid YAML value: a scalar cannot be read as its tag says (e.g. "
+                        "`!!int x`, a malformed `!!binary` or `!!timestamp`)", index) from None
     finally:
         loader.dispose()
 
@@ -385,7 +387,14 @@ def _check_text(text: str, document: int) -> None:
 
 
 def _one_line(error: yaml.YAMLError) -> str:
-    return " ".join(str(error).split())[:300]
+    """PyYAML's reason and where, in one line: never its snippet of the text (a value may be
+    secret, and reasons reach logs and web pages) nor its name for the stream."""
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return " ".join(str(error).split())[:300]
+    parts = [part for part in (error.context, error.problem) if part]
+    mark = error.problem_mark or error.context_mark
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return " ".join(" ".join(parts).split())[:300] + where
 
 
 # Strings some reader could take for something else when written plain, on top of what
@@ -550,6 +559,13 @@ _DUMP_OPTIONS: dict[str, Any] = {
 
 def _dump_with_pyyaml(doc: dict[str, Any]) -> bytes:
     text: str = yaml.dump(doc, Dumper=_Dumper, **_DUMP_OPTIONS)
+    return text.encode()
+
+
+def dump_in_order(doc: dict[str, Any]) -> bytes:
+    """`dump_document`, but every mapping's keys in the order they have: for a document
+    whose author signed the order (a SOPS file's MAC covers its values in file order)."""
+    text: str = yaml.dump(doc, Dumper=_Dumper, **{**_DUMP_OPTIONS, "sort_keys": False})
     return text.encode()
 
 

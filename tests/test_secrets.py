@@ -253,28 +253,93 @@ def test_stored_bundles_keep_secrets_encrypted_for_the_service(
         p for p in stored if "/_promise/" in p}  # the request's is placed; the promise's stays
 
 
+# A Secret as pipelines write it: keys in their usual order, not sorted (sops' MAC covers
+# the values in file order, so a writer that re-sorted them would break it).
+NATURAL_ORDER_SECRET = """apiVersion: v1
+kind: Secret
+metadata:
+  name: own
+  namespace: default
+  labels: {app: shop}
+type: Opaque
+stringData:
+  user: shop
+data:
+  password: cGlwZWxpbmUtZW5jcnlwdGVk
+"""
+
+
+def sops_encrypt(text: str, recipients: list[str], tmp: Path) -> str:
+    """`text` encrypted by the real sops, as Flux's guide has pipelines do it."""
+    plain = tmp / "plain.yaml"
+    plain.write_text(text)
+    assert SOPS is not None
+    return subprocess.run(
+        [SOPS, "--encrypt", "--age", ",".join(recipients), "--encrypted-regex",
+         "^(data|stringData)$", "--input-type", "yaml", "--output-type", "yaml", str(plain)],
+        capture_output=True, text=True, check=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}).stdout
+
+
 def test_a_secret_the_pipeline_encrypted_itself_is_written_as_sent(
     keys: dict[str, Key], tmp_path: Path
 ) -> None:
     world = World(Policy(secrets=Sealer(str(keys["service"].identity), require_encryption=True)))
     put(world, "w1", [keys["w1"].recipient])
     put(world, "plain", None, {"env": "plain"})
-    plain = tmp_path / "plain.yaml"
-    plain.write_text(secret("own", b"pipeline-encrypted", "default"))
-    assert SOPS is not None
-    encrypted = subprocess.run(
-        [SOPS, "--encrypt", "--age", keys["w2"].recipient, "--encrypted-regex", "^(data|stringData)$",
-         "--input-type", "yaml", "--output-type", "yaml", str(plain)],
-        capture_output=True, text=True, check=True, timeout=60,
-        env={k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}).stdout
-    for env in ("dev", "plain", "nowhere"):  # encrypting, clear (encryption required), stored
-        world.apply(payload("p", f"default/{env}", {"s.yaml": encrypted}, selectors={"env": env}))
+    encrypted = sops_encrypt(NATURAL_ORDER_SECRET, [keys["w1"].recipient, keys["w2"].recipient],
+                             tmp_path)
+    plans = {env: world.apply(payload("p", f"default/{env}", {"s.yaml": encrypted},
+                                      selectors={"env": env}))
+             for env in ("dev", "plain", "nowhere")}  # encrypting, clear (required), stored
     written = [*secret_paths(world, "w1/").values(), *secret_paths(world, "plain/").values(),
                *world.files(layout.BUNDLES_DIR).values()]
     assert len(written) == 3
-    for content in written:
-        assert sops_decrypt(content, keys["w2"], tmp_path) is not None
-        assert sops_decrypt(content, keys["w1"], tmp_path) is None
+    for content in written:  # each decrypts, its MAC intact: the order was kept
+        assert sops_decrypt(content, keys["w1"], tmp_path) == yaml.safe_load(NATURAL_ORDER_SECRET)
+        assert [line.partition(":")[0] for line in content.decode().splitlines()
+                if line[:1].isalpha()] == ["apiVersion", "kind", "metadata", "type", "stringData",
+                                           "data", "sops"]
+    assert plans["dev"].notes.warnings == ()
+    (warning,) = plans["plain"].notes.warnings  # no recipients there: Flux decrypts nothing
+    assert "s.yaml: document 0" in warning and "destination plain" in warning
+
+
+def test_a_secret_the_pipeline_encrypted_for_others_is_refused_naming_the_recipient(
+    keys: dict[str, Key], tmp_path: Path
+) -> None:
+    world = World(Policy(secrets=Sealer(str(keys["service"].identity))))
+    put(world, "w1", [keys["w1"].recipient])
+    encrypted = sops_encrypt(NATURAL_ORDER_SECRET, [keys["w2"].recipient], tmp_path)
+    with pytest.raises(InvalidBundle) as refused:
+        world.apply(payload("p", "default/r1", {"s.yaml": encrypted}, selectors=LABELS))
+    assert refused.value.detail["file"] == "s.yaml" and keys["w1"].recipient in refused.value.message
+    assert not secret_paths(world, "w1/")
+
+
+def test_a_pipeline_encrypted_secret_without_a_namespace_is_refused_not_broken(
+    keys: dict[str, Key], tmp_path: Path
+) -> None:
+    world = World(Policy(secrets=Sealer(str(keys["service"].identity))))
+    put(world, "w1", [keys["w1"].recipient])
+    text = NATURAL_ORDER_SECRET.replace("  namespace: default\n", "")
+    encrypted = sops_encrypt(text, [keys["w1"].recipient], tmp_path)
+    with pytest.raises(InvalidBundle) as refused:
+        world.apply(payload("p", "default/r1", {"s.yaml": encrypted}, selectors=LABELS))
+    assert "metadata.namespace" in refused.value.message and "MAC" in refused.value.message
+
+
+def test_changing_recipients_under_a_pipeline_encrypted_secret_is_refused(
+    keys: dict[str, Key], tmp_path: Path
+) -> None:
+    world = World(Policy(secrets=Sealer(str(keys["service"].identity))))
+    put(world, "w1", [keys["w1"].recipient])
+    encrypted = sops_encrypt(NATURAL_ORDER_SECRET, [keys["w1"].recipient], tmp_path)
+    world.apply(payload("p", "default/r1", {"s.yaml": encrypted}, selectors=LABELS))
+    with pytest.raises(Conflict) as refused:
+        put(world, "w1", [keys["w1"].recipient, keys["w2"].recipient])
+    assert keys["w2"].recipient in refused.value.message
+    assert put(world, "w1", [keys["w1"].recipient]).changed is False
 
 
 def test_require_encryption_refuses_a_secret_for_a_destination_without_recipients(
@@ -416,4 +481,4 @@ def test_verify_finds_a_secret_in_clear_under_a_destination_with_recipients(
         "metadata": {"name": "db", "namespace": "default"}})
     world.tree = DictTree({**world.files(), path: clear})
     findings = verify_tree(world.tree, kustomize=False)
-    assert any(f.startswith(f"{path}: a Secret in clear") for f in findings), findings
+    assert any(f.startswith(f"{path}: a Secret with values in clear") for f in findings), findings

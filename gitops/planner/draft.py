@@ -60,13 +60,19 @@ class DraftNotes:
     kept: list[str] = field(default_factory=list)
     placed: list[OwnerRecord] = field(default_factory=list)
     not_placed: list[NotPlaced] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
-    def mark(self) -> tuple[int, int]:
-        return len(self.replaced), len(self.kept)
+    def mark(self) -> tuple[int, int, int]:
+        return len(self.replaced), len(self.kept), len(self.warnings)
 
-    def rewind(self, mark: tuple[int, int]) -> None:
+    def rewind(self, mark: tuple[int, int, int]) -> None:
         """Forget the notes taken since `mark` (a placement that was refused after all)."""
-        del self.replaced[mark[0]:], self.kept[mark[1]:]
+        del self.replaced[mark[0]:], self.kept[mark[1]:], self.warnings[mark[2]:]
+
+    def warn(self, warning: str) -> None:
+        """What the answer should tell the client besides the result (each once)."""
+        if warning not in self.warnings:
+            self.warnings.append(warning)
 
 
 class Draft:
@@ -110,7 +116,8 @@ class Draft:
             self.changes[layout.LAYOUT_RECORD] = layout.layout_record()
         files = self._drop_unchanged()
         taken = Notes(tuple(self.notes.replaced), tuple(self.notes.kept),
-                      tuple(self.notes.not_placed), tuple(r.owner for r in self.notes.placed))
+                      tuple(self.notes.not_placed), tuple(r.owner for r in self.notes.placed),
+                      tuple(self.notes.warnings))
         lines = [*notes, *_message_notes(taken)]
         if list_files:
             listed = (list(files.added), list(files.changed), list(files.removed))

@@ -103,7 +103,7 @@ def holdings(draft: Draft, bundle: Bundle, destination: str) -> Holdings:
             section = initial_section(owner, rendering.identity, item.marked_dependency, declared)
             _check_free(draft, key, section, bundle, new_paths)
         # the last step: a Secret encrypted for the destination (never re-serialised after)
-        rendering, sealed = for_destination(draft, key, rendering, holders)
+        rendering, sealed = for_destination(draft, key, rendering, holders, item.source)
         held = Held(rendering.identity, section, rendering.blob, bundle.generation,
                     rendering.defines_cluster_kind, sealed)
         if holders:  # every request of a promise holds the same CRDs: keep one Held for all

@@ -38,6 +38,9 @@ class Notes:
     kept: tuple[str, ...] = ()  # dependencies kept at a newer promise generation
     not_placed: tuple[NotPlaced, ...] = ()
     placed: tuple[Owner, ...] = ()  # waiting bundles this change placed
+    # what the client should know though nothing was refused (each names file, document
+    # and field: what statewriter could not check, or what the cluster may do differently)
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,24 +6,29 @@ through.
 SOPS output differs on every run, so whether a committed ciphertext still holds what is
 sent is decided by keyed digests (`Held.sealed`), never by the ciphertext: the same
 plaintext for the same recipients keeps the committed bytes (no commit), and two owners
-sending the same Secret share one file. A Secret the pipeline encrypted itself (a document
-with a top-level `sops` block) is written as sent.
+sending the same Secret share one file. A Secret the pipeline encrypted itself (a whole SOPS
+envelope, `gitops.secrets.envelope`) is written as sent, in the order it was sent, when the
+destination's Flux can decrypt it.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
-from gitops.bundle import Bundle
-from gitops.errors import EncryptionRequired, InvalidBundle
+from gitops.bundle import Bundle, SourceDocument
+from gitops.errors import Conflict, EncryptionRequired, InvalidBundle
 from gitops.identity import Identity
 from gitops.index import Held, Holders, ObjectKey
 from gitops.layout import Destination
 from gitops.normalize import Rendering
 from gitops.planner.draft import Draft, Policy
 from gitops.planner.ownership import locate, set_record
-from gitops.secrets import Sealer, SopsError, is_sealed, is_secret
+from gitops.secrets import Sealer, SopsError, is_sealed, is_secret, is_secret_document
+from gitops.secrets.envelope import age_recipients, claims_encryption
+from gitops.secrets.sops import mac_inputs
 from gitops.tree import blob_id
+from gitops.yamldocs import ParseLimits, load_documents
 
 
 def _is_secret(identity: Identity) -> bool:
@@ -37,14 +42,19 @@ def _sealer(policy: Policy, why: str) -> Sealer:
 
 
 def for_destination(
-    draft: Draft, key: ObjectKey, rendering: Rendering, holders: Holders | None
+    draft: Draft, key: ObjectKey, rendering: Rendering, holders: Holders | None,
+    source: SourceDocument,
 ) -> tuple[Rendering, str | None]:
     """`rendering` as written to its destination, and the keyed digest of its plaintext when
     it is encrypted. A Secret for a destination without recipients is refused when the
-    service requires encryption."""
-    if not _is_secret(rendering.identity) or is_sealed(rendering.content):
-        return rendering, None  # already SOPS-encrypted by the pipeline: written as sent
+    service requires encryption; one its pipeline encrypted is written as sent, if it can be
+    decrypted there (`_as_sent`)."""
+    if not _is_secret(rendering.identity):
+        return rendering, None
     destination = draft.destination(key.destination)
+    if claims_encryption(source.doc):
+        _check_as_sent(draft, destination, rendering, source)
+        return rendering, None
     if not destination.recipients:
         if draft.policy.secrets is not None and draft.policy.secrets.require_encryption:
             raise EncryptionRequired(
@@ -66,6 +76,62 @@ def for_destination(
                 return replace(rendering, content=content, blob=current), sealed
     content = _seal(sealer, rendering, destination.recipients, destination.name)
     return replace(rendering, content=content, blob=blob_id(content)), sealed
+
+
+def _check_as_sent(
+    draft: Draft, destination: Destination, rendering: Rendering, source: SourceDocument
+) -> None:
+    """A Secret its pipeline SOPS-encrypted (a whole envelope: `envelope_problem` passed when
+    it came in) is written as sent, so its MAC must still hold after rendering, and Flux on
+    the destination must be able to decrypt it: encrypted for every recipient the
+    destination lists. A destination without recipients has no decryption in its
+    Kustomization: accepted with a warning (its owner may decrypt otherwise)."""
+    def refuse(reason: str) -> InvalidBundle:
+        return InvalidBundle(
+            f"{source.file}: document {source.index}: {rendering.identity}: encrypted by the "
+            f"pipeline, but {reason}", file=source.file, document=source.index,
+            object=str(rendering.identity), destination=destination.name, reason=reason)
+
+    (written,) = load_documents(rendering.content.decode(), _RENDERED)
+    changed = _changed_by_rendering(source.doc, written)
+    if changed is not None:
+        raise refuse(f"statewriter would {changed}, which breaks its SOPS MAC: set it before "
+                     "encrypting")
+    sealer = draft.policy.secrets
+    if sealer is not None and sealer.recipient in age_recipients(source.doc):
+        try:
+            sealer.open_document(written)
+        except SopsError as error:
+            raise refuse(f"it does not decrypt with the service's identity ({error})") from None
+    if not destination.recipients:
+        draft.notes.warn(
+            f"{source.file}: document {source.index}: {rendering.identity} is SOPS-encrypted, "
+            f"but destination {destination.name} lists no encryption recipients, so its Flux "
+            "Kustomization decrypts nothing: Flux applies it only if that worker decrypts "
+            "SOPS otherwise")
+        return
+    missing = sorted(set(destination.recipients) - age_recipients(source.doc))
+    if missing:
+        raise refuse(f"not for destination {destination.name}'s recipient(s) "
+                     f"{', '.join(missing)}: Flux there could not decrypt it")
+
+
+_RENDERED = ParseLimits(max_depth=400, max_nodes=10**9)  # renderings passed the limits already
+
+
+def _changed_by_rendering(sent: dict[str, Any], written: dict[str, Any]) -> str | None:
+    """What rendering changed that a SOPS MAC covers (its values, in order), or None."""
+    try:
+        if mac_inputs(sent) == mac_inputs(written):
+            return None
+    except SopsError as error:
+        return f"write a value sops cannot hash ({error})"
+    meta, before = written.get("metadata") or {}, sent.get("metadata") or {}
+    if meta.get("namespace") != before.get("namespace"):
+        return f"add metadata.namespace ({meta.get('namespace')}) to it"
+    if meta.get("annotations") != before.get("annotations"):
+        return "change its annotations (its own are removed, prune protection added)"
+    return "change its values"
 
 
 def _seal(
@@ -94,15 +160,9 @@ def for_state(draft: Draft, path: str, rendering: Rendering) -> bytes:
 def recorded_digest(policy: Policy, bundle: Bundle) -> str:
     """The digest an owner record and its trailer keep: keyed when the bundle holds a Secret
     and the service has an identity (a plain hash of a short secret can be brute-forced)."""
-    if policy.secrets is None or not any(
-            is_secret(_group(d.doc), d.doc.get("kind", "")) for d in bundle.documents):
+    if policy.secrets is None or not any(is_secret_document(d.doc) for d in bundle.documents):
         return bundle.digest
     return policy.secrets.keyed(bundle.digest)
-
-
-def _group(doc: dict[str, object]) -> str:
-    api_version = str(doc.get("apiVersion", ""))
-    return api_version.rpartition("/")[0]
 
 
 def reseal_destination(draft: Draft, destination: Destination) -> None:
@@ -138,8 +198,17 @@ def _resealed(
     location = locate(draft, key)
     current = draft.tree.read(location.path) if location else None
     assert current is not None, key
-    if held.sealed is None and is_sealed(current):
-        return current, blob_id(current), None  # encrypted by the pipeline: as sent
+    if held.sealed is None and is_sealed(current):  # encrypted by the pipeline: as sent
+        (doc,) = load_documents(current.decode(), _RENDERED)
+        missing = sorted(set(recipients) - age_recipients(doc))
+        if missing:
+            raise Conflict(
+                f"{key.identity} in destination {key.destination} was encrypted by its "
+                f"pipeline, not for recipient(s) {', '.join(missing)}: Flux there could not "
+                "decrypt it. Post its bundle again encrypted for them first",
+                object=str(key.identity), destination=key.destination,
+                owners=tuple(sorted(draft.index.objects.get(key) or ())))
+        return current, blob_id(current), None
     try:
         plain = sealer.open(current) if held.sealed else current
     except SopsError:

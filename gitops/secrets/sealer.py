@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from gitops.secrets import sops
 from gitops.yamldocs import ParseLimits, dump_document, load_documents
 
-SECRET_KIND = ("", "Secret")  # (group, kind) of what is encrypted
 MAX_RECIPIENTS = 32
 _OWN_FILES = ParseLimits(max_depth=400, max_nodes=10**9)  # renderings passed the limits already
 _DIGEST_PREFIX = "hmac-sha256:"
@@ -48,13 +47,11 @@ def check_recipients(value: object) -> tuple[str, ...]:
     return tuple(sorted(set(value)))
 
 
-def is_secret(group: str, kind: str) -> bool:
-    return (group, kind) == SECRET_KIND
-
-
 def is_sealed(content: bytes) -> bool:
-    """Whether a rendered document is SOPS-encrypted (its top-level `sops:` block)."""
-    return b"\nsops:\n" in content
+    """Whether a document statewriter rendered (one object) is SOPS-encrypted: sealed here,
+    or a whole envelope its pipeline sent (checked when it came in)."""
+    (doc,) = load_documents(content.decode(), _OWN_FILES)
+    return isinstance(doc, dict) and isinstance(doc.get(sops.METADATA_KEY), dict)
 
 
 Observe = Callable[[str, str], None]  # (destination, outcome): what became of one Secret
@@ -115,9 +112,9 @@ class Sealer:
 
     def sealed_for_me(self, content: bytes) -> bool:
         """Whether `content` is a SOPS document this service can decrypt (it sealed it)."""
-        if not is_sealed(content):
-            return False
         (doc,) = load_documents(content.decode(), _OWN_FILES)
+        if not isinstance(doc, dict) or not isinstance(doc.get(sops.METADATA_KEY), dict):
+            return False
         return self.recipient in sops.recipients_of(doc)
 
     def open_document(self, doc: dict[str, Any]) -> dict[str, Any]:

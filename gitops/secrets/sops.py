@@ -97,6 +97,21 @@ def decrypt(doc: dict[str, Any], identities: Sequence[pyrage.x25519.Identity]) -
     return dict(plain)
 
 
+def mac_inputs(doc: dict[str, Any]) -> list[bytes]:
+    """What a SOPS MAC covers of a document, in the order a reader of its file meets it
+    (every leaf value but nulls, the `sops` block left out): a document written with the
+    same inputs keeps a valid MAC valid, whatever else changed. Raises SopsError for a
+    value sops cannot hash."""
+    found: list[bytes] = []
+
+    def leaf(value: Any, path: list[str]) -> Any:
+        found.append(_to_bytes(value))
+        return value
+
+    _walk({k: v for k, v in doc.items() if k != METADATA_KEY}, [], leaf)
+    return found
+
+
 def recipients_of(doc: dict[str, Any]) -> tuple[str, ...]:
     meta = doc.get(METADATA_KEY)
     if not isinstance(meta, dict):

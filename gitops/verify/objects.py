@@ -42,10 +42,14 @@ class Seen(NamedTuple):
     unknown: set[str]  # files whose objects cannot be told (unreadable, namespace missing)
 
 
-def parse(files: Iterable[ObjectFile], findings: list[str]) -> tuple[list[Parsed], set[str]]:
-    """Every object statewriter could have written, and the files that hold none."""
+def parse(
+    files: Iterable[ObjectFile], findings: list[str]
+) -> tuple[list[Parsed], set[str], list[Parsed]]:
+    """Every object statewriter could have written, the files that hold none, and every
+    mapping in the files (objects or not: what the Secret check reads)."""
     parsed: list[Parsed] = []
     unreadable: set[str] = set()
+    mappings: list[Parsed] = []
     for path, section, content in files:
         try:
             docs = load_documents(content.decode(), _PARSE_LIMITS)
@@ -61,6 +65,8 @@ def parse(files: Iterable[ObjectFile], findings: list[str]) -> tuple[list[Parsed
             findings.append(f"{path}: holds {len(docs)} documents (an object file holds "
                             "exactly one)")
         for number, doc in enumerate(docs):
+            if isinstance(doc, dict):
+                mappings.append(Parsed(path, section, doc))
             problem = document_problem(doc)
             if problem:
                 findings.append(f"{path}: document {number} is not an object statewriter "
@@ -68,7 +74,7 @@ def parse(files: Iterable[ObjectFile], findings: list[str]) -> tuple[list[Parsed
                 unreadable.add(path)
                 continue
             parsed.append(Parsed(path, section, doc))
-    return parsed, unreadable
+    return parsed, unreadable, mappings
 
 
 def identify(

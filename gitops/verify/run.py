@@ -93,11 +93,11 @@ def _destination(
                         "is missing")
         return []
     tree = folders.sort_destination(destination, files, findings)
-    parsed, unreadable = objects.parse(tree.objects, findings)
+    parsed, unreadable, mappings = objects.parse(tree.objects, findings)
     folders.check_listings(destination, tree, files, findings)
     seen = objects.identify(destination, parsed, unreadable, known.index, protected, findings)
     objects.check_holdings(destination, known.index, seen, files, paths_known, findings)
-    secrets.check(destination, parsed, findings)
+    secrets.check(destination, mappings, findings)
     jobs: list[Build] = []
     for section in layout.SECTIONS:
         scalars.check(tree.sections[section], findings)

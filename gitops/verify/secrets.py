@@ -1,12 +1,20 @@
-"""Secrets (CONTRACT section 9): under a destination that lists age recipients, no Secret
-with values is in clear. A Secret a pipeline encrypted itself (its own `sops` block) is
-written as sent, so any `sops` block passes; whether it decrypts is for sops to say."""
+"""Secrets (CONTRACT section 9): under a destination that lists age recipients, no value of
+a Secret is in clear, whatever else the document carries. A Secret a pipeline encrypted
+itself must be a whole SOPS envelope encrypted for every recipient the destination lists;
+a `sops` key alone proves nothing."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from gitops.layout import Destination
+from gitops.secrets.envelope import (
+    age_recipients,
+    claims_encryption,
+    envelope_problem,
+    is_secret_document,
+    plaintext_fields,
+)
 from gitops.verify.objects import Parsed
 
 
@@ -14,9 +22,21 @@ def check(destination: Destination, parsed: Iterable[Parsed], findings: list[str
     if not destination.recipients:
         return
     for path, _, doc in parsed:
-        if doc.get("kind") != "Secret" or doc.get("apiVersion") != "v1":
+        if not is_secret_document(doc):
             continue
-        if isinstance(doc.get("sops"), dict) or not (doc.get("data") or doc.get("stringData")):
+        if not claims_encryption(doc):
+            clear = plaintext_fields(doc)
+            if clear:
+                findings.append(f"{path}: a Secret with values in clear ({', '.join(clear[:5])}), "
+                                f"though destination {destination.name} lists age recipients "
+                                "(Secrets are encrypted for them)")
             continue
-        findings.append(f"{path}: a Secret in clear, though destination {destination.name} "
-                        "lists age recipients (CONTRACT section 9)")
+        problem = envelope_problem(doc)
+        if problem is not None:
+            findings.append(f"{path}: a Secret that is no whole SOPS envelope under destination "
+                            f"{destination.name}: {problem}")
+            continue
+        missing = sorted(set(destination.recipients) - age_recipients(doc))
+        if missing:
+            findings.append(f"{path}: a Secret not encrypted for destination "
+                            f"{destination.name}'s recipient(s) {', '.join(missing)}")
