@@ -1,16 +1,16 @@
 """Read-only web pages at /ui (CONTRACT section 10): server-rendered with Jinja2, no
 JavaScript, no asset from elsewhere, the same tokens as the API.
 
-A browser signs in with a form that keeps the token in an HttpOnly, SameSite=Strict cookie
-scoped to /ui (Secure over https); any client may also send it as HTTP Basic (the token as
-password, as /git takes it) or as a bearer token. The pages read the same fresh snapshot as
+A browser signs in with a form that leaves a signed session value (never the token: see
+`app.auth.session_value`) in an HttpOnly, SameSite=Strict cookie scoped to /ui (Secure over
+https or behind an https `publicUrl`); the forms accept posts from this service's own pages
+only. Any client may also send its token as HTTP Basic (the token as password, as /git
+takes it) or as a bearer token. The pages read the same fresh snapshot as
 the /v1 GETs; commits are read with git, the store's one way, bounded in time and size.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import itertools
 import json
 import re
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import jinja2
 from fastapi import APIRouter, Depends, Query, Request
@@ -33,13 +33,13 @@ from markupsafe import Markup, escape
 from starlette.datastructures import State
 
 from app.api import _snapshot, owner_state
-from app.auth import ANONYMOUS, Principal, authenticate, token_from_basic
+from app.auth import ANONYMOUS, Principal, authenticate, from_session, session_value, token_from_basic
 from app.config import Config
 from app.refused import recent
 from app.version import VERSION
 from gitops import layout
 from gitops.bundle import Owner
-from gitops.commitmsg import parse_trailers
+from gitops.commitmsg import parse_trailers, trailer_pairs
 from gitops.errors import (
     Forbidden,
     InvalidBundle,
@@ -52,7 +52,9 @@ from gitops.errors import (
 from gitops.history import request_history
 from gitops.identity import CRD_KIND, Identity
 from gitops.index import Holders, Index, ObjectKey
-from gitops.store.objects import base_env, run_git
+from gitops.secrets import is_secret_document
+from gitops.store.objects import CatFile, base_env, run_git
+from gitops.yamldocs import ParseLimits, YamlError, load_documents
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -236,31 +238,16 @@ def viewer(request: Request) -> Principal:
         if header.lower().startswith("basic "):
             return token_from_basic(config, header)
         return authenticate(config, header)
-    token = _cookie_token(request.cookies.get(COOKIE))
-    if token is None:
+    value = request.cookies.get(COOKIE)
+    if not value:
         raise _LoginNeeded(expired=False)
-    try:
-        return authenticate(config, f"Bearer {token}")
-    except Unauthorized:
-        raise _LoginNeeded(expired=True) from None
+    principal = from_session(config, value)
+    if principal is None:  # expired, or its token rotated or removed
+        raise _LoginNeeded(expired=True)
+    return principal
 
 
 Viewer = Annotated[Principal, Depends(viewer)]
-
-
-def _cookie_token(value: str | None) -> str | None:
-    # The cookie holds the token base64url-encoded: a token may hold any character
-    if not value:
-        return None
-    try:
-        token = base64.urlsafe_b64decode(value.encode("ascii") + b"=" * (-len(value) % 4)).decode()
-    except (binascii.Error, UnicodeError, ValueError):
-        return None
-    return token.strip() or None
-
-
-def _cookie_value(token: str) -> str:
-    return base64.urlsafe_b64encode(token.encode()).decode("ascii").rstrip("=")
 
 
 def _to_login(request: Request, expired: bool) -> Response:
@@ -285,7 +272,10 @@ def _safe_next(target: str | None) -> str:
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Whether the cookie is `Secure`: over https, and whenever the service's public URL is
+    https (a proxy in front ended TLS, so the request itself came as http)."""
+    public = _config(request).public_url or ""
+    return request.url.scheme == "https" or public.lower().startswith("https://")
 
 
 def _forget(request: Request, response: Response) -> None:
@@ -293,10 +283,39 @@ def _forget(request: Request, response: Response) -> None:
                            samesite="strict")
 
 
-def _same_site(request: Request) -> None:
-    # The cookie is SameSite=Strict; this also keeps other sites from signing a browser in
-    if request.headers.get("sec-fetch-site", "same-origin") == "cross-site":
-        raise Forbidden("this form only accepts posts from its own pages")
+def _same_origin(request: Request) -> None:
+    """Only this service's own pages may post its forms (the cookie is SameSite=Strict; this
+    also keeps other sites from signing a browser in or out). Fails closed: a browser's
+    fetch metadata says where a post comes from, else its Origin or Referer must be ours."""
+    refused = Forbidden("this form only accepts posts from its own pages")
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site not in ("same-origin", "none"):
+            raise refused
+        return
+    claimed = request.headers.get("origin") or _origin_of(request.headers.get("referer"))
+    if not claimed or claimed.lower() not in _own_origins(request):
+        raise refused
+
+
+def _origin_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def _own_origins(request: Request) -> set[str]:
+    """The origins this service's pages are served from: as this request reached it, and as
+    `publicUrl` names it (behind a proxy the two differ)."""
+    found = {f"{request.url.scheme}://{request.headers.get('host', '')}".lower()}
+    public = _origin_of(_config(request).public_url)
+    if public:
+        found.add(public.lower())
+    return found
 
 
 @router.get("/login")
@@ -310,7 +329,7 @@ async def login_form(request: Request, next: str | None = None, expired: bool = 
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    _same_site(request)
+    _same_origin(request)
     config = _config(request)
     fields = await _form(request)
     target = _safe_next(fields.get("next"))
@@ -320,20 +339,23 @@ async def login(request: Request) -> Response:
     try:
         if not token or any(c.isspace() for c in token):
             raise Unauthorized("invalid token")
-        authenticate(config, f"Bearer {token}")
+        session = session_value(authenticate(config, f"Bearer {token}"))
+        if session is None:
+            raise Unauthorized("invalid token")
     except Unauthorized:
         return await _render(request, "login.html", None, 401, title="Sign in", next=target,
                              error="That token is not valid.")
     response = RedirectResponse(target, status_code=303)
-    # No Max-Age: the cookie ends with the browser session, and with the token's validity
-    response.set_cookie(COOKIE, _cookie_value(token), path=PREFIX, httponly=True,
+    # No Max-Age: the cookie ends with the browser session, and the signed value with the
+    # token it was signed by (app.auth.SESSION_SECONDS at most)
+    response.set_cookie(COOKIE, session, path=PREFIX, httponly=True,
                         samesite="strict", secure=_secure(request))
     return response
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    _same_site(request)
+    _same_origin(request)
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     _forget(request, response)
     return response
@@ -625,7 +647,10 @@ _SHA = re.compile(r"[0-9a-f]{4,40}")
 _HIDDEN_NOTE = {
     "bundles": "pending bundle documents under .statewriter/bundles/",
     "secret": "Secret objects",
+    "unreadable": "files that cannot be read as YAML (a Secret may be in them)",
 }
+_NO_BLOB = "0" * 40
+_PAGE_LIMITS = ParseLimits(max_depth=256, max_nodes=1_000_000, max_documents=1000)
 
 
 @dataclass(frozen=True)
@@ -672,23 +697,49 @@ class CommitView:
     hidden: list[str]  # notes on what is never shown
 
 
-def _hidden(path: str) -> str | None:
-    """Whether a file's content stays off the page. Pending bundles are kept as their
-    documents; and a Secret's values are plaintext unless the destination encrypts them."""
+def _hidden(path: str, contents: list[bytes]) -> str | None:
+    """Whether a file's content stays off the page, from what it holds before and after the
+    commit: pending bundles are kept as their documents, and a Secret's values are plaintext
+    unless the destination encrypts them (`is_secret_document` decides, whatever the file's
+    name; a file that cannot be read is not shown either)."""
     if path.startswith(layout.BUNDLES_DIR + "/"):
         return "bundles"
-    # object files are <Kind>_<name>.yaml or <namespace>_<Kind>_<name>.yaml, and neither
-    # a name nor a namespace has an underscore
-    parts = path.rpartition("/")[2].split("_")
-    if "Secret" in parts[:2] and len(parts) >= 2:
-        return "secret"
+    for content in contents:
+        try:
+            docs = load_documents(content.decode(), _PAGE_LIMITS)
+        except (UnicodeDecodeError, YamlError):
+            return "unreadable"
+        if any(is_secret_document(doc) for doc in docs):
+            return "secret"
     return None
 
 
+def _contents(repo: Path, sha: str) -> dict[str, list[bytes]]:
+    """Each file the commit changed: its content before and after (one or both)."""
+    _, raw = _git(repo, "diff-tree", "-r", "--root", "--no-commit-id", "--no-renames", "-z", sha)
+    tokens = raw.split("\0")
+    blobs: dict[str, list[str]] = {}
+    for meta, path in zip(tokens[0::2], tokens[1::2], strict=False):
+        fields = meta.split()
+        if len(fields) >= 4 and path:
+            blobs[path] = [oid for oid in fields[2:4] if oid != _NO_BLOB]
+    reader = CatFile(repo, _git_env(repo))
+    try:
+        wanted = [oid for oids in blobs.values() for oid in oids]
+        read = dict(zip(wanted, reader.read_many(wanted), strict=True))
+    finally:
+        reader.close()
+    return {path: [found[1] for oid in oids if (found := read[oid]) is not None]
+            for path, oids in blobs.items()}
+
+
+def _git_env(repo: Path) -> dict[str, str]:
+    return {**base_env(), "GIT_CEILING_DIRECTORIES": str(repo.resolve().parent)}
+
+
 def _git(repo: Path, *args: str) -> tuple[int, str]:
-    env = {**base_env(), "GIT_CEILING_DIRECTORIES": str(repo.resolve().parent)}
     proc = run_git(["-C", str(repo), "-c", "log.showSignature=false", "-c", "core.quotePath=false",
-                    *args], env, timeout=GIT_TIMEOUT)
+                    *args], _git_env(repo), timeout=GIT_TIMEOUT)
     return proc.returncode, proc.stdout.decode("utf-8", errors="replace")
 
 
@@ -704,7 +755,7 @@ def _commit_view(repo: Path, tip: str, given: str) -> CommitView:
     parents, author, when, message = [*meta.split("\0", 3), "", "", ""][:4]
     _, numstat = _git(repo, "diff-tree", "-r", "--root", "--no-commit-id", "--no-renames",
                       "--numstat", "-z", sha)
-    stat = _stat(numstat)
+    stat = _stat(numstat, _contents(repo, sha))
     shown: list[str] = []
     budget = MAX_DIFF_LINES
     for line in stat:
@@ -736,7 +787,7 @@ def _commit_view(repo: Path, tip: str, given: str) -> CommitView:
     )
 
 
-def _stat(numstat: str) -> list[StatLine]:
+def _stat(numstat: str, contents: dict[str, list[bytes]]) -> list[StatLine]:
     found = []
     for entry in numstat.split("\0"):
         added, tab, rest = entry.partition("\t")
@@ -744,7 +795,8 @@ def _stat(numstat: str) -> list[StatLine]:
         if not tab or not tab2:
             continue
         found.append(StatLine(path, int(added) if added.isdigit() else None,
-                              int(removed) if removed.isdigit() else None, _hidden(path)))
+                              int(removed) if removed.isdigit() else None,
+                              _hidden(path, contents.get(path, []))))
     return found
 
 
@@ -765,15 +817,13 @@ def _diff_line(text: str) -> DiffLine:
 
 def _named_requests(message: str) -> list[tuple[str, str, str]]:
     """(promise, namespace, name) of each trailer group that names a request."""
-    paragraph = message.strip().split("\n\n")[-1]
     found: list[tuple[str, str, str]] = []
     promise = None
-    for line in paragraph.splitlines():
-        key, _, value = line.partition(": ")
+    for key, value in trailer_pairs(message):
         if key == "Statewriter-Promise":
-            promise = value.strip()
+            promise = value
         elif key == "Statewriter-Request" and promise:
-            namespace, slash, name = value.strip().partition("/")
+            namespace, slash, name = value.partition("/")
             if slash and (promise, namespace, name) not in found:
                 found.append((promise, namespace, name))
     return found
