@@ -16,10 +16,12 @@ The writer lane calls `Notifier` (a `Writer` listener) with each `Published`. Th
 out which destinations changed (the published paths are sorted, so one pass with a prefix
 check; the destination records are read only when one of them changed) and leaves one
 pending delivery per destination: a newer commit replaces a delivery still waiting, so
-several pending notifications of one destination become one POST of the newest commit. The
-network is a few sender threads' business: a destination is delivered by one sender at a
-time, a connection error, a timeout, a 429 or a 5xx is retried ATTEMPTS times in all with
-doubling backoff (a newer commit cancels the retry), anything else is logged and dropped.
+several pending notifications of one destination become one POST of the newest commit. Each
+destination with something to deliver has a sender thread of its own (started when needed,
+gone when it has nothing left, MAX_SENDERS at once), so a receiver that accepts and never
+answers holds up only its own destination's notifications; a connection error, a timeout,
+a 429 or a 5xx is retried ATTEMPTS times in all with doubling backoff (a newer commit
+cancels the retry), anything else is logged and dropped.
 Nothing here ever fails, or waits for, a write. Logs name the destination, the commit and the
 receiver's origin (scheme, host and port), never the URL's path (a generic Receiver's path is
 its only secret) nor the token.
@@ -39,13 +41,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 
 from gitops import layout
 from gitops.index import decode_destination
 from gitops.layout import Destination
+from gitops.redact import origin
 from gitops.tree import Tree
 from gitops.writer import Published
 
@@ -55,7 +57,10 @@ ATTEMPTS = 4  # POSTs of one commit to one destination, in all
 BACKOFF = 0.5  # seconds before the first retry; doubled for each one after
 CONNECT_TIMEOUT = 5.0
 TIMEOUT = 10.0  # seconds for one POST, answer included
-SENDERS = 4  # threads: one receiver that hangs does not hold up the others
+# Sender threads at once: one per destination with something to deliver, so one receiver
+# that hangs never holds up another destination's notification (past this many at once, a
+# destination waits for a sender, healthy ones first).
+MAX_SENDERS = 256
 CLOSE_SECONDS = 5.0  # on shutdown: how long what is pending gets for one last attempt
 TOKEN_CHECK_SECONDS = 1.0  # a changed hmacTokenFile is in effect within about this long
 
@@ -105,12 +110,6 @@ def changed_destinations(paths: Iterable[str], destinations: Iterable[Destinatio
             if parts and parts[0] not in tops:  # a top folder that holds no destination
                 skip = parts[0] + "/"
     return found
-
-
-def origin(url: str) -> str:
-    """`scheme://host[:port]` of a URL, for logs."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 class TokenFile:
@@ -184,7 +183,7 @@ class Notifier:
         attempts: int = ATTEMPTS,
         backoff: float = BACKOFF,
         timeout: float = TIMEOUT,
-        senders: int = SENDERS,
+        max_senders: int = MAX_SENDERS,
         token_check: float = TOKEN_CHECK_SECONDS,
         observe: Observe = lambda destination, outcome: None,
     ) -> None:
@@ -203,12 +202,11 @@ class Notifier:
         self._cond = threading.Condition()
         self._pending: dict[str, _Delivery] = {}  # at most one per destination: the newest
         self._busy: set[str] = set()  # destinations a sender is POSTing to now
+        self._senders: dict[str, threading.Thread] = {}  # destination -> the sender serving it
+        self._max_senders = max(1, max_senders)
+        self._failing: set[str] = set()  # destinations whose last POST did not get through
         self._closing = False
         self._deadline = 0.0
-        self._threads = [threading.Thread(target=self._send_loop, name=f"statewriter-notify-{i}",
-                                          daemon=True) for i in range(max(1, senders))]
-        for thread in self._threads:
-            thread.start()
 
     # -- the listener, on the writer lane ---------------------------------------------------
 
@@ -235,6 +233,7 @@ class Notifier:
             for name, url in targets.items():
                 # replaces a delivery still waiting (an older commit, or its retry)
                 self._pending[name] = _Delivery(name, url, published.head, due=now)
+            self._start_senders()
             self._cond.notify_all()
 
     def _targets(self, published: Published) -> dict[str, str]:
@@ -323,58 +322,74 @@ class Notifier:
                 self._closing = True
                 self._deadline = time.monotonic() + timeout
             self._cond.notify_all()
-        for thread in self._threads:
+            senders = list(self._senders.values())
+        for thread in senders:
             thread.join(max(0.0, self._deadline - time.monotonic()) + 0.1)
         with self._cond:
             left = sorted(self._pending) + sorted(self._busy)
         if left:
             log.warning("shut down before notifying destination(s) %s", ", ".join(left))
 
-    def _next(self) -> _Delivery | None:
-        """The next delivery to send (waiting for one); None once shutting down is done."""
+    def _start_senders(self) -> None:
+        """A sender for each destination with a delivery and none serving it, while there is
+        room (healthy destinations first); called holding `_cond`."""
+        waiting = [name for name in self._pending if name not in self._senders]
+        waiting.sort(key=lambda name: name in self._failing)
+        for name in waiting[:max(0, self._max_senders - len(self._senders))]:
+            thread = threading.Thread(target=self._send_loop, args=(name,),
+                                      name=f"statewriter-notify-{name}", daemon=True)
+            self._senders[name] = thread
+            thread.start()
+
+    def _next(self, name: str) -> _Delivery | None:
+        """The next delivery to `name` once it is due (waiting for it); None when the sender
+        has nothing left to do for its destination (or shutting down is done)."""
         with self._cond:
             while True:
                 now = time.monotonic()
-                if self._closing and (now >= self._deadline or not self._pending):
+                due = self._pending.get(name)
+                if due is None or (self._closing and now >= self._deadline):
+                    if self._senders.get(name) is threading.current_thread():
+                        del self._senders[name]
+                    self._start_senders()  # a destination that waited for room
                     return None
-                due: _Delivery | None = None
-                for delivery in self._pending.values():
-                    if delivery.destination in self._busy:
-                        continue
-                    if due is None or delivery.due < due.due:
-                        due = delivery
-                if due is not None and (due.due <= now or self._closing):
-                    del self._pending[due.destination]
-                    self._busy.add(due.destination)
+                if due.due <= now or self._closing:
+                    del self._pending[name]
+                    self._busy.add(name)
                     return replace(due, final=True) if self._closing else due
-                wait = None if due is None else due.due - now
+                wait = due.due - now
                 if self._closing:
-                    wait = self._deadline - now if wait is None else min(wait, self._deadline - now)
+                    wait = min(wait, self._deadline - now)
                 self._cond.wait(wait)
 
-    def _send_loop(self) -> None:
+    def _send_loop(self, name: str) -> None:
         with httpx.Client(timeout=self._timeout, follow_redirects=False,
                           headers=self._headers) as client:
             while True:
-                delivery = self._next()
+                delivery = self._next(name)
                 if delivery is None:
                     return
                 retry_in: float | None = None
+                delivered = False
                 try:
-                    retry_in = self._deliver(client, delivery)
+                    retry_in, delivered = self._deliver(client, delivery)
                 except Exception:  # a sender never dies
                     log.exception("notifying destination %s of commit %s failed",
                                   delivery.destination, delivery.commit)
                 with self._cond:
-                    self._busy.discard(delivery.destination)
-                    name = delivery.destination
+                    self._busy.discard(name)
+                    if delivered:
+                        self._failing.discard(name)
+                    else:
+                        self._failing.add(name)
                     if retry_in is not None and name not in self._pending and not self._closing:
                         self._pending[name] = replace(delivery, attempt=delivery.attempt + 1,
                                                       due=time.monotonic() + retry_in)
                     self._cond.notify_all()
 
-    def _deliver(self, client: httpx.Client, delivery: _Delivery) -> float | None:
-        """One POST; the seconds to wait before retrying it, or None when done with it."""
+    def _deliver(self, client: httpx.Client, delivery: _Delivery) -> tuple[float | None, bool]:
+        """One POST: the seconds to wait before retrying it (None when done with it), and
+        whether the receiver took it."""
         name, commit, where = delivery.destination, delivery.commit, origin(delivery.url)
         body = payload(name, commit)
         headers = {}
@@ -384,7 +399,7 @@ class Notifier:
                 self._observe(name, FAILED)
                 log.error("not notifying destination %s of commit %s: notify.hmacTokenFile "
                           "holds no token", name, commit)
-                return None
+                return None, False
             headers["X-Signature"] = signature(body, token)
         attempt = delivery.attempt + 1
         try:
@@ -399,7 +414,7 @@ class Notifier:
                 self._observe(name, DELIVERED)
                 log.info("notified destination %s of commit %s (%s answered %d, attempt %d)",
                          name, commit, where, response.status_code, attempt)
-                return None
+                return None, True
             problem = f"{where} answered {response.status_code}"
             retryable = response.status_code == 429 or response.status_code >= 500
         if retryable and attempt < self._attempts and not delivery.final:
@@ -409,7 +424,7 @@ class Notifier:
                         "retrying in %.1fs", name, commit, attempt, self._attempts, problem, delay,
                         extra={"event": "retry", "reason": "notify", "destination": name,
                                "commit": commit, "attempt": attempt, "retry_in": delay})
-            return delay
+            return delay, False
         self._observe(name, FAILED)
         if retryable:
             log.error("gave up notifying destination %s of commit %s after %d attempt(s): %s%s",
@@ -417,4 +432,4 @@ class Notifier:
         else:
             log.error("notifying destination %s of commit %s was refused: %s (not retried; "
                       "check the Receiver, its type and its token)", name, commit, problem)
-        return None
+        return None, False
