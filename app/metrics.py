@@ -3,10 +3,12 @@ prometheus-client: the core tells its own observers (`gitops.writer.Observer`, t
 notifier's `observe`), and this module counts.
 
 Labels are promises and destinations, never requests, so the number of series is bounded by
-what the store holds. A promise becomes a label value only once the service accepted a
-bundle of it, or holds it, or a token names it: any other (a caller without a valid token
-inventing names) is counted as `other`. Per-destination gauges and the queue depth are read
-from the writer at scrape time, so nothing goes stale.
+what the store holds. A promise becomes a label value only once the service placed a bundle
+of it (written or unchanged), or holds it, or a token names it, and at most
+MAX_PROMISE_LABELS of them: any other (a caller without a valid token inventing names, or a
+`"*"` token sending pending bundles of made-up promises) is counted as `other`.
+Per-destination gauges and the queue depth are read from the writer at scrape time, so
+nothing goes stale.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from gitops.writer import Writer
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 OTHER = "other"  # the promise label of bundles whose promise is not (yet) known
+MAX_PROMISE_LABELS = 1000  # promise label values learnt from placed bundles, at most
 # Bundle outcomes, as the request log names them too
 OUTCOMES = ("written", "unchanged", "pending", "conflict", "invalid", "refused_auth", "failed")
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -130,7 +133,10 @@ class BundleMetrics:
         if promise is None:
             return OTHER
         with self._lock:
-            if outcome in ("written", "unchanged", "pending"):  # accepted: the caller may write it
+            # placed: the caller may write it and the store holds it (a pending bundle only
+            # waits: any made-up promise can be pending)
+            if (outcome in ("written", "unchanged") and promise not in self._known
+                    and len(self._known) < MAX_PROMISE_LABELS):
                 self._known.add(promise)
             return promise if promise in self._known else OTHER
 

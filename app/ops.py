@@ -8,7 +8,9 @@ from fastapi.responses import JSONResponse, Response
 
 from app import metrics as prometheus
 from app import schemas
+from app.auth import authenticate
 from app.version import VERSION
+from gitops.errors import Unauthorized
 from gitops.writer import Writer
 
 router = APIRouter()
@@ -27,12 +29,24 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     """Whether writes can succeed now, from what the writer lane last saw (never a fetch):
     the lane runs, the store is readable and writable, the remote answered at its last
-    contact. Needs no token."""
+    contact. Needs no token; `reason` says what kind of problem, and `detail` (hosts, paths)
+    is given only to a caller with a valid token, or when auth is off."""
     writer: Writer = request.app.state.writer
     problem = writer.readiness()
-    if problem is not None:
-        return JSONResponse({"status": "unavailable", "reason": problem}, 503)
-    return JSONResponse({"status": "ready"})
+    if problem is None:
+        return JSONResponse({"status": "ready"})
+    body = {"status": "unavailable", "reason": problem.reason}
+    if _may_read(request):  # hosts and paths only for callers who may read the state
+        body["detail"] = problem.detail
+    return JSONResponse(body, 503)
+
+
+def _may_read(request: Request) -> bool:
+    try:
+        authenticate(request.app.state.config, request.headers.get("authorization"))
+    except Unauthorized:
+        return False
+    return True
 
 
 @router.get("/metrics", summary="Prometheus metrics", tags=["operations"],

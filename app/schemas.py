@@ -119,7 +119,10 @@ class Health(Documented):
 
 class Readiness(Documented):
     status: Literal["ready", "unavailable"]
-    reason: str | Absent = Field(None, description="why writes cannot succeed now")
+    reason: str | Absent = Field(None, description="what kind of problem keeps writes from "
+                                 "succeeding now (never a host or a path)")
+    detail: str | Absent = Field(None, description="the problem as the service saw it (hosts, "
+                                 "paths): only with a valid token, or when auth is off")
 
 
 class FileChanges(Documented):

@@ -81,6 +81,15 @@ class Published:
 
 Listener = Callable[[Published], None]
 
+@dataclass(frozen=True)
+class Unready:
+    """Why writes cannot succeed now: `reason` names the kind of problem and nothing more
+    (it is answered to anyone); `detail` may name hosts and paths, for operators."""
+
+    reason: str
+    detail: str
+
+
 # How one publish attempt ended (Observer.pushed)
 PUSHED, REJECTED, RATE_LIMITED, PUSH_FAILED = "published", "rejected", "rate_limited", "failed"
 
@@ -202,14 +211,19 @@ class Writer:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def readiness(self) -> str | None:
+    def readiness(self) -> Unready | None:
         """None when writes can succeed, as far as the lane last saw (it never contacts the
         remote for this); else why not."""
         if not self.alive:
-            return "the writer lane stopped"
+            return Unready("the writer lane stopped", "the writer lane stopped")
         if self._corrupt is not None:
-            return f"writes are refused: {self._corrupt}"
-        return self._unready or disk_problem(self.store.path)
+            return Unready("the state store is corrupt: writes are refused until the branch is "
+                           "repaired", f"writes are refused: {self._corrupt}")
+        if self._unready is not None:
+            return Unready("the state store could not be read or written at its last contact",
+                           self._unready)
+        disk = disk_problem(self.store.path)
+        return Unready("the data folder cannot take writes", disk) if disk else None
 
     def close(self) -> None:
         """Publish what was accepted, stop the lane, let listeners finish (a notifier's last

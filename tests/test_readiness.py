@@ -97,7 +97,8 @@ def test_a_remote_outage_is_not_ready_until_the_remote_answers_again(tmp_path: P
         assert write.status_code == 503
         ready = http.get("/readyz")
         assert ready.status_code == 503 and ready.json()["reason"]
-        assert "away.git" not in ready.text and str(remote) in ready.text
+        assert str(remote) not in ready.json()["reason"]  # a reason, never a host or a path
+        assert "away.git" not in ready.text and str(remote) in ready.json()["detail"]
         hidden.rename(remote)
         assert http.post("/v1/bundles", json=request_bundle("second")).status_code == 200
         assert http.get("/readyz").status_code == 200
@@ -114,7 +115,8 @@ def test_a_corrupt_state_record_keeps_the_service_up_read_only(tmp_path: Path) -
     with running_server(data, ready_path="/healthz") as server, \
             httpx.Client(base_url=server.url, timeout=60) as http:
         ready = http.get("/readyz")
-        assert ready.status_code == 503 and record in ready.json()["reason"]
+        assert ready.status_code == 503 and record in ready.json()["detail"]
+        assert record not in ready.json()["reason"]
         assert [d["name"] for d in http.get("/v1/destinations").json()["destinations"]] == [DEST]
         refused = http.post("/v1/bundles", json=request_bundle("second"))
         assert refused.status_code == 503 and record in refused.json()["message"]
