@@ -412,8 +412,11 @@ def test_basic_auth_takes_the_token_as_password(service: Service) -> None:
     assert service.call("GET", "/ui/refused", token=PIPELINE).status_code == 200  # bearer too
 
 
+OWN_PAGE = {"sec-fetch-site": "same-origin"}  # what a browser sends with the login form
+
+
 def test_the_login_cookie(service: Service) -> None:
-    response = service.call("POST", "/ui/login", token=None,
+    response = service.call("POST", "/ui/login", token=None, headers=OWN_PAGE,
                             data={"token": PIPELINE, "next": "/ui/destinations/worker-2"})
     assert response.status_code == 303
     assert response.headers["location"] == "/ui/destinations/worker-2"
@@ -421,23 +424,25 @@ def test_the_login_cookie(service: Service) -> None:
     flags = {part.strip().lower() for part in cookie.split(";")[1:]}
     assert {"httponly", "path=/ui", "samesite=strict"} <= flags
     assert "secure" not in flags  # plain http: a Secure cookie would never come back
-    assert PIPELINE not in cookie  # encoded, and scoped to /ui
+    assert PIPELINE not in cookie  # a signed session value, scoped to /ui
     value = cookie.split(";")[0].split("=", 1)[1]
     page = httpx.get(f"{service.url}/ui/destinations/worker-2", cookies={"statewriter_ui": value})
     assert page.status_code == 200 and "team-b/logs" in page.text
     # Behind a TLS-terminating proxy (X-Forwarded-Proto from a trusted address) it is Secure
     secure = service.call("POST", "/ui/login", token=None, data={"token": PIPELINE},
-                          headers={"x-forwarded-proto": "https"})
+                          headers={"x-forwarded-proto": "https", **OWN_PAGE})
     assert "secure" in {part.strip().lower() for part in secure.headers["set-cookie"].split(";")}
 
 
 def test_login_refusals(service: Service) -> None:
-    response = service.call("POST", "/ui/login", token=None, data={"token": "nope", "next": "/ui"})
+    response = service.call("POST", "/ui/login", token=None, headers=OWN_PAGE,
+                            data={"token": "nope", "next": "/ui"})
     assert response.status_code == 401
     assert "That token is not valid." in response.text and "set-cookie" not in response.headers
     # Only pages of its own are a place to go on to
     for target in ("//evil.example/ui", "https://evil.example", "/uix", "/ui\\@evil", "/docs"):
-        response = service.call("POST", "/ui/login", token=None, data={"token": ADMIN, "next": target})
+        response = service.call("POST", "/ui/login", token=None, headers=OWN_PAGE,
+                                data={"token": ADMIN, "next": target})
         assert response.headers["location"] == "/ui", target
     response = service.call("POST", "/ui/login", token=None, data={"token": ADMIN},
                             headers={"sec-fetch-site": "cross-site"})
