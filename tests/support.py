@@ -40,7 +40,9 @@ except ImportError:  # pragma: no cover - depends on the checkout
     VERIFY = None
 
 KUBECTL = shutil.which("kubectl")
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+# Real-world manifests kept in the repository, with provenance (tests/fixtures/corpus/README.md)
+CORPUS_ROOT = Path(__file__).resolve().parent / "fixtures" / "corpus"
+CORPUS = CORPUS_ROOT / "kratix"  # syntasso/kratix's manifests, the first source
 
 
 class World:

@@ -1,4 +1,4 @@
-"""Real manifests (../shared/corpus, from syntasso/kratix) through the planner, built by kustomize."""
+"""Real manifests (tests/fixtures/corpus/kratix) through the planner, built by kustomize."""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ import io
 import json
 import re
 import tarfile
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +25,8 @@ from gitops.layout import Destination
 from gitops.tarbundle import read_tar_bundle
 from gitops.yamldocs import ParseLimits, load_documents
 from gitops.yamlscalars import YAML_V3, readings
+from tests.support import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 FILE = "out/objects.yaml"
 FIRST = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: first}\ndata: {k: v}\n"
 LONGEST = ".".join(("a" * 63, "b" * 63, "c" * 63, "d" * 61))  # a 253-character subdomain

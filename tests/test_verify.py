@@ -27,10 +27,9 @@ from gitops.tree import DictTree
 from gitops.verify import builds, verify_path, verify_target, verify_tree
 from tests.fixtures.eck import request_bundle
 from tests.procs import layout_1_store, layout_store
-from tests.support import World
+from tests.support import CORPUS, World
 
 ROOT = Path(__file__).parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus"
 ENV = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
        "GIT_AUTHOR_NAME": "Tess Ter", "GIT_AUTHOR_EMAIL": "tess@example.org",
        "GIT_COMMITTER_NAME": "Tess Ter", "GIT_COMMITTER_EMAIL": "tess@example.org"}
