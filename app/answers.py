@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops.bundle import Owner
 from gitops.errors import (
     Conflict,
     EncryptionRequired,
@@ -19,6 +18,7 @@ from gitops.errors import (
     UnsupportedMediaType,
 )
 from gitops.identity import Identity
+from gitops.owner import Owner
 from gitops.planner.results import (
     SCHEDULED,
     Applied,

@@ -22,11 +22,12 @@ from app.models import BundleBody, DestinationBody, invalid_parameters
 from app.refused import recorded
 from app.requestid import request_id_of
 from gitops import layout, planner
-from gitops.bundle import make_owner, trailers_from_pairs
+from gitops.bundle import trailers_from_pairs
 from gitops.errors import InvalidBundle, NotFound, StoreUnavailable
 from gitops.flux import DEFAULT_PREFIX, flux_manifests
 from gitops.history import request_history
 from gitops.index import Index, ObjectKey, OwnerRecord
+from gitops.owner import make_owner
 from gitops.planner import Policy
 from gitops.tarbundle import read_tar_bundle
 from gitops.tree import Tree

@@ -14,8 +14,9 @@ from pydantic import BaseModel, ValidationError
 
 from app.config import Config
 from app.models import BundleBody, invalid
-from gitops.bundle import Bundle, build_bundle, check_trailers, make_owner
+from gitops.bundle import Bundle, build_bundle, check_trailers
 from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError, UnsupportedMediaType
+from gitops.owner import make_owner
 from gitops.tarbundle import GZIP_MEDIA_TYPES
 
 # Parsing is bounded by the size, document, node and depth limits; this is a last line: a

@@ -37,6 +37,7 @@ from app.client import (
 from app.delete import DELETE_HELP, delete_command
 from app.version import VERSION
 from gitops.errors import StatewriterError
+from gitops.owner import DEFAULT_PIPELINE
 from gitops.redact import redact, redact_url
 
 EXIT_FAILURE = 1  # what failed at run time: a store, a service, a file
@@ -152,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--url", required=True)
     push.add_argument("--promise", required=True)
     push.add_argument("--request", metavar="NS/NAME")
-    push.add_argument("--pipeline", default="default")
+    push.add_argument("--pipeline", default=DEFAULT_PIPELINE)
     push.add_argument("--promise-generation", type=int)
     push.add_argument("--retries", type=int, default=5)
     push.add_argument("--trailer", action="append", default=[], metavar="KEY=VALUE",

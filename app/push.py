@@ -35,6 +35,7 @@ from app.client import (
 )
 from gitops.bundle import trailers_from_pairs
 from gitops.errors import InvalidBundle
+from gitops.owner import DEFAULT_PIPELINE
 
 ANSWER_KEYS = ("state", "commit", "changed", "destinations", "misplaced", "reason",
                "keptAtNewerGeneration", "replaced", "dryRun")
@@ -102,7 +103,7 @@ def _files(root: Path) -> list[Path]:
 
 
 def _identity(args: argparse.Namespace) -> dict[str, str]:
-    params = {"promise": str(args.promise), "pipeline": str(args.pipeline or "default")}
+    params = {"promise": str(args.promise), "pipeline": str(args.pipeline or DEFAULT_PIPELINE)}
     if args.request:
         namespace, name = split_request(str(args.request))
         params.update(namespace=namespace, name=name)

@@ -24,6 +24,7 @@ from app.answers import error_body, error_status
 from app.auth import Principal
 from app.requestid import request_id_of
 from gitops.errors import StatewriterError
+from gitops.owner import DEFAULT_PIPELINE
 
 KEEP = 200  # refusals remembered
 _TEXT = 253  # characters kept of a client-given name (a DNS-1123 subdomain's length)
@@ -161,7 +162,7 @@ async def _note(request: Request, kwargs: dict[str, Any], body: _Tap, status: in
         time=datetime.now(UTC),
         promise=_text(promise),
         request=request_name,
-        pipeline=_text(pipeline) or ("default" if promise is not None else None),
+        pipeline=_text(pipeline) or (DEFAULT_PIPELINE if promise is not None else None),
         actor=actor,
         status=status,
         error=str(answer.get("error", "Error"))[:80],

@@ -38,7 +38,6 @@ from app.config import Config
 from app.refused import recent
 from app.version import VERSION
 from gitops import layout
-from gitops.bundle import Owner
 from gitops.commitmsg import parse_trailers, trailer_pairs
 from gitops.errors import (
     Forbidden,
@@ -52,6 +51,7 @@ from gitops.errors import (
 from gitops.history import request_history
 from gitops.identity import CRD_KIND, Identity
 from gitops.index import Holders, Index, ObjectKey
+from gitops.owner import Owner
 from gitops.secrets import is_secret_document
 from gitops.store.objects import CatFile, base_env, run_git
 from gitops.yamldocs import ParseLimits, YamlError, load_documents

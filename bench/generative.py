@@ -62,10 +62,11 @@ if __package__ in (None, ""):  # `python bench/generative.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gitops import layout
-from gitops.bundle import Owner, parse_bundle
+from gitops.bundle import parse_bundle
 from gitops.errors import Conflict, InvalidBundle, LimitExceeded, NotFound, StatewriterError
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, group_of
 from gitops.index import Index
+from gitops.owner import Owner
 from gitops.planner import plan_apply, plan_delete, plan_put_destination
 from gitops.planner.results import Applied
 from gitops.store import EmbeddedStore

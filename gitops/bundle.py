@@ -5,25 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, NamedTuple
 
-from gitops import kinds, names
+from gitops import names
 from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError
-from gitops.identity import Identity
 from gitops.lru import LRU
-from gitops.secrets.envelope import claims_encryption, envelope_problem, is_secret
+from gitops.owner import DEFAULT_NAMESPACE, Owner, make_owner
+from gitops.rules import document_problem, flux_problem
 from gitops.yamldocs import ParseLimits, YamlError, YamlLimitExceeded, load_numbered_documents
-from gitops.yamlscalars import YAML_V3, readings
-
-STATEWRITER_PREFIX = "statewriter.dev/"
-PLACEMENT_ANNOTATION = "statewriter.dev/placement"
-DEFAULT_NAMESPACE = "default"  # where a promise-level bundle's namespaced objects land
-MAX_ANNOTATIONS_BYTES = 256 * 1024  # keys and values together (apimachinery's ValidateAnnotations)
-_QUALIFIED_NAME = ("an optional DNS-1123 subdomain and '/', then at most 63 letters, digits, "
-                   "'-', '_' and '.', starting and ending with a letter or digit")
 
 
 @dataclass(frozen=True)
@@ -40,28 +31,6 @@ class Limits:
         """The bounds on each YAML file of a bundle."""
         return ParseLimits(self.max_depth, self.max_nodes, self.max_documents,
                            self.max_document_bytes, deliverable=True)
-
-
-@dataclass(frozen=True, order=True, slots=True)
-class Owner:
-    """Who owns objects: a promise, one of its requests (or none), and a pipeline."""
-
-    promise: str
-    namespace: str  # "" for a promise-level owner
-    name: str  # "" for a promise-level owner
-    pipeline: str
-
-    @property
-    def is_promise_level(self) -> bool:
-        return not self.name
-
-    @property
-    def request(self) -> str | None:
-        return f"{self.namespace}/{self.name}" if self.name else None
-
-    def __str__(self) -> str:
-        who = self.request or "(promise)"
-        return f"{self.promise} {who} pipeline {self.pipeline}"
 
 
 @dataclass(frozen=True)
@@ -131,31 +100,6 @@ def bundle_digest(owner: Owner, selectors: dict[str, str], documents: list[str])
     # "documents" sorts first, so the canonical form starts with it
     encoded = '{"documents":[' + ",".join(documents) + "]" + head[len('{"documents":[]'):]
     return "sha256:" + hashlib.sha256(encoded.encode()).hexdigest()
-
-
-def make_owner(promise: object, namespace: object, name: object, pipeline: object) -> Owner:
-    if not names.is_label(promise):
-        raise InvalidBundle(f"promise {promise!r} is not a DNS-1123 label", field="promise")
-    if pipeline is None:
-        pipeline = "default"
-    if not names.is_label(pipeline):
-        raise InvalidBundle(f"pipeline {pipeline!r} is not a DNS-1123 label", field="pipeline")
-    if namespace is None and name is None:
-        return Owner(str(promise), "", "", str(pipeline))
-    if not names.is_label(namespace):
-        raise InvalidBundle(
-            f"request namespace {namespace!r} is not a DNS-1123 label", field="request.namespace"
-        )
-    if not names.is_subdomain(name):
-        raise InvalidBundle(
-            f"request name {name!r} is not a DNS-1123 subdomain", field="request.name"
-        )
-    if name in names.RESERVED_REQUEST_NAMES:
-        raise InvalidBundle(
-            f"request name {name!r} is reserved: request folders sit next to kustomization files",
-            field="request.name",
-        )
-    return Owner(str(promise), str(namespace), str(name), str(pipeline))
 
 
 class ParsedDocument(NamedTuple):
@@ -263,182 +207,6 @@ def yaml_refusal(error: YamlError, file: str) -> StatewriterError:
         return refusal(f"{file}: {error.reason}", file=file, reason=error.reason)
     return refusal(f"{file}: document {error.document}: {error.reason}", file=file,
                    document=error.document, reason=error.reason)
-
-
-def document_problem(doc: dict[str, Any], namespace: str | None = DEFAULT_NAMESPACE) -> str | None:
-    """Why a document cannot be a Kubernetes object we write, or None. `namespace` is where it
-    lands when it is namespaced and has no metadata.namespace (None: leave out the one check
-    that depends on it, `flux_problem`)."""
-    api_version, kind, meta = doc.get("apiVersion"), doc.get("kind"), doc.get("metadata")
-    if not isinstance(api_version, str) or not api_version or api_version.count("/") > 1:
-        return "apiVersion is missing or malformed"
-    group = api_version.rpartition("/")[0]
-    if not names.is_group(group):
-        return f"apiVersion {api_version!r} has an invalid group"
-    if group == "core":
-        # no API server serves a group `core`; the core group has no name
-        return (f"apiVersion {api_version!r} names no API group: the core group is written "
-                f"without one (apiVersion: {api_version.rpartition('/')[2]})")
-    if not names.is_kind(kind):
-        return "kind is missing or malformed"
-    if group == "kustomize.config.k8s.io":
-        return "kustomization files are generated by statewriter; send plain manifests"
-    if kind == "List" or (kind.endswith("List") and "items" in doc):
-        return f"{kind} objects are not supported; send the items as documents"
-    if not isinstance(meta, dict):
-        return "metadata is missing"
-    return (
-        _name_problem(group, kind, meta.get("name"), doc)
-        or _data_problem(group, kind, doc)
-        or _envelope_problem(group, kind, doc)
-        or _namespace_problem(meta.get("namespace"))
-        or _labels_problem(meta.get("labels"))
-        or _annotations_problem(meta.get("annotations"))
-        or (None if namespace is None else flux_problem(doc, namespace))
-    )
-
-
-def flux_problem(doc: dict[str, Any], namespace: str) -> str | None:
-    """Why a document (valid otherwise) landing in `namespace` would replace a destination's
-    own Flux objects, or None."""
-    meta = doc["metadata"]
-    identity = Identity(doc["apiVersion"].rpartition("/")[0], doc["kind"],
-                        meta.get("namespace") or namespace, meta["name"])
-    return _flux_problem(identity)
-
-
-def _name_problem(group: str, kind: str, name: object, doc: Mapping[str, Any]) -> str | None:
-    """Kubernetes' rule for the kind's names, then statewriter's own (names become file names)."""
-    if name is None:
-        return "metadata.name is missing"
-    if not isinstance(name, str):
-        return f"metadata.name {name!r} is {_described(name)}, not a string: quote it"
-    problem = kinds.name_problem(group, kind, name, doc)
-    if problem is None and not names.is_object_name(name):
-        problem = (f"metadata.name {name!r} is not a valid object name: at most 253 letters, "
-                   "digits, '-', '_', '.', ':' and '@', starting and ending with a letter or "
-                   "digit, without '..'")
-    return problem
-
-
-# Fields of built-in kinds the API server takes only as maps of string to string: a value
-# YAML reads as a number (`port: 8080`, a PyYAML-written `zip: 08544`) fails the apply.
-_STRING_MAPS = {("", "ConfigMap"): ("data", "binaryData"), ("", "Secret"): ("data", "stringData")}
-
-
-def _data_problem(group: str, kind: str, doc: Mapping[str, Any]) -> str | None:
-    for field_name in _STRING_MAPS.get((group, kind), ()):
-        value = doc.get(field_name)
-        if value is None:
-            continue
-        if not isinstance(value, dict):
-            return f"{field_name} must be a map of keys to strings"
-        for key, item in value.items():
-            if not isinstance(item, str):
-                # a Secret's value is never repeated: refusals reach logs and web pages
-                what = _described(item, show_value=not is_secret(group, kind))
-                return f"{field_name}[{key!r}] is {what}, not a string: quote the value in the YAML"
-    return None
-
-
-def _envelope_problem(group: str, kind: str, doc: dict[str, Any]) -> str | None:
-    """A Secret that says it is SOPS-encrypted must be a whole envelope (CONTRACT section 9):
-    it is then written as sent, and one that is not would be written in clear."""
-    if not is_secret(group, kind) or not claims_encryption(doc):
-        return None
-    problem = envelope_problem(doc)
-    if problem is None:
-        return None
-    return (f"a Secret with a top-level `sops` key is written as its pipeline encrypted it, "
-            f"but this is no whole SOPS envelope: {problem}")
-
-
-def _namespace_problem(namespace: object) -> str | None:
-    if namespace is not None and not names.is_label(namespace):
-        return f"metadata.namespace {namespace!r} is not a DNS-1123 label"
-    return None
-
-
-def _labels_problem(labels: object) -> str | None:
-    """metadata.labels as the API server takes them: qualified-name keys, short string values."""
-    problem = _string_map_problem("labels", labels)
-    if problem or not isinstance(labels, dict):
-        return problem
-    for key, value in labels.items():
-        if not names.is_qualified_name(key):
-            return f"metadata.labels key {key!r} is not a qualified name ({_QUALIFIED_NAME})"
-        if not names.is_label_value(value):
-            return (f"metadata.labels[{key!r}] value {value!r} is not a label value: at most 63 "
-                    "letters, digits, '-', '_' and '.', starting and ending with a letter or digit")
-    return None
-
-
-def _annotations_problem(annotations: object) -> str | None:
-    """metadata.annotations as the API server takes them, and statewriter's own annotation."""
-    problem = _string_map_problem("annotations", annotations)
-    if problem or not isinstance(annotations, dict):
-        return problem
-    for key in annotations:
-        if not (isinstance(key, str) and names.is_qualified_name(_go_lower(key))):
-            return f"metadata.annotations key {key!r} is not a qualified name ({_QUALIFIED_NAME})"
-        if not isinstance(readings(key)[YAML_V3], str):
-            # kustomize reads annotation keys back without their quotes: its build then fails
-            # for the whole section (`json: unsupported type`)
-            return (f"metadata.annotations key {key!r} is read as a number, boolean or null "
-                    "by kustomize, whatever its quoting, which then fails to build")
-    size = sum(len(key.encode()) + len(value.encode()) for key, value in annotations.items())
-    if size > MAX_ANNOTATIONS_BYTES:
-        return (f"metadata.annotations hold {size} bytes, more than the {MAX_ANNOTATIONS_BYTES} "
-                "Kubernetes allows")
-    if annotations.get(PLACEMENT_ANNOTATION) not in (None, "dependency"):
-        return f"{PLACEMENT_ANNOTATION} may only be 'dependency'"
-    return None
-
-
-def _string_map_problem(where: str, value: object) -> str | None:
-    """Labels and annotations are maps of string to string; YAML reads `1.0`, `true` or `null`
-    as other types, which the API server refuses."""
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        return f"metadata.{where} must be a map"
-    for key, item in value.items():
-        if not isinstance(item, str):
-            return (f"metadata.{where}[{key!r}] is {_described(item)}, not a string: "
-                    "quote the value in the YAML")
-    return None
-
-
-def _described(value: object, show_value: bool = True) -> str:
-    """A YAML value's type, as its author wrote it (and the value, unless it is secret)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}" if show_value else "a boolean"
-    if isinstance(value, int | float):
-        return f"the number {value!r}" if show_value else "a number"
-    return "a map" if isinstance(value, dict) else f"a {type(value).__name__}"
-
-
-def _go_lower(key: str) -> str:
-    """`key` lowercased as the API server lowercases annotation keys before checking them
-    (Go's strings.ToLower maps 'İ' to 'i', Python to two characters)."""
-    return key.replace("\u0130", "i").lower()
-
-
-@cache
-def _flux_identities() -> frozenset[Identity]:
-    # gitops.flux imports gitops.layout, which imports this module: import it when first needed
-    from gitops.flux import flux_object_identities
-
-    return flux_object_identities()
-
-
-def _flux_problem(identity: Identity) -> str | None:
-    if identity in _flux_identities():
-        return (f"{identity} would replace the destination's own Flux objects "
-                "(those GET /v1/destinations/{name}/flux renders)")
-    return None
 
 
 Trailers = tuple[tuple[str, str], ...]

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from gitops.bundle import Owner
 from gitops.identity import CRD_GROUP, CRD_KIND, Identity
 from gitops.names import RESERVED_REQUEST_NAMES
+from gitops.owner import Owner
 
 DEPENDENCIES = "dependencies"
 RESOURCES = "resources"

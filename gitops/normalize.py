@@ -6,9 +6,10 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from gitops.bundle import PLACEMENT_ANNOTATION, STATEWRITER_PREFIX, SourceDocument, canonical_json
+from gitops.bundle import SourceDocument, canonical_json
 from gitops.identity import Identity, crd_defines, identity_of
 from gitops.lru import LRU
+from gitops.rules import PLACEMENT_ANNOTATION, STATEWRITER_PREFIX
 from gitops.secrets.envelope import claims_encryption
 from gitops.tree import blob_id
 from gitops.yamldocs import dump_document, dump_in_order

@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from gitops.bundle import Owner
 from gitops.identity import Identity
 from gitops.layout import DEPENDENCIES, RESOURCES, Destination
+from gitops.owner import Owner
 
 
 def matches(labels: dict[str, str], selectors: dict[str, str]) -> bool:

@@ -30,7 +30,6 @@ from typing import Any
 from gitops.bundle import (
     Bundle,
     Limits,
-    Owner,
     Trailers,
     build_bundle,
     check_selectors,
@@ -38,6 +37,7 @@ from gitops.bundle import (
     yaml_refusal,
 )
 from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError
+from gitops.owner import Owner
 from gitops.yamldocs import YamlError, load_one
 
 GZIP_MEDIA_TYPES = frozenset({"application/gzip", "application/x-gzip", "application/x-tar+gzip"})

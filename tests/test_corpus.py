@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from gitops import layout
-from gitops.bundle import Owner
 from gitops.errors import InvalidBundle
+from gitops.owner import Owner
 from gitops.tree import Tree
 from tests.support import CORPUS, World, assert_reloads, build_all, check_tree, payload
 

@@ -29,7 +29,8 @@ import yaml
 
 from app.config import Config, load_config
 from app.push import pack
-from gitops.bundle import Limits, make_owner, parse_bundle
+from gitops.bundle import Limits, parse_bundle
+from gitops.owner import make_owner
 from gitops.store.objects import base_env
 from gitops.tarbundle import read_tar_bundle
 from tests.fixtures.eck import CRD_NAMES, request_bundle, request_files

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from gitops import layout
-from gitops.bundle import Owner
+from gitops.owner import Owner
 from gitops.verify import verify_path
 from tests.fixtures.eck import CRD_NAMES, request_bundle
 from tests.server import ROOT, running_server

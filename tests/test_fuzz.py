@@ -27,8 +27,9 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from gitops.bundle import Limits, make_owner, parse_bundle
+from gitops.bundle import Limits, parse_bundle
 from gitops.errors import InvalidBundle, LimitExceeded
+from gitops.owner import make_owner
 from gitops.tarbundle import read_tar_bundle
 from tests.fixtures.eck import request_files
 from tests.server import branch_tip, running_server

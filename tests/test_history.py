@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from gitops import layout
-from gitops.bundle import Owner, parse_bundle
+from gitops.bundle import parse_bundle
 from gitops.errors import NotFound
 from gitops.history import format_history, request_history
 from gitops.index import Index
+from gitops.owner import Owner
 from gitops.planner import Plan, plan_apply, plan_delete, plan_put_destination
 from gitops.tree import DictTree
 from tests.fixtures.eck import request_bundle, request_files

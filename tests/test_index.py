@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gitops import layout
-from gitops.bundle import Owner
 from gitops.identity import Identity
 from gitops.index import CorruptState, Held, Index, OwnerRecord, encode_owner
+from gitops.owner import Owner
 from gitops.tree import DictTree
 
 CRD = Identity("apiextensions.k8s.io", "CustomResourceDefinition", "", "things.example.com")

@@ -16,10 +16,11 @@ import yaml
 
 from app.answers import answer
 from gitops import layout, planner
-from gitops.bundle import Owner, parse_bundle
+from gitops.bundle import parse_bundle
 from gitops.commitmsg import parse_trailers
 from gitops.errors import StoreUnavailable
 from gitops.index import Index, ObjectKey, encode_owner
+from gitops.owner import Owner
 from gitops.planner.migrate import _layout1_object_path, _Layout1Loader
 from gitops.store import EmbeddedStore, RemoteStore
 from gitops.store.base import Author

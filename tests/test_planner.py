@@ -14,12 +14,13 @@ import yaml
 
 from bench.scale import CRDS_PER_PROMISE, crd_text
 from gitops import layout
-from gitops.bundle import Owner, parse_bundle
+from gitops.bundle import parse_bundle
 from gitops.commitmsg import parse_trailers
 from gitops.errors import Conflict, InvalidBundle, StatewriterError
 from gitops.index import Index
 from gitops.layout import Destination
 from gitops.normalize import PRUNE_ANNOTATION
+from gitops.owner import Owner
 from gitops.planner import (
     Policy,
     plan_apply,

@@ -30,9 +30,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from gitops import layout
-from gitops.bundle import Owner, parse_bundle
+from gitops.bundle import parse_bundle
 from gitops.errors import Conflict, InvalidBundle, NotFound, StatewriterError
 from gitops.index import decode_owner
+from gitops.owner import Owner
 from gitops.planner import Plan, plan_apply, plan_delete
 from tests.support import World, assert_reloads, build_all, check_tree, index_state, rendezvous_order
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from gitops import layout
-from gitops.bundle import Owner
+from gitops.owner import Owner
 from gitops.store import EmbeddedStore
 from gitops.store.base import Author
 from gitops.writer import MIN_FREE_BYTES, disk_problem

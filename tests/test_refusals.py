@@ -17,11 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitops import kinds
-from gitops.bundle import Bundle, Limits, document_problem, make_owner, parse_bundle, parse_file
+from gitops.bundle import Bundle, Limits, parse_bundle, parse_file
 from gitops.errors import InvalidBundle
 from gitops.flux import DEFAULT_PREFIX, FLUX_NAMESPACE, flux_manifests, flux_object_identities
 from gitops.identity import Identity
 from gitops.layout import Destination
+from gitops.owner import make_owner
+from gitops.rules import document_problem
 from gitops.tarbundle import read_tar_bundle
 from gitops.yamldocs import ParseLimits, load_documents
 from gitops.yamlscalars import YAML_V3, readings

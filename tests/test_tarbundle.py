@@ -9,8 +9,9 @@ import zlib
 
 import pytest
 
-from gitops.bundle import Limits, make_owner, parse_bundle
+from gitops.bundle import Limits, parse_bundle
 from gitops.errors import InvalidBundle, LimitExceeded
+from gitops.owner import make_owner
 from gitops.tarbundle import inflate, read_tar_bundle
 from tests.fixtures.eck import request_bundle, request_files
 

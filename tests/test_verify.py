@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from gitops import layout
-from gitops.bundle import Owner
 from gitops.index import Index
+from gitops.owner import Owner
 from gitops.planner import plan_delete, plan_migrate
 from gitops.store.objects import Repository
 from gitops.tree import DictTree

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gitops import layout
-from gitops.bundle import Owner
 from gitops.index.layers import Counter, HolderMap, Holders, Layered
 from gitops.index.records import (
     NO_MATCH,
@@ -33,6 +32,7 @@ from gitops.index.records import (
     read_record,
 )
 from gitops.layout import Destination
+from gitops.owner import Owner
 from gitops.tree import Tree
 
 __all__ = [

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
-from gitops.bundle import Owner
 from gitops.index.records import DROPPED, Held, ObjectKey
+from gitops.owner import Owner
 
 K = TypeVar("K")
 V = TypeVar("V")

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, TypeVar
 
 from gitops import layout, names
-from gitops.bundle import Owner
 from gitops.identity import Identity
 from gitops.layout import Destination
 from gitops.lru import Memo
+from gitops.owner import Owner
 from gitops.secrets import check_recipients
 from gitops.tree import Tree
 

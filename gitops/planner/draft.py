@@ -7,12 +7,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from gitops import layout
-from gitops.bundle import Owner
 from gitops.commitmsg import commit_message
 from gitops.identity import Identity
 from gitops.index import Index, KeptContent, OwnerRecord, encode_generations
 from gitops.layout import Destination
 from gitops.normalize import DEFAULT_PROTECTED
+from gitops.owner import Owner
 from gitops.planner.results import FileChanges, Notes, NotPlaced, Result
 from gitops.secrets import Sealer
 from gitops.tree import Overlay, Tree, blob_id

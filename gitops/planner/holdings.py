@@ -14,6 +14,7 @@ from gitops.identity import BUILTIN_CLUSTER_SCOPED, CRD_KIND, Identity, crd_defi
 from gitops.index import Held, Holders, ObjectKey
 from gitops.layout import DEPENDENCIES
 from gitops.normalize import Rendering, render, wants_dependency
+from gitops.owner import DEFAULT_NAMESPACE
 from gitops.planner.draft import Draft
 from gitops.planner.sealing import for_destination
 from gitops.scheduling import initial_section
@@ -57,7 +58,7 @@ def scopes(draft: Draft, bundle: Bundle, destination: str) -> Callable[[SourceDo
 def render_bundle(draft: Draft, bundle: Bundle, destination: str) -> list[Rendered]:
     """Each object of the bundle once, normalised for `destination` ("" for none)."""
     is_cluster_scoped = scopes(draft, bundle, destination)
-    default_namespace = bundle.owner.namespace or "default"
+    default_namespace = bundle.owner.namespace or DEFAULT_NAMESPACE
     rendered: dict[Identity, Rendered] = {}
     for source in bundle.documents:
         rendering = render(source, default_namespace, is_cluster_scoped(source),

@@ -24,7 +24,6 @@ from typing import Any
 import yaml
 
 from gitops import layout, names
-from gitops.bundle import Owner
 from gitops.errors import StoreUnavailable
 from gitops.identity import Identity
 from gitops.index import (
@@ -37,6 +36,7 @@ from gitops.index import (
     layout_version,
 )
 from gitops.layout import DEPENDENCIES, RESOURCES, Destination
+from gitops.owner import Owner
 from gitops.planner.draft import Draft, Plan, Policy, unchanged
 from gitops.planner.results import Migrated
 from gitops.tree import Tree, blob_id

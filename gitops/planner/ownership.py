@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from gitops import layout
-from gitops.bundle import Owner
 from gitops.index import Held, KeptContent, ObjectKey, OwnerRecord, encode_owner
+from gitops.owner import Owner
 from gitops.planner.draft import Draft
 
 

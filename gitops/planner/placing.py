@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gitops.bundle import Owner
 from gitops.errors import Conflict, InvalidBundle
 from gitops.index import NO_MATCH, Index, OwnerRecord
 from gitops.layout import Destination
+from gitops.owner import Owner
 from gitops.planner.draft import Draft
 from gitops.planner.holdings import holdings
 from gitops.planner.ownership import set_record

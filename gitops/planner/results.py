@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gitops.bundle import Owner
 from gitops.layout import Destination
+from gitops.owner import Owner
 
 SCHEDULED = "Scheduled"
 PENDING = "Pending"

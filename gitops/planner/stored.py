@@ -7,12 +7,14 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from gitops import layout
-from gitops.bundle import PLACEMENT_ANNOTATION, Bundle, Owner, SourceDocument
+from gitops.bundle import Bundle, SourceDocument
 from gitops.index import OwnerRecord
 from gitops.normalize import render, wants_dependency
+from gitops.owner import DEFAULT_NAMESPACE, Owner
 from gitops.planner.draft import Draft
 from gitops.planner.holdings import scopes
 from gitops.planner.sealing import for_state
+from gitops.rules import PLACEMENT_ANNOTATION
 from gitops.secrets import Sealer, is_sealed
 from gitops.secrets.sops import recipients_of
 from gitops.tree import Tree
@@ -39,7 +41,7 @@ def store_documents(draft: Draft, owner: Owner, bundle: Bundle | None, had: int)
     documents = bundle.documents if bundle else ()
     if bundle is not None:
         is_cluster_scoped = scopes(draft, bundle, "")
-        default_namespace = owner.namespace or "default"
+        default_namespace = owner.namespace or DEFAULT_NAMESPACE
         for position, source in enumerate(documents):
             rendering = render(source, default_namespace, is_cluster_scoped(source),
                                draft.policy.protect_from_prune)

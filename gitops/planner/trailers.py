@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gitops.bundle import Owner
 from gitops.index import OwnerRecord
+from gitops.owner import Owner
 from gitops.planner.draft import Trailers
 
 

@@ -9,11 +9,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from gitops import layout
-from gitops.bundle import document_problem
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, crd_defines, group_of
 from gitops.index import Holders, Index, ObjectKey
 from gitops.layout import RESOURCES, SECTIONS, Destination
 from gitops.normalize import PRUNE_ANNOTATION
+from gitops.rules import document_problem
 from gitops.tree import blob_id
 from gitops.verify.folders import ObjectFile
 from gitops.yamldocs import ParseLimits, YamlError, load_documents
