@@ -16,6 +16,7 @@ from gitops.errors import (
     StoreUnavailable,
     Unauthorized,
     UnsupportedMediaType,
+    YamlLimitExceeded,
 )
 from gitops.identity import Identity
 from gitops.owner import Owner
@@ -31,6 +32,7 @@ from gitops.planner.results import (
 from gitops.writer import Done, Failed, Outcome, Refused
 
 STATUS: dict[type[StatewriterError], int] = {
+    YamlLimitExceeded: 413,  # a YamlError that is also over a limit: the limit decides
     InvalidBundle: 422,
     EncryptionRequired: 422,
     UnsupportedMediaType: 415,

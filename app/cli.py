@@ -195,11 +195,11 @@ def _serve(args: argparse.Namespace) -> int:
     from app import metrics, server
     from app.config import ConfigError, load_config
     from app.main import create_app
-    from gitops.index import CorruptState
+    from gitops.errors import CorruptState, IdentityError, SigningError
     from gitops.notify import Notifier
-    from gitops.secrets import IdentityError, Sealer
+    from gitops.secrets import Sealer
     from gitops.store import open_store
-    from gitops.store.signing import Signer, SigningError, open_signer
+    from gitops.store.signing import Signer, open_signer
     from gitops.writer import Writer
 
     try:
@@ -451,7 +451,8 @@ def _request_history(args: argparse.Namespace) -> int:
 def _commits(args: argparse.Namespace, filters: dict[str, str]) -> int:
     """The commits across requests, page after page (GET /v1/history, or the same reading
     of a repository), printed as they come; all of them, or the first --limit."""
-    from gitops.audit import InvalidQuery, parse_query
+    from gitops.audit import parse_query
+    from gitops.errors import InvalidQuery
     from gitops.history import format_entry
 
     try:

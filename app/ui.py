@@ -47,6 +47,7 @@ from gitops.errors import (
     StatewriterError,
     StoreUnavailable,
     Unauthorized,
+    YamlError,
 )
 from gitops.history import request_history
 from gitops.identity import CRD_KIND, Identity
@@ -54,7 +55,7 @@ from gitops.index import Holders, Index, ObjectKey
 from gitops.owner import Owner
 from gitops.secrets import is_secret_document
 from gitops.store.objects import CatFile, base_env, run_git
-from gitops.yamldocs import ParseLimits, YamlError, load_documents
+from gitops.yamldocs import ParseLimits, load_documents
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"

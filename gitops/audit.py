@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops.commitmsg import trailer_block_pairs
-from gitops.errors import InvalidBundle, StoreUnavailable
+from gitops.errors import InvalidQuery, StoreUnavailable
 from gitops.history import git_records, iso_time, name_status_files
 
 DEFAULT_LIMIT = 50
@@ -59,10 +59,6 @@ _RFC3339 = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+ -]\d{2}:\d{2})")
 _CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _CURSOR_TEXT = re.compile(r"(\d{1,12}):([0-9a-f]{40}|[0-9a-f]{64})")
-
-
-class InvalidQuery(InvalidBundle):
-    """A query parameter that cannot be used (422, `field` names it)."""
 
 
 # -- the query ------------------------------------------------------------------------------

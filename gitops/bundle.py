@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from gitops import names
-from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError
+from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError, YamlError, YamlLimitExceeded
 from gitops.lru import LRU
 from gitops.owner import DEFAULT_NAMESPACE, Owner, make_owner
 from gitops.rules import document_problem, flux_problem
-from gitops.yamldocs import ParseLimits, YamlError, YamlLimitExceeded, load_numbered_documents
+from gitops.yamldocs import ParseLimits, load_numbered_documents
 
 
 @dataclass(frozen=True)

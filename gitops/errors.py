@@ -1,19 +1,28 @@
 """One exception hierarchy for everything statewriter refuses or cannot do.
 
-    StatewriterError          a refusal: message plus the details an answer names
-    ├── InvalidBundle         the input is malformed (which file, document, field, why)
-    │   └── EncryptionRequired  a Secret that cannot be written encrypted (secrets config)
-    ├── UnsupportedMediaType  the body is neither JSON nor a gzip'd tar
-    ├── LimitExceeded         the input is over a configured limit
-    ├── Conflict              the change collides with what others own
-    ├── NotFound              nothing is stored under that name
-    ├── Unauthorized          no valid credentials
-    ├── Forbidden             valid credentials, not allowed this
-    └── StoreUnavailable      the state store cannot be read or written now (retry)
-        └── RateLimited       the remote answered "too many requests"
+    StatewriterError            a refusal: message plus the details an answer names
+    ├── InvalidBundle           the input is malformed (which file, document, field, why)
+    │   ├── EncryptionRequired  a Secret that cannot be written encrypted (secrets config)
+    │   ├── InvalidQuery        a query parameter that cannot be used (`field` names it)
+    │   ├── YamlError           a YAML text that cannot be read (`reason`, `document`)
+    │   │   └── YamlLimitExceeded   ... over a parse limit (also a LimitExceeded)
+    │   └── SopsError           a document sops would refuse to encrypt or decrypt
+    ├── UnsupportedMediaType    the body is neither JSON nor a gzip'd tar
+    ├── LimitExceeded           the input is over a configured limit
+    ├── Conflict                the change collides with what others own
+    ├── NotFound                nothing is stored under that name
+    ├── Unauthorized            no valid credentials
+    ├── Forbidden               valid credentials, not allowed this
+    ├── StoreUnavailable        the state store cannot be read or written now (retry)
+    │   ├── RateLimited         the remote answered "too many requests"
+    │   └── CorruptState        a state record at the tip cannot be read (writes wait for a repair)
+    └── SetupError              what a command was given to start with is unusable (one line)
+        ├── IdentityError       an age identity file holds no identity
+        ├── PrivateKeyError     a GitHub App's private key cannot be used
+        └── SigningError        a signing key that cannot sign
 
 The errors say what went wrong, never how to answer it: `app/` maps each to an HTTP answer
-in one place.
+(or an exit status) in one place.
 """
 
 from __future__ import annotations
@@ -39,12 +48,36 @@ class EncryptionRequired(InvalidBundle):
     encryption, or encryption asked of a service without an age identity (CONTRACT section 9)."""
 
 
+class InvalidQuery(InvalidBundle):
+    """A query parameter that cannot be used (`field` names it)."""
+
+
+class YamlError(InvalidBundle):
+    """A YAML text that cannot be read as plain data: the reason, and the document it is in
+    (None: the text as a whole). The file is named by whoever read the text
+    (`gitops.bundle.yaml_refusal`)."""
+
+    def __init__(self, reason: str, document: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.document = document
+
+
+class SopsError(InvalidBundle):
+    """A document that cannot be encrypted (a key that is not a string) or decrypted."""
+
+
 class UnsupportedMediaType(StatewriterError):
     """The body's Content-Type is neither JSON nor a gzip'd tar."""
 
 
 class LimitExceeded(StatewriterError):
     """Over a configured limit: body, unpacked size, files, documents, bytes per document."""
+
+
+class YamlLimitExceeded(YamlError, LimitExceeded):
+    """A YAML text over one of the parse limits (documents, bytes): a YamlError that is also
+    over a limit (`app.answers` maps it to the limit's status)."""
 
 
 class Conflict(StatewriterError):
@@ -69,3 +102,25 @@ class StoreUnavailable(StatewriterError):
 
 class RateLimited(StoreUnavailable):
     """The remote answered "too many requests" (HTTP 429: GitHub's secondary rate limits)."""
+
+
+class CorruptState(StoreUnavailable):
+    """A state record (under .statewriter/) that cannot be read: the service keeps serving
+    reads and refuses writes until the branch is repaired."""
+
+
+class SetupError(StatewriterError):
+    """A configuration value, flag or file a command needs at start that cannot be used: one
+    line naming it, never repeating a secret."""
+
+
+class IdentityError(SetupError):
+    """The identity file holds no age identity."""
+
+
+class PrivateKeyError(SetupError):
+    """A GitHub App's private key file that cannot be read or used."""
+
+
+class SigningError(SetupError):
+    """A signing key that cannot sign (unreadable, encrypted, of a kind git does not take)."""

@@ -36,9 +36,9 @@ from gitops.bundle import (
     combine_selectors,
     yaml_refusal,
 )
-from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError
+from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError, YamlError
 from gitops.owner import Owner
-from gitops.yamldocs import YamlError, load_one
+from gitops.yamldocs import load_one
 
 GZIP_MEDIA_TYPES = frozenset({"application/gzip", "application/x-gzip", "application/x-tar+gzip"})
 

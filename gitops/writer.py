@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops import layout
-from gitops.errors import RateLimited, StatewriterError, StoreUnavailable
-from gitops.index import CorruptState, Index
+from gitops.errors import CorruptState, RateLimited, StatewriterError, StoreUnavailable
+from gitops.index import Index
 from gitops.planner import Plan, needs_migration, plan_migrate
 from gitops.planner.results import FileChanges, Notes, Result
 from gitops.store.base import Author, Store

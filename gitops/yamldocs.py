@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from gitops.errors import YamlError, YamlLimitExceeded
 from gitops.lru import Memo
 from gitops.yamlscalars import READER_RESOLVERS, Disagreement, go_reading
 
@@ -189,17 +190,6 @@ def _line(node: yaml.Node) -> str:
 
 def _excerpt(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:60] + "...")
-
-
-class YamlError(ValueError):
-    def __init__(self, reason: str, document: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.document = document
-
-
-class YamlLimitExceeded(YamlError):
-    """The text is well-formed but over a size limit (documents in a file, bytes in one)."""
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 
 import yaml
 
+from gitops.errors import YamlError
+
 #: PyYAML's SafeLoader resolvers without the timestamp one: statewriter's own files are read
 #: with these (`gitops.yamldocs`), and the `yaml1.1` family below models that reader.
 READER_RESOLVERS: dict[object, list[tuple[str, re.Pattern[str]]]] = {
@@ -314,7 +316,7 @@ _FAMILY_READERS: dict[str, Callable[[str], Reading]] = {
 }
 
 
-class Disagreement(ValueError):
+class Disagreement(YamlError):
     """The Go readers on the way to a cluster read one plain scalar differently."""
 
 

@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 import app.cli
-from gitops.audit import AuditLog, InvalidQuery, parse_query
+from gitops.audit import AuditLog, parse_query
+from gitops.errors import InvalidQuery
 from tests.server import running_server
 
 CONFIG = """

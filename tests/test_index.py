@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gitops import layout
+from gitops.errors import CorruptState
 from gitops.identity import Identity
-from gitops.index import CorruptState, Held, Index, OwnerRecord, encode_owner
+from gitops.index import Held, Index, OwnerRecord, encode_owner
 from gitops.owner import Owner
 from gitops.tree import DictTree
 

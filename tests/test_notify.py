@@ -25,8 +25,9 @@ import pytest
 import yaml
 
 from gitops import layout
+from gitops.errors import CorruptState
 from gitops.flux import flux_manifests
-from gitops.index import CorruptState, decode_destination, encode_destination
+from gitops.index import decode_destination, encode_destination
 from gitops.index.records import read_record
 from gitops.layout import Destination
 from gitops.notify import Notifier, TokenFile, changed_destinations, payload, signature

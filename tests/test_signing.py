@@ -19,12 +19,13 @@ import yaml
 
 from app.config import load_config
 from gitops.commitmsg import parse_trailers
+from gitops.errors import SigningError
 from gitops.flux import flux_manifests
 from gitops.layout import Destination
 from gitops.store import open_store
 from gitops.store.base import Author
 from gitops.store.objects import Repository
-from gitops.store.signing import Format, Signer, SigningError, open_signer, sign_commit
+from gitops.store.signing import Format, Signer, open_signer, sign_commit
 from gitops.writer import Writer
 from tests import support
 from tests.procs import ROOT, git, layout_1_store, running_server, wait_until

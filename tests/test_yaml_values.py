@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 
 from bench.generative import json_stream, same
 from gitops.bundle import Limits, parse_files
-from gitops.errors import InvalidBundle
-from gitops.yamldocs import YamlError, _dump_with_pyyaml, dump_document, load_documents, load_one
+from gitops.errors import InvalidBundle, YamlError
+from gitops.yamldocs import _dump_with_pyyaml, dump_document, load_documents, load_one
 from gitops.yamlscalars import (
     FAMILIES,
     GOYAML_V2,

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gitops import layout
+from gitops.errors import CorruptState
 from gitops.index.layers import Counter, HolderMap, Holders, Layered
 from gitops.index.records import (
     NO_MATCH,
-    CorruptState,
     Held,
     KeptContent,
     ObjectKey,
@@ -36,7 +36,7 @@ from gitops.owner import Owner
 from gitops.tree import Tree
 
 __all__ = [
-    "NO_MATCH", "CorruptState", "Held", "HolderMap", "Holders", "Index", "KeptContent",
+    "NO_MATCH", "Held", "HolderMap", "Holders", "Index", "KeptContent",
     "ObjectKey", "OwnerRecord", "RecordChange", "decode_destination", "decode_owner",
     "encode_destination", "encode_generations", "encode_owner", "layout_version",
 ]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, TypeVar
 
 from gitops import layout, names
+from gitops.errors import CorruptState
 from gitops.identity import Identity
 from gitops.layout import Destination
 from gitops.lru import Memo
@@ -271,11 +272,6 @@ def layout_version(tree: Tree) -> int:
 def destination_name_of(path: str) -> str:
     """The destination a generations record belongs to, from its path."""
     return path.rpartition("/")[2].removesuffix(".json")
-
-
-class CorruptState(ValueError):
-    """A record under .statewriter/ that cannot be read. Refused rather than skipped:
-    without it the planner would hand that owner's objects to others."""
 
 
 R = TypeVar("R")

@@ -17,14 +17,14 @@ from dataclasses import replace
 from typing import Any
 
 from gitops.bundle import Bundle, SourceDocument
-from gitops.errors import Conflict, EncryptionRequired, InvalidBundle
+from gitops.errors import Conflict, EncryptionRequired, InvalidBundle, SopsError
 from gitops.identity import Identity
 from gitops.index import Held, Holders, ObjectKey
 from gitops.layout import Destination
 from gitops.normalize import Rendering
 from gitops.planner.draft import Draft, Policy
 from gitops.planner.ownership import locate, set_record
-from gitops.secrets import Sealer, SopsError, is_sealed, is_secret, is_secret_document
+from gitops.secrets import Sealer, is_sealed, is_secret, is_secret_document
 from gitops.secrets.envelope import age_recipients, claims_encryption
 from gitops.secrets.sops import mac_inputs
 from gitops.tree import blob_id

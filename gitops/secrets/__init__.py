@@ -5,9 +5,9 @@
     sealer.py   the service's age identity: seal, open, keyed digests; recipient checks
 """
 
+from gitops.errors import IdentityError, SopsError
 from gitops.secrets.envelope import is_secret, is_secret_document
-from gitops.secrets.sealer import IdentityError, Sealer, check_recipients, is_sealed
-from gitops.secrets.sops import SopsError
+from gitops.secrets.sealer import Sealer, check_recipients, is_sealed
 
 __all__ = ["IdentityError", "Sealer", "SopsError", "check_recipients", "is_sealed", "is_secret",
            "is_secret_document"]

@@ -20,16 +20,13 @@ import pyrage
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from gitops.errors import IdentityError, SopsError
 from gitops.secrets import sops
 from gitops.yamldocs import ParseLimits, dump_document, load_documents
 
 MAX_RECIPIENTS = 32
 _OWN_FILES = ParseLimits(max_depth=400, max_nodes=10**9)  # renderings passed the limits already
 _DIGEST_PREFIX = "hmac-sha256:"
-
-
-class IdentityError(ValueError):
-    """The identity file holds no age identity."""
 
 
 def check_recipients(value: object) -> tuple[str, ...]:
@@ -104,7 +101,7 @@ class Sealer:
         (doc,) = load_documents(content.decode(), _OWN_FILES)
         try:
             sealed = dump_document(sops.encrypt(doc, self.recipients_for(recipients)))
-        except sops.SopsError:
+        except SopsError:
             self.observe(destination, "failed")
             raise
         self.observe(destination, "encrypted")

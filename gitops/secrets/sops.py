@@ -30,6 +30,8 @@ import pyrage
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from gitops.errors import SopsError
+
 ENCRYPTED_REGEX = "^(data|stringData)$"
 SOPS_VERSION = "3.9.4"  # the format version written; sops 3.x reads it
 METADATA_KEY = "sops"
@@ -38,10 +40,6 @@ _TAG_BYTES = 16
 _ENC = re.compile(r"^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]")
 _ARMOR_BEGIN = "-----BEGIN AGE ENCRYPTED FILE-----"
 _ARMOR_END = "-----END AGE ENCRYPTED FILE-----"
-
-
-class SopsError(ValueError):
-    """A document that cannot be encrypted (a key that is not a string) or decrypted."""
 
 
 def encrypt(

@@ -35,7 +35,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from gitops.errors import RateLimited, StoreUnavailable
+from gitops.errors import PrivateKeyError, RateLimited, StoreUnavailable
 
 log = logging.getLogger("statewriter.githubapp")
 
@@ -57,10 +57,6 @@ class GitHubApp:
     installation_id: int
     private_key_file: Path
     api_url: str = DEFAULT_API_URL
-
-
-class PrivateKeyError(ValueError):
-    """The private key file cannot be used: the message says why, without the key."""
 
 
 def load_private_key(path: Path) -> rsa.RSAPrivateKey:

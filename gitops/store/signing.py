@@ -26,17 +26,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from gitops.errors import StoreUnavailable
+from gitops.errors import SigningError, StoreUnavailable
 
 Format = Literal["ssh", "openpgp"]
 _SSHSIG = b"SSHSIG"
 _NAMESPACE = b"git"  # what git signs and verifies commits in (gpg.ssh namespace)
 SIGN_TIMEOUT = 30.0  # seconds: a gpg (or its agent) that hangs fails the commit (503)
 _PROBE = b"statewriter signing probe\n"
-
-
-class SigningError(Exception):
-    """The signing key or the tool that uses it cannot sign (one line, no key material)."""
 
 
 class Signer(Protocol):

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from gitops import layout
+from gitops.errors import YamlError
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, crd_defines, group_of
 from gitops.index import Holders, Index, ObjectKey
 from gitops.layout import RESOURCES, SECTIONS, Destination
@@ -16,7 +17,7 @@ from gitops.normalize import PRUNE_ANNOTATION
 from gitops.rules import document_problem
 from gitops.tree import blob_id
 from gitops.verify.folders import ObjectFile
-from gitops.yamldocs import ParseLimits, YamlError, load_documents
+from gitops.yamldocs import ParseLimits, load_documents
 
 # Generous but bounded: a repository under verification is not trusted either.
 _PARSE_LIMITS = ParseLimits(max_depth=256, max_nodes=5_000_000, max_documents=10_000)

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gitops import layout, names
-from gitops.index import CorruptState, Index, decode_destination, layout_version
+from gitops.errors import CorruptState
+from gitops.index import Index, decode_destination, layout_version
 from gitops.layout import Destination
 from gitops.tree import DictTree
 
