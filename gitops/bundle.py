@@ -9,8 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from gitops import names
+from gitops import caches, names
 from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError, YamlError, YamlLimitExceeded
+from gitops.frozen import freeze
 from gitops.lru import LRU
 from gitops.owner import DEFAULT_NAMESPACE, Owner, make_owner
 from gitops.rules import document_problem, flux_problem
@@ -112,18 +113,15 @@ class ParsedDocument(NamedTuple):
     key: bytes
 
 
-# Every request of a promise sends the same CRD and operator files: parsing a file costs
-# ~0.25 ms per document in PyYAML's constructors (libyaml only scans), and those files were
-# ~85% of the text of the bench's ECK bundles. A file that passed once and comes again is
-# parsed once: keyed by its text and the parse limits, so a hit is exactly what parsing it
-# again would give (failures are not kept). The documents are shared by the bundles that
-# sent the same text, and nothing mutates them (normalising deep-copies). Measured on the
-# bench's bundles: parsing 3.3 ms -> 0.6 ms per bundle. A file is kept from its second
-# sighting on, so a request's own files (seen once) take no room. Weight: 8x the canonical
-# JSON (parsed documents measured at 7.3-7.9x its size) plus the entry's overhead.
-_PARSED: LRU[tuple[str, ParseLimits], tuple[ParsedDocument, ...]] = LRU(
-    32 << 20, lambda docs: 512 + 8 * sum(len(d.canonical) for d in docs), largest=16 << 20)
-_SEEN: LRU[tuple[int, int], bool] = LRU(8192)  # (hash, length) of texts parsed once
+# A file that passed once and comes again is parsed once (`gitops.caches`: a promise's CRD
+# and operator files): keyed by its text and the parse limits, so a hit is exactly what
+# parsing it again would give (failures are not kept). Its documents are frozen: the bundles
+# that sent the same text share them. A file is kept from its second sighting on, so a
+# request's own files (seen once) take no room.
+_PARSED: LRU[tuple[str, ParseLimits], tuple[ParsedDocument, ...]] = caches.lru(
+    "parsed files", caches.PARSED_FILES_BYTES,
+    lambda docs: 512 + 8 * sum(len(d.canonical) for d in docs), caches.PARSED_FILE_LARGEST)
+_SEEN: LRU[tuple[int, int], bool] = caches.lru("files seen once", caches.FILES_SEEN_ONCE)
 
 
 def parse_file(text: str, parsing: ParseLimits) -> tuple[ParsedDocument, ...]:
@@ -145,6 +143,7 @@ def parse_file(text: str, parsing: ParseLimits) -> tuple[ParsedDocument, ...]:
     found = tuple(parsed)
     sighting = (hash(text), len(text))
     if _SEEN.get(sighting):
+        found = tuple(document._replace(doc=freeze(document.doc)) for document in found)
         _PARSED.put(key, found)
     else:
         _SEEN.put(sighting, True)

@@ -45,6 +45,14 @@ class LRU(Generic[K, V]):
                 _, dropped = self._items.popitem(last=False)
                 self._used -= self._weight(dropped)
 
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._used = 0
+
     def discard(self, key: K) -> None:
         with self._lock:
             old = self._items.pop(key, None)

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from gitops import caches
 from gitops.bundle import SourceDocument, canonical_json
 from gitops.identity import Identity, crd_defines, identity_of
 from gitops.lru import LRU
@@ -68,11 +69,11 @@ class Rendering:
         return self.defines if self.defines_cluster_scoped else None
 
 
-# Every request of a promise outputs the same CRDs and operator: rendering them once
-# saves most of a write's CPU. Those are hit on every write and stay; each request's own
-# documents pass through. Weight: content plus the entry's own overhead; one big CRD fits.
-_CACHE: LRU[tuple[bytes, str, bool, frozenset[str]], Rendering] = LRU(
-    16 << 20, lambda rendering: 256 + len(rendering.content), largest=8 << 20)
+# Every request of a promise outputs the same CRDs and operator: rendering them once saves
+# most of a write's CPU (`gitops.caches`); each request's own documents pass through.
+_CACHE: LRU[tuple[bytes, str, bool, frozenset[str]], Rendering] = caches.lru(
+    "renderings", caches.RENDERINGS_BYTES, lambda rendering: 256 + len(rendering.content),
+    caches.RENDERING_LARGEST)
 
 
 def render(

@@ -26,7 +26,9 @@ from typing import Any
 
 import yaml
 
+from gitops import caches
 from gitops.errors import YamlError, YamlLimitExceeded
+from gitops.frozen import DICTS, LISTS, FrozenDict, FrozenList
 from gitops.lru import Memo
 from gitops.yamlscalars import READER_RESOLVERS, Disagreement, go_reading
 
@@ -428,6 +430,8 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 # these to another tag makes it quote them.
 _Dumper.add_implicit_resolver(_AMBIGUOUS_TAG, _AMBIGUOUS, _AMBIGUOUS_FIRST)
 _Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(FrozenDict, yaml.SafeDumper.represent_dict)  # documents a cache shares
+_Dumper.add_representer(FrozenList, yaml.SafeDumper.represent_list)
 
 
 def dump_document(doc: dict[str, Any]) -> bytes:
@@ -492,20 +496,20 @@ def _ordinary_block(value: dict[str, Any] | list[Any], pad: str, lines: list[str
     if id(value) in seen:
         raise _NotOrdinary("a container met twice (written as an alias)")
     seen.add(id(value))
-    if type(value) is dict:
+    if isinstance(value, dict):  # a FrozenDict too
         if not all(type(key) is str and len(key) <= _MAX_ORDINARY_KEY for key in value):
             raise _NotOrdinary("a key the emitter writes otherwise")
         for key in sorted(value):
             item = value[key]
             head = f"{pad}{_ordinary_scalar(key, seen)}:"
-            if item and (type(item) is dict or type(item) is list):
+            if item and (type(item) in DICTS or type(item) in LISTS):
                 lines.append(head)
-                _ordinary_block(item, pad + "  " if type(item) is dict else pad, lines, seen)
+                _ordinary_block(item, pad + "  " if type(item) in DICTS else pad, lines, seen)
             else:
                 lines.append(f"{head} {_ordinary_scalar(item, seen)}")
         return
     for item in value:
-        if item and (type(item) is dict or type(item) is list):
+        if item and (type(item) in DICTS or type(item) in LISTS):
             first = len(lines)
             _ordinary_block(item, pad + "  ", lines, seen)
             lines[first] = f"{pad}- {lines[first][len(pad) + 2:]}"
@@ -528,11 +532,11 @@ def _ordinary_scalar(value: Any, seen: set[int]) -> str:
         if _plain_tag(text) != _SCALAR_TAGS[int]:
             raise _NotOrdinary("an integer whose digits read otherwise")
         return text
-    if (kind is dict or kind is list) and not value:
+    if (kind in DICTS or kind in LISTS) and not value:
         if id(value) in seen:
             raise _NotOrdinary("a container met twice (written as an alias)")
         seen.add(id(value))
-        return "{}" if kind is dict else "[]"
+        return "{}" if kind in DICTS else "[]"
     raise _NotOrdinary(kind.__name__)
 
 
@@ -586,15 +590,15 @@ def _node(dumper: _Dumper, data: Any, seen: dict[int, yaml.Node]) -> yaml.Node:
     kind = type(data)
     if kind is str:
         return _represent_str(dumper, data)
-    if kind is dict or kind is list:
+    if kind in DICTS or kind in LISTS:
         node = seen.get(id(data))
         if node is not None:
             return node
         items: list[Any] = []
-        node = (yaml.MappingNode(_MAP_TAG, items, flow_style=False) if kind is dict
+        node = (yaml.MappingNode(_MAP_TAG, items, flow_style=False) if kind in DICTS
                 else yaml.SequenceNode(_SEQ_TAG, items, flow_style=False))
         seen[id(data)] = node
-        if kind is dict:
+        if kind in DICTS:
             try:
                 pairs = sorted(data.items())
             except TypeError:  # keys of several types: PyYAML leaves them unsorted
@@ -620,7 +624,10 @@ def _node(dumper: _Dumper, data: Any, seen: dict[int, yaml.Node]) -> yaml.Node:
 # read, remembered for scalars up to _REMEMBERED_SCALAR characters.
 _TAGGER = _FastDumper(io.StringIO())
 _READER = _DeliveryLoader("")
-_WRITE_TAGS: Memo[tuple[str, bool], str] = Memo(
-    lambda key: _Dumper.resolve(_TAGGER, yaml.ScalarNode, key[0], (key[1], False)), 1 << 16)
-_READ_TAGS: Memo[tuple[str, bool], str] = Memo(
-    lambda key: _READER._resolve(yaml.ScalarNode, key[0], (key[1], False)), 1 << 16)
+_WRITE_TAGS: Memo[tuple[str, bool], str] = caches.memo(
+    "scalar tags written",
+    lambda key: _Dumper.resolve(_TAGGER, yaml.ScalarNode, key[0], (key[1], False)),
+    caches.SCALAR_TAGS)
+_READ_TAGS: Memo[tuple[str, bool], str] = caches.memo(
+    "scalar tags read",
+    lambda key: _READER._resolve(yaml.ScalarNode, key[0], (key[1], False)), caches.SCALAR_TAGS)

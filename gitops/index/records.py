@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, TypeVar
 
-from gitops import layout, names
+from gitops import caches, layout, names
 from gitops.errors import CorruptState
 from gitops.identity import Identity
 from gitops.layout import Destination
@@ -193,7 +193,8 @@ def _compact(value: Any) -> str:
 
 # Every request of a promise holds the same dependencies (the same Held objects): their
 # lines are encoded once, not once per record written.
-_HELD_LINES: Memo[Held, str] = Memo(lambda held: _compact(_encode_held(held)), 1 << 15)
+_HELD_LINES: Memo[Held, str] = caches.memo(
+    "held lines", lambda held: _compact(_encode_held(held)), caches.HELD_LINES)
 
 
 # -- destinations, generations, the layout ----------------------------------------------------
