@@ -3,6 +3,7 @@ hierarchy, and the typed results of the writer lane."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from gitops.errors import (
@@ -65,10 +66,15 @@ def owner_json(owner: Owner) -> dict[str, Any]:
 
 
 def jsonable(value: Any) -> Any:
+    """A core value as JSON: an owner as promise, request and pipeline, an identity as its
+    text, any other dataclass (the read models) field by field, tuples as lists."""
     if isinstance(value, Owner):
         return owner_json(value)
     if isinstance(value, Identity):
         return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: jsonable(getattr(value, field.name))
+                for field in dataclasses.fields(value)}
     if isinstance(value, tuple | list):
         return [jsonable(item) for item in value]
     if isinstance(value, dict):

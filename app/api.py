@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app import schemas
-from app.answers import answer, warning_headers
+from app.answers import answer, jsonable, warning_headers
 from app.auth import Principal, authenticated
 from app.bodies import bounded, is_gzip, json_bundle, media_type, model, read_body, require_json, strict_json
 from app.config import Config
@@ -25,10 +25,11 @@ from gitops import layout, planner
 from gitops.bundle import trailers_from_pairs
 from gitops.errors import InvalidBundle, NotFound, StoreUnavailable
 from gitops.flux import DEFAULT_PREFIX, flux_manifests
-from gitops.history import request_history
-from gitops.index import Index, ObjectKey, OwnerRecord
+from gitops.index import Index
 from gitops.owner import make_owner
 from gitops.planner import Policy
+from gitops.reads.history import request_history
+from gitops.reads.requests import request_state
 from gitops.tarbundle import read_tar_bundle
 from gitops.tree import Tree
 from gitops.writer import Operation, Writer
@@ -260,7 +261,7 @@ async def get_request(request: Request, promise: str, namespace: str, name: str)
     records = index.request_owners(promise, namespace, name)
     if not records:
         raise NotFound(f"no request {namespace}/{name} of promise {promise}")
-    return owner_state(tip, index, records)
+    return jsonable(request_state(tip, index, records))
 
 
 @router.delete("/promises/{promise}/requests/{namespace}/{name}", summary="Delete a request",
@@ -287,14 +288,11 @@ async def get_history(request: Request, promise: str, namespace: str, name: str)
     """The commits that changed this request, newest first: sha, time, actor, action,
     pipelines, destinations, subject line and the files added, changed and removed."""
     tip, _, _ = await _snapshot(request)  # a replica's cache may hold no branch of its own
-    if tip is None:
-        raise NotFound(f"no history for request {namespace}/{name} of promise {promise}")
     entries = await run_in_threadpool(
-        request_history, _writer(request).store.path, tip, promise, namespace, name
-    )
+        request_history, _writer(request).store, tip, promise, namespace, name)
     if not entries:
         raise NotFound(f"no history for request {namespace}/{name} of promise {promise}")
-    return {"promise": promise, "request": f"{namespace}/{name}", "commits": entries}
+    return {"promise": promise, "request": f"{namespace}/{name}", "commits": jsonable(entries)}
 
 
 @router.get("/promises/{promise}", summary="A promise's own bundles", tags=["requests"],
@@ -307,7 +305,7 @@ async def get_promise(request: Request, promise: str) -> Any:
     records = index.request_owners(promise)
     if not records:
         raise NotFound(f"no promise-level bundles for promise {promise}")
-    return owner_state(tip, index, records)
+    return jsonable(request_state(tip, index, records))
 
 
 @router.delete("/promises/{promise}", summary="Delete a promise's own bundles", tags=["requests"],
@@ -419,42 +417,3 @@ def _destination(index: Index, name: str) -> layout.Destination:
     if destination is None:
         raise NotFound(f"no destination {name!r}")
     return destination
-
-
-def owner_state(tip: str | None, index: Index, records: list[OwnerRecord]) -> dict[str, Any]:
-    """A request's (or a promise's promise-level) state as GET answers it."""
-    first = records[0].owner
-    pipelines = []
-    for record in records:
-        objects = []
-        for dest_name, holds in sorted(record.objects.items()):
-            destination = index.destinations.get(dest_name)
-            for held in holds:
-                holders = index.objects.get(ObjectKey(dest_name, held.identity))
-                path = (
-                    layout.object_path(destination, held.section, held.identity, holders)
-                    if destination and holders
-                    else None
-                )
-                objects.append({"object": str(held.identity), "destination": dest_name,
-                                "placement": held.section, "path": path,
-                                "shared": len(holders or ()) > 1})
-        pipelines.append({
-            "pipeline": record.owner.pipeline,
-            "state": record.state,
-            "destinations": list(record.destinations),
-            "digest": record.digest,
-            "generation": record.generation,
-            "status": record.status,
-            "reason": record.pending_reason,
-            "objects": objects,
-        })
-    destinations = sorted({d for r in records for d in r.destinations})
-    return {
-        "promise": first.promise,
-        "request": first.request,
-        "state": "Scheduled" if all(r.destinations for r in records) else "Pending",
-        "destinations": destinations,
-        "commit": tip,
-        "pipelines": pipelines,
-    }

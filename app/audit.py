@@ -15,9 +15,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from app import schemas
+from app.answers import jsonable
 from app.api import _snapshot
 from app.auth import authenticated
-from gitops.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditLog, parse_query
+from gitops.reads.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditLog, parse_query
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated)])
 
@@ -41,7 +42,7 @@ def _log(request: Request) -> AuditLog:
     state = request.app.state
     log: AuditLog | None = getattr(state, "audit_log", None)
     if log is None:
-        log = AuditLog(request.app.state.writer.store.path)
+        log = AuditLog(request.app.state.writer.store)
         state.audit_log = log
     return log
 
@@ -64,4 +65,4 @@ async def get_commits(
                         since=since, until=until, limit=limit, cursor=cursor)
     tip, _, _ = await _snapshot(request)
     page = await run_in_threadpool(_log(request).page, tip, query)
-    return {"commits": page.commits, "next": page.next}
+    return {"commits": jsonable(page.commits), "next": page.next}

@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from app.client import (
     UsageError,
@@ -414,8 +414,10 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _request_history(args: argparse.Namespace) -> int:
+    from app.answers import jsonable
     from gitops.errors import NotFound
-    from gitops.history import format_history, request_history
+    from gitops.reads.history import request_history
+    from gitops.store.reads import open_repository
 
     promise = args.request_promise
     namespace, _, name = args.request.partition("/")
@@ -439,7 +441,9 @@ def _request_history(args: argparse.Namespace) -> int:
                           "history: is it a statewriter service?")
     else:
         try:
-            entries = request_history(args.repo, args.branch, promise, namespace, name)
+            repository = open_repository(args.repo)
+            tip = repository.resolve_branch(args.branch)
+            entries = jsonable(request_history(repository, tip, promise, namespace, name))
         except NotFound as error:  # --repo or --branch names nothing
             raise Failure(f"history: {describe(error)}", EXIT_USAGE) from None
         except StatewriterError as error:
@@ -448,12 +452,37 @@ def _request_history(args: argparse.Namespace) -> int:
     return 0 if entries else 1
 
 
+def format_history(entries: list[dict[str, Any]], empty: str = "no commits name this request\n") -> str:
+    """One block per commit: short sha, time, actor, action, summary, then what it names
+    (requests and promises in the history across requests, pipelines, destinations, the
+    client's own trailers) and its +/~/- files. `empty` when there is none."""
+    if not entries:
+        return empty
+    return "\n\n".join(format_entry(entry) for entry in entries) + "\n"
+
+
+def format_entry(entry: dict[str, Any]) -> str:
+    head = f"{entry['sha'][:12]}  {entry['time']}  {entry['actor'] or '?'}  {entry['action'] or '?'}"
+    lines = [head, f"    {entry.get('summary', entry.get('message', ''))}"]
+    details = []
+    for key in ("promises", "requests", "pipelines", "destinations"):
+        if entry.get(key):
+            details.append(f"{key}: " + ", ".join(entry[key]))
+    if details:
+        lines.append("    " + "; ".join(details))
+    for key, values in (entry.get("trailers") or {}).items():
+        lines.extend(f"    {key}: {value}" for value in values)
+    files = entry.get("files") or {}
+    for key, mark in (("added", "+"), ("changed", "~"), ("removed", "-")):
+        lines.extend(f"    {mark} {path}" for path in files.get(key, []))
+    return "\n".join(lines)
+
+
 def _commits(args: argparse.Namespace, filters: dict[str, str]) -> int:
     """The commits across requests, page after page (GET /v1/history, or the same reading
     of a repository), printed as they come; all of them, or the first --limit."""
-    from gitops.audit import parse_query
     from gitops.errors import InvalidQuery
-    from gitops.history import format_entry
+    from gitops.reads.audit import parse_query
 
     try:
         if args.limit is not None and args.limit < 1:
@@ -516,21 +545,21 @@ def _service_pages(args: argparse.Namespace, base: str,
 
 def _repo_pages(args: argparse.Namespace,
                 filters: dict[str, str]) -> Iterator[list[dict[str, object]]]:
-    from gitops.audit import AuditLog, parse_query
+    from app.answers import jsonable
     from gitops.errors import NotFound
-    from gitops.history import resolve_tip
+    from gitops.reads.audit import AuditLog, parse_query
+    from gitops.store.reads import open_repository
 
     try:
-        if not Path(args.repo).is_dir():
-            raise NotFound(f"no repository at {args.repo}")
-        tip = resolve_tip(args.repo, args.branch)
-        log = AuditLog(args.repo)
+        repository = open_repository(args.repo)
+        tip = repository.resolve_branch(args.branch)
+        log = AuditLog(repository)
         cursor: str | None = None
         given = 0
         while True:
             page = log.page(tip, parse_query(**filters, limit=str(_page_size(args, given)),
                                               cursor=cursor))
-            yield page.commits
+            yield jsonable(page.commits)
             given += len(page.commits)
             if page.next is None:
                 return

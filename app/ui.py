@@ -11,15 +11,12 @@ the /v1 GETs; commits are read with git, the store's one way, bounded in time an
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
-import threading
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import jinja2
@@ -32,30 +29,25 @@ from fastapi.staticfiles import StaticFiles
 from markupsafe import Markup, escape
 from starlette.datastructures import State
 
-from app.api import _snapshot, owner_state
+from app.answers import error_status
+from app.api import _snapshot
 from app.auth import ANONYMOUS, Principal, authenticate, from_session, session_value, token_from_basic
 from app.config import Config
 from app.refused import recent
 from app.version import VERSION
-from gitops import layout
-from gitops.commitmsg import parse_trailers, trailer_pairs
 from gitops.errors import (
     Forbidden,
     InvalidBundle,
     LimitExceeded,
     NotFound,
     StatewriterError,
-    StoreUnavailable,
     Unauthorized,
-    YamlError,
 )
-from gitops.history import request_history
-from gitops.identity import CRD_KIND, Identity
-from gitops.index import Holders, Index, ObjectKey
 from gitops.owner import Owner
-from gitops.secrets import is_secret_document
-from gitops.store.objects import CatFile, base_env, run_git
-from gitops.yamldocs import ParseLimits, load_documents
+from gitops.reads.commits import MAX_DIFF_BYTES, MAX_DIFF_FILES, MAX_DIFF_LINES, MAX_STAT_FILES, commit_view
+from gitops.reads.history import request_history
+from gitops.reads.requests import RequestState, request_state
+from gitops.reads.summaries import Summaries, consistent, dependency_rows
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -64,17 +56,9 @@ COOKIE = "statewriter_ui"
 PREFIX = "/ui"
 
 REQUESTS_PER_PAGE = 200
-OWNERS_SHOWN = 6  # owners listed per dependency; the rest are counted
-MAX_DEPENDENCIES = 2000
 MAX_HISTORY = 200
 MAX_STATUS_CHARS = 20_000
 MAX_LOGIN_BODY = 8192
-# The commit page: git's answers are bounded in time, and what is shown in size.
-GIT_TIMEOUT = 30.0
-MAX_STAT_FILES = 1000
-MAX_DIFF_FILES = 100
-MAX_DIFF_LINES = 5000  # changed lines (numstat) of the files whose diff is shown
-MAX_DIFF_BYTES = 512 * 1024
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
@@ -107,7 +91,7 @@ class _Page(APIRoute):
             except _LoginNeeded as needed:
                 response = _to_login(request, needed.expired)
             except RequestValidationError:
-                response = await _error_page(request, 400, "Bad request",
+                response = await _error_page(request, 422, "Bad request",
                                              "A query parameter of this address is not valid.")
             except StatewriterError as error:
                 response = await _refusal_page(request, error)
@@ -175,6 +159,14 @@ def _status_class(status: int) -> str:
     return {409: "warn", 403: "muted", 413: "warn"}.get(status, "bad")
 
 
+def _status_text(status: dict[str, Any] | None) -> str:
+    """A pipeline's status as indented JSON, bounded."""
+    text = json.dumps(status, indent=2, sort_keys=True, ensure_ascii=False) if status else ""
+    if len(text) > MAX_STATUS_CHARS:
+        text = text[:MAX_STATUS_CHARS] + "\n… (cut: the status is longer)"
+    return text
+
+
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
     autoescape=True,  # everything a client named (labels, paths, reasons) is text
@@ -183,6 +175,7 @@ _ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 _ENV.filters.update(number=_number, when=_when, path=_path, short=lambda sha: (sha or "")[:12],
+                    status_text=_status_text,
                     state_class=_state_class, status_class=_status_class)
 _ENV.globals.update(request_url=_request_url, owner_url=_owner_url,
                     destination_url=_destination_url, commit_url=_commit_url, version=VERSION,
@@ -204,15 +197,14 @@ async def _error_page(request: Request, status: int, title: str, message: str) -
                          message=message)
 
 
+_TITLES = {401: "Sign-in needed", 403: "Not allowed", 404: "Not found", 413: "Too large",
+           503: "The state store cannot be read now"}
+
+
 async def _refusal_page(request: Request, error: StatewriterError) -> Response:
-    titles: list[tuple[type[StatewriterError], int, str]] = [
-        (Unauthorized, 401, "Sign-in needed"), (Forbidden, 403, "Not allowed"),
-        (NotFound, 404, "Not found"), (StoreUnavailable, 503, "The state store cannot be read now"),
-        (LimitExceeded, 413, "Too large"), (InvalidBundle, 400, "Bad request"),
-    ]
-    status, title = next(((s, t) for kind, s, t in titles if isinstance(error, kind)),
-                         (400, "Bad request"))
-    response = await _error_page(request, status, title, error.message)
+    status = error_status(error)  # the one table the API answers by, too
+    response = await _error_page(request, status, _TITLES.get(status, "Bad request"),
+                                 error.message)
     if status == 401:
         scheme = "Bearer" if (request.headers.get("authorization") or "").lower().startswith(
             "bearer ") else "Basic"
@@ -377,163 +369,14 @@ async def _form(request: Request) -> dict[str, str]:
     return {key: values[0] for key, values in parsed.items() if values}
 
 
-# -- what the index holds, per destination ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RequestRow:
-    promise: str
-    namespace: str
-    name: str
-    pipelines: tuple[str, ...]
-    state: str
-    destinations: tuple[str, ...]
-    reason: str | None
-    objects: int
-
-
-@dataclass
-class DestinationView:
-    destination: layout.Destination
-    requests: list[RequestRow] = field(default_factory=list)
-    dependencies: list[Identity] = field(default_factory=list)
-    resources: int = 0
-    promise_level: list[Owner] = field(default_factory=list)
-
-
-@dataclass
-class Summary:
-    destinations: dict[str, DestinationView]
-    pending: list[RequestRow]
-    requests: int
-
-
-@dataclass(frozen=True)
-class DependencyRow:
-    identity: Identity
-    path: str
-    owners: tuple[Owner, ...]  # the first few: promise-level bundles first
-    count: int  # all its owners
-    requests: int  # how many of them are requests
-
-
-T = TypeVar("T")
-
-
-def _consistent(read: Callable[[], T]) -> T:
-    """`read()` over the live index, again when the lane changed a map under it (the index
-    is published in place; a page is built from it while writes go on)."""
-    for attempt in itertools.count():
-        try:
-            return read()
-        except RuntimeError:  # "changed size during iteration"
-            if attempt >= 4:
-                raise StoreUnavailable("the state kept changing while this page was built; "
-                                       "reload it") from None
-    raise AssertionError("unreachable")
-
-
-class _Summaries:
-    """The summary of the last tip asked for: built once per change of the branch."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key: tuple[str | None, int] | None = None
-        self._summary: Summary | None = None
-
-    def get(self, tip: str | None, index: Index) -> Summary:
-        with self._lock:
-            key = (tip, id(index))
-            if self._summary is None or self._key != key:
-                self._summary = _consistent(lambda: _summarise(index))
-                self._key = key
-            return self._summary
-
-
-def _summaries(state: State) -> _Summaries:
+def _summaries(state: State) -> Summaries:
     found = getattr(state, "ui_summaries", None)
-    if not isinstance(found, _Summaries):
-        found = state.ui_summaries = _Summaries()
+    if not isinstance(found, Summaries):
+        found = state.ui_summaries = Summaries()
     return found
 
 
-def _summarise(index: Index) -> Summary:
-    views = {name: DestinationView(d) for name, d in index.destinations.items()}
-    pending: list[RequestRow] = []
-    requests = 0
-    for (promise, namespace, name), owners in index.requests.items():
-        records = [r for r in (index.owners.get(o) for o in owners) if r is not None]
-        if not records:
-            continue
-        if not name:  # promise-level bundles: owners of what they place
-            for record in records:
-                for destination in record.destinations:
-                    if destination in views:
-                        views[destination].promise_level.append(record.owner)
-            continue
-        requests += 1
-        placed = tuple(sorted({d for r in records for d in r.destinations}))
-        row = RequestRow(
-            promise, namespace, name, tuple(r.owner.pipeline for r in records),
-            "Scheduled" if all(r.destinations for r in records) else "Pending",
-            placed, next((r.pending_reason for r in records if r.pending_reason), None),
-            sum(len(holds) for r in records for holds in r.objects.values()),
-        )
-        if not placed:
-            pending.append(row)
-        for destination in placed:
-            if destination in views:
-                views[destination].requests.append(row)
-    for key, holders in index.objects.items():
-        view = views.get(key.destination)
-        if view is None:
-            continue
-        if holders.section == layout.DEPENDENCIES:
-            view.dependencies.append(key.identity)
-        else:
-            view.resources += 1
-    def order(row: RequestRow) -> tuple[str, str, str]:
-        return row.promise, row.namespace, row.name
-
-    for view in views.values():
-        view.requests.sort(key=order)
-        view.dependencies.sort(key=_dependency_order)
-        view.promise_level.sort()
-    pending.sort(key=order)
-    return Summary(dict(sorted(views.items())), pending, requests)
-
-
-def _dependency_order(identity: Identity) -> tuple[int, str, str, str, str]:
-    # CRDs first, then namespaces: the order Flux applies them in, and what is looked for
-    rank = {CRD_KIND: 0, "Namespace": 1}.get(identity.kind, 2)
-    return rank, identity.kind, identity.namespace, identity.name, identity.group
-
-
-def _dependency_rows(index: Index, view: DestinationView) -> list[DependencyRow]:
-    rows = []
-    for identity in view.dependencies[:MAX_DEPENDENCIES]:
-        holders = index.objects.get(ObjectKey(view.destination.name, identity))
-        if holders is None:
-            continue
-        rows.append(_dependency_row(view.destination, identity, holders))
-    return rows
-
-
-def _dependency_row(destination: layout.Destination, identity: Identity,
-                    holders: Holders) -> DependencyRow:
-    promise_level: list[Owner] = []
-    some_requests: list[Owner] = []
-    requests = 0
-    for owner in holders:
-        if owner.is_promise_level:
-            promise_level.append(owner)
-        else:
-            requests += 1
-            if len(some_requests) < OWNERS_SHOWN:
-                some_requests.append(owner)
-    shown = (sorted(promise_level) + sorted(some_requests))[:OWNERS_SHOWN]
-    path = layout.object_path(destination, layout.DEPENDENCIES, identity, holders)
-    return DependencyRow(identity, path, tuple(shown), len(holders), requests)
+_SHA = re.compile(r"[0-9a-f]{4,40}")
 
 
 # -- pages --------------------------------------------------------------------------------------
@@ -558,7 +401,7 @@ async def destination_page(
     view = summary.destinations.get(name)
     if view is None:
         raise NotFound(f"There is no destination {name!r}.")
-    dependencies = await run_in_threadpool(_consistent, lambda: _dependency_rows(index, view))
+    dependencies = await run_in_threadpool(consistent, lambda: dependency_rows(index, view))
     pages = max(1, -(-len(view.requests) // REQUESTS_PER_PAGE))
     page = min(page, pages)
     start = (page - 1) * REQUESTS_PER_PAGE
@@ -575,11 +418,9 @@ async def request_page(request: Request, who: Viewer, promise: str, namespace: s
                        name: str) -> Response:
     tip, index, _ = await _snapshot(request)
     records = index.request_owners(promise, namespace, name)
-    state = owner_state(tip, index, records) if records else None
-    history: list[dict[str, Any]] = []
-    if tip is not None:
-        history = await run_in_threadpool(
-            request_history, request.app.state.writer.store.path, tip, promise, namespace, name)
+    state = request_state(tip, index, records) if records else None
+    history = await run_in_threadpool(request_history, request.app.state.writer.store, tip,
+                                      promise, namespace, name)
     refusals = [r for r in recent(request.app.state).newest_first()
                 if r.promise == promise and r.request == f"{namespace}/{name}"]
     if state is None and not history and not refusals:
@@ -587,8 +428,7 @@ async def request_page(request: Request, who: Viewer, promise: str, namespace: s
                        "and no commit names it.")
     return await _render(
         request, "request.html", who, title=f"{namespace}/{name}", tip=tip, promise=promise,
-        namespace=namespace, name=name, state=state, pipelines=_pipelines(state),
-        objects=_object_count(state), history=history[:MAX_HISTORY],
+        namespace=namespace, name=name, state=state, history=history[:MAX_HISTORY],
         more_history=max(0, len(history) - MAX_HISTORY),
         refusals=refusals, crumbs=_request_crumbs(state), nav="destinations",
     )
@@ -600,36 +440,17 @@ async def promise_page(request: Request, who: Viewer, promise: str) -> Response:
     records = index.request_owners(promise)
     if not records:
         raise NotFound(f"Promise {promise} has no promise-level bundles stored.")
-    state = owner_state(tip, index, records)
     return await _render(
         request, "request.html", who, title=f"Promise {promise}", tip=tip, promise=promise,
-        namespace="", name="", state=state, pipelines=_pipelines(state),
-        objects=_object_count(state), history=[],
-        more_history=0, refusals=[], crumbs=_request_crumbs(state), nav="destinations",
+        namespace="", name="", state=request_state(tip, index, records), history=[],
+        more_history=0, refusals=[], crumbs=_request_crumbs(None), nav="destinations",
     )
 
 
-def _pipelines(state: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The state's pipelines with their status as indented JSON, bounded."""
-    found = []
-    for pipeline in (state or {}).get("pipelines", []):
-        status = pipeline.get("status")
-        text = json.dumps(status, indent=2, sort_keys=True, ensure_ascii=False) if status else ""
-        if len(text) > MAX_STATUS_CHARS:
-            text = text[:MAX_STATUS_CHARS] + "\n… (cut: the status is longer)"
-        found.append({**pipeline, "status_text": text})
-    return found
-
-
-def _object_count(state: dict[str, Any] | None) -> int:
-    return sum(len(p["objects"]) for p in (state or {}).get("pipelines", []))
-
-
-def _request_crumbs(state: dict[str, Any] | None) -> list[tuple[str, str]]:
+def _request_crumbs(state: RequestState | None) -> list[tuple[str, str]]:
     crumbs = [("Destinations", PREFIX)]
-    destinations = (state or {}).get("destinations") or []
-    if len(destinations) == 1:
-        crumbs.append((destinations[0], _destination_url(destinations[0])))
+    if state is not None and len(state.destinations) == 1:
+        crumbs.append((state.destinations[0], _destination_url(state.destinations[0])))
     return crumbs
 
 
@@ -644,192 +465,6 @@ async def refused_page(request: Request, who: Viewer) -> Response:
 # -- one commit ---------------------------------------------------------------------------------
 
 
-_SHA = re.compile(r"[0-9a-f]{4,40}")
-_HIDDEN_NOTE = {
-    "bundles": "pending bundle documents under .statewriter/bundles/",
-    "secret": "Secret objects",
-    "unreadable": "files that cannot be read as YAML (a Secret may be in them)",
-}
-_NO_BLOB = "0" * 40
-_PAGE_LIMITS = ParseLimits(max_depth=256, max_nodes=1_000_000, max_documents=1000)
-
-
-@dataclass(frozen=True)
-class StatLine:
-    path: str
-    added: int | None  # None: binary
-    removed: int | None
-    hidden: str | None  # why its diff is not shown here (a secret may be in it)
-
-    @property
-    def bar(self) -> tuple[int, int]:
-        """git's +/- bar, at most 40 wide."""
-        added, removed = self.added or 0, self.removed or 0
-        total = added + removed
-        if total <= 40:
-            return added, removed
-        plus = round(added * 40 / total)
-        return plus, 40 - plus
-
-
-@dataclass(frozen=True)
-class DiffLine:
-    kind: str  # file, hunk, add, del, meta, context
-    text: str
-
-
-@dataclass
-class CommitView:
-    sha: str
-    parents: list[str]
-    author: str
-    time: str
-    summary: str
-    body: str
-    requests: list[tuple[str, str, str]]  # (promise, namespace, name) its trailers name
-    trailers: list[tuple[str, str]]
-    stat: list[StatLine]
-    files: int
-    added: int
-    removed: int
-    diff: list[DiffLine]
-    diff_files: int  # files whose diff is shown
-    diff_cut: bool  # the diff was cut at MAX_DIFF_BYTES
-    hidden: list[str]  # notes on what is never shown
-
-
-def _hidden(path: str, contents: list[bytes]) -> str | None:
-    """Whether a file's content stays off the page, from what it holds before and after the
-    commit: pending bundles are kept as their documents, and a Secret's values are plaintext
-    unless the destination encrypts them (`is_secret_document` decides, whatever the file's
-    name; a file that cannot be read is not shown either)."""
-    if path.startswith(layout.BUNDLES_DIR + "/"):
-        return "bundles"
-    for content in contents:
-        try:
-            docs = load_documents(content.decode(), _PAGE_LIMITS)
-        except (UnicodeDecodeError, YamlError):
-            return "unreadable"
-        if any(is_secret_document(doc) for doc in docs):
-            return "secret"
-    return None
-
-
-def _contents(repo: Path, sha: str) -> dict[str, list[bytes]]:
-    """Each file the commit changed: its content before and after (one or both)."""
-    _, raw = _git(repo, "diff-tree", "-r", "--root", "--no-commit-id", "--no-renames", "-z", sha)
-    tokens = raw.split("\0")
-    blobs: dict[str, list[str]] = {}
-    for meta, path in zip(tokens[0::2], tokens[1::2], strict=False):
-        fields = meta.split()
-        if len(fields) >= 4 and path:
-            blobs[path] = [oid for oid in fields[2:4] if oid != _NO_BLOB]
-    reader = CatFile(repo, _git_env(repo))
-    try:
-        wanted = [oid for oids in blobs.values() for oid in oids]
-        read = dict(zip(wanted, reader.read_many(wanted), strict=True))
-    finally:
-        reader.close()
-    return {path: [found[1] for oid in oids if (found := read[oid]) is not None]
-            for path, oids in blobs.items()}
-
-
-def _git_env(repo: Path) -> dict[str, str]:
-    return {**base_env(), "GIT_CEILING_DIRECTORIES": str(repo.resolve().parent)}
-
-
-def _git(repo: Path, *args: str) -> tuple[int, str]:
-    proc = run_git(["-C", str(repo), "-c", "log.showSignature=false", "-c", "core.quotePath=false",
-                    *args], _git_env(repo), timeout=GIT_TIMEOUT)
-    return proc.returncode, proc.stdout.decode("utf-8", errors="replace")
-
-
-def _commit_view(repo: Path, tip: str, given: str) -> CommitView:
-    code, out = _git(repo, "rev-parse", "--verify", "--quiet", f"{given}^{{commit}}")
-    sha = out.strip()
-    if code != 0 or not re.fullmatch(r"[0-9a-f]{40}", sha):
-        raise NotFound(f"There is no commit {given} in the state store.")
-    code, _ = _git(repo, "merge-base", "--is-ancestor", sha, tip)
-    if code != 0:
-        raise NotFound(f"Commit {sha[:12]} is not on the branch.")
-    _, meta = _git(repo, "show", "-s", "--no-color", "--format=%P%x00%an <%ae>%x00%aI%x00%B", sha)
-    parents, author, when, message = [*meta.split("\0", 3), "", "", ""][:4]
-    _, numstat = _git(repo, "diff-tree", "-r", "--root", "--no-commit-id", "--no-renames",
-                      "--numstat", "-z", sha)
-    stat = _stat(numstat, _contents(repo, sha))
-    shown: list[str] = []
-    budget = MAX_DIFF_LINES
-    for line in stat:
-        if line.hidden or line.added is None or line.removed is None:
-            continue
-        changed = line.added + line.removed
-        if len(shown) >= MAX_DIFF_FILES or (shown and changed > budget):
-            break
-        shown.append(line.path)
-        budget -= changed
-    diff: list[DiffLine] = []
-    cut = False
-    if shown:
-        _, patch = _git(repo, "diff-tree", "-p", "-r", "--root", "--no-commit-id", "--no-renames",
-                        "--no-color", sha, "--", *(f":(literal){path}" for path in shown))
-        if len(patch) > MAX_DIFF_BYTES:
-            patch, cut = patch[:MAX_DIFF_BYTES].rpartition("\n")[0], True
-        diff = [_diff_line(text) for text in patch.splitlines()]
-    trailers = parse_trailers(message)
-    lines = message.strip().split("\n", 1)
-    reasons = sorted({_HIDDEN_NOTE[s.hidden] for s in stat if s.hidden})
-    return CommitView(
-        sha=sha, parents=parents.split(), author=author, time=when.strip(),
-        summary=lines[0], body=lines[1].strip("\n") if len(lines) > 1 else "",
-        requests=_named_requests(message), trailers=[(k, v) for k, vs in trailers.items() for v in vs],
-        stat=stat[:MAX_STAT_FILES], files=len(stat),
-        added=sum(s.added or 0 for s in stat), removed=sum(s.removed or 0 for s in stat),
-        diff=diff, diff_files=len(shown), diff_cut=cut, hidden=reasons,
-    )
-
-
-def _stat(numstat: str, contents: dict[str, list[bytes]]) -> list[StatLine]:
-    found = []
-    for entry in numstat.split("\0"):
-        added, tab, rest = entry.partition("\t")
-        removed, tab2, path = rest.partition("\t")
-        if not tab or not tab2:
-            continue
-        found.append(StatLine(path, int(added) if added.isdigit() else None,
-                              int(removed) if removed.isdigit() else None,
-                              _hidden(path, contents.get(path, []))))
-    return found
-
-
-def _diff_line(text: str) -> DiffLine:
-    if text.startswith("diff --git"):
-        return DiffLine("file", text)
-    if text.startswith("@@"):
-        return DiffLine("hunk", text)
-    if text.startswith(("+++", "---", "index ", "new file", "deleted file", "old mode",
-                        "new mode", "similarity", "Binary files")):
-        return DiffLine("meta", text)
-    if text.startswith("+"):
-        return DiffLine("add", text)
-    if text.startswith("-"):
-        return DiffLine("del", text)
-    return DiffLine("context", text)
-
-
-def _named_requests(message: str) -> list[tuple[str, str, str]]:
-    """(promise, namespace, name) of each trailer group that names a request."""
-    found: list[tuple[str, str, str]] = []
-    promise = None
-    for key, value in trailer_pairs(message):
-        if key == "Statewriter-Promise":
-            promise = value
-        elif key == "Statewriter-Request" and promise:
-            namespace, slash, name = value.partition("/")
-            if slash and (promise, namespace, name) not in found:
-                found.append((promise, namespace, name))
-    return found
-
-
 @router.get("/commits/{sha}")
 async def commit_page(request: Request, who: Viewer, sha: str) -> Response:
     if not _SHA.fullmatch(sha):
@@ -837,7 +472,7 @@ async def commit_page(request: Request, who: Viewer, sha: str) -> Response:
     tip, _, _ = await _snapshot(request)
     if tip is None:
         raise NotFound("The state store has no commits yet.")
-    commit = await run_in_threadpool(_commit_view, request.app.state.writer.store.path, tip, sha)
+    commit = await run_in_threadpool(commit_view, request.app.state.writer.store, tip, sha)
     crumbs = [("Destinations", PREFIX)]
     crumbs.extend((f"{ns}/{name}", _request_url(promise, ns, name))
                   for promise, ns, name in commit.requests[:1])

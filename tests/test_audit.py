@@ -1,7 +1,7 @@
 """`GET /v1/history`, the commits across requests, against the REAL service (several
 promises, requests, destinations and clients), each answer compared with a brute-force
 reading of the same repository (`git log`, `git interpret-trailers --parse`); the
-`gitops.audit.AuditLog` behind it on synthetic repositories (`git fast-import`): extended
+`gitops.reads.audit.AuditLog` behind it on synthetic repositories (`git fast-import`): extended
 as the tip moves, read again when the branch is rewritten, its memory per commit bounded;
 and `statewriter history` with the same filters."""
 
@@ -23,8 +23,10 @@ import httpx
 import pytest
 
 import app.cli
-from gitops.audit import AuditLog, parse_query
+from app.answers import jsonable
 from gitops.errors import InvalidQuery
+from gitops.reads.audit import AuditLog, parse_query
+from gitops.store.reads import open_repository
 from tests.server import running_server
 
 CONFIG = """
@@ -459,7 +461,7 @@ def everything(log: AuditLog, tip: str, **params: str) -> list[str]:
     cursor = None
     while True:
         page = log.page(tip, parse_query(limit="7", cursor=cursor, **params))
-        shas += [c["sha"] for c in page.commits]
+        shas += [c.sha for c in page.commits]
         if page.next is None:
             return shas
         cursor = page.next
@@ -470,7 +472,7 @@ def test_the_log_is_read_once_extended_as_the_tip_moves_and_read_again_when_rewr
 ) -> None:
     repo = tmp_path / "state.git"
     first = fast_import(repo, synthetic(40))
-    log = AuditLog(repo)
+    log = AuditLog(open_repository(repo))
     assert everything(log, first) == [c.sha for c in brute_log(repo)]
     assert (log.reads, log.extensions) == (1, 0)
     page = log.page(first, parse_query(limit="5", promise="promise-2"))
@@ -480,7 +482,7 @@ def test_the_log_is_read_once_extended_as_the_tip_moves_and_read_again_when_rewr
         assert everything(log, second, **params) == brute_filter(brute_log(repo), **params)
     assert (log.reads, log.extensions) == (1, 1)
     rest = log.page(second, parse_query(limit="500", promise="promise-2", cursor=page.next))
-    assert [c["sha"] for c in rest.commits] == brute_filter(brute_log(repo, first),
+    assert [c.sha for c in rest.commits] == brute_filter(brute_log(repo, first),
                                                              promise="promise-2")[5:]
     # a reader whose snapshot is older than the log's tip sees that tip's history
     assert everything(log, first) == [c.sha for c in brute_log(repo, first)]
@@ -497,7 +499,7 @@ def test_the_log_is_read_once_extended_as_the_tip_moves_and_read_again_when_rewr
     assert refused.value.detail["field"] == "cursor"
     # a cursor naming a commit still on the branch goes on from it (found by its id)
     below = log.page(rewritten, parse_query(limit="500", cursor=kept))
-    assert [c["sha"] for c in below.commits] == [c.sha for c in brute_log(repo, first)][20:]
+    assert [c.sha for c in below.commits] == [c.sha for c in brute_log(repo, first)][20:]
 
 
 def test_times_out_of_order_and_merges(tmp_path: Path) -> None:
@@ -511,7 +513,7 @@ def test_times_out_of_order_and_merges(tmp_path: Path) -> None:
     merged = fast_import(repo, [{"time": 1_700_000_999, "merge": side, "files": {},
                                  "trailers": [("Statewriter-Action", "apply"),
                                               ("Statewriter-Actor", "merger")]}], parent=tip)
-    log = AuditLog(repo)
+    log = AuditLog(open_repository(repo))
     reference = brute_log(repo, merged)
     assert set(everything(log, merged)) == {c.sha for c in reference}
     for since, until in ((1_700_000_300, None), (None, 1_700_000_500), (1_700_000_200, 1_700_000_600)):
@@ -522,7 +524,7 @@ def test_times_out_of_order_and_merges(tmp_path: Path) -> None:
             brute_filter(reference, since=since, until=until))
     assert everything(log, merged, actor="merger") == [merged]
     (entry,) = log.page(merged, parse_query(actor="merger")).commits
-    assert entry["files"] == brute_files(repo, merged)  # against its first parent
+    assert jsonable(entry.files) == brute_files(repo, merged)  # against its first parent
 
 
 def test_memory_per_commit_is_bounded(tmp_path: Path) -> None:
@@ -533,7 +535,7 @@ def test_memory_per_commit_is_bounded(tmp_path: Path) -> None:
     tip = fast_import(repo, synthetic(count))
     tracemalloc.start()
     try:
-        log = AuditLog(repo)
+        log = AuditLog(open_repository(repo))
         log.page(tip, parse_query(limit="1"))
         held, _ = tracemalloc.get_traced_memory()
     finally:

@@ -1,4 +1,5 @@
-"""`gitops.history` on a real git repository whose commits are the planner's own."""
+"""A request's history (`gitops.reads.history`, rendered as the API and the CLI render it) on
+a real git repository whose commits are the planner's own."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from typing import Any
 
 import pytest
 
+from app.answers import jsonable
+from app.cli import format_history
 from gitops import layout
 from gitops.bundle import parse_bundle
 from gitops.errors import NotFound
-from gitops.history import format_history, request_history
 from gitops.index import Index
 from gitops.owner import Owner
 from gitops.planner import Plan, plan_apply, plan_delete, plan_put_destination
+from gitops.reads import history
+from gitops.store.reads import open_repository
 from gitops.tree import DictTree
 from tests.fixtures.eck import request_bundle, request_files
 
@@ -33,6 +37,15 @@ def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
                           env=env or ENV)
     assert proc.returncode == 0, f"git {args}: {proc.stderr}"
     return proc.stdout
+
+
+def request_history(path: Path, branch: str, promise: str, namespace: str,
+                    name: str) -> list[dict[str, Any]]:
+    """The history as `statewriter history --repo PATH --branch BRANCH` reads it."""
+    repository = open_repository(path)
+    entries: list[dict[str, Any]] = jsonable(history.request_history(
+        repository, repository.resolve_branch(branch), promise, namespace, name))
+    return entries
 
 
 class Repo:

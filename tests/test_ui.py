@@ -468,7 +468,7 @@ def test_pages_are_html_with_strict_headers(service: Service) -> None:
         missing = service.call("GET", path)
         assert missing.status_code == 404, path
         assert "Not found" in missing.text
-    assert service.call("GET", "/ui/destinations/worker-1?page=x").status_code == 400
+    assert service.call("GET", "/ui/destinations/worker-1?page=x").status_code == 422
     assert "/ui" not in service.call("GET", "/openapi.json").json()["paths"]
 
 

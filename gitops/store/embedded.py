@@ -7,11 +7,13 @@ from pathlib import Path
 
 from gitops.errors import StoreUnavailable
 from gitops.store.objects import ZERO_SHA, Repository, check_sha
+from gitops.store.reads import GitReads
 
 
-class EmbeddedStore(Repository):
+class EmbeddedStore(Repository, GitReads):
     def __init__(self, path: Path, branch: str = "main") -> None:
-        super().__init__(path, branch)
+        Repository.__init__(self, path, branch)
+        GitReads.__init__(self, path)
         self._ref = f"refs/heads/{branch}"
 
     def tip(self) -> str | None:

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from gitops.errors import RateLimited, StoreUnavailable
 from gitops.redact import redact
 from gitops.store.objects import Repository, base_env, check_sha, run_git
+from gitops.store.reads import GitReads
 
 _ASKPASS = """#!/bin/sh
 # Answers git's credential prompts from variables set only for that git process.
@@ -83,7 +84,7 @@ def _split_userinfo(url: str, credentials: Credentials | None) -> tuple[str, Cre
     )
 
 
-class RemoteStore(Repository):
+class RemoteStore(Repository, GitReads):
     def __init__(
         self,
         url: str,
@@ -99,7 +100,8 @@ class RemoteStore(Repository):
         parts = urlsplit(url)
         if parts.scheme in ("http", "https") and parts.username and not parts.password:
             self._secrets.append(unquote(parts.username))  # a user name alone is a token
-        super().__init__(data / "cache.git", branch, self._network_env(data))
+        Repository.__init__(self, data / "cache.git", branch, self._network_env(data))
+        GitReads.__init__(self, data / "cache.git")
         self._ref = f"refs/heads/{branch}"
         self._tracking = f"refs/remotes/origin/{branch}"
         self.git("config", "remote.origin.url", self.url)

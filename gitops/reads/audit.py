@@ -17,7 +17,7 @@ a cursor stable while commits arrive;
 
 A query walks the smallest posting list of its filters from its start position down,
 checking the others by binary search, and reads the files, summary and trailers of only
-the commits of its page, with one `git log --no-walk` of their ids.
+the commits of its page, with one log read of their ids.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 from gitops.commitmsg import trailer_block_pairs
 from gitops.errors import InvalidQuery, StoreUnavailable
-from gitops.history import git_records, iso_time, name_status_files
+from gitops.reads.files import Files, files_of
+from gitops.reads.history import iso_time
+from gitops.store.base import LogEntry, Reads
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -49,12 +49,7 @@ _INDEXED = {"Statewriter-Promise": "promise", "Statewriter-Destination": "destin
 _LISTED = {"Statewriter-Promise": "promises", "Statewriter-Request": "requests",
            "Statewriter-Pipeline": "pipelines", "Statewriter-Destination": "destinations"}
 _SERVICE_PREFIX = "Statewriter-"
-# git's own reading of the trailer block (`git interpret-trailers` reads the same lines)
-_TRAILERS = "%(trailers:only,unfold)"
-_LOG_FORMAT = f"--format=%H %ct %P%n{_TRAILERS}"
-_PAGE_FORMAT = f"--format=%H %ct%n%s%n{_TRAILERS}"
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_STATUS_TOKEN = re.compile(r"\n?[ACDMTUXB][0-9]*")
 _RFC3339 = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+ -]\d{2}:\d{2})")
 _CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
@@ -160,9 +155,26 @@ def parse_limit(value: str) -> int:
 # -- the log --------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
+class AuditEntry:
+    """A commit as it names itself in its trailers."""
+
+    sha: str
+    time: str  # RFC 3339, UTC
+    actor: str | None
+    action: str | None
+    summary: str  # the subject line
+    promises: tuple[str, ...]
+    requests: tuple[str, ...]
+    pipelines: tuple[str, ...]
+    destinations: tuple[str, ...]
+    trailers: dict[str, tuple[str, ...]]  # the clients' own
+    files: Files
+
+
+@dataclass(frozen=True)
 class Page:
-    commits: list[dict[str, Any]]
+    commits: list[AuditEntry]
     next: str | None  # the cursor of the next page; None when this one is the last
 
 
@@ -206,8 +218,8 @@ class AuditLog:
     module's docstring. Thread-safe: one lock around bringing it up to a tip and choosing a
     page; the page's files are read outside it."""
 
-    def __init__(self, repo: Path) -> None:
-        self.repo = Path(repo)
+    def __init__(self, reads: Reads) -> None:
+        self.store = reads
         self._lock = threading.Lock()
         self._tip: str | None = None
         self._width = 20
@@ -283,22 +295,15 @@ class AuditLog:
     def _read(self, revisions: str) -> _Columns:
         columns = _Columns()
         interned: dict[tuple[str, str], tuple[str, str]] = {}
-        for record in git_records(self.repo, "log", "--topo-order", "-z", "--no-color",
-                                  _LOG_FORMAT, revisions, "--"):
-            head, _, block = record.lstrip("\n").partition("\n")
-            sha, _, rest = head.partition(" ")
-            seconds, _, parents = rest.partition(" ")
-            if not _SHA.fullmatch(sha) or not seconds.isdigit():
-                raise StoreUnavailable(f"git log in {self.repo} gave an unexpected record "
-                                       f"{head[:100]!r}")
+        for commit in self.store.log([revisions], trailers_only=True, topo_order=True):
             keys = set()
-            for key, value in trailer_block_pairs(block):
+            for key, value in trailer_block_pairs(commit.message):
                 name = _INDEXED.get(key)
                 if name is not None:
                     pair = (name, value)
                     keys.add(interned.setdefault(pair, pair))
-            columns.add(sha, int(seconds), keys)
-            columns.parents.update(parents.split())
+            columns.add(commit.sha, commit.time, keys)
+            columns.parents.update(commit.parents)
         return columns
 
     # -- answering --------------------------------------------------------------------------
@@ -374,32 +379,15 @@ class AuditLog:
             found.append(position)
         return found, False
 
-    def _commits(self, shas: list[str]) -> list[dict[str, Any]]:
-        """The page's commits as the API gives them, read with one `git log --no-walk`."""
+    def _commits(self, shas: list[str]) -> list[AuditEntry]:
+        """The page's commits, read with one log read of their ids."""
         if not shas:
             return []
-        read: dict[str, dict[str, Any]] = {}
-        entry: dict[str, Any] | None = None
-        changes: list[str] = []
-        status: str | None = None
-        for token in git_records(self.repo, "log", "--no-walk=unsorted", "-z", "--no-color",
-                                 "--no-renames", "--name-status", "--diff-merges=first-parent",
-                                 "--root", _PAGE_FORMAT, *shas, "--"):
-            if status is not None:
-                changes += (status, token)
-                status = None
-            elif entry is not None and _STATUS_TOKEN.fullmatch(token):
-                status = token
-            elif token:
-                if entry is not None:
-                    entry["files"] = name_status_files("\0".join(changes))
-                entry, changes = _entry(token), []
-                read[entry["sha"]] = entry
-        if entry is not None:
-            entry["files"] = name_status_files("\0".join(changes))
+        read = {commit.sha: _entry(commit) for commit in
+                self.store.log(shas, walk=False, files=True, trailers_only=True)}
         missing = [sha for sha in shas if sha not in read]
         if missing:
-            raise StoreUnavailable(f"git log in {self.repo} did not give commit {missing[0]}")
+            raise StoreUnavailable(f"the log did not give commit {missing[0]}")
         return [read[sha] for sha in shas]
 
 
@@ -408,31 +396,29 @@ def _holds(positions: array[int], position: int) -> bool:
     return at < len(positions) and positions[at] == position
 
 
-def _entry(record: str) -> dict[str, Any]:
-    """One commit of a page from its `_PAGE_FORMAT` record (its files come after it)."""
-    head, _, rest = record.lstrip("\n").partition("\n")
-    summary, _, block = rest.partition("\n")
-    sha, _, seconds = head.partition(" ")
-    if not _SHA.fullmatch(sha) or not seconds.isdigit():
-        raise StoreUnavailable(f"git log gave an unexpected record {head[:100]!r}")
-    entry: dict[str, Any] = {"sha": sha, "time": iso_time(int(seconds)), "actor": None,
-                             "action": None, "summary": summary}
+def _entry(commit: LogEntry) -> AuditEntry:
+    """One commit of a page, named by its trailers (`commit.message` is its trailer block)."""
+    actor = action = None
     lists: dict[str, list[str]] = {name: [] for name in _LISTED.values()}
     own: dict[str, list[str]] = {}
-    for key, value in trailer_block_pairs(block):
+    for key, value in trailer_block_pairs(commit.message):
         if key == "Statewriter-Actor":
-            entry["actor"] = entry["actor"] or value
+            actor = actor or value
         elif key == "Statewriter-Action":
-            entry["action"] = entry["action"] or value
+            action = action or value
         elif key in _LISTED:
             values = lists[_LISTED[key]]
             if value not in values:
                 values.append(value)
         elif not key.startswith(_SERVICE_PREFIX):
             own.setdefault(key, []).append(value)
-    entry.update(lists)
-    entry["trailers"] = own
-    return entry
+    return AuditEntry(
+        sha=commit.sha, time=iso_time(commit.time), actor=actor, action=action,
+        summary=commit.subject, promises=tuple(lists["promises"]),
+        requests=tuple(lists["requests"]), pipelines=tuple(lists["pipelines"]),
+        destinations=tuple(lists["destinations"]),
+        trailers={key: tuple(values) for key, values in own.items()},
+        files=files_of(commit.files or ()))
 
 
 # -- the clients' own trailers ---------------------------------------------------------------

@@ -1,0 +1,12 @@
+"""The read side: typed read models of the state, built from the index and the store's reads
+(`gitops.store.base.Reads`), as the write side builds typed results. The HTTP API renders
+them as JSON, the web pages as HTML, the CLI as text; none of them runs git or knows where
+the store keeps its repository.
+
+    requests.py   a request's (or a promise's promise-level) state: pipelines, objects
+    summaries.py  destinations with their requests and dependencies, for the pages
+    history.py    the commits that name one request (its audit trail)
+    audit.py      the commits across requests, filtered and paged (`GET /v1/history`)
+    commits.py    one commit: its message, trailers, files and diff (Secrets never shown)
+    files.py      a commit's files added, changed and removed, the service's records left out
+"""

@@ -1,0 +1,81 @@
+"""A request's audit trail (CONTRACT section 7): the commits whose trailers name it, newest
+first, each with the files it changed. One log walk from the tip, narrowed by git on the
+trailers' text and then matched exactly here, within each trailer group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gitops.commitmsg import parse_trailers, trailer_pairs
+from gitops.reads.files import Files, files_of
+from gitops.store.base import Reads
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    sha: str
+    time: str  # RFC 3339, UTC, to the second
+    actor: str | None
+    action: str | None
+    pipelines: tuple[str, ...]  # the request's pipelines the commit names
+    destinations: tuple[str, ...]
+    message: str  # the subject line
+    files: Files
+
+
+def request_history(
+    reads: Reads, tip: str | None, promise: str, namespace: str, name: str
+) -> list[HistoryEntry]:
+    """Every commit of `tip`'s history whose trailers name request `namespace/name` of
+    `promise`, newest first ([] for no tip)."""
+    if tip is None:
+        return []
+    request = f"{namespace}/{name}"
+    entries = []
+    for commit in reads.log([tip], files=True, grep=[f"Statewriter-Promise: {promise}",
+                                                      f"Statewriter-Request: {request}"]):
+        pipelines = request_pipelines(commit.message, promise, request)
+        if pipelines is None:
+            continue
+        trailers = parse_trailers(commit.message)
+        entries.append(HistoryEntry(
+            sha=commit.sha, time=iso_time(commit.time),
+            actor=_first(trailers, "Statewriter-Actor"),
+            action=_first(trailers, "Statewriter-Action"),
+            pipelines=tuple(pipelines),
+            destinations=tuple(trailers.get("Statewriter-Destination", [])),
+            message=commit.message.strip().split("\n", 1)[0] if commit.message.strip() else "",
+            files=files_of(commit.files or ()),
+        ))
+    return entries
+
+
+def request_pipelines(message: str, promise: str, request: str) -> list[str] | None:
+    """The pipelines the trailers give for (promise, request); None when they don't name it.
+
+    Trailers come in groups (Promise, Request, Pipeline...; a destination commit that
+    places several bundles has one group each), so a request is matched within its group:
+    promise A with request x and promise B with request y do not name B's request x."""
+    promise_now: str | None = None
+    inside = named = False
+    pipelines: list[str] = []
+    for key, value in trailer_pairs(message):
+        if key == "Statewriter-Promise":
+            promise_now, inside = value, False
+        elif key == "Statewriter-Request":
+            inside = promise_now == promise and value == request
+            named = named or inside
+        elif key == "Statewriter-Pipeline" and inside and value not in pipelines:
+            pipelines.append(value)
+    return pipelines if named else None
+
+
+def iso_time(seconds: int) -> str:
+    """A commit time as the reads give it: RFC 3339 in UTC, to the second."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _first(trailers: dict[str, list[str]], key: str) -> str | None:
+    values = trailers.get(key)
+    return values[0] if values else None
