@@ -18,21 +18,21 @@ from app.auth import Principal, authenticated
 from app.bodies import bounded, is_gzip, json_bundle, media_type, model, read_body, require_json, strict_json
 from app.config import Config
 from app.logs import note
-from app.models import BundleBody, DestinationBody, invalid_parameters
-from app.refused import recorded
+from app.models import DestinationBody, invalid_parameters
+from app.refused import note_refusal
 from app.requestid import request_id_of
 from gitops import layout, planner
 from gitops.bundle import trailers_from_pairs
 from gitops.errors import InvalidBundle, NotFound, StoreUnavailable
 from gitops.flux import DEFAULT_PREFIX, flux_manifests
 from gitops.index import Index
-from gitops.owner import make_owner
+from gitops.owner import DEFAULT_PIPELINE, make_owner
 from gitops.planner import Policy
 from gitops.reads.history import request_history
 from gitops.reads.requests import request_state
 from gitops.tarbundle import read_tar_bundle
 from gitops.tree import Tree
-from gitops.writer import Operation, Writer
+from gitops.writer import Failed, Operation, Refused, Writer
 
 Caller = Annotated[Principal, Depends(authenticated)]
 router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated)])
@@ -120,8 +120,13 @@ async def _snapshot(request: Request) -> tuple[str | None, Index, Tree]:
 
 async def _run(request: Request, operation: Operation, dry_run: bool = False) -> JSONResponse:
     future = _writer(request).submit(operation, dry_run, request_id_of(request.state))
-    status, body = answer(await asyncio.wrap_future(future))
+    outcome = await asyncio.wrap_future(future)
+    status, body = answer(outcome)
     note(request, commit=body.get("commit"), changed=body.get("changed"))
+    if isinstance(outcome, Refused):
+        note_refusal(request, outcome.error)
+    elif isinstance(outcome, Failed):
+        note(request, error=body["error"], reason=body["message"])
     response = JSONResponse(body, status_code=status)
     for name, value in warning_headers(body):
         response.headers.append(name, value)
@@ -192,7 +197,6 @@ def _query_parameters(query: type[BaseModel]) -> list[dict[str, Any]]:
         **schemas.refusals(401, 403, 409, 413, 415, 422, 500, 503),
     },
 )
-@recorded  # a refused bundle is listed at /ui/refused
 async def post_bundle(request: Request, who: Caller) -> JSONResponse:
     """A pipeline's output: JSON whose `files` map file names to YAML, or a gzip'd tar of its
     `output/` and `metadata/` folders (`Content-Type: application/gzip`, the identity in the
@@ -207,8 +211,9 @@ async def post_bundle(request: Request, who: Caller) -> JSONResponse:
     note(request, dry_run=query.dryRun)
     if is_gzip(media):
         # The identity is known before the body: refuse a foreign promise unread.
+        note(request, promise=query.promise, pipeline=query.pipeline or DEFAULT_PIPELINE,
+             request=f"{query.namespace}/{query.name}" if query.namespace or query.name else None)
         owner = make_owner(query.promise, query.namespace, query.name, query.pipeline)
-        note(request, promise=owner.promise, request=owner.request)
         who.require_promise(owner.promise)
         body = await read_body(request, config.limits.max_bundle_bytes)
         trailers = trailers_from_pairs(query.trailer)
@@ -240,10 +245,18 @@ def parses_quickly(body: bytes) -> bool:
     return len(body) <= INLINE_PARSE_BYTES and b"&" not in body and b"\\u" not in body
 
 
-def _note_bundle(request: Request, payload: BundleBody) -> None:
-    given = payload.request
-    note(request, promise=payload.promise,
-         request=f"{given.namespace}/{given.name}" if given is not None else None)
+def _note_bundle(request: Request, payload: dict[str, Any]) -> None:
+    """Note a JSON bundle's identity as sent (before it is checked: a refusal names it)."""
+    def text(value: object) -> str | None:
+        return value if isinstance(value, str) else None
+
+    given = payload.get("request")
+    namespace, name = (text(given.get("namespace")), text(given.get("name"))) \
+        if isinstance(given, dict) else (None, None)
+    promise = text(payload.get("promise"))
+    note(request, promise=promise,
+         pipeline=text(payload.get("pipeline")) or (DEFAULT_PIPELINE if promise else None),
+         request=f"{namespace or ''}/{name or ''}" if namespace or name else None)
 
 
 # -- requests and promises ------------------------------------------------------------------

@@ -112,11 +112,13 @@ def bounded(parse: Callable[..., T], *args: Any) -> T:
 
 
 def json_bundle(body: bytes, config: Config,
-                seen: Callable[[BundleBody], None] = lambda payload: None) -> Bundle:
-    """The bundle of a JSON body; `seen` hears its fields once they are read (the request log
-    names the bundle even when its files are refused)."""
-    payload = model(BundleBody, strict_json(body), "bundle")
-    seen(payload)
+                seen: Callable[[dict[str, Any]], None] = lambda payload: None) -> Bundle:
+    """The bundle of a JSON body; `seen` hears the object as sent, before it is checked (the
+    request log names the bundle even when its fields or files are refused)."""
+    raw = strict_json(body)
+    if isinstance(raw, dict):
+        seen(raw)
+    payload = model(BundleBody, raw, "bundle")
     # `status` is the one field kept as the client sent it: bound it as YAML is bounded
     # (depth, values), so deep or huge structures never reach the index and its dumps.
     if payload.status is not None:

@@ -96,7 +96,8 @@ def _text(value: object) -> str:
 
 def note(request: Request, /, **facts: str | bool | None) -> None:
     """What a route knows about its request, for the request's log line (and its metrics):
-    `actor`, `promise`, `request` ("namespace/name"), `commit`, `changed`, `dry_run`."""
+    `actor`, `promise`, `request` ("namespace/name"), `pipeline`, `commit`, `changed`,
+    `dry_run`, and for a refusal `error` and `reason` (`app.refused.note_refusal`)."""
     for key, value in facts.items():
         setattr(request.state, f"log_{key}", value)
 
@@ -116,6 +117,10 @@ class Finished:
     outcome: str
     commit: str | None
     dry_run: bool = False
+    pipeline: str | None = None
+    error: str | None = None  # a refusal's kind (Conflict, InvalidBundle...)
+    reason: str | None = None  # ... and its message
+    details: tuple[tuple[str, str], ...] = ()  # ... and what it names (file, field, object)
 
 
 _FINISHED_FIELDS = dataclasses.fields(Finished)
@@ -188,11 +193,16 @@ class RequestLog:
             status=status, duration_ms=round(duration_ms, 1), actor=fact("actor"),
             promise=promise if isinstance(promise, str) else None, request=request,
             outcome=outcome(status, changed if isinstance(changed, bool) else None),
-            commit=fact("commit"), dry_run=state.get("log_dry_run") is True)
+            commit=fact("commit"), dry_run=state.get("log_dry_run") is True,
+            pipeline=fact("pipeline"), error=fact("error"), reason=fact("reason"),
+            details=state.get("log_details") or ())
         # its fields are plain values: asdict's deep copy of them is a fifth of this method
         line = {field.name: getattr(finished, field.name) for field in _FINISHED_FIELDS}
-        if not finished.dry_run:
-            del line["dry_run"]
+        for optional in ("dry_run", "pipeline", "error", "reason", "details"):
+            if not line[optional]:
+                del line[optional]
+        if "details" in line:
+            line["details"] = dict(finished.details)
         access.log(logging.WARNING if status >= 500 else logging.INFO, "%s %s %d",
                    finished.method, finished.path, status, extra={"event": "request", **line})
         for observer in self.observers:

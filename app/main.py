@@ -16,6 +16,7 @@ from app.config import Config
 from app.logs import RequestLog
 from app.metrics import service_metrics
 from app.models import invalid_parameters
+from app.refused import RefusedBundles, note_refusal
 from app.requestid import RequestIdMiddleware
 from app.version import VERSION
 from gitops.errors import StatewriterError
@@ -42,18 +43,24 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
     app.state.config = config
     app.state.writer = writer
     app.state.sealer = sealer
-    # one log line per request; the bundle counts of /metrics come from the same facts
-    app.add_middleware(RequestLog, observers=[service_metrics(config, writer)])
+    # one log line per request; the bundle counts of /metrics and the refused bundles of
+    # /ui/refused come from the same facts
+    app.state.refused_bundles = RefusedBundles()
+    app.add_middleware(RequestLog, observers=[service_metrics(config, writer),
+                                              app.state.refused_bundles])
     app.add_middleware(RequestIdMiddleware)  # outermost: the log line has the id
 
     @app.exception_handler(StatewriterError)
-    async def refusal(_: Request, error: StatewriterError) -> JSONResponse:
+    async def refusal(request: Request, error: StatewriterError) -> JSONResponse:
+        note_refusal(request, error)
         return JSONResponse(error_body(error), status_code=error_status(error))
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_parameter(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid_parameter(request: Request, error: RequestValidationError) -> JSONResponse:
         # the body of every refusal (CONTRACT section 6), not FastAPI's {"detail": [...]}
-        return JSONResponse(error_body(invalid_parameters(error.errors())), status_code=422)
+        refused = invalid_parameters(error.errors())
+        note_refusal(request, refused)
+        return JSONResponse(error_body(refused), status_code=422)
 
     app.include_router(ops.router)
     app.include_router(api.router)

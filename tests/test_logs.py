@@ -110,6 +110,10 @@ def test_one_json_line_per_request_without_secrets(service: Server) -> None:
         "not_found", "shop", "default/nope")
     failed = request_line(service, invalid.headers["x-request-id"])
     assert (failed["outcome"], failed["promise"], failed["request"]) == ("invalid", "shop", "default/a")
+    # the line names the refusal as the answer does: its kind, its reason and what it names
+    assert (failed["error"], failed["reason"]) == ("InvalidBundle", invalid.json()["message"])
+    assert failed["details"]["file"] == "x.yaml" and failed["pipeline"] == "default"
+    assert "error" not in line and "reason" not in line  # an accepted bundle has none
 
     # start-up and publish events are structured too
     entries = lines(service)
@@ -182,3 +186,33 @@ def test_log_format_choice() -> None:
     assert done.returncode == 2
     assert done.stderr == ("statewriter: STATEWRITER_LOG_FORMAT='yaml': the log format is json "
                            "or text\n")
+
+
+def test_a_refusal_of_the_writer_lane_is_logged_and_listed_from_its_typed_outcome(
+    service: Server,
+) -> None:
+    """A conflict is planned on the writer lane: its log line and its row on /ui/refused come
+    from the lane's typed refusal, as a refusal raised before the lane comes from its error."""
+    pipeline = {"Authorization": f"Bearer {TOKEN}"}
+    with service.client() as http:
+        assert http.put("/v1/destinations/dev", json={"labels": {}},
+                        headers={"Authorization": "Bearer admin-token-77"}).status_code == 200
+        first = payload("shop", "default/a", {"cm.yaml": config_map("shared", "default")})
+        assert http.post("/v1/bundles", json=first, headers=pipeline).status_code == 200
+        clash = payload("shop", "default/b", {"cm.yaml": config_map("shared", "default", value="2")},
+                        pipeline="render")
+        conflict = http.post("/v1/bundles", json=clash, headers={**pipeline, "X-Request-ID": "c-1"})
+        assert conflict.status_code == 409
+        unknown = http.post("/v1/bundles", json={**first, "surprise": 1},
+                            headers={**pipeline, "X-Request-ID": "c-2"})
+        assert unknown.status_code == 422
+        page = http.get("/ui/refused", headers=pipeline)
+    line = request_line(service, "c-1")
+    assert (line["error"], line["reason"], line["pipeline"]) == (
+        "Conflict", conflict.json()["message"], "render")
+    assert line["details"]["object"] == "ConfigMap default/shared"
+    early = request_line(service, "c-2")  # refused before the body was a bundle: still named
+    assert (early["error"], early["promise"], early["request"]) == ("InvalidBundle", "shop", "default/a")
+    assert page.status_code == 200
+    for text in ("default/b", "render", "409", "ConfigMap default/shared", "surprise"):
+        assert text in page.text
