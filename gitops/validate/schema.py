@@ -567,7 +567,9 @@ def _special(value: Any, node: Node, path: str, out: list[Finding], reset: bool)
             reason = f"must be base64 (standard alphabet, padded), not {describe(value)}"
         else:
             reason = f"must be a base64 string, not {describe(value)}"
-    out.append(Finding(path, reason, warning=reset))
+    # In a status, only typed conversion's check counts: these are scalars to it (the value an
+    # object or a list is refused), and what Go then decodes is reset anyway.
+    out.append(Finding(path, reason, warning=reset and kind is not dict and kind is not list))
 
 
 # --- helpers --------------------------------------------------------------------------------
