@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import yaml
@@ -44,6 +44,8 @@ ROOT = Path(__file__).parents[1]
 CORPUS = next(path for path in (ROOT.parent / "shared" / "corpus", ROOT.parents[1] / "shared" / "corpus")
               if path.is_dir())
 MAX_DEPTH = 7
+CONTROLS: tuple[Literal["Cc"]] = ("Cc",)
+SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
 FORMAT_EXAMPLES = {
     "date-time": "2024-01-31T12:00:00Z", "datetime": "2024-01-31T12:00:00Z", "date": "2024-01-31",
     "duration": "1h", "uri": "https://example.com/x", "hostname": "example.com",
@@ -99,7 +101,7 @@ class Generator:
     def object(self, node: Node, path: str, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for name, below in node.properties.items():
-            wanted = name in node.required or name in ("apiVersion", "kind") and node.embedded
+            wanted = name in node.required or (name in ("apiVersion", "kind") and node.embedded)
             if not wanted and (depth >= MAX_DEPTH or not self.draw(st.booleans())):
                 continue
             at = f"{path}.{name}" if path else name
@@ -132,7 +134,7 @@ class Generator:
         return result
 
     def note(self, node: Node, path: str, holder: Any, key: Any) -> None:
-        if node.special != ANY and (node.special or node.types and not node.types & (OBJECT | ARRAY)):
+        if node.special != ANY and (node.special or (node.types and not node.types & (OBJECT | ARRAY))):
             self.leaves.append(Leaf(path, node, holder, key))
 
     def string(self, node: Node) -> str:
@@ -148,10 +150,10 @@ class Generator:
             except re.error:
                 assume(False)
             text = self.draw(st.from_regex(node.pattern_source, alphabet=st.characters(
-                codec="ascii", exclude_categories=("Cc",))))
+                codec="ascii", exclude_categories=CONTROLS)))
             assume(node.pattern(text) is True and low <= len(text) <= (node.max_length or 1 << 30))
             return str(text)
-        return str(self.draw(st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)),
+        return str(self.draw(st.text(st.characters(codec="utf-8", exclude_categories=SURROGATES),
                                      min_size=low, max_size=high)))
 
     def number(self, node: Node, kind: int) -> float:
@@ -161,7 +163,7 @@ class Generator:
         if node.maximum is not None:
             high = min(high, int(node.maximum) - (1 if node.exclusive_maximum else 0))
         assume(low <= high)
-        number = self.draw(st.integers(low, high))
+        number: int = self.draw(st.integers(low, high))
         if node.multiple_of is not None:
             number = int(node.multiple_of) * (number // max(int(node.multiple_of), 1))
             assume(low <= number <= high)

@@ -35,13 +35,18 @@ def compile_pattern(pattern: str) -> Matcher:
 
 
 def _compile(pattern: str) -> Matcher:
-    if HAVE_RE2:
-        try:
-            compiled = re2.compile(pattern, _OPTIONS)
-        except re2.error:
-            return _undecidable
-        return lambda text: compiled.search(text) is not None
-    return _undecidable  # pragma: no cover
+    if not HAVE_RE2:
+        return _undecidable  # pragma: no cover
+    try:
+        # as bytes: RE2 reads them as UTF-8 all the same, and the wrapper skips its offset
+        # translation (four times faster on short strings)
+        compiled = re2.compile(pattern.encode(), _OPTIONS)
+    except re2.error:
+        return _undecidable
+    search = compiled.search
+    # The same values come back in every bundle (quantities, images, names): remember them.
+    results: Memo[str, bool] = Memo(lambda text: search(text.encode()) is not None, 4096)
+    return results.__getitem__
 
 
 def _undecidable(text: str) -> bool | None:

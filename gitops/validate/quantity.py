@@ -13,6 +13,8 @@ value has no digit and takes the slow path through inf.Dec.SetString, which need
 
 from __future__ import annotations
 
+from gitops.lru import Memo
+
 # unicode.IsSpace, which strings.TrimSpace uses: not Python's str.isspace (that also strips the
 # ASCII separators \x1c-\x1f).
 _GO_SPACE = (
@@ -30,7 +32,7 @@ _INT64 = 1 << 63
 
 def is_quantity(text: str) -> bool:
     """Whether Quantity.UnmarshalJSON accepts the JSON string `text`."""
-    return parses(text.strip(_GO_SPACE))
+    return _KNOWN[text]
 
 
 def parses(text: str) -> bool:
@@ -134,3 +136,7 @@ def _int32(number: int) -> int:
     """Go's int32(x) conversion: the low 32 bits, signed."""
     number &= 0xFFFFFFFF
     return number - (1 << 32) if number >= 1 << 31 else number
+
+
+# The same quantities come back in every bundle: remember the answers.
+_KNOWN: Memo[str, bool] = Memo(lambda text: parses(text.strip(_GO_SPACE)), 4096)

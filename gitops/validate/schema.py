@@ -54,6 +54,11 @@ REFUSED = 2  # server-side apply's typed conversion refuses it
 # Values the API server decodes with Go code of its own (built-in kinds)
 PLAIN, ANY, INT_OR_STRING, QUANTITY, TIME, MICRO_TIME, BYTES = range(7)
 
+# The walk's shortcuts past _walk, for the commonest nodes (Node.quick): the scalar ones come
+# before _QUICK_OBJECT
+_QUICK_NONE, _QUICK_TYPE, _QUICK_INT, _QUICK_INT_OR_STRING, _QUICK_QUANTITY = range(5)
+_QUICK_OBJECT, _QUICK_ARRAY = 5, 6
+
 INT32 = (-(1 << 31), (1 << 31) - 1)
 INT64 = (-(1 << 63), (1 << 63) - 1)
 FLOAT32_MAX = 3.4028234663852886e38
@@ -69,7 +74,7 @@ class Node:
         "int_range", "items", "key_defaults", "list_type", "map_keys", "max_items", "max_length",
         "max_properties", "maximum", "min_items", "min_length", "min_properties", "minimum",
         "multiple_of", "name", "not_", "nullable", "one_of", "pattern", "pattern_source",
-        "plain", "properties", "range_refused", "required", "required_errors", "resets",
+        "plain", "properties", "quick", "range_refused", "required", "required_errors", "resets",
         "special", "types", "unique_items", "unknown", "value_only",
     )
 
@@ -121,9 +126,11 @@ class Node:
         self.any_of: tuple[Node, ...] = ()
         self.one_of: tuple[Node, ...] = ()
         self.not_: Node | None = None
-        # derived by finish(): a leaf whose only rule is its type, and the Python types it takes
+        # derived by finish(): a leaf whose only rule is its type, the Python types it takes, and
+        # which shortcut the walk may take past _walk (one of the _QUICK_* below)
         self.plain = False
         self.accepts: frozenset[type] = frozenset()
+        self.quick = _QUICK_NONE
 
     def finish(self) -> Node:
         """Derive the walk's shortcuts once the node is filled in."""
@@ -139,7 +146,27 @@ class Node:
         self.accepts = frozenset(t for bit, py in _PY_TYPES.items() if self.types & bit for t in py)
         if self.enum is not None:
             self.enum_keys = frozenset(_scalar_key(value) for value in self.enum)
+        self.quick = self._quick()
         return self
+
+    def _quick(self) -> int:
+        if self.plain:
+            return _QUICK_TYPE
+        if self.special == INT_OR_STRING:
+            return _QUICK_INT_OR_STRING
+        if self.special == QUANTITY:
+            return _QUICK_QUANTITY
+        if self.special or self.enum is not None or self.all_of or self.any_of or self.one_of \
+                or self.not_ is not None:
+            return _QUICK_NONE
+        if self.types == INTEGER and self.int_range is not None and self.minimum is None \
+                and self.maximum is None and self.multiple_of is None:
+            return _QUICK_INT
+        if self.types == OBJECT:
+            return _QUICK_OBJECT
+        if self.types == ARRAY:
+            return _QUICK_ARRAY
+        return _QUICK_NONE
 
     def copy(self) -> Node:
         twin = Node(self.name)
@@ -223,26 +250,28 @@ def _object(value: dict[Any, Any], node: Node, path: str, out: list[Finding], re
     for name, item in value.items():
         if type(name) is not str:
             name = _go_key(name)
-        below = properties.get(name)
-        if below is not None:
-            at = f"{path}.{name}" if path else name
-        elif additional is not None:
-            below = additional
-            at = f"{path}[{name}]"
-        else:
+        declared = properties.get(name)
+        below = declared if declared is not None else additional
+        if below is None:
             if node.unknown == REFUSED:
                 out.append(Finding(child(path, name), UNDECLARED))
             elif node.unknown == DROPPED:
                 out.append(Finding(child(path, name), f"{UNDECLARED}: the API server drops it "
                                    "(pruning) without an error", warning=True))
             continue
+        quick = below.quick
+        if quick == _QUICK_TYPE:
+            if type(item) in below.accepts:
+                continue
+        elif quick < _QUICK_OBJECT and quick and _passes(item, below):
+            continue
+        at = f"{path}.{name}" if declared is not None and path else name if declared is not None \
+            else f"{path}[{name}]"
         if item is None:
-            if name not in node.required:
+            if name not in node.required and not (node.embedded and name in _TYPE_META):
                 _null(below, at, out, reset, item=False)
-            continue
-        if below.plain and type(item) in below.accepts:
-            continue
-        _walk(item, below, at, out, reset or name in resets)
+        else:
+            _descend(item, below, at, out, reset or name in resets)
     if reset:
         return
     if node.required:
@@ -255,6 +284,33 @@ def _object(value: dict[Any, Any], node: Node, path: str, out: list[Finding], re
                                  f"{len(value)}"))
     if node.embedded:
         _embedded(value, path, out)
+
+
+def _passes(item: Any, node: Node) -> bool:
+    """Whether a scalar is certainly fine, decided without a call to _walk (most leaves)."""
+    quick = node.quick
+    kind = type(item)
+    if quick == _QUICK_TYPE:
+        return kind in node.accepts
+    if quick == _QUICK_INT:
+        low, high = node.int_range or INT64
+        return kind is int and low <= item <= high
+    if quick == _QUICK_INT_OR_STRING:
+        return kind is str or (kind is int and INT32[0] <= item <= INT32[1])
+    if quick == _QUICK_QUANTITY:
+        return (kind is str and is_quantity(item)) or kind is int or kind is float
+    return False
+
+
+def _descend(item: Any, node: Node, path: str, out: list[Finding], reset: bool) -> None:
+    """_walk, or straight to the object or list check when the node has no other rule."""
+    quick = node.quick
+    if quick == _QUICK_OBJECT and type(item) is dict:
+        _object(item, node, path, out, reset)
+    elif quick == _QUICK_ARRAY and type(item) is list:
+        _array(item, node, path, out, reset)
+    else:
+        _walk(item, node, path, out, reset)
 
 
 def _required(value: dict[Any, Any], node: Node, path: str, out: list[Finding]) -> None:
@@ -327,15 +383,13 @@ def _embedded(value: dict[Any, Any], path: str, out: list[Finding]) -> None:
 def _array(value: list[Any], node: Node, path: str, out: list[Finding], reset: bool) -> None:
     items = node.items
     if items is not None:
-        plain = items.plain
-        accepts = items.accepts
         for number, item in enumerate(value):
             if item is None:
-                if node.list_type in ("set", "map"):
-                    continue  # reported below, with the list's rule
-                _null(items, f"{path}[{number}]", out, reset, item=True)
-            elif not (plain and type(item) in accepts):
-                _walk(item, items, f"{path}[{number}]", out, reset)
+                if node.list_type not in ("set", "map"):  # those report it with their rule
+                    _null(items, f"{path}[{number}]", out, reset, item=True)
+            elif not (type(item) in items.accepts if items.quick == _QUICK_TYPE
+                      else items.quick < _QUICK_OBJECT and _passes(item, items)):
+                _descend(item, items, f"{path}[{number}]", out, reset)
     if node.list_type == "set":
         _set(value, path, out)
     elif node.list_type == "map":
@@ -500,15 +554,20 @@ def _combinations(value: Any, node: Node, path: str, out: list[Finding]) -> None
     """allOf, anyOf, oneOf and not, as kube-openapi's schemaPropsValidator; a sub-schema whose
     check was not decided (warnings only) makes the result undecided."""
     for below in node.all_of:
-        out.extend(check(value, below, path))
+        out.extend(_alternative(value, below, path))
     if node.any_of:
-        results = [check(value, below, path) for below in node.any_of]
-        if not any(not found for found in results):
+        results = []
+        for below in node.any_of:
+            found = _alternative(value, below, path)
+            if not found:
+                break
+            results.append(found)
+        else:
             undecided = any(_only_warnings(found) for found in results)
             out.append(Finding(path, "must match at least one of the schemas of anyOf"
                                      f"{_first_reason(results)}", warning=undecided))
     if node.one_of:
-        results = [check(value, below, path) for below in node.one_of]
+        results = [_alternative(value, below, path) for below in node.one_of]
         passed = sum(1 for found in results if not found)
         unsure = sum(1 for found in results if found and _only_warnings(found))
         if passed > 1:
@@ -520,11 +579,21 @@ def _combinations(value: Any, node: Node, path: str, out: list[Finding]) -> None
             out.append(Finding(path, "may match more than one of the schemas of oneOf",
                                warning=True))
     if node.not_ is not None:
-        found = check(value, node.not_, path)
+        found = _alternative(value, node.not_, path)
         if not found:
             out.append(Finding(path, "must not match the schema of not"))
         elif _only_warnings(found):
             out.append(Finding(path, "may match the schema of not", warning=True))
+
+
+def _alternative(value: Any, below: Node, path: str) -> list[Finding]:
+    """check() of one sub-schema, with a shortcut for those that only name a type (anyOf
+    [{type: integer}, {type: string}] under x-kubernetes-int-or-string)."""
+    if below.plain and not (type(value) is float and below.types & INTEGER):
+        if type(value) in below.accepts:
+            return []
+        return [Finding(path, f"must be {_expected(below.types)}")]
+    return check(value, below, path)
 
 
 def _special(value: Any, node: Node, path: str, out: list[Finding], reset: bool) -> None:
@@ -575,6 +644,7 @@ def _special(value: Any, node: Node, path: str, out: list[Finding], reset: bool)
 # --- helpers --------------------------------------------------------------------------------
 
 _MISSING: Any = object()
+_TYPE_META = ("apiVersion", "kind")
 _BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 
@@ -589,9 +659,15 @@ def _is_base64(text: str) -> bool:
 
 
 def _expected(types: int) -> str:
-    if types & INTEGER and types & NUMBER:
-        types &= ~INTEGER
-    return " or ".join(name for bit, name in _EXPECTED if types & bit) or "a value"
+    text = _EXPECTED_TEXT.get(types)
+    if text is None:
+        shown = types & ~INTEGER if types & INTEGER and types & NUMBER else types
+        text = _EXPECTED_TEXT[types] = " or ".join(name for bit, name in _EXPECTED
+                                                   if shown & bit) or "a value"
+    return text
+
+
+_EXPECTED_TEXT: dict[int, str] = {}
 
 
 def _scalar_key(value: Any) -> Any:
