@@ -228,7 +228,9 @@ def _mismatch(value: Any, kind: int, node: Node, path: str, out: list[Finding], 
         return NUMBER
     if kind == NUMBER and types & INTEGER:
         if value.is_integer():
-            return INTEGER  # JSON decoding makes 3.0 the integer 3
+            # 3.0 reaches the API server as 3 (Go's encoder writes whole floats without a
+            # fraction), and an integral float passes both kube-openapi and Go's decoding
+            return INTEGER
         if reset and not node.builtin:
             return NUMBER  # server-side apply's typed conversion has one numeric type
         if not node.builtin and _nearly_integer(value):
