@@ -117,7 +117,7 @@ def equal(a: Value, b: Value) -> bool:
     if isinstance(a, celtypes.BoolType) or isinstance(b, celtypes.BoolType):
         return isinstance(a, celtypes.BoolType) and isinstance(b, celtypes.BoolType) and bool(a) == bool(b)
     if _is_number(a) and _is_number(b):
-        return bool(a == b)
+        return bool(_plain(a) == _plain(b))
     for kind in _SCALARS:
         if isinstance(a, kind) or isinstance(b, kind):
             return isinstance(a, kind) and isinstance(b, kind) and bool(a == b)
@@ -231,6 +231,12 @@ def op_ne(a: Value, b: Value) -> Value:
     return _bool(not equal(a, b))
 
 
+def _plain(number: Value) -> int | float:
+    """celpy's numeric types refuse to meet each other; Python's int and float compare
+    exactly, as cel-go's cross-type comparisons do."""
+    return float(number) if isinstance(number, float) else int(number)
+
+
 def _ordered(a: Value, b: Value) -> bool:
     if _is_number(a) and _is_number(b):
         return True
@@ -242,8 +248,20 @@ def _comparison(test: Callable[[Value, Value], bool]) -> Function:
         if not _ordered(a, b):
             return unsupported(f"no such overload: {type(a).__name__} compared with {type(b).__name__}")
         charge(_size_cost(a))
+        if _is_number(a):
+            return _bool(test(_plain(a), _plain(b)))
         return _bool(test(a, b))
-    return compare
+    return _propagating(compare)
+
+
+def _propagating(function: Function) -> Function:
+    """celpy hands an operand's error to the operator's function: pass it on, as CEL does."""
+    def run(*args: Value) -> Value:
+        for arg in args:
+            if isinstance(arg, CELEvalError):
+                return arg
+        return function(*args)
+    return run
 
 
 def op_in(item: Value, container: Value) -> Value:
@@ -354,7 +372,7 @@ def lst_is_sorted(items: Value) -> Value:
     for before, after in itertools.pairwise(items):
         if not _ordered(before, after):
             return unsupported("isSorted on unordered elements")
-        if before > after:
+        if (_plain(before) > _plain(after)) if _is_number(before) else before > after:
             return _bool(False)
     return _bool(True)
 
@@ -383,11 +401,15 @@ def _extreme(items: Value, name: str, better: Callable[[Value, Value], bool]) ->
 
 
 def lst_min(items: Value) -> Value:
-    return _extreme(items, "min", lambda a, b: bool(a < b))
+    return _extreme(items, "min", lambda a, b: bool(_key(a) < _key(b)))
 
 
 def lst_max(items: Value) -> Value:
-    return _extreme(items, "max", lambda a, b: bool(a > b))
+    return _extreme(items, "max", lambda a, b: bool(_key(a) > _key(b)))
+
+
+def _key(value: Value) -> Value:
+    return _plain(value) if _is_number(value) else value
 
 
 def index_of(receiver: Value, needle: Value, offset: Value = None) -> Value:
@@ -1341,7 +1363,8 @@ def functions() -> dict[str, Function]:
     """The function table handed to every celpy program: operators replaced by their
     Kubernetes behaviour, library functions added."""
     table: dict[str, Function] = {
-        "_==_": op_eq, "_!=_": op_ne, "_in_": op_in, "_+_": op_add,
+        "_==_": _propagating(op_eq), "_!=_": _propagating(op_ne), "_in_": _propagating(op_in),
+        "_+_": _propagating(op_add),
         "_<_": _comparison(lambda a, b: bool(a < b)), "_<=_": _comparison(lambda a, b: bool(a <= b)),
         "_>_": _comparison(lambda a, b: bool(a > b)), "_>=_": _comparison(lambda a, b: bool(a >= b)),
         "string": to_string,
