@@ -20,6 +20,7 @@ reads, so a rule cannot spend unbounded CPU inside one call."""
 from __future__ import annotations
 
 import contextvars
+import functools
 import ipaddress
 import itertools
 import math
@@ -99,9 +100,7 @@ def _bool(value: bool) -> celtypes.BoolType:
 # ----------------------------------------------------------------------------- equality
 
 def _is_number(value: Value) -> bool:
-    return isinstance(value, (celtypes.IntType, celtypes.UintType, celtypes.DoubleType)) and not isinstance(
-        value, celtypes.BoolType
-    )
+    return isinstance(value, (int, float)) and not isinstance(value, (bool, celtypes.BoolType))
 
 
 _SCALARS: tuple[type, ...] = (
@@ -434,13 +433,18 @@ def last_index_of(receiver: Value, needle: Value, offset: Value = None) -> Value
 
 # ----------------------------------------------------------------------------- regex
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # RE2 would print every refused pattern on stderr
+
+
+@functools.lru_cache(maxsize=512)
 def _compile_re2(pattern: str) -> Any:
     """Go's regexp and the RE2 library share a syntax; a pattern RE2 refuses may still be one
     Go accepts (or the reverse), so a compile failure is not Kubernetes' error."""
     try:
-        return re2.compile(pattern)
+        return re2.compile(pattern, _RE2_OPTIONS)
     except re2.error as error:
-        raise _Warn(f"regular expression {pattern!r} not compiled by RE2: {error}") from error
+        raise _Warn(f"regular expression {str(pattern)!r} not compiled by RE2: {error!r}") from error
 
 
 class _Warn(Exception):
@@ -450,7 +454,7 @@ class _Warn(Exception):
 def matches(text: Value, pattern: Value) -> Value:
     charge(_size_cost(text) + _size_cost(pattern))
     try:
-        return _bool(_compile_re2(pattern).search(text) is not None)
+        return _bool(_compile_re2(str(pattern)).search(text) is not None)
     except _Warn as warn:
         return unsupported(str(warn))
 
@@ -458,7 +462,7 @@ def matches(text: Value, pattern: Value) -> Value:
 def rx_find(text: Value, pattern: Value) -> Value:
     charge(_size_cost(text) + _size_cost(pattern))
     try:
-        found = _compile_re2(pattern).search(text)
+        found = _compile_re2(str(pattern)).search(text)
     except _Warn as warn:
         return unsupported(str(warn))
     return celtypes.StringType(found.group(0) if found else "")
@@ -467,7 +471,7 @@ def rx_find(text: Value, pattern: Value) -> Value:
 def rx_find_all(text: Value, pattern: Value, limit: Value = None) -> Value:
     charge(_size_cost(text) + _size_cost(pattern))
     try:
-        compiled = _compile_re2(pattern)
+        compiled = _compile_re2(str(pattern))
     except _Warn as warn:
         return unsupported(str(warn))
     if limit is not None and limit == 0:
