@@ -182,7 +182,7 @@ class _Correlation:
             for name in self.new:
                 child = self.key(name)
                 if child is None:
-                    return self.new == self.old if _property_schema(self.schema, name) is None else False
+                    return False  # "un-correlatable child due to key change"
                 if not child.unchanged():
                     return False
             return True
@@ -214,6 +214,9 @@ class _Run:
     budget: Budget
     values: dict[tuple[int, int, bool], Any]
     has_rules: dict[int, bool]
+    # resources' schemas with kind, apiVersion and metadata, kept alive so that the ids
+    # in `values`' keys stay theirs
+    resource_schemas: dict[int, Schema]
     out_of_budget: bool = False
 
 
@@ -230,7 +233,7 @@ def check_rules(
     not implemented here, a value is of a type not modelled, or it costs more than RULE_STEPS."""
     new_value = _defaulted(copy.deepcopy(dict(obj)), schema, root=True)
     old_value = None if old is None else _defaulted(copy.deepcopy(dict(old)), schema, root=True)
-    run = _Run([], Budget(OBJECT_STEPS), {}, {})
+    run = _Run([], Budget(OBJECT_STEPS), {}, {}, {})
     correlation = None if old_value is None else _Correlation(new_value, old_value, schema)
     _walk(run, schema, schema, new_value, old_value, correlation, None, "", True)
     return run.findings
@@ -321,9 +324,8 @@ def _run_rules(
     run: _Run, rules: list[_Rule], schema: Schema, value: Any, old: Any,
     ratchet: _Correlation | None, path: str, resource_root: bool,
 ) -> None:
-    node = _with_type_and_object_meta(schema) if resource_root else schema
-    self_value = _to_cel(run, value, node, resource_root)
-    old_value = None if old is None else _to_cel(run, old, node, resource_root)
+    self_value = _to_cel(run, value, schema, resource_root)
+    old_value = None if old is None else _to_cel(run, old, schema, resource_root)
     unchanged: bool | None = None
     for rule in rules:
         if not rule.rule.strip():
@@ -520,10 +522,16 @@ def _to_cel(run: _Run, value: Any, schema: Schema, resource: bool = False) -> An
     """values.go's UnstructuredToVal, made eagerly and memoised per (value, schema node). A
     value that does not fit its schema becomes an error value: reading it gives a warning
     (schema validation reports the value itself)."""
+    if resource:
+        augmented = run.resource_schemas.get(id(schema))
+        if augmented is None:
+            augmented = run.resource_schemas[id(schema)] = _with_type_and_object_meta(schema)
+            run.resource_schemas[id(augmented)] = augmented
+        schema = augmented
     key = (id(value), id(schema), resource)
     found = run.values.get(key, _MISSING)
     if found is _MISSING:
-        found = _convert(run, value, _with_type_and_object_meta(schema) if resource else schema)
+        found = _convert(run, value, schema)
         run.values[key] = found
     return found
 
