@@ -21,8 +21,9 @@ from app.logs import note
 from app.models import DestinationBody, invalid_parameters
 from app.refused import note_refusal
 from app.requestid import request_id_of
-from gitops import layout, planner
+from gitops import planner
 from gitops.bundle import trailers_from_pairs
+from gitops.destination import Destination
 from gitops.errors import InvalidBundle, NotFound, StoreUnavailable
 from gitops.flux import DEFAULT_PREFIX, flux_manifests
 from gitops.index import Index
@@ -425,7 +426,7 @@ async def get_flux(
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _destination(index: Index, name: str) -> layout.Destination:
+def _destination(index: Index, name: str) -> Destination:
     destination = index.destinations.get(name)
     if destination is None:
         raise NotFound(f"no destination {name!r}")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from gitops.destination import Destination
 from gitops.identity import Identity
-from gitops.layout import DEPENDENCIES, RESOURCES, Destination
+from gitops.layout import DEPENDENCIES, RESOURCES
 from gitops.yamldocs import dump_document
 
 DEFAULT_PREFIX = "kratix-workload"  # what existing Kratix worker setups name their Flux objects

@@ -45,8 +45,8 @@ from pathlib import Path
 import httpx
 
 from gitops import layout
+from gitops.destination import Destination
 from gitops.index import decode_destination
-from gitops.layout import Destination
 from gitops.redact import origin
 from gitops.tree import Tree
 from gitops.writer import Published

@@ -8,8 +8,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+from gitops.destination import Destination
 from gitops.identity import Identity
-from gitops.layout import DEPENDENCIES, RESOURCES, Destination
+from gitops.layout import DEPENDENCIES, RESOURCES
 from gitops.owner import Owner
 
 

@@ -25,11 +25,11 @@ import pytest
 import yaml
 
 from gitops import layout
+from gitops.destination import Destination
 from gitops.errors import CorruptState
 from gitops.flux import flux_manifests
 from gitops.index import decode_destination, encode_destination
 from gitops.index.records import read_record
-from gitops.layout import Destination
 from gitops.notify import Notifier, TokenFile, changed_destinations, payload, signature
 from gitops.tree import DictTree, Tree
 from gitops.writer import Published

@@ -16,9 +16,9 @@ from bench.scale import CRDS_PER_PROMISE, crd_text
 from gitops import layout
 from gitops.bundle import parse_bundle
 from gitops.commitmsg import parse_trailers
+from gitops.destination import Destination
 from gitops.errors import Conflict, InvalidBundle, StatewriterError
 from gitops.index import Index
-from gitops.layout import Destination
 from gitops.normalize import PRUNE_ANNOTATION
 from gitops.owner import Owner
 from gitops.planner import (

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 from gitops import kinds
 from gitops.bundle import Bundle, Limits, parse_bundle, parse_file
+from gitops.destination import Destination
 from gitops.errors import InvalidBundle
 from gitops.flux import DEFAULT_PREFIX, FLUX_NAMESPACE, flux_manifests, flux_object_identities
 from gitops.identity import Identity
-from gitops.layout import Destination
 from gitops.owner import make_owner
 from gitops.rules import document_problem
 from gitops.tarbundle import read_tar_bundle

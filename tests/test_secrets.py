@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from gitops import layout
+from gitops.destination import Destination
 from gitops.errors import Conflict, EncryptionRequired, InvalidBundle
 from gitops.index import decode_destination, encode_destination
-from gitops.layout import Destination
 from gitops.owner import Owner
 from gitops.planner import Plan, Policy, plan_put_destination
 from gitops.secrets import Sealer, is_sealed

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from gitops import layout
-from gitops.layout import Destination
+from gitops.destination import Destination
 from gitops.notify import Notifier
 from gitops.store import Author, EmbeddedStore
 from gitops.writer import Published

@@ -19,9 +19,9 @@ import yaml
 
 from app.config import load_config
 from gitops.commitmsg import parse_trailers
+from gitops.destination import Destination
 from gitops.errors import SigningError
 from gitops.flux import flux_manifests
-from gitops.layout import Destination
 from gitops.store import open_store
 from gitops.store.base import Author
 from gitops.store.objects import Repository

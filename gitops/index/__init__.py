@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gitops import layout
+from gitops.destination import Destination
 from gitops.errors import CorruptState
 from gitops.index.layers import Counter, HolderMap, Holders, Layered
 from gitops.index.records import (
@@ -31,7 +32,6 @@ from gitops.index.records import (
     layout_version,
     read_record,
 )
-from gitops.layout import Destination
 from gitops.owner import Owner
 from gitops.tree import Tree
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, TypeVar
 
 from gitops import caches, layout, names
+from gitops.destination import Destination
 from gitops.errors import CorruptState
 from gitops.identity import Identity
-from gitops.layout import Destination
 from gitops.lru import Memo
 from gitops.owner import Owner
 from gitops.secrets import check_recipients

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from gitops import layout, names
 from gitops.bundle import check_selectors
+from gitops.destination import Destination
 from gitops.errors import Conflict, EncryptionRequired, InvalidBundle, NotFound
 from gitops.index import Index, encode_destination
-from gitops.layout import Destination
 from gitops.planner.draft import Draft, Plan, Policy, unchanged
 from gitops.planner.placing import place_waiting_bundles, refuse_if_requests, withdraw_promise_bundles
 from gitops.planner.results import DestinationDeleted, DestinationSaved

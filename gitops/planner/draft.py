@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 from gitops import layout
 from gitops.commitmsg import commit_message
+from gitops.destination import Destination
 from gitops.identity import Identity
 from gitops.index import Index, KeptContent, OwnerRecord, encode_generations
-from gitops.layout import Destination
 from gitops.normalize import DEFAULT_PROTECTED
 from gitops.owner import Owner
 from gitops.planner.results import FileChanges, Notes, NotPlaced, Result

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from gitops import layout, names
+from gitops.destination import Destination
 from gitops.errors import StoreUnavailable
 from gitops.identity import Identity
 from gitops.index import (
@@ -35,7 +36,7 @@ from gitops.index import (
     encode_owner,
     layout_version,
 )
-from gitops.layout import DEPENDENCIES, RESOURCES, Destination
+from gitops.layout import DEPENDENCIES, RESOURCES
 from gitops.owner import Owner
 from gitops.planner.draft import Draft, Plan, Policy, unchanged
 from gitops.planner.results import Migrated

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from gitops.destination import Destination
 from gitops.errors import Conflict, InvalidBundle
 from gitops.index import NO_MATCH, Index, OwnerRecord
-from gitops.layout import Destination
 from gitops.owner import Owner
 from gitops.planner.draft import Draft
 from gitops.planner.holdings import holdings

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gitops.layout import Destination
+from gitops.destination import Destination
 from gitops.owner import Owner
 
 SCHEDULED = "Scheduled"

@@ -17,10 +17,10 @@ from dataclasses import replace
 from typing import Any
 
 from gitops.bundle import Bundle, SourceDocument
+from gitops.destination import Destination
 from gitops.errors import Conflict, EncryptionRequired, InvalidBundle, SopsError
 from gitops.identity import Identity
 from gitops.index import Held, Holders, ObjectKey
-from gitops.layout import Destination
 from gitops.normalize import Rendering
 from gitops.planner.draft import Draft, Policy
 from gitops.planner.ownership import locate, set_record

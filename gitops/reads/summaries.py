@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from gitops import layout
+from gitops.destination import Destination
 from gitops.errors import StoreUnavailable
 from gitops.identity import CRD_KIND, Identity
 from gitops.index import Holders, Index, ObjectKey
@@ -34,7 +35,7 @@ class RequestRow:
 
 @dataclass
 class DestinationView:
-    destination: layout.Destination
+    destination: Destination
     requests: list[RequestRow] = field(default_factory=list)
     dependencies: list[Identity] = field(default_factory=list)
     resources: int = 0
@@ -152,7 +153,7 @@ def dependency_rows(index: Index, view: DestinationView) -> list[DependencyRow]:
     return rows
 
 
-def _dependency_row(destination: layout.Destination, identity: Identity,
+def _dependency_row(destination: Destination, identity: Identity,
                     holders: Holders) -> DependencyRow:
     promise_level: list[Owner] = []
     some_requests: list[Owner] = []

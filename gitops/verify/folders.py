@@ -12,7 +12,8 @@ from typing import NamedTuple
 import yaml
 
 from gitops import layout
-from gitops.layout import DEPENDENCIES, KUSTOMIZATION, RESOURCES, SECTIONS, Destination
+from gitops.destination import Destination
+from gitops.layout import DEPENDENCIES, KUSTOMIZATION, RESOURCES, SECTIONS
 from gitops.verify.findings import first_line
 
 SOURCEIGNORE = ".sourceignore"

@@ -9,10 +9,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from gitops import layout
+from gitops.destination import Destination
 from gitops.errors import YamlError
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, crd_defines, group_of
 from gitops.index import Holders, Index, ObjectKey
-from gitops.layout import RESOURCES, SECTIONS, Destination
+from gitops.layout import RESOURCES, SECTIONS
 from gitops.normalize import PRUNE_ANNOTATION
 from gitops.rules import document_problem
 from gitops.tree import blob_id

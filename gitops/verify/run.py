@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gitops import layout
-from gitops.layout import STATE, Destination
+from gitops.destination import Destination
+from gitops.layout import STATE
 from gitops.normalize import DEFAULT_PROTECTED
 from gitops.tree import Tree
 from gitops.verify import builds, folders, objects, scalars, secrets, state

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gitops.layout import Destination
+from gitops.destination import Destination
 from gitops.secrets.envelope import (
     age_recipients,
     claims_encryption,

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gitops import layout, names
+from gitops.destination import Destination
 from gitops.errors import CorruptState
 from gitops.index import Index, decode_destination, layout_version
-from gitops.layout import Destination
 from gitops.tree import DictTree
 
 
