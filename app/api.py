@@ -29,6 +29,7 @@ from gitops.flux import DEFAULT_PREFIX, flux_manifests
 from gitops.index import Index
 from gitops.owner import DEFAULT_PIPELINE, make_owner
 from gitops.planner import Policy
+from gitops.planner.destinations import Cluster
 from gitops.reads.history import request_history
 from gitops.reads.requests import request_state
 from gitops.tarbundle import read_tar_bundle
@@ -82,6 +83,16 @@ DESTINATION_SCHEMA: dict[str, Any] = {
                                    "description": "age recipients its Secrets are encrypted "
                                                   "for (SOPS), with the service's own"}},
         },
+        "kubernetesVersion": {"type": "string", "examples": ["1.33"],
+                              "description": "the Kubernetes version objects are validated "
+                                             "against (default: the newest supported)"},
+        "apis": {"type": "array", "maxItems": 256, "items": {"type": "string"},
+                 "description": "API groups (cert-manager.io), or group/version/Kind, its "
+                                "cluster serves without statewriter"},
+        "namespaces": {"type": "array", "maxItems": 10000, "items": {"type": "string"},
+                       "description": "namespaces its cluster has without statewriter "
+                                      "(absent: not declared; objects in a namespace nothing "
+                                      "creates are then accepted with a warning)"},
     },
 }
 
@@ -360,7 +371,9 @@ async def put_destination(request: Request, who: Caller, name: str) -> JSONRespo
     operation = functools.partial(planner.plan_put_destination, name=name, labels=body.labels,
                                   path=body.path, actor=who.name, policy=_policy(request),
                                   notify_url=body.notify.url if body.notify else None,
-                                  recipients=body.encryption.age if body.encryption else None)
+                                  recipients=body.encryption.age if body.encryption else None,
+                                  cluster=Cluster(body.kubernetesVersion, body.apis,
+                                                  body.namespaces))
     return await _run(request, operation)
 
 

@@ -52,12 +52,16 @@ class EncryptionBody(Strict):
 class DestinationBody(Strict):
     """`PUT /v1/destinations/{name}`. Omitting `notify` removes the one it had; omitting
     `encryption` keeps the recipients it had (`{"age": []}` stops encrypting): an update
-    that forgets them must not write its Secrets in clear."""
+    that forgets them must not write its Secrets in clear. `kubernetesVersion`, `apis` and
+    `namespaces` say what its cluster serves and holds (each checked by the planner)."""
 
     labels: dict[str, str] | None = None
     path: str | None = None
     notify: NotifyBody | None = None
     encryption: EncryptionBody | None = None
+    kubernetesVersion: str | None = None
+    apis: list[str] | None = None
+    namespaces: list[str] | None = None
 
 
 def invalid(error: ValidationError, what: str) -> InvalidBundle:

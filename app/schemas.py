@@ -252,6 +252,11 @@ class Destination(Documented):
     path: str = Field(description="its folder in the repository")
     notify: Notify | Absent = None
     encryption: Encryption | Absent = None
+    kubernetesVersion: str | Absent = Field(None, description="objects are validated against it")
+    apis: list[str] | Absent = Field(None, description="API groups or group/version/Kind its "
+                                     "cluster serves without statewriter")
+    namespaces: list[str] | Absent = Field(None, description="namespaces its cluster has "
+                                           "without statewriter")
 
 
 class DestinationList(Documented):

@@ -10,6 +10,14 @@ them all (tests read it; `clear()` empties them between tests that count work do
     scalar tags         2 x 65,536  a plain scalar's tag as written and as read (`gitops.yamldocs`)
     tree entries        131,072  encoded git tree entries (`gitops.store.objects`)
     held lines          32,768   owner records' lines for held objects (`gitops.index.records`)
+    custom kinds        512      the kinds CRDs define, compiled for a Kubernetes version
+    crd schemas         512      CRD versions' compiled schemas (`gitops.validate.schema`)
+    crd documents       32 MiB   destinations' CRD files, parsed (`gitops.planner.validating`)
+    cel rules           4,096    compiled x-kubernetes-validations rules (`gitops.validate.cel`)
+    cel regexes         512      RE2 patterns CEL rules match with
+    go patterns         4,096    schemas' `pattern`s compiled for RE2 (`gitops.validate.goregex`)
+    go pattern results  65,536   ... and what each said of a value
+    quantities          4,096    which texts are resource quantities
 
 Values shared through a cache are never changed by their readers: documents parsed from a
 shared file are frozen (`gitops.frozen`), so no request can change another's.
@@ -40,6 +48,18 @@ SCALAR_TAGS = 1 << 16  # most scalars of a promise's requests repeat
 # entries was ~8% of the writer lane (measured).
 TREE_ENTRIES = 1 << 17
 HELD_LINES = 1 << 15  # every request of a promise holds the same dependencies
+# Validation (gitops.validate): every request of a promise sends objects of the same CRDs,
+# so each CRD's kinds and schemas are compiled once (ECK's Elasticsearch CRD: ~13 ms), each
+# CEL rule compiled once (~1.5 ms), each Go pattern compiled once; the values a pattern or a
+# quantity was tried on repeat too (names, images, sizes). All are counted in entries.
+CUSTOM_KINDS = 512
+CRD_SCHEMAS = 512
+CEL_RULES = 4096
+CEL_REGEXES = 512
+GO_PATTERNS = 4096
+GO_PATTERN_RESULTS = 1 << 16
+QUANTITIES = 4096
+CRD_DOCUMENTS_BYTES = 32 << 20  # CRD files of destinations, parsed, by blob id
 
 
 class Sized(Protocol):

@@ -4,9 +4,13 @@ API spell it, and the checks of each of its fields."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from gitops import names
+from gitops.validate.builtin import NEWEST, SUPPORTED
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,14 @@ class Destination:
     path: str
     notify_url: str | None = None  # POSTed after each push that changed a file under `path`
     recipients: tuple[str, ...] = ()  # age recipients its Secrets are encrypted for (sorted)
+    # What its cluster serves and holds without statewriter (CONTRACT section 11): objects
+    # are validated against this Kubernetes version (None: the newest supported); `apis`
+    # are API groups, or group/version/Kind, its cluster serves besides the built-in ones
+    # and the CRDs statewriter writes there; `namespaces` the namespaces it has (None: not
+    # declared, so an object in a namespace nothing creates is only warned about).
+    kubernetes_version: str | None = None
+    apis: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] | None = None
 
     def section(self, section: str) -> str:
         """The folder of one of its sections (DEPENDENCIES or RESOURCES)."""
@@ -23,12 +35,19 @@ class Destination:
 
     def as_dict(self) -> dict[str, Any]:
         """The destination as its record and the API spell it; `notify` and `encryption` only
-        when it has them, so records written before notify existed read and write back byte for byte."""
+        when it has them (and so the later fields), so records written before they existed
+        read and write back byte for byte."""
         found: dict[str, Any] = {"name": self.name, "labels": self.labels, "path": self.path}
         if self.notify_url is not None:
             found["notify"] = {"url": self.notify_url}
         if self.recipients:
             found["encryption"] = {"age": list(self.recipients)}
+        if self.kubernetes_version is not None:
+            found["kubernetesVersion"] = self.kubernetes_version
+        if self.apis:
+            found["apis"] = list(self.apis)
+        if self.namespaces is not None:
+            found["namespaces"] = list(self.namespaces)
         return found
 
     MAX_NOTIFY_URL = 2048
@@ -56,3 +75,50 @@ class Destination:
             # Flux finds a Receiver by the exact request URI: a query would miss it
             return "must not have a query or a fragment"
         return None
+
+
+# -- the fields of CONTRACT section 11 ------------------------------------------------------
+
+MAX_APIS = 256
+MAX_NAMESPACES = 10_000
+_VERSION = re.compile(r"v?(1)\.(\d{1,3})(?:\.\d{1,4})?")
+
+
+def kubernetes_version(value: object) -> str:
+    """A destination's Kubernetes version as validation takes it ("1.33"; "v1.33.2" is read
+    so too); ValueError naming the versions statewriter ships schemas for otherwise."""
+    found = _VERSION.fullmatch(value) if isinstance(value, str) else None
+    version = f"{found.group(1)}.{int(found.group(2))}" if found else None
+    if version not in SUPPORTED:
+        raise ValueError(f"must be a Kubernetes version statewriter has the schemas of: "
+                         f"{SUPPORTED[0]} to {SUPPORTED[-1]} (e.g. {NEWEST})")
+    return version
+
+
+def api_entries(value: object) -> tuple[str, ...]:
+    """`apis`: API groups (`cert-manager.io`) or `group/version/Kind` entries
+    (`metrics.k8s.io/v1beta1/NodeMetrics`), sorted and without repeats."""
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise ValueError("must be a list of API groups or group/version/Kind entries")
+    if len(value) > MAX_APIS:
+        raise ValueError(f"must list at most {MAX_APIS} entries")
+    for item in value:
+        parts = item.split("/")
+        group_ok = names.is_group(parts[0]) and parts[0] != ""
+        if not (len(parts) == 1 and group_ok) and not (
+                len(parts) == 3 and group_ok and names.is_label(parts[1]) and names.is_kind(parts[2])):
+            raise ValueError(f"{item[:80]!r} is neither an API group (cert-manager.io) nor "
+                             "group/version/Kind (metrics.k8s.io/v1beta1/NodeMetrics)")
+    return tuple(sorted(set(value)))
+
+
+def namespace_list(value: object) -> tuple[str, ...]:
+    """`namespaces`: DNS-1123 labels, sorted and without repeats."""
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise ValueError("must be a list of namespace names")
+    if len(value) > MAX_NAMESPACES:
+        raise ValueError(f"must list at most {MAX_NAMESPACES} namespaces")
+    for item in value:
+        if not names.is_label(item):
+            raise ValueError(f"{item[:80]!r} is not a namespace name (a DNS-1123 label)")
+    return tuple(sorted(set(value)))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, TypeVar
 
 from gitops import caches, layout, names
-from gitops.destination import Destination
+from gitops.destination import Destination, api_entries, kubernetes_version, namespace_list
 from gitops.errors import CorruptState
 from gitops.identity import Identity
 from gitops.lru import Memo
@@ -216,8 +216,14 @@ def decode_destination(data: bytes) -> Destination:
         raise ValueError("labels must map strings to strings")
     if not isinstance(path, str) or not layout.is_valid_destination_path(path):
         raise ValueError(f"destination path {path!r} is not 1-8 DNS-1123 labels joined by '/'")
-    return Destination(name, dict(labels), path, _decode_notify(raw.get("notify")),
-                       recipients=_decode_encryption(raw.get("encryption")))
+    version = raw.get("kubernetesVersion")
+    namespaces = raw.get("namespaces")
+    return Destination(
+        name, dict(labels), path, _decode_notify(raw.get("notify")),
+        recipients=_decode_encryption(raw.get("encryption")),
+        kubernetes_version=None if version is None else kubernetes_version(version),
+        apis=api_entries(raw.get("apis", [])),
+        namespaces=None if namespaces is None else namespace_list(namespaces))
 
 
 def _decode_encryption(encryption: object) -> tuple[str, ...]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
 from gitops import layout, names
 from gitops.bundle import check_selectors
-from gitops.destination import Destination
+from gitops.destination import Destination, api_entries, kubernetes_version, namespace_list
 from gitops.errors import Conflict, EncryptionRequired, InvalidBundle, NotFound
 from gitops.index import Index, encode_destination
 from gitops.planner.draft import Draft, Plan, Policy, unchanged
@@ -26,12 +30,15 @@ def plan_put_destination(
     policy: Policy = Policy(),
     notify_url: object = None,
     recipients: object = None,
+    cluster: object = None,
 ) -> Plan:
     """Register or update a destination, then write what now belongs there. `notify_url`
     (None: none, also removing one it had) is POSTed after each push that changes it. Its
     Secrets are encrypted for `recipients` (age; an empty list: written in clear; None: the
     ones it had, so that an update that forgets them never writes Secrets in clear); a
-    change of them re-encrypts every Secret already there in the same commit."""
+    change of them re-encrypts every Secret already there in the same commit. `cluster`
+    says what its cluster serves and holds besides what statewriter writes (`Cluster`;
+    None: nothing declared), which objects are validated against."""
     if not names.is_label(name):
         raise InvalidBundle(f"destination name {name!r} is not a DNS-1123 label", field="name")
     labels = check_selectors(labels, "labels")
@@ -60,10 +67,13 @@ def plan_put_destination(
         if other.name != name and layout.paths_overlap(other.path, path):
             raise Conflict(f"path {path!r} overlaps destination {other.name!r} at {other.path!r}",
                            destination=other.name)
+    declared = _cluster(cluster)
     old = index.destinations.get(name)
     if recipients is None and old is not None:
         keys = old.recipients
-    new = Destination(name, dict(sorted(labels.items())), path, url, recipients=keys)
+    new = Destination(name, dict(sorted(labels.items())), path, url, recipients=keys,
+                      kubernetes_version=declared.kubernetes_version, apis=declared.apis,
+                      namespaces=declared.namespaces)
     if old == new:
         return unchanged(index, DestinationSaved(new))
     draft = Draft(index, tree, policy)
@@ -86,6 +96,42 @@ def plan_put_destination(
                 ("Statewriter-Destination", name), ("Statewriter-Actor", actor)]
     verb = "update" if old else "register"
     return draft.finish(f"{verb} destination {name}", trailers, DestinationSaved(new))
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What a destination's cluster serves and holds without statewriter, as a client sends
+    it (`kubernetesVersion`, `apis`, `namespaces`; checked when planned)."""
+
+    kubernetes_version: object = None
+    apis: object = None
+    namespaces: object = None
+
+
+@dataclass(frozen=True)
+class _Declared:
+    kubernetes_version: str | None
+    apis: tuple[str, ...]
+    namespaces: tuple[str, ...] | None
+
+
+def _cluster(cluster: object) -> _Declared:
+    given = cluster if isinstance(cluster, Cluster) else Cluster()
+    return _Declared(_field("kubernetesVersion", given.kubernetes_version, kubernetes_version),
+                     _field("apis", given.apis, api_entries) or (),
+                     _field("namespaces", given.namespaces, namespace_list))
+
+
+T = TypeVar("T")
+
+
+def _field(name: str, value: object, check: Callable[[object], T]) -> T | None:
+    if value is None:
+        return None
+    try:
+        return check(value)
+    except ValueError as error:
+        raise InvalidBundle(f"{name} {error}", field=name) from None
 
 
 def plan_delete_destination(

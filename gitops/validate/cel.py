@@ -36,6 +36,7 @@ import lark
 from celpy import celtypes
 from celpy.evaluation import CELEvalError, Evaluator
 
+from gitops import caches
 from gitops.lru import LRU
 from gitops.validate import cel_k8s
 from gitops.validate.cel_k8s import Budget, CostExceeded, K8sError, Unsupported
@@ -46,7 +47,6 @@ Schema = Mapping[str, Any]
 RULE_STEPS = 25_000  # evaluator steps one rule may take: about 0.25 s of CPU (see the tests)
 OBJECT_STEPS = 100_000  # steps for all the rules of one object; past it the rest are warnings
 MESSAGE_EXPRESSION_BYTES = 5 * 1024  # celconfig.MaxEvaluatedMessageExpressionSizeBytes
-_CACHED_RULES = 4096
 
 _VALIDATIONS = "x-kubernetes-validations"
 
@@ -79,7 +79,7 @@ class Compiled:
     uses_old_self: bool
 
 
-_COMPILED: LRU[str, Compiled] = LRU(_CACHED_RULES)
+_COMPILED: LRU[str, Compiled] = caches.lru("cel rules", caches.CEL_RULES)
 
 
 def compile_rule(text: str) -> Compiled:

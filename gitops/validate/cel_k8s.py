@@ -20,7 +20,6 @@ reads, so a rule cannot spend unbounded CPU inside one call."""
 from __future__ import annotations
 
 import contextvars
-import functools
 import ipaddress
 import itertools
 import math
@@ -32,6 +31,9 @@ from typing import Any, cast
 import re2
 from celpy import celtypes
 from celpy.evaluation import CELEvalError
+
+from gitops import caches
+from gitops.lru import Memo
 
 Value = Any  # a celpy value: celtypes, None, or one of the opaque classes below
 Function = Callable[..., Value]
@@ -437,14 +439,20 @@ _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # RE2 would print every refused pattern on stderr
 
 
-@functools.lru_cache(maxsize=512)
 def _compile_re2(pattern: str) -> Any:
+    return _RE2_PATTERNS[pattern]
+
+
+def _new_re2(pattern: str) -> Any:
     """Go's regexp and the RE2 library share a syntax; a pattern RE2 refuses may still be one
     Go accepts (or the reverse), so a compile failure is not Kubernetes' error."""
     try:
         return re2.compile(pattern, _RE2_OPTIONS)
     except re2.error as error:
         raise _Warn(f"regular expression {str(pattern)!r} not compiled by RE2: {error!r}") from error
+
+
+_RE2_PATTERNS: Memo[str, Any] = caches.memo("cel regexes", _new_re2, caches.CEL_REGEXES)
 
 
 class _Warn(Exception):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from gitops import caches
 from gitops.lru import Memo
 
 Matcher = Callable[[str], "bool | None"]
@@ -40,17 +41,25 @@ def _compile(pattern: str) -> Matcher:
     try:
         # as bytes: RE2 reads them as UTF-8 all the same, and the wrapper skips its offset
         # translation (four times faster on short strings)
-        compiled = re2.compile(pattern.encode(), _OPTIONS)
+        search = re2.compile(pattern.encode(), _OPTIONS).search
     except re2.error:
         return _undecidable
-    search = compiled.search
-    # The same values come back in every bundle (quantities, images, names): remember them.
-    results: Memo[str, bool] = Memo(lambda text: search(text.encode()) is not None, 4096)
-    return results.__getitem__
+
+    def matches(text: str) -> bool:
+        # The same values come back in every bundle (quantities, images, names): remembered,
+        # in one memo for every pattern (gitops.caches), so many patterns cannot multiply it.
+        found = _RESULTS.get((pattern, text))
+        if found is None:
+            found = _RESULTS[(pattern, text)] = search(text.encode()) is not None
+        return found
+
+    return matches
 
 
 def _undecidable(text: str) -> bool | None:
     return None
 
 
-_MATCHERS: Memo[str, Matcher] = Memo(_compile, 4096)
+_MATCHERS: Memo[str, Matcher] = caches.memo("go patterns", _compile, caches.GO_PATTERNS)
+_RESULTS: dict[tuple[str, str], bool] = caches.memo(
+    "go pattern results", lambda key: _MATCHERS[key[0]](key[1]) is True, caches.GO_PATTERN_RESULTS)

@@ -13,6 +13,7 @@ value has no digit and takes the slow path through inf.Dec.SetString, which need
 
 from __future__ import annotations
 
+from gitops import caches
 from gitops.lru import Memo
 
 # unicode.IsSpace, which strings.TrimSpace uses: not Python's str.isspace (that also strips the
@@ -139,4 +140,5 @@ def _int32(number: int) -> int:
 
 
 # The same quantities come back in every bundle: remember the answers.
-_KNOWN: Memo[str, bool] = Memo(lambda text: parses(text.strip(_GO_SPACE)), 4096)
+_KNOWN: Memo[str, bool] = caches.memo("quantities", lambda text: parses(text.strip(_GO_SPACE)),
+                                      caches.QUANTITIES)

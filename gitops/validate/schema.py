@@ -29,6 +29,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from gitops import caches
 from gitops.lru import LRU
 from gitops.validate import formats
 from gitops.validate.findings import Finding, child, describe, index
@@ -778,7 +779,8 @@ def cached_crd(
     return compiled
 
 
-_COMPILED: LRU[tuple[bytes, tuple[int, int], bool, int], Node] = LRU(256)
+_COMPILED: LRU[tuple[bytes, tuple[int, int], bool, int], Node] = caches.lru(
+    "crd schemas", caches.CRD_SCHEMAS)
 
 
 class _CrdCompiler:
