@@ -4,6 +4,7 @@
     ├── InvalidBundle           the input is malformed (which file, document, field, why)
     │   ├── EncryptionRequired  a Secret that cannot be written encrypted (secrets config)
     │   ├── InvalidQuery        a query parameter that cannot be used (`field` names it)
+    │   ├── InvalidObject       objects the destination's API server would refuse (`findings`)
     │   ├── YamlError           a YAML text that cannot be read (`reason`, `document`)
     │   │   └── YamlLimitExceeded   ... over a parse limit (also a LimitExceeded)
     │   └── SopsError           a document sops would refuse to encrypt or decrypt
@@ -61,6 +62,11 @@ class YamlError(InvalidBundle):
         super().__init__(reason)
         self.reason = reason
         self.document = document
+
+
+class InvalidObject(InvalidBundle):
+    """Objects the destination's API server would refuse (CONTRACT section 11): `findings`
+    lists every one (file, document, object, field, reason)."""
 
 
 class SopsError(InvalidBundle):

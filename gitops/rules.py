@@ -19,6 +19,8 @@ from gitops.yamlscalars import YAML_V3, readings
 STATEWRITER_PREFIX = "statewriter.dev/"
 PLACEMENT_ANNOTATION = "statewriter.dev/placement"
 MAX_ANNOTATIONS_BYTES = 256 * 1024  # keys and values together (apimachinery's ValidateAnnotations)
+KUSTOMIZE_OWNED = ("config.kubernetes.io/", "internal.config.kubernetes.io/")
+KUSTOMIZE_ID = "config.k8s.io/id"
 _QUALIFIED_NAME = ("an optional DNS-1123 subdomain and '/', then at most 63 letters, digits, "
                    "'-', '_' and '.', starting and ending with a letter or digit")
 
@@ -150,6 +152,12 @@ def _annotations_problem(annotations: object) -> str | None:
                 "Kubernetes allows")
     if annotations.get(PLACEMENT_ANNOTATION) not in (None, "dependency"):
         return f"{PLACEMENT_ANNOTATION} may only be 'dependency'"
+    for key in annotations:
+        if key.startswith(KUSTOMIZE_OWNED) or key == KUSTOMIZE_ID:
+            # kustomize reads these itself: `config.kubernetes.io/local-config` drops the
+            # object from the build without a word, the others are its own bookkeeping
+            return (f"metadata.annotations key {key!r} is kustomize's own: Flux's build would "
+                    "drop or rewrite it (and `config.kubernetes.io/local-config` the object)")
     return None
 
 

@@ -17,6 +17,7 @@ from gitops.normalize import Rendering, render, wants_dependency
 from gitops.owner import DEFAULT_NAMESPACE
 from gitops.planner.draft import Draft
 from gitops.planner.sealing import for_destination
+from gitops.planner.validating import Written, check_written
 from gitops.scheduling import initial_section
 
 
@@ -92,6 +93,7 @@ def holdings(draft: Draft, bundle: Bundle, destination: str) -> Holdings:
     declared = _declared_namespaces(bundle)
     holds: list[Held] = []
     writes: dict[ObjectKey, bytes] = {}
+    written: list[Written] = []  # what the destination's API server will see anew
     new_paths: set[str] = set()
     for item in render_bundle(draft, bundle, destination):
         rendering = item.rendering
@@ -112,17 +114,24 @@ def holdings(draft: Draft, bundle: Bundle, destination: str) -> Holdings:
             held = first if first == held else held
         holds.append(held)
         kept = draft.index.kept.get(key)
+        path = (layout.object_path(draft.destination(destination), section, rendering.identity,
+                                   holders) if holders else None)
         if (not holders or len(holders) - (owner in holders) == 0) and kept is None:
+            if path is None or draft.tree.blob_id(path) != rendering.blob:
+                written.append(Written(item.source, rendering.identity, path))
             writes[key] = rendering.content
             continue
-        path = layout.object_path(draft.destination(destination), section, rendering.identity,
-                                  holders or ())
+        path = path or layout.object_path(draft.destination(destination), section,
+                                          rendering.identity, ())
         current_blob = draft.tree.blob_id(path)
         if current_blob == rendering.blob:
             continue
         if _stored_content_stays(draft, bundle, key, holders, current_blob):
             continue
+        written.append(Written(item.source, rendering.identity,
+                               path if current_blob is not None else None))
         writes[key] = rendering.content
+    check_written(draft, bundle, destination, written)
     return Holdings(tuple(holds), writes)
 
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from gitops import layout
+from gitops.errors import Conflict, YamlError
+from gitops.identity import CRD_GROUP, CRD_KIND, crd_defines
 from gitops.index import Held, KeptContent, ObjectKey, OwnerRecord, encode_owner
 from gitops.owner import Owner
 from gitops.planner.draft import Draft
+from gitops.yamldocs import ParseLimits, load_documents
+
+_OWN_FILES = ParseLimits(max_depth=400, max_nodes=10**9)  # files statewriter wrote
 
 
 class Location(NamedTuple):
@@ -23,9 +28,12 @@ class Location(NamedTuple):
 def set_record(
     draft: Draft, owner: Owner, record: OwnerRecord | None, writes: dict[ObjectKey, bytes]
 ) -> None:
-    """Make `record` (None: nothing) what `owner` holds, moving and writing object files."""
+    """Make `record` (None: nothing) what `owner` holds, moving and writing object files.
+    Conflict, before anything changes, when that takes a CRD out of a destination while
+    objects of its kind stay there (CONTRACT section 4)."""
     index = draft.index
     old = index.owners.get(owner)
+    _guard_crds(draft, owner, old, record)
     keys = sorted({ObjectKey(d, h.identity) for r in (old, record) if r
                    for d, hs in r.objects.items() for h in hs})
     before = {key: locate(draft, key) for key in keys}
@@ -88,3 +96,60 @@ def _keep_generation(
     if known is None or known.blob != current or known.generation < left.generation:
         kept[key] = KeptContent(current, left.generation)
         draft.kept_changed.add(key.destination)
+
+
+def _guard_crds(draft: Draft, owner: Owner, old: OwnerRecord | None,
+                new: OwnerRecord | None) -> None:
+    """Refuse a change that leaves a destination without a CRD whose kind still has objects
+    there: a worker built from the repository would not serve them, and Flux would fail on
+    them (and deleting a CRD deletes every object of its kind)."""
+    if old is None:
+        return
+    kept = {ObjectKey(d, h.identity) for d, hs in (new.objects.items() if new else ()) for h in hs}
+    for destination, holds in old.objects.items():
+        for held in holds:
+            key = ObjectKey(destination, held.identity)
+            if held.identity.group_kind != (CRD_GROUP, CRD_KIND) or key in kept:
+                continue
+            holders = draft.index.objects.get(key)
+            if holders is None or set(holders) != {owner}:
+                continue  # another owner keeps it
+            defined = _defined_kind(draft, key)
+            if defined is not None:
+                _refuse_if_still_used(draft, owner, old, new, destination, key, defined)
+
+
+def _defined_kind(draft: Draft, key: ObjectKey) -> tuple[str, str] | None:
+    location = locate(draft, key)
+    content = draft.tree.read(location.path) if location else None
+    if content is None:
+        return None
+    try:
+        docs = load_documents(content.decode(), _OWN_FILES)
+    except (UnicodeDecodeError, YamlError):
+        return None
+    defined = crd_defines(docs[0]) if len(docs) == 1 else None
+    return defined[0] if defined else None
+
+
+def _refuse_if_still_used(draft: Draft, owner: Owner, old: OwnerRecord, new: OwnerRecord | None,
+                          destination: str, crd: ObjectKey, defined: tuple[str, str]) -> None:
+    def own(record: OwnerRecord | None) -> int:
+        holds = record.objects.get(destination, ()) if record else ()
+        return sum(1 for h in holds if h.identity.group_kind == defined)
+
+    remaining = (draft.index.kinds.get((destination, *defined)) or 0) - own(old) + own(new)
+    if remaining <= 0:
+        return
+    users = [(key.identity, holders) for key, holders in draft.index.objects.items()
+             if key.destination == destination and key.identity.group_kind == defined]
+    named = [f"{identity} ({', '.join(str(o) for o in sorted(holders))})"
+             for identity, holders in sorted(users, key=lambda u: u[0])[:10]]
+    group, kind = defined
+    raise Conflict(
+        f"{crd.identity} would leave destination {destination} while {remaining} object(s) of "
+        f"its kind {kind}.{group} stay there: {'; '.join(named)}. Remove those first (or keep "
+        "the CRD in this bundle)",
+        object=str(crd.identity), destination=destination,
+        owners=tuple(sorted({o for _, holders in users for o in holders})),
+        reason="a CRD still in use")
