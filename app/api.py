@@ -22,13 +22,14 @@ from app.models import DestinationBody, invalid_parameters
 from app.refused import note_refusal
 from app.requestid import request_id_of
 from gitops import planner
-from gitops.bundle import trailers_from_pairs
+from gitops.bundle import Bundle, trailers_from_pairs
 from gitops.destination import Destination
 from gitops.errors import InvalidBundle, NotFound, StoreUnavailable
 from gitops.flux import DEFAULT_PREFIX, flux_manifests
 from gitops.index import Index
 from gitops.owner import DEFAULT_PIPELINE, make_owner
 from gitops.planner import Policy
+from gitops.planner.check import check_bundle
 from gitops.planner.destinations import Cluster
 from gitops.reads.history import request_history
 from gitops.reads.requests import request_state
@@ -217,10 +218,19 @@ async def post_bundle(request: Request, who: Caller) -> JSONResponse:
     commits: 200 when placed (written, or unchanged: re-posting changes nothing), 202 while no
     destination matches (it is placed when one comes). `?dryRun=true` answers what would
     change without committing. Needs a token whose `promises` include the bundle's."""
-    config = _config(request)
-    media = media_type(request)
     query = bundle_query(request)
     note(request, dry_run=query.dryRun)
+    bundle = await _read_bundle(request, who, query)
+    operation = functools.partial(planner.plan_apply, bundle=bundle, actor=who.name,
+                                  policy=_policy(request))
+    return await _run(request, operation, query.dryRun)
+
+
+async def _read_bundle(request: Request, who: Principal, query: BundleQuery) -> Bundle:
+    """The bundle a request carries, JSON or a gzip'd tar; Forbidden before its body is read
+    when the token may not write its promise."""
+    config = _config(request)
+    media = media_type(request)
     if is_gzip(media):
         # The identity is known before the body: refuse a foreign promise unread.
         note(request, promise=query.promise, pipeline=query.pipeline or DEFAULT_PIPELINE,
@@ -241,9 +251,7 @@ async def post_bundle(request: Request, who: Caller) -> JSONResponse:
                                   functools.partial(_note_bundle, request))
         bundle = parse() if parses_quickly(body) else await run_in_threadpool(parse)
     who.require_promise(bundle.promise)
-    operation = functools.partial(planner.plan_apply, bundle=bundle, actor=who.name,
-                                  policy=_policy(request))
-    return await _run(request, operation, query.dryRun)
+    return bundle
 
 
 # A small body is parsed on the event loop: handing it to a worker thread cost about as
@@ -434,6 +442,36 @@ async def get_flux(
                           receiver=receiver, verify=config.signing is not None,
                           decryption=bool(destination.recipients))
     return PlainTextResponse(text, media_type="application/yaml")
+
+
+@router.post(
+    "/destinations/{name}/validate",
+    summary="Validate a bundle against a destination", tags=["destinations"],
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": BUNDLE_SCHEMA},
+        "application/gzip": {"schema": {"type": "string", "format": "binary"}},
+    }}, "parameters": _query_parameters(BundleQuery)},
+    responses={**schemas.answers(schemas.Validated, 200,
+                                 description="The destination's API server would take it"),
+               **schemas.refusals(401, 403, 404, 409, 413, 415, 422, 503, why={
+                   422: "InvalidObject: every object the API server would refuse, at once "
+                        "(`findings`); or an invalid bundle.",
+                   409: "It collides with what others hold there."})},
+)
+async def validate_bundle(request: Request, who: Caller, name: str) -> JSONResponse:
+    """A bundle (as `POST /v1/bundles` takes it) checked as if it were placed on destination
+    `name` now: every object as that cluster's API server checks it (kinds and versions
+    served, schemas, CRDs' rules, immutable fields, namespaces) and its conflicts with what
+    others hold there. Nothing is written. For a pipeline's own CI (`statewriter validate`).
+    Needs a token whose `promises` include the bundle's."""
+    bundle = await _read_bundle(request, who, bundle_query(request))
+    _, index, tree = await _snapshot(request)
+    checked = await run_in_threadpool(check_bundle, index, tree, bundle, name, _policy(request))
+    response = JSONResponse({"valid": True, "destination": checked.destination,
+                             "objects": checked.objects, "warnings": list(checked.warnings)})
+    for header, value in warning_headers({"warnings": checked.warnings}):
+        response.headers.append(header, value)
+    return response
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from app.client import (
     service_url,
 )
 from app.delete import DELETE_HELP, delete_command
+from app.validate import add_parser as validate_parser
 from app.version import VERSION
 from gitops.errors import StatewriterError
 from gitops.owner import DEFAULT_PIPELINE
@@ -160,6 +161,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="a commit trailer of the bundle's own, e.g. Change-Request=CHG-1042 "
                            "(repeatable; up to 16)")
 
+    validate_parser(commands)
+
     delete = commands.add_parser(
         "delete", help="remove what a request owns (delete workflows; idempotent)",
         description=DELETE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -185,6 +188,10 @@ def _run(args: argparse.Namespace) -> int:
         return _history(args)
     if args.command == "delete":
         return delete_command(args)
+    if args.command == "validate":
+        from app.validate import validate_command
+
+        return validate_command(args)
     from app.push import push_command
 
     status: int = push_command(args)

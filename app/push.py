@@ -44,7 +44,7 @@ ANSWER_KEYS = ("state", "commit", "changed", "destinations", "misplaced", "reaso
 def push_command(args: argparse.Namespace) -> int:
     try:
         url = _bundles_url(service_url(str(args.url)))
-        params = [*_identity(args).items(), *_trailers(args)]
+        params = [*push_identity(args).items(), *_trailers(args)]
         body = pack(Path(args.dir))
     except UsageError as error:
         print(f"statewriter: push: {error}", file=sys.stderr)
@@ -102,7 +102,8 @@ def _files(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _identity(args: argparse.Namespace) -> dict[str, str]:
+def push_identity(args: argparse.Namespace) -> dict[str, str]:
+    """The bundle's identity from the flags, as the tarball form's query parameters."""
     params = {"promise": str(args.promise), "pipeline": str(args.pipeline or DEFAULT_PIPELINE)}
     if args.request:
         namespace, name = split_request(str(args.request))

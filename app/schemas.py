@@ -52,6 +52,17 @@ class Owner(Documented):
     pipeline: str
 
 
+class ObjectFinding(Documented):
+    """One thing the destination's API server would refuse in one object."""
+
+    file: str = Field(description="the bundle's file")
+    document: int = Field(description="the document within `file`")
+    object: str = Field(description="<Kind>[.<group>] [<namespace>/]<name>")
+    field: str = Field(description='the field path, as the API server writes it ("" for the '
+                                   'object itself)', examples=["spec.nodeSets[0].count"])
+    reason: str
+
+
 class Error(Documented):
     """The body of every refusal (CONTRACT section 6): its kind, a sentence for a person, and
     what it is about when known (the bundle's file and document, the field, the object and its
@@ -60,7 +71,8 @@ class Error(Documented):
     model_config = ConfigDict(extra="allow", json_schema_extra=_absent_is_not_null)
 
     error: str = Field(
-        description="InvalidBundle (422), UnsupportedMediaType (415), LimitExceeded (413), "
+        description="InvalidBundle or InvalidObject (422), UnsupportedMediaType (415), "
+                    "LimitExceeded (413), "
                     "Conflict (409), NotFound (404), Forbidden (403), Unauthorized (401), "
                     "StoreUnavailable or RateLimited (503), InternalError (500)",
         examples=["Conflict"],
@@ -75,6 +87,9 @@ class Error(Documented):
     destination: str | Absent = None
     owners: list[Owner] | Absent = Field(None, description="who holds `object` already")
     requestId: str | Absent = Field(None, description="InternalError: the log lines' request id")
+    findings: list[ObjectFinding] | Absent = Field(
+        None, description="InvalidObject: every object the destination's API server would "
+                          "refuse, and why")
 
 
 WHY = {
@@ -133,6 +148,16 @@ class FileChanges(Documented):
     removed: list[str]
 
 
+class Validated(Documented):
+    """A bundle the destination's API server would take (nothing was written)."""
+
+    valid: Literal[True]
+    destination: str
+    objects: int = Field(description="the objects it would hold there")
+    warnings: list[str] = Field(description="what could not be checked, or what the cluster "
+                                            "may do differently (file, document, field)")
+
+
 class NotPlaced(Owner):
     destination: str
     reason: str
@@ -146,6 +171,9 @@ class Change(Documented):
     commit: str | None = Field(description="the branch tip when answered (null: no commit yet)")
     dryRun: bool | Absent = Field(None, description="true: nothing was committed")
     replaced: list[str] | Absent = Field(None, description="shared dependencies replaced")
+    warnings: list[str] | Absent = Field(
+        None, description="what could not be checked, or what the cluster may do differently "
+                          "(each names file, document and field; also `Warning: 299` headers)")
     keptAtNewerGeneration: list[str] | Absent = Field(
         None, description="dependencies kept because a newer promise generation wrote them")
     notPlaced: list[NotPlaced] | Absent = Field(
@@ -273,7 +301,7 @@ class DestinationDeleted(Change):
 
 MODELS: tuple[type[BaseModel], ...] = (
     Error, Health, Readiness, BundleAnswer, Deletion, RequestState, RequestHistory,
-    Destination, DestinationList, DestinationSaved, DestinationDeleted, CommitPage,
+    Destination, DestinationList, DestinationSaved, DestinationDeleted, CommitPage, Validated,
 )
 
 

@@ -12,12 +12,14 @@ folders touched". One module per operation:
     destinations.py  PUT and DELETE /v1/destinations/{name}
     retry.py         placing what a conflict kept out, once it is gone (a follow-up)
     migrate.py       bringing an older layout to the current one (at start-up)
+    check.py         a bundle planned against one destination, nothing written (validate)
 
 and the parts they share: `draft.py` (Draft, Plan, Policy), `holdings.py` (a bundle
 rendered for a destination, conflicts), `ownership.py` (who holds what, and the files that
 follow), `placing.py` (scheduling and waiting bundles), `stored.py` (bundles kept under
 `.statewriter/bundles`), `sealing.py` (Secrets encrypted for their destination, the last
-step of rendering), `trailers.py`, and `results.py` (the typed results).
+step of rendering), `validating.py` (what the destination's API server would refuse),
+`trailers.py`, and `results.py` (the typed results).
 """
 
 from gitops.planner.apply import plan_apply

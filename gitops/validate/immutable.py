@@ -21,32 +21,36 @@ FORCE_ANNOTATION = "kustomize.toolkit.fluxcd.io/force"
 
 _CERTAIN, _MAYBE = 2, 1
 
-# (group, kind) -> the fields (paths of keys) that cannot change, with their defaults where
-# leaving one out means the default
-_IMMUTABLE: Mapping[tuple[str, str], tuple[tuple[tuple[str, ...], object], ...]] = {
-    ("apps", "Deployment"): ((("spec", "selector"), None),),
-    ("apps", "ReplicaSet"): ((("spec", "selector"), None),),
-    ("apps", "DaemonSet"): ((("spec", "selector"), None),),
+# (group, kind) -> the fields (paths of keys) that cannot change: each with the default that
+# leaving it out means (None: none), and whether it is compared whole (a map of labels or
+# names, where any key one side lacks is a change) or as a structure (where a key one side
+# leaves out may be a default the API server fills in)
+_WHOLE, _STRUCTURE = True, False
+_IMMUTABLE: Mapping[tuple[str, str], tuple[tuple[tuple[str, ...], object, bool], ...]] = {
+    ("apps", "Deployment"): ((("spec", "selector"), None, _WHOLE),),
+    ("apps", "ReplicaSet"): ((("spec", "selector"), None, _WHOLE),),
+    ("apps", "DaemonSet"): ((("spec", "selector"), None, _WHOLE),),
     ("apps", "StatefulSet"): (
-        (("spec", "selector"), None), (("spec", "serviceName"), ""),
-        (("spec", "volumeClaimTemplates"), None),
-        (("spec", "podManagementPolicy"), "OrderedReady"),
+        (("spec", "selector"), None, _WHOLE), (("spec", "serviceName"), "", _WHOLE),
+        (("spec", "volumeClaimTemplates"), None, _STRUCTURE),
+        (("spec", "podManagementPolicy"), "OrderedReady", _WHOLE),
     ),
-    ("batch", "Job"): ((("spec", "selector"), None), (("spec", "template"), None)),
-    ("", "Service"): ((("spec", "clusterIP"), None),),
+    ("batch", "Job"): ((("spec", "selector"), None, _WHOLE),
+                       (("spec", "template"), None, _STRUCTURE)),
+    ("", "Service"): ((("spec", "clusterIP"), None, _WHOLE),),
     ("", "PersistentVolumeClaim"): (
-        (("spec", "storageClassName"), None), (("spec", "accessModes"), None),
-        (("spec", "volumeMode"), "Filesystem"), (("spec", "selector"), None),
-        (("spec", "dataSource"), None),
+        (("spec", "storageClassName"), None, _WHOLE), (("spec", "accessModes"), None, _WHOLE),
+        (("spec", "volumeMode"), "Filesystem", _WHOLE), (("spec", "selector"), None, _WHOLE),
+        (("spec", "dataSource"), None, _WHOLE),
     ),
-    ("rbac.authorization.k8s.io", "RoleBinding"): ((("roleRef",), None),),
-    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): ((("roleRef",), None),),
+    ("rbac.authorization.k8s.io", "RoleBinding"): ((("roleRef",), None, _WHOLE),),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): ((("roleRef",), None, _WHOLE),),
     ("storage.k8s.io", "StorageClass"): (
-        (("provisioner",), None), (("parameters",), None), (("reclaimPolicy",), "Delete"),
-        (("volumeBindingMode",), "Immediate"),
+        (("provisioner",), None, _WHOLE), (("parameters",), None, _WHOLE),
+        (("reclaimPolicy",), "Delete", _WHOLE), (("volumeBindingMode",), "Immediate", _WHOLE),
     ),
-    ("networking.k8s.io", "IngressClass"): ((("spec", "controller"), None),),
-    ("apiextensions.k8s.io", "CustomResourceDefinition"): ((("spec", "scope"), None),),
+    ("networking.k8s.io", "IngressClass"): ((("spec", "controller"), None, _WHOLE),),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): ((("spec", "scope"), None, _WHOLE),),
 }
 # ConfigMaps and Secrets marked `immutable: true` keep their data
 _DATA_FIELDS = {("", "ConfigMap"): ("data", "binaryData"), ("", "Secret"): ("data", "stringData")}
@@ -59,14 +63,17 @@ def immutable_findings(group: str, kind: str, new: Mapping[str, Any],
     if _forced(new):
         return []
     found: list[Finding] = []
-    for path, default in _IMMUTABLE.get((group, kind), ()):
+    for path, default, whole in _IMMUTABLE.get((group, kind), ()):
         before, after = _at(old, path), _at(new, path)
         if before is _MISSING and after is _MISSING:
             continue
         if default is not None:
             before = default if before is _MISSING else before
             after = default if after is _MISSING else after
-        found.extend(_finding(".".join(path), _difference(before, after)))
+        elif whole and _MISSING in (before, after):
+            continue  # set once where it was left out (a selector is required, a volume
+            # name may be set later): the API server decides, not a comparison of manifests
+        found.extend(_finding(".".join(path), _difference(before, after, whole)))
     fields = _DATA_FIELDS.get((group, kind))
     if fields and old.get("immutable") is True:
         if new.get("immutable") is not True:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from gitops import caches
+from gitops.frozen import DICTS, LISTS, FrozenDict, FrozenList
 from gitops.lru import LRU
 from gitops.validate import formats
 from gitops.validate.findings import Finding, child, describe, index
@@ -38,13 +39,15 @@ from gitops.validate.quantity import is_quantity
 
 # JSON kinds, as bits
 OBJECT, ARRAY, STRING, INTEGER, NUMBER, BOOLEAN = 1, 2, 4, 8, 16, 32
-_KIND_OF: Mapping[type, int] = {dict: OBJECT, list: ARRAY, str: STRING, int: INTEGER,
+# FrozenDict and FrozenList: documents a cache shares between bundles (gitops.frozen)
+_KIND_OF: Mapping[type, int] = {dict: OBJECT, FrozenDict: OBJECT, list: ARRAY, FrozenList: ARRAY,
+                                str: STRING, int: INTEGER,
                                 float: NUMBER, bool: BOOLEAN}
 _TYPE_BITS: Mapping[str, int] = {"object": OBJECT, "array": ARRAY, "string": STRING,
                                  "integer": INTEGER, "number": NUMBER, "boolean": BOOLEAN}
 _EXPECTED = ((OBJECT, "an object"), (ARRAY, "a list"), (STRING, "a string"),
              (INTEGER, "an integer"), (NUMBER, "a number"), (BOOLEAN, "true or false"))
-_PY_TYPES: Mapping[int, tuple[type, ...]] = {OBJECT: (dict,), ARRAY: (list,), STRING: (str,),
+_PY_TYPES: Mapping[int, tuple[type, ...]] = {OBJECT: DICTS, ARRAY: LISTS, STRING: (str,),
                                             INTEGER: (int,), NUMBER: (int, float), BOOLEAN: (bool,)}
 
 # What happens to a field an object's schema does not declare
@@ -308,9 +311,9 @@ def _passes(item: Any, node: Node) -> bool:
 def _descend(item: Any, node: Node, path: str, out: list[Finding], reset: bool) -> None:
     """_walk, or straight to the object or list check when the node has no other rule."""
     quick = node.quick
-    if quick == _QUICK_OBJECT and type(item) is dict:
+    if quick == _QUICK_OBJECT and type(item) in DICTS:
         _object(item, node, path, out, reset)
-    elif quick == _QUICK_ARRAY and type(item) is list:
+    elif quick == _QUICK_ARRAY and type(item) in LISTS:
         _array(item, node, path, out, reset)
     else:
         _walk(item, node, path, out, reset)
