@@ -14,6 +14,8 @@ CRD_NAMES = {
     "elasticsearches": ("elasticsearch.k8s.elastic.co", "Elasticsearch"),
     "kibanas": ("kibana.k8s.elastic.co", "Kibana"),
 }
+# the version each CRD serves, as ECK's own CRDs serve them (a Beat is beat.k8s.elastic.co/v1beta1)
+CRD_VERSIONS = {"agents": "v1alpha1", "beats": "v1beta1", "elasticsearches": "v1", "kibanas": "v1"}
 
 
 def crds(version: str = "2.8.0") -> str:
@@ -34,7 +36,7 @@ spec:
     singular: {kind.lower()}
   scope: Namespaced
   versions:
-  - name: v1
+  - name: {CRD_VERSIONS[plural]}
     served: true
     storage: true
     schema:
