@@ -23,6 +23,7 @@ formats, patterns, defaults) is settled when the node is compiled.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -73,8 +74,8 @@ class Node:
     """One compiled schema. Built by the compilers below and by `builtin`, then only read."""
 
     __slots__ = (
-        "accepts", "additional", "all_of", "any_of", "builtin", "embedded", "enum", "enum_keys",
-        "exclusive_maximum", "exclusive_minimum", "format", "format_name", "has_default",
+        "accepts", "additional", "all_of", "any_of", "builtin", "default", "embedded", "enum",
+        "enum_keys", "exclusive_maximum", "exclusive_minimum", "format", "format_name", "has_default",
         "int_range", "items", "key_defaults", "list_type", "map_keys", "max_items", "max_length",
         "max_properties", "maximum", "min_items", "min_length", "min_properties", "minimum",
         "multiple_of", "name", "not_", "nullable", "one_of", "pattern", "pattern_source",
@@ -90,6 +91,7 @@ class Node:
         self.builtin = False  # a Go type: nulls decode to zero values, decoding rules apply
         self.value_only = False  # in allOf/anyOf/oneOf/not: value validations only
         self.has_default = False
+        self.default: Any = None  # the value defaulting fills in (with has_default)
         self.enum: tuple[Any, ...] | None = None
         self.enum_keys: frozenset[Any] = frozenset()
         # objects
@@ -221,7 +223,35 @@ def _walk(value: Any, node: Node, path: str, out: list[Finding], reset: bool) ->
     if node.enum is not None:
         _enum(value, node, path, out)
     if node.all_of or node.any_of or node.one_of or node.not_ is not None:
-        _combinations(value, node, path, out)
+        # the API server applies defaults before it validates (a oneOf that tells two kinds
+        # of address apart by a `type` field with a default sees the default)
+        _combinations(_defaulted(value, node), node, path, out)
+
+
+def _defaulted(value: Any, node: Node) -> Any:
+    """`value` with what defaulting fills in below `node`: a missing (or null, where not
+    nullable) property that has a default takes it; parents are never created. A copy of
+    the containers it changes, never `value` itself (it may be shared: gitops.frozen)."""
+    if type(value) in DICTS:
+        changed = False
+        result = dict(value)
+        for name, below in node.properties.items():
+            current = result.get(name, _ABSENT)
+            if below.has_default and (current is _ABSENT or (current is None and not below.nullable)):
+                result[name] = copy.deepcopy(below.default)
+                changed = True
+            elif current is not _ABSENT and current is not None:
+                filled = _defaulted(current, below)
+                if filled is not current:
+                    result[name], changed = filled, True
+        return result if changed else value
+    if type(value) in LISTS and node.items is not None:
+        items = [_defaulted(item, node.items) for item in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    return value
+
+
+_ABSENT = object()
 
 
 def _mismatch(value: Any, kind: int, node: Node, path: str, out: list[Finding], reset: bool) -> int:
@@ -810,6 +840,7 @@ class _CrdCompiler:
             node.types = _TYPE_BITS[kind]
         node.nullable = raw.get("nullable") is True
         node.has_default = "default" in raw
+        node.default = raw.get("default")
         if isinstance(raw.get("enum"), list):
             node.enum = tuple(raw["enum"])
         self._strings(raw, node, kind)
