@@ -127,6 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("target", nargs="?", default=".")
     verify.add_argument("--no-kustomize", action="store_true", help="skip `kubectl kustomize`")
     verify.add_argument("--branch", help="the branch to clone (default: the remote's HEAD)")
+    verify.add_argument("--kubernetes-version", help="validate objects against this Kubernetes "
+                                                     "version (default: each destination's, "
+                                                     "else the newest supported)")
 
     history = commands.add_parser(
         "history", help="a request's audit trail, or the commits across requests",
@@ -372,8 +375,16 @@ def _verify(args: argparse.Namespace) -> int:
     from gitops.verify import verify_target
 
     token = os.environ.get("STATEWRITER_TOKEN", "").strip() or None
+    version = args.kubernetes_version
+    if version is not None:
+        from gitops.destination import kubernetes_version
+
+        try:
+            version = kubernetes_version(version)
+        except ValueError as error:
+            raise Failure(f"verify: --kubernetes-version {error}", EXIT_USAGE) from None
     findings = verify_target(args.target, kustomize=not args.no_kustomize, branch=args.branch,
-                             token=token)
+                             token=token, kubernetes_version=version)
     for finding in findings:
         print(redact(finding, [token] if token else []))
     if not findings:

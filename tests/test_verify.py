@@ -24,6 +24,7 @@ from gitops.owner import Owner
 from gitops.planner import plan_delete, plan_migrate
 from gitops.store.objects import Repository
 from gitops.tree import DictTree
+from gitops.validate import builtin
 from gitops.verify import builds, verify_path, verify_target, verify_tree
 from tests.fixtures.eck import request_bundle
 from tests.procs import layout_1_store, layout_store
@@ -222,6 +223,12 @@ def test_duplicate_identity_under_another_api_version(eck: dict[str, bytes]) -> 
     assert files[copy] != files[ES]
     relist(files, f"{W1}/resources")
     findings = verify(files, kustomize=True)  # kustomize alone accepts this
+    # invariant 9 too: the copy's version is not one its CRD serves
+    served = [f for f in findings if "is not a version its CRD" in f]
+    assert served == [f"{copy}: apiVersion: elasticsearch.k8s.elastic.co/v1beta1 is not a "
+                      "version its CRD elasticsearches.elasticsearch.k8s.elastic.co serves "
+                      f"(served: v1) (Kubernetes {builtin.NEWEST})"]
+    findings = [f for f in findings if f not in served]
     assert findings == [
         f"{copy}: Elasticsearch.elasticsearch.k8s.elastic.co default/example "
         f"(elasticsearch.k8s.elastic.co/v1beta1) is already at {ES} "
@@ -621,11 +628,22 @@ def test_a_repository_without_the_commit_to_verify_is_a_finding(tmp_path: Path) 
     ]
 
 
+def without_invariant_9(findings: list[str]) -> list[str]:
+    """Findings but those of invariant 9, which the fixture stores written by earlier layouts
+    hold since their makers predate validation: every Beat is of beat.k8s.elastic.co/v1beta1
+    while their ECK CRD served only v1, and one Deployment has neither selector nor template."""
+    served = [f for f in findings if f.endswith(f"(Kubernetes {builtin.NEWEST})")]
+    for finding in served:
+        assert ("_Beat.beat.k8s.elastic.co_" in finding and "v1beta1" in finding) or (
+            "Deployment.apps_platform-operator.yaml: spec." in finding), finding
+    return [f for f in findings if f not in served]
+
+
 def test_the_layout_1_fixture_store(tmp_path: Path) -> None:
     repo = v1_store(tmp_path)
     files = main_branch_files(repo)
-    findings = verify(files)
-    assert verify_target(str(repo), kustomize=False) == findings  # cloned, not checked out
+    findings = without_invariant_9(verify(files))
+    assert without_invariant_9(verify_target(str(repo), kustomize=False)) == findings  # cloned
     # One finding for the layout, none for the paths the migration moves; the rest is what
     # layout 1 wrote wrongly: a name too long, unquoted names and values YAML misreads.
     (long,) = [p for p in files if any(len(s.encode()) > 255 for s in p.split("/"))]
@@ -636,7 +654,7 @@ def test_the_layout_1_fixture_store(tmp_path: Path) -> None:
                                  "reads differently under YAML 1.1, YAML 1.2 and Go readers "
                                  "(quote it)")), finding
     # The same, read from a clone's objects (a checkout cannot hold the long name).
-    assert verify_target(str(repo), kustomize=False, branch="main") == findings
+    assert without_invariant_9(verify_target(str(repo), kustomize=False, branch="main")) == findings
     # Layout 1's objects are still checked against their owners, wherever they are.
     (cache,) = [p for p in files if p.endswith("/default_ConfigMap_cache.yaml")]
     del files[cache]
@@ -653,14 +671,14 @@ def test_the_layout_1_fixture_store_verifies_clean_once_migrated(tmp_path: Path)
             del files[path]
         else:
             files[path] = content
-    assert verify(files, kustomize=True) == []
+    assert without_invariant_9(verify(files, kustomize=True)) == []
 
 
 def test_the_layout_2_fixture_store_is_one_finding_until_migrated(tmp_path: Path) -> None:
     files = main_branch_files(layout_store(tmp_path / "v2.git", 2))
     layout_2 = (f"{layout.LAYOUT_RECORD}: layout 2: statewriter migrates it to layout "
                 f"{layout.VERSION} at start-up")
-    assert verify(files, kustomize=True) == [layout_2]
+    assert without_invariant_9(verify(files, kustomize=True)) == [layout_2]
     # its dependencies are still checked against their owners, wherever they are in the section
     (namespace,) = [p for p in files if p.startswith(f"{W1}/dependencies/")
                     and p.endswith("/Namespace_elastic-system.yaml")]
@@ -675,7 +693,7 @@ def test_the_layout_2_fixture_store_is_one_finding_until_migrated(tmp_path: Path
             del files[path]
         else:
             files[path] = content
-    assert verify(files, kustomize=True) == []
+    assert without_invariant_9(verify(files, kustomize=True)) == []
 
 
 # -- invariant 8: values survive the trip ----------------------------------------------------

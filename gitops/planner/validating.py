@@ -23,14 +23,9 @@ from gitops.planner.draft import Draft
 from gitops.secrets import is_sealed, is_secret
 from gitops.validate import builtin
 from gitops.validate.crds import CustomKind, custom_kind
-from gitops.validate.objects import Target, check_object
+from gitops.validate.objects import FLUX_GROUPS, FLUX_NAMESPACE, Target, check_object
 from gitops.yamldocs import ParseLimits, load_documents
 
-FLUX_NAMESPACE = "flux-system"
-# Flux's own APIs: every destination is a Flux worker (source, kustomize, helm and
-# notification are the default install's controllers)
-FLUX_GROUPS = frozenset({"source.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io",
-                         "helm.toolkit.fluxcd.io", "notification.toolkit.fluxcd.io"})
 MAX_FINDINGS = 200  # listed in one refusal (all are counted)
 _OWN_FILES = ParseLimits(max_depth=400, max_nodes=10**9)  # files statewriter wrote
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pyrage
@@ -52,7 +52,7 @@ def is_secret_document(doc: object) -> bool:
     return is_secret(api_version.rpartition("/")[0], kind)
 
 
-def claims_encryption(doc: dict[str, Any]) -> bool:
+def claims_encryption(doc: Mapping[str, Any]) -> bool:
     """Whether the document says it is SOPS-encrypted (a top-level `sops` key, of any shape:
     `envelope_problem` says whether it is one)."""
     return METADATA_KEY in doc

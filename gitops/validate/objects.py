@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gitops.secrets.envelope import ENCRYPTED_FIELDS, claims_encryption
 from gitops.validate import builtin
 from gitops.validate.cel import check_rules
 from gitops.validate.crds import CRD_GROUP, CustomKind, crd_problems
@@ -19,6 +20,11 @@ from gitops.validate.schema import check
 
 # Namespaces every cluster has (CONTRACT section 11), besides the Flux namespace
 ALWAYS_THERE = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+FLUX_NAMESPACE = "flux-system"
+# Flux's own APIs: every destination is a Flux worker (source, kustomize, helm and
+# notification are the default install's controllers)
+FLUX_GROUPS = frozenset({"source.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io",
+                         "helm.toolkit.fluxcd.io", "notification.toolkit.fluxcd.io"})
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ def check_object(doc: Mapping[str, Any], target: Target,
                  old: Mapping[str, Any] | None = None) -> list[Finding]:
     """Every finding for `doc` (normalised: its namespace set when it is namespaced) in
     `target`; `old` is the object it replaces there (None: it is new)."""
+    doc, old = as_applied(doc), None if old is None else as_applied(old)
     api_version, kind = str(doc["apiVersion"]), str(doc["kind"])
     group, _, version = api_version.rpartition("/")
     found: list[Finding] = []
@@ -97,3 +104,15 @@ def _namespace(doc: Mapping[str, Any], target: Target) -> list[Finding]:
                                           f"in destination {target.name}, which declares no "
                                           "namespaces: the apply fails unless it exists there",
                     warning=True)]
+
+
+def as_applied(doc: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What of `doc` the API server sees: a SOPS-encrypted document (a Secret its pipeline
+    encrypted, or one statewriter did) is decrypted by Flux first, so its `sops` block never
+    reaches the cluster and its encrypted values are not what the cluster checks."""
+    if not claims_encryption(doc):
+        return doc
+    return {key: value for key, value in doc.items() if key not in _ENCRYPTED_PARTS}
+
+
+_ENCRYPTED_PARTS = frozenset({"sops", *ENCRYPTED_FIELDS})

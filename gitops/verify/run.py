@@ -11,7 +11,7 @@ from gitops.destination import Destination
 from gitops.layout import STATE
 from gitops.normalize import DEFAULT_PROTECTED
 from gitops.tree import Tree
-from gitops.verify import builds, folders, objects, scalars, secrets, state
+from gitops.verify import builds, folders, objects, scalars, secrets, served, state
 from gitops.verify.builds import Build
 from gitops.verify.folders import SOURCEIGNORE
 
@@ -22,9 +22,12 @@ def verify_tree(
     kubectl: str = "kubectl",
     *,
     protect_from_prune: frozenset[str] = DEFAULT_PROTECTED,
+    kubernetes_version: str | None = None,
 ) -> list[str]:
-    """Every violation of CONTRACT section 3 in `tree`, one finding per problem."""
-    return verify_files(dict(tree.files("")), kustomize, kubectl, protect_from_prune)
+    """Every violation of CONTRACT section 3 in `tree`, one finding per problem; objects are
+    validated against `kubernetes_version` (None: each destination's, else the newest)."""
+    return verify_files(dict(tree.files("")), kustomize, kubectl, protect_from_prune,
+                        kubernetes_version=kubernetes_version)
 
 
 def verify_files(
@@ -33,6 +36,7 @@ def verify_files(
     kubectl: str,
     protected: frozenset[str],
     disk: Path | None = None,
+    kubernetes_version: str | None = None,
 ) -> list[str]:
     """`verify_tree` on path -> content; `disk` is a checkout holding exactly `files`, where
     whole sections are built in place."""
@@ -51,7 +55,7 @@ def verify_files(
     jobs: list[Build] = []
     for name in sorted(placed):
         jobs.extend(_destination(known, known.destinations[name], placed[name], objects_known,
-                                 protected, findings))
+                                 protected, findings, kubernetes_version))
     if kustomize:
         findings.extend(builds.run(kubectl, jobs, disk))
     return findings
@@ -87,6 +91,7 @@ def _destination(
     paths_known: bool,
     protected: frozenset[str],
     findings: list[str],
+    kubernetes_version: str | None = None,
 ) -> list[Build]:
     """Checks one destination; returns what `kubectl kustomize` should build."""
     if not files:
@@ -99,6 +104,7 @@ def _destination(
     seen = objects.identify(destination, parsed, unreadable, known.index, protected, findings)
     objects.check_holdings(destination, known.index, seen, files, paths_known, findings)
     secrets.check(destination, mappings, findings)
+    served.check(destination, parsed, kubernetes_version, findings)
     jobs: list[Build] = []
     for section in layout.SECTIONS:
         scalars.check(tree.sections[section], findings)

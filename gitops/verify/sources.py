@@ -39,6 +39,7 @@ def verify_path(
     kubectl: str = "kubectl",
     *,
     protect_from_prune: frozenset[str] = DEFAULT_PROTECTED,
+    kubernetes_version: str | None = None,
 ) -> list[str]:
     """`verify_tree` on a checkout (its `.git` skipped), plus the symlinks found on disk."""
     root = Path(root)
@@ -56,7 +57,8 @@ def verify_path(
                 findings.append(f"{rel}: cannot be read: {error.strerror}")
     # With nothing on disk that the tree leaves out, sections built whole are built in place.
     disk = None if findings else root
-    findings.extend(verify_files(files, kustomize, kubectl, protect_from_prune, disk))
+    findings.extend(verify_files(files, kustomize, kubectl, protect_from_prune, disk,
+                                 kubernetes_version))
     return findings
 
 
@@ -68,6 +70,7 @@ def verify_target(
     branch: str | None = None,
     protect_from_prune: frozenset[str] = DEFAULT_PROTECTED,
     token: str | None = None,
+    kubernetes_version: str | None = None,
 ) -> list[str]:
     """A checkout directory is verified in place; a bare repository or a git URL
     (file://, git://, http(s)://, ssh://, user@host:path) is cloned first (depth 1). `token`
@@ -77,7 +80,8 @@ def verify_target(
     if "://" not in target and local.is_dir() and not _is_bare_repository(local):
         if branch is not None:
             return [f"{target}: --branch applies only to repositories that are cloned"]
-        return verify_path(local, kustomize, kubectl, protect_from_prune=protect_from_prune)
+        return verify_path(local, kustomize, kubectl, protect_from_prune=protect_from_prune,
+                           kubernetes_version=kubernetes_version)
     if "://" not in target and not local.exists() and not _looks_like_scp_url(target):
         return [f"{target}: no such directory or repository"]
     url = local.resolve().as_uri() if "://" not in target and local.exists() else target
@@ -101,10 +105,11 @@ def verify_target(
         if not long_segments(entry.path for entry in entries):  # else verify_files names them
             failure = _git(["-C", str(clone), "checkout", "--quiet", "--force", "HEAD"], env)
             if failure is None:
-                return verify_path(clone, kustomize, kubectl, protect_from_prune=protect_from_prune)
+                return verify_path(clone, kustomize, kubectl, protect_from_prune=protect_from_prune,
+                                   kubernetes_version=kubernetes_version)
             findings = _not_checked_out(shown, clone, entries, failure)
         return findings + _verify_objects(shown, clone, entries, env, kustomize, kubectl,
-                                          protect_from_prune)
+                                          protect_from_prune, kubernetes_version)
 
 
 def _basic_auth_header(token: str) -> dict[str, str]:
@@ -143,7 +148,7 @@ def _entries(clone: Path, env: dict[str, str]) -> list[_Entry] | None:
 
 def _verify_objects(
     shown: str, clone: Path, entries: list[_Entry], env: dict[str, str], kustomize: bool,
-    kubectl: str, protect_from_prune: frozenset[str],
+    kubectl: str, protect_from_prune: frozenset[str], kubernetes_version: str | None = None,
 ) -> list[str]:
     """Verifies the clone's HEAD as its object database holds it: for a tree that cannot be
     checked out, so every check still runs."""
@@ -157,7 +162,8 @@ def _verify_objects(
     findings = [_symlink(entry.path) for entry in entries if entry.mode == _SYMLINK_MODE]
     files = {entry.path: blob[1] for entry, blob in zip(entries, blobs, strict=True)
              if entry.mode != _SYMLINK_MODE and blob is not None}
-    findings.extend(verify_files(files, kustomize, kubectl, protect_from_prune))
+    findings.extend(verify_files(files, kustomize, kubectl, protect_from_prune,
+                                 kubernetes_version=kubernetes_version))
     return findings
 
 
