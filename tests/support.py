@@ -26,6 +26,7 @@ from gitops.planner import (
     plan_delete_destination,
     plan_put_destination,
 )
+from gitops.planner.destinations import Cluster
 from gitops.tree import DictTree, Tree, blob_id
 from gitops.writer import Operation, Writer
 from gitops.yamldocs import dump_document
@@ -43,6 +44,12 @@ KUBECTL = shutil.which("kubectl")
 # Real-world manifests kept in the repository, with provenance (tests/fixtures/corpus/README.md)
 CORPUS_ROOT = Path(__file__).resolve().parent / "fixtures" / "corpus"
 CORPUS = CORPUS_ROOT / "kratix"  # syntasso/kratix's manifests, the first source
+
+
+# What the tests' destinations serve besides the built-in kinds: the Deployments of
+# apps/v1beta2 some tests write to show that an identity has no version (no Kubernetes the
+# service supports serves that version: a destination must declare it)
+TEST_CLUSTER = Cluster(apis=["apps/v1beta2/Deployment"])
 
 
 class World:
@@ -70,11 +77,14 @@ class World:
     # -- operations ------------------------------------------------------------------------
 
     def destination(
-        self, name: str, labels: dict[str, str] | None = None, path: str | None = None
+        self, name: str, labels: dict[str, str] | None = None, path: str | None = None,
+        cluster: Cluster | None = None,
     ) -> Plan:
+        """Register a destination; `cluster` says what its cluster serves and holds besides
+        the built-in kinds and what statewriter writes (TEST_CLUSTER: apps/v1beta2)."""
         return self.run(
             plan_put_destination(self.index, self.tree, name, labels or {}, path, "tester",
-                                 self.policy)
+                                 self.policy, cluster=cluster)
         )
 
     def apply(self, payload: dict[str, Any], actor: str = "tester") -> Plan:
@@ -139,6 +149,14 @@ def manifest(
     # name `1e3` plain, which the Go readers, and statewriter, read as a number)
     return dump_document({"apiVersion": api_version, "kind": kind, "metadata": metadata,
                           **fields}).decode()
+
+
+def deployment(name: str, namespace: str | None = None, image: str = "nginx:1.27") -> str:
+    """The smallest Deployment the API server takes."""
+    return manifest("apps/v1", "Deployment", name, namespace, spec={
+        "selector": {"matchLabels": {"app": name}},
+        "template": {"metadata": {"labels": {"app": name}},
+                     "spec": {"containers": [{"name": name, "image": image}]}}})
 
 
 def crd(group: str, kind: str, scope: str = "Namespaced", version: str = "1") -> str:

@@ -59,8 +59,12 @@ def http(server: Server) -> Iterator[httpx.Client]:
         yield client
 
 
-def put_destination(http: httpx.Client, name: str, labels: Mapping[str, str]) -> httpx.Response:
-    answer = http.put(f"/v1/destinations/{name}", json={"labels": dict(labels)})
+def put_destination(http: httpx.Client, name: str, labels: Mapping[str, str],
+                    apis: list[str] | None = None) -> httpx.Response:
+    body: dict[str, object] = {"labels": dict(labels)}
+    if apis:
+        body["apis"] = apis
+    answer = http.put(f"/v1/destinations/{name}", json=body)
     assert answer.status_code == 200, answer.text
     return answer
 
@@ -334,7 +338,8 @@ def test_ambiguous_strings_arrive_as_strings(
     server: Server, http: httpx.Client, tmp_path: Path
 ) -> None:
     labels = {"finding": "values"}
-    put_destination(http, "values", labels)
+    # the Probe's group is served by that cluster without statewriter (no CRD: any spec goes)
+    put_destination(http, "values", labels, apis=["values.example.com"])
     config_key = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
     data = {f"value-{i}": text for i, text in enumerate(AMBIGUOUS)}
     data.update({text: text for text in AMBIGUOUS if set(text) <= config_key})  # also as keys

@@ -58,6 +58,8 @@ ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 # Refusals the planner decides (gitops.planner), which the routes cannot show
 PLANNED = {
     "post_bundle": {409},  # an object another owner holds differently
+    # as post_bundle, against one destination: unknown, objects refused, conflicts
+    "validate_bundle": {404, 409, 422},
     "put_destination": {409},  # a path overlapping another destination's
     "delete_destination": {404, 409},  # unknown; requests still scheduled there
     "delete_request": {404},  # the request owns nothing
@@ -143,6 +145,8 @@ def expected_errors(route: Any) -> set[int]:
         errors |= {413, 422}
     if "require_json" in code:
         errors.add(415)
+    if "_read_bundle" in code:  # a bundle's body: read_body and require_json in one
+        errors |= {413, 415, 422}
     if "_snapshot" in code or "_run" in code:
         errors.add(503)  # it reads the store, or writes through the writer lane
     if "_run" in code:

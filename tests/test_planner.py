@@ -32,12 +32,14 @@ from gitops.planner.results import DestinationSaved
 from gitops.tree import DictTree
 from tests.fixtures.eck import CRD_NAMES, OPERATOR, crds, request_bundle, stack
 from tests.support import (
+    TEST_CLUSTER,
     World,
     assert_reloads,
     build_all,
     check_tree,
     config_map,
     crd,
+    deployment,
     index_state,
     kustomize,
     manifest,
@@ -233,7 +235,7 @@ def test_refused_plans_raise_and_leave_index_and_tree_unchanged(
     setup: Callable[[World], dict[str, Any]], error: type[StatewriterError]
 ) -> None:
     world = World()
-    world.destination(DEST)
+    world.destination(DEST, cluster=TEST_CLUSTER)
     body = setup(world)
     state, files = index_state(world.index), world.files()
 
@@ -267,7 +269,7 @@ def test_conflict_names_the_object_its_owners_and_the_reason() -> None:
 
 def test_object_owned_only_by_this_owner_is_replaced_also_under_another_api_version() -> None:
     world = World()
-    world.destination(DEST)
+    world.destination(DEST, cluster=TEST_CLUSTER)
     world.apply(payload("p1", "team-a/one", {"web.yaml": _deployment("apps/v1beta2")}))
     world.apply(payload("p1", "team-a/one", {"web.yaml": _deployment("apps/v1")}))
     (doc,) = world.objects(req("team-a", "p1", "one")).values()
@@ -1111,12 +1113,17 @@ def test_object_file_names_over_255_bytes_are_shortened_deterministically(tmp_pa
     world = World()
     world.destination(DEST)
     name = "c" * 253
-    group = "g" * 60 + "." + "example.com"
+    # the longest CRD name the API server takes: a plural of at most 63 characters (a DNS-1035
+    # label) and a group of labels of at most 63, 253 in all
+    group = ".".join(["g" * 60] * 3) + ".example.com"
     plural = "p" * (253 - len(group) - 1)
     long_crd = manifest("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"{plural}.{group}",
                         spec={"group": group, "scope": "Namespaced",
                               "names": {"kind": "Long", "plural": plural, "singular": "long"},
-                              "versions": [{"name": "v1", "served": True, "storage": True}]})
+                              "versions": [{"name": "v1", "served": True, "storage": True,
+                                            "schema": {"openAPIV3Schema": {
+                                                "type": "object",
+                                                "x-kubernetes-preserve-unknown-fields": True}}}]})
     world.apply(payload("p1", "team-a/one", {"cm.yaml": config_map(name), "crd.yaml": long_crd,
                                              "long.yaml": manifest(f"{group}/v1", "Long", name)}))
     for path in world.files():
@@ -1166,8 +1173,7 @@ def test_dependencies_sit_in_a_folder_per_api_group_a_crd_in_the_group_it_define
         "tenant.yaml": manifest("example.com/v1", "Tenant", "acme"),
         "ns.yaml": manifest("v1", "Namespace", "ops"),
         "role.yaml": manifest("rbac.authorization.k8s.io/v1", "ClusterRole", "reader", rules=[]),
-        "op.yaml": config_map("operator", "ops") + "---\n" + manifest(
-            "apps/v1", "Deployment", "operator", "ops", spec={"replicas": 1}),
+        "op.yaml": config_map("operator", "ops") + "---\n" + deployment("operator", "ops"),
     }))
     cluster = f"{DEPS}/_cluster"
     assert sorted(p.removeprefix(f"{DEPS}/") for p in world.objects(DEPS)) == [
@@ -1195,7 +1201,7 @@ def test_a_group_folder_that_empties_goes_with_its_kustomization() -> None:
     world = World()
     world.destination(DEST)
     both = {"cm.yaml": config_map("settings", "ops"),
-            "deploy.yaml": manifest("apps/v1", "Deployment", "operator", "ops", spec={})}
+            "deploy.yaml": deployment("operator", "ops")}
     world.apply(payload("p1", files=both))
     plan = world.apply(payload("p1", files={"cm.yaml": both["cm.yaml"]}))
     assert [p for p in plan.files.removed if p.startswith(DEST)] == [

@@ -35,7 +35,15 @@ from gitops.errors import Conflict, InvalidBundle, NotFound, StatewriterError
 from gitops.index import decode_owner
 from gitops.owner import Owner
 from gitops.planner import Plan, plan_apply, plan_delete
-from tests.support import World, assert_reloads, build_all, check_tree, index_state, rendezvous_order
+from tests.support import (
+    TEST_CLUSTER,
+    World,
+    assert_reloads,
+    build_all,
+    check_tree,
+    index_state,
+    rendezvous_order,
+)
 
 IdKey = tuple[str, str, str, str]  # group, kind, namespace, name
 Selectors = dict[str, str]
@@ -290,7 +298,7 @@ def comparable(world: World) -> dict[str, Any]:
 def replayed(scenario: Scenario, model: Model) -> World:
     world = World()
     for name, labels in scenario.destinations.items():
-        world.destination(name, labels)
+        world.destination(name, labels, cluster=TEST_CLUSTER)
     for owner in sorted(model.owners, key=lambda o: model.owners[o].changed_at):
         world.apply(model.owners[owner].body)
     return world
@@ -350,7 +358,7 @@ def run_step(world: World, model: Model, number: int, step: Step) -> None:
 def test_random_applies_and_deletes_keep_the_contract(scenario: Scenario) -> None:
     world = World()
     for name, labels in scenario.destinations.items():
-        world.destination(name, labels)
+        world.destination(name, labels, cluster=TEST_CLUSTER)
     model = Model(scenario)
     for number, step in enumerate(scenario.steps):
         placed_before = placements(world)
