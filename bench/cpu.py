@@ -13,7 +13,12 @@ documents), each figure the median of `--rounds` rounds of `--bundles` distinct 
   seen before) and cold (every file text new);
 - a process pool: a request's own files parsed here against handed to `--workers` processes
   (8 threads submitting), counting this process's CPU only (what the service's one core of
-  Python pays); and a whole parsed bundle pickled out and in.
+  Python pays); and a whole parsed bundle pickled out and in;
+- validation before commit (`gitops.validate.objects.check_object`), per object: a request's
+  own objects (what every new request pays: its Elasticsearch, Kibana and Beat against the
+  ECK CRDs' compiled schemas and rules), and the shared ones (CRDs, the operator) checked
+  cold, every cache emptied first (what the first request of a promise pays once: compiling
+  each CRD's schema, checking the CRD itself and the built-in kinds' schemas).
 
 Prints milliseconds per bundle and each figure as a share of a new request's intake.
 """
@@ -41,7 +46,12 @@ if __package__ in (None, ""):  # `python bench/cpu.py`
 from app.bodies import json_bundle, strict_json
 from app.config import Config
 from bench.state import bundle_json
+from gitops import caches
 from gitops.bundle import Limits, parse_file
+from gitops.identity import CRD_GROUP, CRD_KIND
+from gitops.validate import builtin
+from gitops.validate.crds import CustomKind, custom_kind
+from gitops.validate.objects import FLUX_GROUPS, FLUX_NAMESPACE, Target, check_object
 
 # optional: measured only when installed
 orjson = importlib.import_module("orjson") if importlib.util.find_spec("orjson") else None
@@ -115,6 +125,39 @@ def pool_cpu(bundles: int, rounds: int, workers: int) -> tuple[float, float]:
         return per_round(here, rounds), per_round(handed, rounds)
 
 
+def validation_cpu(bundles: list[Any], rounds: int) -> tuple[float, float]:
+    """CPU ms per object of validating a request's own objects (warm) and the shared ones
+    (cold), median over rounds."""
+    crds = [d.doc for d in bundles[0].documents if d.doc["kind"] == CRD_KIND
+            and d.doc["apiVersion"].startswith(CRD_GROUP + "/")]
+
+    def kind_of(group: str, kind: str) -> CustomKind | None:
+        for crd in crds:
+            found = custom_kind(crd, builtin.NEWEST)
+            if found is not None and found.group == group and found.kind == kind:
+                return found
+        return None
+
+    target = Target("bench", builtin.NEWEST, FLUX_GROUPS, None, FLUX_NAMESPACE, kind_of,
+                    lambda name: True)
+    own = [d.doc for b in bundles for d in b.documents if d.file in OWN_FILES]
+    shared = [d.doc for d in bundles[0].documents if d.file not in OWN_FILES]
+    for doc in own:  # warm: the CRDs compiled once, as the service keeps them
+        check_object(doc, target)
+    warm, cold = [], []
+    for _ in range(rounds):
+        started = time.process_time()
+        for doc in own:
+            check_object(doc, target)
+        warm.append((time.process_time() - started) / len(own) * 1000)
+        caches.clear()
+        started = time.process_time()
+        for doc in shared:
+            check_object(doc, target)
+        cold.append((time.process_time() - started) / len(shared) * 1000)
+    return statistics.median(warm), statistics.median(cold)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundles", type=int, default=200)
@@ -157,6 +200,11 @@ def main() -> int:
         ("a whole parsed bundle pickled out and in",
          per_bundle(lambda i: pickle.loads(pickle.dumps(parsed[int(i)])),
                     [str(i).encode() for i in range(len(parsed))], args.rounds)),
+    ]
+    warm, cold = validation_cpu(parsed, args.rounds)
+    rows += [
+        ("validation, per object of a request's own (CRDs compiled)", warm),
+        ("validation, per shared object (CRD, operator) checked cold, paid once per promise", cold),
     ]
     print(f"{len(bodies)} ECK bundles of {statistics.mean(map(len, bodies)) / 1024:.1f} KiB, "
           f"median of {args.rounds} rounds, CPU ms per bundle:\n")

@@ -82,7 +82,8 @@ def _listed(apis: frozenset[str], group: str, version: str, kind: str) -> bool:
 def _not_served(target: Target, api_version: str, kind: str, group: str) -> str:
     if group == "" or any(g == group for g, _, _ in builtin.builtin_kinds(target.kubernetes)):
         return (f"{kind} of {api_version} is not served by Kubernetes {target.kubernetes} "
-                f"(destination {target.name}'s kubernetesVersion)")
+                f"(destination {target.name}'s kubernetesVersion, or the newest statewriter knows "
+                "when it declares none)")
     return (f"{kind} of {api_version} is not served by destination {target.name}: no CRD there "
             f"defines it and its apis do not list {group} (add the group to the destination's "
             "apis if its cluster serves it without statewriter)")
