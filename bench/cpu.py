@@ -201,10 +201,11 @@ def main() -> int:
          per_bundle(lambda i: pickle.loads(pickle.dumps(parsed[int(i)])),
                     [str(i).encode() for i in range(len(parsed))], args.rounds)),
     ]
-    warm, cold = validation_cpu(parsed, args.rounds)
+    own_objects, shared_cold = validation_cpu(parsed, args.rounds)
     rows += [
-        ("validation, per object of a request's own (CRDs compiled)", warm),
-        ("validation, per shared object (CRD, operator) checked cold, paid once per promise", cold),
+        ("validation, per object of a request's own (CRDs compiled)", own_objects),
+        ("validation, per shared object (CRD, operator) checked cold, paid once per promise",
+         shared_cold),
     ]
     print(f"{len(bodies)} ECK bundles of {statistics.mean(map(len, bodies)) / 1024:.1f} KiB, "
           f"median of {args.rounds} rounds, CPU ms per bundle:\n")
