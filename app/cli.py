@@ -40,6 +40,7 @@ from app.version import VERSION
 from gitops.errors import StatewriterError
 from gitops.owner import DEFAULT_PIPELINE
 from gitops.redact import redact, redact_url
+from gitops.store.base import DEFAULT_BRANCH
 
 EXIT_FAILURE = 1  # what failed at run time: a store, a service, a file
 EXIT_USAGE = 2  # a mistake in the flags, the environment or the config file
@@ -136,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     source = history.add_mutually_exclusive_group(required=True)
     source.add_argument("--url", help="the service's URL")
     source.add_argument("--repo", type=Path, help="a repository (bare or checkout)")
-    history.add_argument("--branch", default="main", help="with --repo (default: main)")
+    history.add_argument("--branch", default=DEFAULT_BRANCH, help=f"with --repo (default: {DEFAULT_BRANCH})")
     history.add_argument("--json", action="store_true", help="one JSON list of the commits")
     for flag, what in (("--promise", "naming this promise"),
                        ("--destination", "naming this destination"),
