@@ -139,7 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     source = history.add_mutually_exclusive_group(required=True)
     source.add_argument("--url", help="the service's URL")
     source.add_argument("--repo", type=Path, help="a repository (bare or checkout)")
-    history.add_argument("--branch", default="main", help="with --repo (default: main)")
+    # None: gitops.store's DEFAULT_BRANCH, imported where the store is read (importing gitops.store
+    # here would cost every command ~60 ms)
+    history.add_argument("--branch", help="with --repo (default: main)")
     history.add_argument("--json", action="store_true", help="one JSON list of the commits")
     for flag, what in (("--promise", "naming this promise"),
                        ("--destination", "naming this destination"),
@@ -435,6 +437,7 @@ def _request_history(args: argparse.Namespace) -> int:
     from app.answers import jsonable
     from gitops.errors import NotFound
     from gitops.reads.history import request_history
+    from gitops.store.base import DEFAULT_BRANCH
     from gitops.store.reads import open_repository
 
     promise = args.request_promise
@@ -460,7 +463,7 @@ def _request_history(args: argparse.Namespace) -> int:
     else:
         try:
             repository = open_repository(args.repo)
-            tip = repository.resolve_branch(args.branch)
+            tip = repository.resolve_branch(DEFAULT_BRANCH if args.branch is None else args.branch)
             entries = jsonable(request_history(repository, tip, promise, namespace, name))
         except NotFound as error:  # --repo or --branch names nothing
             raise Failure(f"history: {describe(error)}", EXIT_USAGE) from None
@@ -566,11 +569,12 @@ def _repo_pages(args: argparse.Namespace,
     from app.answers import jsonable
     from gitops.errors import NotFound
     from gitops.reads.audit import AuditLog, parse_query
+    from gitops.store.base import DEFAULT_BRANCH
     from gitops.store.reads import open_repository
 
     try:
         repository = open_repository(args.repo)
-        tip = repository.resolve_branch(args.branch)
+        tip = repository.resolve_branch(DEFAULT_BRANCH if args.branch is None else args.branch)
         log = AuditLog(repository)
         cursor: str | None = None
         given = 0

@@ -1,139 +1,522 @@
-"""Service configuration (CONTRACT section 8): the YAML file, the environment and the flags
-of `statewriter serve`, merged into one frozen `Config` and checked once, at start.
+"""Service configuration (CONTRACT section 8): one `Config`, a pydantic-settings model read
+and checked once, when `statewriter serve` starts.
 
-Flags win over environment variables (`STATEWRITER_*`), which win over the file, which wins
-over the defaults below (the one place they are written). The file is strict: unknown keys,
-values of the wrong type, out-of-range numbers, unreadable files and credentials of two kinds
-at once are refused. Every refusal is a `ConfigError` whose message is one line naming the
-key (or variable, or flag) and the problem; it never repeats a value that may be a secret.
+Each value comes from the first of its sources that gives it:
+
+1. the flags `--host --port --data --remote --branch --config` (the model's arguments);
+2. the environment: `STATEWRITER_HOST`, `_PORT`, `_DATA`, `_REMOTE`, `_BRANCH`, `_CONFIG`, for
+   those six settings only (an empty variable counts as unset);
+3. the YAML file that `--config` or `STATEWRITER_CONFIG` names, for every other key, spelled in
+   camelCase (a key given twice is refused; the files it names are relative to its folder);
+4. the defaults, each written once: on the fields, as `DEFAULT_*` below or beside the type
+   they belong to (`DEFAULT_BRANCH`, `Author`, `Limits`, `DEFAULT_PROTECTED`, `DEFAULT_API_URL`).
+
+The fields are the settings as given (nested sections, frozen, strict types, unknown keys
+refused); the properties are what the service reads besides them: the commit `Author`, the
+bundle `Limits`, the tokens, the remote's credentials, the URL Flux clones. `load_config`
+builds the model from given flags and environment and turns pydantic's errors into one
+`ConfigError` line naming the key (or variable, or flag) and the problem, never repeating a
+value that may be a secret.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Self, get_args
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gitops import names
 from gitops.bundle import Limits
 from gitops.normalize import DEFAULT_PROTECTED
 from gitops.redact import without_userinfo
-from gitops.store.base import Author
+from gitops.store.base import DEFAULT_BRANCH, Author
 from gitops.store.githubapp import DEFAULT_API_URL, GitHubApp
 from gitops.store.remote import Credentials, _split_userinfo
-
-log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_DATA = Path("./var")
-DEFAULT_BRANCH = "main"
-DEFAULT_AUTHOR = Author()
-DEFAULT_LIMITS = Limits()
 DEFAULT_MAX_HEADER_BYTES = 65536
-DEFAULT_PUSH_MIN_INTERVAL = 0.0
-DEFAULT_PUSH_TIMEOUT = 60.0
-DEFAULT_GITHUB_API_URL = DEFAULT_API_URL
+DEFAULT_PUSH_MIN_INTERVAL = 0.0  # seconds between two pushes
+DEFAULT_PUSH_TIMEOUT = 60.0  # seconds before a hung push or fetch is abandoned
 MAX_DEPTH = 400  # documents the planner can always reload (gitops.planner._OWN_FILES)
 MIN_HEADER_BYTES = 1024  # below this an ordinary request line and its headers do not fit
 ENV_PREFIX = "STATEWRITER_"
-
-# Keys CONTRACT section 8 lists whose features are not built yet: they are validated and kept
-# in the Config for the code that will act on them, but nothing reads them today (a warning
-# says so at start). Remove a key from here when its feature reads it.
-NOT_ACTED_ON: tuple[str, ...] = ()
+SERVE_SETTINGS = ("host", "port", "data", "remote", "branch", "config")  # flags and variables
 
 
 class ConfigError(ValueError):
     """A mistake in the config file, the environment or the flags: one line, naming the key."""
 
 
-# -- what the service reads ---------------------------------------------------------------
+def _problem(message: str, *key: str | int, names_remote: bool = False) -> PydanticCustomError:
+    """A mistake that a model's own check found at `key` below the model. With `names_remote`,
+    `{remote}` in the message stands for the flag or variable that gave the remote."""
+    return PydanticCustomError("config", "{message}", {"message": message, "key": key,
+                                                       "names_remote": names_remote})
 
 
-@dataclass(frozen=True)
-class Token:
-    """One of `auth.tokens`. For a `tokenFile`, `secret` is the token as read at start and
-    `file` the file app.auth re-reads when it changes."""
+# -- checks of one value ----------------------------------------------------------------------
 
-    name: str
-    secret: str = field(repr=False)
-    promises: frozenset[str]  # "*" for every promise
-    destinations: bool = False
-    file: Path | None = None
+
+def _host(value: object) -> object:
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        raise ValueError(f"{value!r} is not a host name or address")
+    return value
+
+
+def _port(value: object) -> int:
+    number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if number is None or not 1 <= number <= 65535:
+        raise ValueError(f"{value!r} is not a port number (1-65535)")
+    return number
+
+
+def _data_folder(value: object) -> Path:
+    """The data folder, checked (not created: the store creates it) so that one that cannot
+    be created or written stops the service now rather than at its first commit."""
+    if not isinstance(value, str | Path) or not str(value):
+        raise ValueError("is empty")
+    path = Path(value)
+    existing = path.absolute()
+    while not existing.exists():  # the nearest folder that exists must let us create it
+        if existing.is_symlink():
+            raise ValueError("is a dangling symbolic link")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError("is not a folder" if existing == path.absolute()
+                         else f"cannot be created: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError("cannot be written (permission denied)" if existing == path.absolute()
+                         else f"cannot be created: {existing} cannot be written (permission denied)")
+    return path
+
+
+_BAD_BRANCH = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^[-/.]|[/.]$|\.lock$|/\.")
+
+
+def _branch(value: object) -> object:
+    """git's branch name rules (git-check-ref-format), so a bad one stops the service now."""
+    if not isinstance(value, str) or not value or value == "@" or _BAD_BRANCH.search(value):
+        raise ValueError(f"{value!r} is not a valid git branch name")
+    return value
+
+
+def _remote(value: object) -> object:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("is empty")
+    if value.startswith("-") or any(c.isspace() or ord(c) < 32 for c in value):
+        raise ValueError("is not a git URL or path")
+    if "://" in value:
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") and parts.password is not None:
+            raise ValueError("only an http(s) URL may carry a password (use remoteCredentials)")
+    return value
+
+
+def _remote_kind(url: str) -> Literal["http", "ssh", "other"]:
+    if "://" in url:
+        scheme = urlsplit(url).scheme.lower()
+        return "http" if scheme in ("http", "https") else "ssh" if "ssh" in scheme else "other"
+    # scp-like `[user@]host:path`, as git reads it: a colon before any slash
+    head = url.split("/", 1)[0]
+    return "ssh" if ":" in head and not re.fullmatch(r"[A-Za-z]:", head[:2]) else "other"
+
+
+def _one_line(value: str) -> str:
+    """Token names and the author are written into commits."""
+    problem = names.line_problem(value)
+    if problem is not None:
+        raise ValueError(f"{value!r} {problem}")
+    return value
+
+
+def _no_angle_brackets(value: str) -> str:
+    if set(value) & {"<", ">"}:  # git's author header is `name <email>`
+        raise ValueError(f"{value!r} holds '<' or '>'")
+    return value
+
+
+def _http_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    if "@" in parts.netloc:
+        raise ValueError("must not carry credentials (user:password@)")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query or a fragment")
+    return url
+
+
+def _a_list(value: object) -> object:
+    if not isinstance(value, list):  # a set is written as a list, and only as one
+        raise PydanticCustomError("list_type", "Input should be a valid list")
+    return value
+
+
+def _readable_file(value: object) -> Path:
+    """A file the config names (the file source made it relative to the file's folder)."""
+    if not isinstance(value, str | Path):
+        raise PydanticCustomError("string_type", "Input should be a valid string")
+    if not str(value):
+        raise ValueError("must not be empty")
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ValueError(f"{path} {'is not a file' if path.exists() else 'does not exist'}")
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as error:
+        raise ValueError(f"cannot read {path} ({error.strerror or error})") from None
+    return path
+
+
+def _read_secret(path: Path) -> str:
+    """A secret from a file: its content without surrounding whitespace (a trailing newline
+    is what `echo` and most editors leave)."""
+    try:
+        secret = path.read_text().strip()
+    except OSError as error:
+        raise ValueError(f"cannot read {path} ({error.strerror or error})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text") from None
+    if not secret:
+        raise ValueError(f"{path} is empty")
+    return secret
+
+
+def _secret_file(value: object) -> Path:
+    path = _readable_file(value)
+    _read_secret(path)  # it holds one now
+    return path
+
+
+def _not_null(value: Any) -> Any:
+    # `auth:` with nothing under it must not read as "no auth section".
+    if value is None:
+        raise ValueError("is empty: give it a value or remove the key")
+    return value
+
+
+Text = Annotated[str, Field(min_length=1)]
+Count = Annotated[int, Field(ge=1)]
+Line = Annotated[str, Field(min_length=1), AfterValidator(_one_line)]
+Url = Annotated[str, Field(min_length=1), AfterValidator(_http_url)]
+Names = Annotated[frozenset[Text], BeforeValidator(_a_list), Field(strict=False)]
+ReadableFile = Annotated[Path, BeforeValidator(_readable_file)]
+SecretFile = Annotated[Path, BeforeValidator(_secret_file)]  # readable, and not empty
+
+
+# -- the file's sections ----------------------------------------------------------------------
+
+
+class _Section(BaseModel):
+    """A mapping of the file, whose keys are its fields' names in camelCase."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False,
+                              alias_generator=to_camel)
+    _not_null = field_validator("*", mode="before")(_not_null)
+
+
+class AuthorSection(_Section):
+    name: Annotated[Line, AfterValidator(_no_angle_brackets)] = Author.name
+    email: Annotated[Line, AfterValidator(_no_angle_brackets)] = Author.email
+
+
+class Token(_Section):
+    """One of `auth.tokens`. `secret` is its `token`, or what its `tokenFile` held at start;
+    app.auth reads `file` again whenever it changes."""
+
+    name: Line  # recorded as Statewriter-Actor
+    token: Text | None = Field(None, repr=False)
+    file: SecretFile | None = Field(None, alias="tokenFile")
+    promises: Names = frozenset()  # "*" for every promise
+    destinations: bool = False  # may manage destinations
+    _secret: str = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> Self:
+        if self.token is not None and self.file is not None:
+            raise _problem(f"token {self.name!r} has both token and tokenFile: give one")
+        if self.file is not None:
+            self._secret = _read_secret(self.file)
+        elif self.token is not None:
+            self._secret = self.token
+        else:
+            raise _problem(f"token {self.name!r} needs token or tokenFile")
+        return self
+
+    @property
+    def secret(self) -> str:
+        return self._secret
 
     def may_write(self, promise: str) -> bool:
         return "*" in self.promises or promise in self.promises
 
 
-@dataclass(frozen=True)
-class Push:
-    min_interval: float = DEFAULT_PUSH_MIN_INTERVAL  # seconds between two pushes
-    timeout: float = DEFAULT_PUSH_TIMEOUT  # seconds before a hung push or fetch is abandoned
+class AuthSection(_Section):
+    tokens: list[Token] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _each_its_own(self) -> Self:
+        for i, token in enumerate(self.tokens):
+            for earlier in self.tokens[:i]:
+                if earlier.name == token.name:
+                    raise _problem(f"{token.name!r} is already the name of another token",
+                                   "tokens", i, "name")
+                if earlier.secret == token.secret:
+                    raise _problem(f"token {token.name!r} has the same secret as {earlier.name!r}: "
+                                   "give each its own (the name is what commits record)", "tokens", i)
+        return self
 
 
-@dataclass(frozen=True)
-class Notify:
-    """`notify`: gitops.notify POSTs destinations' notify URLs, signing each body with the
-    token in `hmac_token_file` when there is one (Flux's generic-hmac Receiver). The file is
-    checked at start (it must hold a token) and read again whenever it changes."""
+class LimitsSection(_Section):
+    """The bundle `Limits` (413 past them, 422 for depth and nodes) and the HTTP server's."""
 
-    hmac_token_file: Path | None = None
+    max_bundle_bytes: Count = Limits.max_bundle_bytes
+    max_documents: Count = Limits.max_documents
+    max_document_bytes: Count = Limits.max_document_bytes
+    max_files: Count = Limits.max_files
+    max_depth: Annotated[int, Field(ge=1, le=MAX_DEPTH)] = Limits.max_depth
+    max_nodes: Count = Limits.max_nodes
+    max_header_bytes: Annotated[int, Field(ge=MIN_HEADER_BYTES)] = DEFAULT_MAX_HEADER_BYTES
 
 
-@dataclass(frozen=True)
-class Signing:
-    """`signing`: every commit is signed with the key in `key_file` (gitops.store.signing),
-    read and tried once at start."""
+class GitHubAppSection(_Section):
+    """Installation tokens are minted (gitops.store.githubapp) and refreshed before expiry."""
+
+    app_id: Count
+    installation_id: Count
+    # readable now; the store reads the key itself when it opens (a key that is not an RSA PEM
+    # stops the start there) and again whenever the file changes
+    private_key_file: ReadableFile
+    api_url: Url = DEFAULT_API_URL
+
+
+_CREDENTIAL_KINDS = (  # each kind of remote credentials, and the fields that give it
+    ("token", {"token", "token_file"}),
+    ("password", {"password", "password_file"}),
+    ("sshKeyFile", {"ssh_key_file", "known_hosts_file"}),
+    ("githubApp", {"github_app"}),
+)
+
+
+class RemoteCredentials(_Section):
+    """One kind of credentials for the remote; secrets are read from their files now."""
+
+    token: Text | None = Field(None, repr=False)
+    token_file: SecretFile | None = None
+    username: Text | None = None
+    password: Text | None = Field(None, repr=False)
+    password_file: SecretFile | None = None
+    ssh_key_file: ReadableFile | None = None
+    known_hosts_file: ReadableFile | None = None
+    github_app: GitHubAppSection | None = None
+    _credentials: Credentials | None = PrivateAttr(None)
+
+    @property
+    def kinds(self) -> list[str]:
+        return [kind for kind, fields in _CREDENTIAL_KINDS if fields & self.model_fields_set]
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """The token, password or ssh key (None for a GitHub App)."""
+        return self._credentials
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        for inline, from_file in (("token", "token_file"), ("password", "password_file")):
+            if {inline, from_file} <= self.model_fields_set:
+                raise _problem(f"{inline} and {to_camel(from_file)} are both given: give one")
+        kinds = self.kinds
+        if len(kinds) > 1:
+            raise _problem(f"{', '.join(kinds[:-1])} and {kinds[-1]} are different kinds of "
+                           "credentials: give one (token, username + password, sshKeyFile or githubApp)")
+        if not kinds:
+            if self.username is not None:
+                raise _problem("needs password, passwordFile, token or tokenFile", "username")
+            raise _problem("names no credentials: give token, username + password, sshKeyFile or "
+                           "githubApp, or remove it")
+        (kind,) = kinds
+        if self.username is not None and kind not in ("token", "password"):
+            raise _problem(f"goes with password or token, not {kind}", "username")
+        if kind == "token":
+            token = self.token if self.token_file is None else _read_secret(self.token_file)
+            self._credentials = Credentials(token=token, username=self.username)
+        elif kind == "password":
+            if self.username is None:
+                raise _problem("needs username", "password")
+            password = self.password if self.password_file is None else _read_secret(self.password_file)
+            self._credentials = Credentials(username=self.username, password=password)
+        elif kind == "sshKeyFile":
+            if self.ssh_key_file is None:
+                raise _problem("goes with sshKeyFile", "knownHostsFile")
+            self._credentials = Credentials(ssh_key_file=self.ssh_key_file,
+                                            known_hosts_file=self.known_hosts_file)
+        return self
+
+
+class Push(_Section):
+    min_interval: Annotated[float, Field(ge=0)] = DEFAULT_PUSH_MIN_INTERVAL
+    timeout: Annotated[float, Field(gt=0)] = DEFAULT_PUSH_TIMEOUT
+
+
+class Notify(_Section):
+    """gitops.notify POSTs destinations' notify URLs, signing each body with the token in
+    `hmac_token_file` when there is one (Flux's generic-hmac Receiver). The file is checked at
+    start (it must hold a token) and read again whenever it changes."""
+
+    hmac_token_file: SecretFile | None = None
+
+
+class Signing(_Section):
+    """Every commit is signed with the key in `key_file` (gitops.store.signing), read and tried
+    once at start."""
 
     format: Literal["ssh", "openpgp"]
-    key_file: Path
+    key_file: ReadableFile
 
 
-@dataclass(frozen=True)
-class Secrets:
-    """`secrets` (CONTRACT section 9): the service's own age identity, which gitops.secrets
-    encrypts Secrets with (for destinations with recipients and for stored bundles) and keys
-    its digests of them with; with `require_encryption`, a Secret for a destination without
-    recipients is refused (422)."""
+class Secrets(_Section):
+    """CONTRACT section 9: the service's own age identity, which gitops.secrets encrypts
+    Secrets with (for destinations with recipients and for stored bundles) and keys its digests
+    of them with; with `require_encryption`, a Secret for a destination without recipients is
+    refused (422)."""
 
-    identity_file: Path
+    identity_file: ReadableFile
     require_encryption: bool = False
 
 
-@dataclass(frozen=True)
-class Config:
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
-    data: Path = DEFAULT_DATA
-    remote: str | None = None  # never with userinfo: that moved into `credentials`
-    branch: str = DEFAULT_BRANCH
-    author: Author = DEFAULT_AUTHOR
-    tokens: tuple[Token, ...] | None = None  # None: no auth section (loopback only)
-    limits: Limits = DEFAULT_LIMITS
-    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
-    protect_from_prune: frozenset[str] = DEFAULT_PROTECTED
-    public_url: str | None = None
-    credentials: Credentials | None = field(default=None, repr=False)
-    # `remoteCredentials.githubApp` (gitops.store.githubapp): the store mints its tokens
-    github_app: GitHubApp | None = None
-    push: Push = field(default_factory=Push)
-    notify: Notify = field(default_factory=Notify)
+# -- the model --------------------------------------------------------------------------------
+
+
+class Config(BaseSettings):
+    """What `statewriter serve` runs with: `Config(**flags)` reads the environment and the file
+    too (`load_config` also says what is wrong in one line). Arguments other than the flags
+    take the file's spelling: `Config(publicUrl=...)`."""
+
+    model_config = SettingsConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False,
+                                      alias_generator=to_camel, validate_default=False)
+
+    # The file's keys first: pydantic reports mistakes in the fields' order.
+    author_section: AuthorSection = Field(AuthorSection(), alias="author")
+    auth: AuthSection | None = None  # None: no authentication, allowed only on a loopback address
+    limits_section: LimitsSection = Field(LimitsSection(), alias="limits")
+    protect_from_prune: Names = DEFAULT_PROTECTED
+    public_url: Url | None = None
+    remote_credentials: RemoteCredentials | None = None
+    push: Push = Push()
+    notify: Notify = Notify()
     signing: Signing | None = None
     secrets: Secrets | None = None
+    # The settings flags and variables give.
+    host: Annotated[str, BeforeValidator(_host)] = DEFAULT_HOST
+    port: Annotated[int, BeforeValidator(_port)] = DEFAULT_PORT
+    data: Annotated[Path, BeforeValidator(_data_folder)] = Field(DEFAULT_DATA, validate_default=True)
+    remote: Annotated[str, BeforeValidator(_remote)] | None = None  # never with userinfo
+    branch: Annotated[str, BeforeValidator(_branch)] = DEFAULT_BRANCH
+    config: Path | None = Field(None, strict=False)  # the file
+
+    _url_credentials: Credentials | None = PrivateAttr(None)
+    _not_null = field_validator("*", mode="before")(_not_null)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _Environment(settings_cls), _ConfigFile(settings_cls)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remote_and_its_credentials(cls, values: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        """The remote's userinfo moves into `credentials` before the remote is kept (as
+        gitops.store.remote does, so that it reaches neither git config nor an answer nor a
+        log); `remoteCredentials` need a remote of their kind, and none in its URL."""
+        in_url = None
+        if isinstance(values, dict) and isinstance(values.get("remote"), str):
+            with contextlib.suppress(ValueError):  # a URL urlsplit refuses: the remote's check says so
+                clean, in_url = _split_userinfo(values["remote"], None)
+                values = {**values, "remote": clean}
+        config = handler(values)
+        config._url_credentials = in_url
+        section, key = config.remote_credentials, "remoteCredentials"
+        if section is None:
+            return config
+        if config.remote is None:
+            raise _problem("is set but there is no remote (--remote or STATEWRITER_REMOTE)", key)
+        if in_url is not None:
+            raise _problem("is set and {remote} carries credentials too: give them in one place", key,
+                           names_remote=True)
+        (kind,) = section.kinds
+        wants = "ssh" if kind == "sshKeyFile" else "http"
+        if _remote_kind(config.remote) != wants:
+            what = "an ssh:// (or host:path)" if wants == "ssh" else "an http(s)://"
+            raise _problem(f"needs {what} remote, and {{remote}} is not one", key, kind, names_remote=True)
+        return config
+
+    @property
+    def author(self) -> Author:
+        return Author(self.author_section.name, self.author_section.email)
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(**self.limits_section.model_dump(exclude={"max_header_bytes"}))
+
+    @property
+    def max_header_bytes(self) -> int:
+        return self.limits_section.max_header_bytes
+
+    @property
+    def tokens(self) -> tuple[Token, ...] | None:
+        return None if self.auth is None else tuple(self.auth.tokens)
 
     @property
     def auth_enabled(self) -> bool:
-        return self.tokens is not None
+        return self.auth is not None
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """The remote's: from its URL's userinfo, else from `remoteCredentials`."""
+        if self._url_credentials is not None or self.remote_credentials is None:
+            return self._url_credentials
+        return self.remote_credentials.credentials
+
+    @property
+    def github_app(self) -> GitHubApp | None:
+        """`remoteCredentials.githubApp`, whose installation tokens the store mints."""
+        app = self.remote_credentials.github_app if self.remote_credentials else None
+        return GitHubApp(app.app_id, app.installation_id, app.private_key_file, app.api_url) if app else None
 
     @property
     def source_url(self) -> str:
@@ -150,110 +533,7 @@ class Config:
         return f"{base.rstrip('/')}/git/state.git"
 
 
-# -- the file, exactly as CONTRACT section 8 spells it --------------------------------------
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _given(cls, value: Any) -> Any:
-        # `auth:` with nothing under it must not read as "no auth section".
-        if value is None:
-            raise ValueError("is empty: give it a value or remove the key")
-        return value
-
-
-Text = Annotated[str, Field(min_length=1)]
-Count = Annotated[int, Field(ge=1)]
-
-
-class _AuthorFile(_Section):
-    name: Text = DEFAULT_AUTHOR.name
-    email: Text = DEFAULT_AUTHOR.email
-
-
-class _TokenFile(_Section):
-    name: Text
-    token: Text | None = None
-    tokenFile: Text | None = None
-    promises: list[Text] = Field(default_factory=list)
-    destinations: bool = False
-
-
-class _AuthFile(_Section):
-    tokens: list[_TokenFile] = Field(min_length=1)
-
-
-class _LimitsFile(_Section):
-    maxBundleBytes: Count = DEFAULT_LIMITS.max_bundle_bytes
-    maxDocuments: Count = DEFAULT_LIMITS.max_documents
-    maxDocumentBytes: Count = DEFAULT_LIMITS.max_document_bytes
-    maxFiles: Count = DEFAULT_LIMITS.max_files
-    maxDepth: Annotated[int, Field(ge=1, le=MAX_DEPTH)] = DEFAULT_LIMITS.max_depth
-    maxNodes: Count = DEFAULT_LIMITS.max_nodes
-    maxHeaderBytes: Annotated[int, Field(ge=MIN_HEADER_BYTES)] = DEFAULT_MAX_HEADER_BYTES
-
-
-class _GitHubAppFile(_Section):
-    appId: Count
-    installationId: Count
-    privateKeyFile: Text
-    apiUrl: Text = DEFAULT_GITHUB_API_URL
-
-
-class _RemoteCredentialsFile(_Section):
-    token: Text | None = None
-    tokenFile: Text | None = None
-    username: Text | None = None
-    password: Text | None = None
-    passwordFile: Text | None = None
-    sshKeyFile: Text | None = None
-    knownHostsFile: Text | None = None
-    githubApp: _GitHubAppFile | None = None
-
-
-class _PushFile(_Section):
-    minInterval: Annotated[float, Field(ge=0)] = DEFAULT_PUSH_MIN_INTERVAL
-    timeout: Annotated[float, Field(gt=0)] = DEFAULT_PUSH_TIMEOUT
-
-
-class _NotifyFile(_Section):
-    hmacTokenFile: Text | None = None
-
-
-class _SigningFile(_Section):
-    format: Literal["ssh", "openpgp"]
-    keyFile: Text
-
-
-class _SecretsFile(_Section):
-    identityFile: Text
-    requireEncryption: bool = False
-
-
-class _File(_Section):
-    author: _AuthorFile = Field(default_factory=_AuthorFile)
-    auth: _AuthFile | None = None
-    limits: _LimitsFile = Field(default_factory=_LimitsFile)
-    protectFromPrune: list[Text] = Field(default_factory=lambda: sorted(DEFAULT_PROTECTED))
-    publicUrl: Text | None = None
-    remoteCredentials: _RemoteCredentialsFile | None = None
-    push: _PushFile = Field(default_factory=_PushFile)
-    notify: _NotifyFile | None = None
-    signing: _SigningFile | None = None
-    secrets: _SecretsFile | None = None
-
-
-class _Problem(Exception):
-    """A mistake at a key path of the file; `load_config` names the file."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-
-
-# -- loading ------------------------------------------------------------------------------
+# -- the sources ------------------------------------------------------------------------------
 
 
 def load_config(
@@ -269,45 +549,88 @@ def load_config(
     """The configuration of `statewriter serve` from its flags (these arguments), `env`
     (default: the process environment) and the config file (`path`, else
     `$STATEWRITER_CONFIG`). Raises `ConfigError` for any mistake."""
-    env = os.environ if env is None else env
-    config_path, config_source = _setting("config", path, env)
-    file = _File()
-    if config_path is not None:
-        file = _read_file(Path(config_path), config_source)
-    # Files the config names are relative to the config file's folder, as in kubeconfig.
-    base = Path(config_path).absolute().parent if config_path is not None else Path.cwd()
+    environ = os.environ if env is None else env
+    given = {"config": path, "host": host, "port": port, "data": data, "remote": remote, "branch": branch}
+    flags: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
+    # which flag or variable gave each serve setting, as the sources' order decides: for messages
+    named = {name: ENV_PREFIX + name.upper() for name in _variables(environ)} | {f: f"--{f}" for f in flags}
+    file = (_variables(environ) | flags).get("config")
+    token = _ENVIRON.set(environ)
     try:
-        config = _from_file(file, base)
-        clean_remote, url_credentials, remote_source = _remote(*_setting("remote", remote, env))
-        if file.remoteCredentials is not None:
-            _check_remote_fits(clean_remote, file.remoteCredentials, url_credentials is not None,
-                               remote_source)
-    except _Problem as problem:
-        raise ConfigError(f"{config_path}: {problem}") from None
-    config = replace(
-        config,
-        host=_host(*_setting("host", host, env)),
-        port=_port(*_setting("port", port, env)),
-        data=_data(*_setting("data", data, env)),
-        remote=clean_remote,
-        branch=_branch(*_setting("branch", branch, env)),
-        credentials=url_credentials or config.credentials,
-    )
-    unused = _not_acted_on(file)
-    if unused:
-        log.warning("config keys %s are accepted but not acted on yet", ", ".join(unused))
-    return config
+        return Config(**flags)
+    except ValidationError as error:
+        raise ConfigError(_validation_problem(error, named, file)) from None
+    finally:
+        _ENVIRON.reset(token)
 
 
-def _setting(name: str, flag: object, env: Mapping[str, str]) -> tuple[Any, str]:
-    """A flag's value and where it came from: the flag, else its environment variable (an
-    empty one counts as unset, as compose files often leave them), else None."""
-    if flag is not None:
-        return flag, f"--{name}"
-    variable = ENV_PREFIX + name.upper()
-    if env.get(variable):
-        return env[variable], variable
-    return None, f"the default {name}"
+_ENVIRON: ContextVar[Mapping[str, str]] = ContextVar("environ")  # load_config's env, else os.environ
+
+
+def _variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """The serve settings `environ` gives; an empty variable counts as unset, as compose files
+    often leave them."""
+    values = {name: environ.get(ENV_PREFIX + name.upper()) for name in SERVE_SETTINGS}
+    return {name: value for name, value in values.items() if value}
+
+
+class _Environment(PydanticBaseSettingsSource):
+    """`STATEWRITER_HOST` ... `STATEWRITER_CONFIG`: the serve settings only (the file's keys are
+    not environment variables)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # the variables are read by __call__
+
+    def __call__(self) -> dict[str, Any]:
+        return _variables(_ENVIRON.get(os.environ))
+
+
+class _ConfigFile(PydanticBaseSettingsSource):
+    """The YAML file that `--config` or `STATEWRITER_CONFIG` names, as the sources before this
+    one decided. Every key that names a file ends in `File`, and the file it names is relative
+    to the config file's folder, as in kubeconfig."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # the file is read whole, by __call__
+
+    def __call__(self) -> dict[str, Any]:
+        if self.current_state.get("config") is None:
+            return {}
+        path = Path(self.current_state["config"])
+        named = "--config" if "config" in self.settings_sources_data["InitSettingsSource"] \
+            else f"{ENV_PREFIX}CONFIG"
+        try:
+            raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+        except OSError as error:
+            raise ConfigError(f"{named} {path}: cannot read it ({error.strerror or error})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{named} {path}: is not UTF-8 text") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(error)}") from None
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: must be a mapping of keys ({', '.join(_keys(Config))}), "
+                              f"not {_kind(raw)}")
+        for key in raw:
+            if not isinstance(key, str):
+                raise ConfigError(f"{path}: the file: key {key!r} must be a string")
+            if key in SERVE_SETTINGS:  # a flag, not a key of the file
+                raise ConfigError(f"{path}: {key}: is not a known key{_suggestion((key,))}")
+        files_here: dict[str, Any] = _relative_files(raw, path.absolute().parent)
+        return files_here
+
+
+def _relative_files(value: Any, folder: Path) -> Any:
+    """`value` with the name in each `...File` key made relative to `folder`."""
+    if isinstance(value, list):
+        return [_relative_files(item, folder) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {key: str(folder / Path(item).expanduser())
+            if isinstance(key, str) and key.endswith("File") and isinstance(item, str) and item
+            else _relative_files(item, folder)
+            for key, item in value.items()}
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -320,7 +643,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 continue
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, str):
-                continue  # pydantic names keys that are not strings
+                continue  # refused with the other keys that are not strings
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} is given twice", key_node.start_mark)
@@ -328,24 +651,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _read_file(path: Path, source: str) -> _File:
-    try:
-        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
-    except OSError as error:
-        raise ConfigError(f"{source} {path}: cannot read it ({error.strerror or error})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{source} {path}: is not UTF-8 text") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(error)}") from None
-    if raw is None:
-        return _File()
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: must be a mapping of keys ({', '.join(_File.model_fields)}), "
-                          f"not {_kind(raw)}")
-    try:
-        return _File.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigError(f"{path}: {_validation_problem(error)}") from None
+# -- one line for each mistake ----------------------------------------------------------------
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:
@@ -370,13 +676,18 @@ _REASONS = {
 _TYPE_ERRORS = {"bool_type", "int_type", "float_type", "string_type", "list_type", "model_type"}
 
 
-def _validation_problem(error: ValidationError) -> str:
-    """The first problem pydantic found, as `key.path: what is wrong`, without the value."""
+def _validation_problem(error: ValidationError, named: Mapping[str, str], file: str | Path | None) -> str:
+    """The first problem pydantic found, without the value: `file: key.path: what is wrong`
+    for the file's keys, `--flag: what is wrong` (or the variable) for the serve settings."""
     problems = error.errors(include_url=False)
     first = problems[0]
     loc = first["loc"]
     kind, ctx = first["type"], first.get("ctx") or {}
-    if kind in _TYPE_ERRORS:
+    if kind == "config":  # one of _problem's
+        loc, reason = (*loc, *ctx["key"]), str(ctx["message"])
+        if ctx["names_remote"]:
+            reason = reason.replace("{remote}", named.get("remote", "--remote"))
+    elif kind in _TYPE_ERRORS:
         reason = f"{_REASONS[kind]}, not {_kind(first['input'])}"
     elif kind == "extra_forbidden":
         reason = _REASONS[kind] + _suggestion(loc)
@@ -399,7 +710,13 @@ def _validation_problem(error: ValidationError) -> str:
     else:
         reason = first["msg"][:1].lower() + first["msg"][1:]
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return f"{_key_path(loc) or 'the file'}: {reason}{more}"
+    if loc and loc[0] in SERVE_SETTINGS:
+        setting = str(loc[0])
+        where = named.get(setting) or ("the data folder" if setting == "data" else f"the default {setting}")
+        if setting == "data" and reason != "is empty":  # the folder, then what is wrong with it
+            where += f" {Path(first['input'])}"
+        return f"{where}: {reason}{more}"
+    return f"{f'{file}: ' if file else ''}{_key_path(loc) or 'the file'}: {reason}{more}"
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
@@ -411,17 +728,23 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
 
 def _suggestion(loc: tuple[int | str, ...]) -> str:
     """` (did you mean auth?)` for `auht`: the closest key the enclosing section knows."""
-    model: type[BaseModel] | None = _File
+    model: type[BaseModel] | None = Config
     for part in loc[:-1]:
         if model is None:
             return ""
         if isinstance(part, str):
-            known = model.model_fields.get(part)
+            known = _keys(model).get(part)
             model = _model_in(known.annotation) if known else None
     if model is None:
         return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    close = difflib.get_close_matches(str(loc[-1]), list(_keys(model)), n=1)
     return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _keys(model: type[BaseModel]) -> dict[str, FieldInfo]:
+    """A model's fields by their keys in the file."""
+    return {field.alias or name: field for name, field in model.model_fields.items()
+            if model is not Config or name not in SERVE_SETTINGS}
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
@@ -437,293 +760,6 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 def _kind(value: Any) -> str:
     if value is None:
         return "empty"
-    names = {bool: "true/false", int: "a whole number", float: "a number", str: "a string",
+    kinds = {bool: "true/false", int: "a whole number", float: "a number", str: "a string",
              list: "a list", dict: "a mapping"}
-    return names.get(type(value), f"a {type(value).__name__}")
-
-
-# -- from the file's sections to the Config's ---------------------------------------------
-
-
-def _from_file(file: _File, base: Path) -> Config:
-    """The Config the file alone gives (flags and environment not applied yet)."""
-    limits = file.limits
-    credentials, github_app = _credentials(file.remoteCredentials, base)
-    notify, signing, secrets = file.notify, file.signing, file.secrets
-    return Config(
-        author=_author(file.author),
-        tokens=_tokens(file.auth, base),
-        limits=Limits(
-            max_bundle_bytes=limits.maxBundleBytes, max_documents=limits.maxDocuments,
-            max_files=limits.maxFiles, max_document_bytes=limits.maxDocumentBytes,
-            max_depth=limits.maxDepth, max_nodes=limits.maxNodes),
-        max_header_bytes=limits.maxHeaderBytes,
-        protect_from_prune=frozenset(file.protectFromPrune),
-        public_url=_http_url("publicUrl", file.publicUrl),
-        credentials=credentials,
-        github_app=github_app,
-        push=Push(file.push.minInterval, file.push.timeout),
-        notify=Notify(_secret("notify.hmacTokenFile", notify.hmacTokenFile, base)[0]
-                      if notify and notify.hmacTokenFile else None),
-        signing=Signing(signing.format, _readable("signing.keyFile", signing.keyFile, base))
-        if signing else None,
-        secrets=Secrets(_readable("secrets.identityFile", secrets.identityFile, base),
-                        secrets.requireEncryption)
-        if secrets else None,
-    )
-
-
-def _author(section: _AuthorFile) -> Author:
-    """The commits' author: one line each, as git's commit header takes them."""
-    for key, value in (("name", section.name), ("email", section.email)):
-        problem = names.line_problem(value) or ("holds '<' or '>'" if set(value) & {"<", ">"}
-                                                else None)
-        if problem is not None:
-            raise _Problem(f"author.{key}", f"{value!r} {problem}")
-    return Author(section.name, section.email)
-
-
-def _tokens(auth: _AuthFile | None, base: Path) -> tuple[Token, ...] | None:
-    if auth is None:
-        return None
-    tokens: list[Token] = []
-    for i, item in enumerate(auth.tokens):
-        key = f"auth.tokens[{i}]"
-        problem = names.line_problem(item.name)
-        if problem is not None:  # the name is written into commit trailers
-            raise _Problem(f"{key}.name", f"{item.name!r} {problem}")
-        for earlier in tokens:
-            if earlier.name == item.name:
-                raise _Problem(f"{key}.name", f"{item.name!r} is already the name of another token")
-        file: Path | None = None
-        if item.token is not None and item.tokenFile is not None:
-            raise _Problem(key, f"token {item.name!r} has both token and tokenFile: give one")
-        if item.tokenFile is not None:
-            file, secret = _secret(f"{key}.tokenFile", item.tokenFile, base)
-        elif item.token is not None:
-            secret = item.token
-        else:
-            raise _Problem(key, f"token {item.name!r} needs token or tokenFile")
-        for earlier in tokens:
-            if earlier.secret == secret:
-                raise _Problem(key, f"token {item.name!r} has the same secret as {earlier.name!r}: "
-                                    "give each its own (the name is what commits record)")
-        tokens.append(Token(item.name, secret, frozenset(item.promises), item.destinations, file))
-    return tuple(tokens)
-
-
-def _credentials(
-    section: _RemoteCredentialsFile | None, base: Path
-) -> tuple[Credentials | None, GitHubApp | None]:
-    """`remoteCredentials`: one kind of credentials, secrets read from their files now."""
-    if section is None:
-        return None, None
-    key = "remoteCredentials"
-    given = section.model_fields_set
-    for inline, from_file in (("token", "tokenFile"), ("password", "passwordFile")):
-        if {inline, from_file} <= given:
-            raise _Problem(key, f"{inline} and {from_file} are both given: give one")
-    kinds = _credential_kinds(section)
-    if len(kinds) > 1:
-        raise _Problem(key, f"{', '.join(kinds[:-1])} and {kinds[-1]} are different kinds of "
-                            "credentials: give one (token, username + password, sshKeyFile or "
-                            "githubApp)")
-    if not kinds:
-        if section.username is not None:
-            raise _Problem(f"{key}.username", "needs password, passwordFile, token or tokenFile")
-        raise _Problem(key, "names no credentials: give token, username + password, sshKeyFile "
-                            "or githubApp, or remove it")
-    kind = kinds[0]
-    if section.username is not None and kind not in ("token", "password"):
-        raise _Problem(f"{key}.username", f"goes with password or token, not {kind}")
-    if kind == "token":
-        token = section.token
-        if section.tokenFile is not None:
-            token = _secret(f"{key}.tokenFile", section.tokenFile, base)[1]
-        return Credentials(token=token, username=section.username), None
-    if kind == "password":
-        if section.username is None:
-            raise _Problem(f"{key}.password", "needs username")
-        password = section.password
-        if section.passwordFile is not None:
-            password = _secret(f"{key}.passwordFile", section.passwordFile, base)[1]
-        return Credentials(username=section.username, password=password), None
-    if kind == "sshKeyFile":
-        if section.sshKeyFile is None:
-            raise _Problem(f"{key}.knownHostsFile", "goes with sshKeyFile")
-        return Credentials(
-            ssh_key_file=_readable(f"{key}.sshKeyFile", section.sshKeyFile, base),
-            known_hosts_file=_readable(f"{key}.knownHostsFile", section.knownHostsFile, base)
-            if section.knownHostsFile else None,
-        ), None
-    app = section.githubApp
-    assert app is not None
-    # readable now; the store reads the key itself when it opens (a key that is not an RSA
-    # PEM stops the start there) and again whenever the file changes
-    return None, GitHubApp(
-        app.appId, app.installationId,
-        _readable(f"{key}.githubApp.privateKeyFile", app.privateKeyFile, base),
-        _http_url(f"{key}.githubApp.apiUrl", app.apiUrl) or DEFAULT_GITHUB_API_URL,
-    )
-
-
-def _credential_kinds(section: _RemoteCredentialsFile) -> list[str]:
-    given = section.model_fields_set
-    return [kind for kind, keys in (
-        ("token", {"token", "tokenFile"}),
-        ("password", {"password", "passwordFile"}),
-        ("sshKeyFile", {"sshKeyFile", "knownHostsFile"}),
-        ("githubApp", {"githubApp"}),
-    ) if keys & given]
-
-
-def _secret(key: str, name: str, base: Path) -> tuple[Path, str]:
-    """A secret from a file: its content without surrounding whitespace (a trailing newline
-    is what `echo` and most editors leave)."""
-    path = _readable(key, name, base)
-    try:
-        secret = path.read_text().strip()
-    except OSError as error:
-        raise _Problem(key, f"cannot read {path} ({error.strerror or error})") from None
-    except UnicodeDecodeError:
-        raise _Problem(key, f"{path} is not UTF-8 text") from None
-    if not secret:
-        raise _Problem(key, f"{path} is empty")
-    return path, secret
-
-
-def _readable(key: str, name: str, base: Path) -> Path:
-    path = base / Path(name).expanduser()
-    if not path.is_file():
-        reason = "is not a file" if path.exists() else "does not exist"
-        raise _Problem(key, f"{path} {reason}")
-    try:
-        with path.open("rb"):
-            pass
-    except OSError as error:
-        raise _Problem(key, f"cannot read {path} ({error.strerror or error})") from None
-    return path
-
-
-def _http_url(key: str, url: str | None) -> str | None:
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _Problem(key, "must be an http:// or https:// URL with a host")
-    if "@" in parts.netloc:
-        raise _Problem(key, "must not carry credentials (user:password@)")
-    if parts.query or parts.fragment:
-        raise _Problem(key, "must not have a query or a fragment")
-    return url
-
-
-def _not_acted_on(file: _File) -> list[str]:
-    given = {
-        "push.minInterval": "minInterval" in file.push.model_fields_set,
-        "signing": file.signing is not None,
-        "secrets": file.secrets is not None,
-    }
-    return [key for key in NOT_ACTED_ON if given.get(key)]
-
-
-# -- flags and environment ----------------------------------------------------------------
-
-
-def _host(value: Any, source: str) -> str:
-    if value is None:
-        return DEFAULT_HOST
-    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
-        raise ConfigError(f"{source}: {value!r} is not a host name or address")
-    return value
-
-
-def _port(value: Any, source: str) -> int:
-    if value is None:
-        return DEFAULT_PORT
-    number = value if isinstance(value, int) and not isinstance(value, bool) else None
-    if isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
-    if number is None or not 1 <= number <= 65535:
-        raise ConfigError(f"{source}: {value!r} is not a port number (1-65535)")
-    return number
-
-
-def _data(value: Any, source: str) -> Path:
-    """The data folder, checked (not created: the store creates it) so that one that cannot
-    be created or written stops the service now rather than at its first commit."""
-    if value is None:
-        source, value = "the data folder", DEFAULT_DATA
-    if not str(value):
-        raise ConfigError(f"{source}: is empty")
-    path = Path(value)
-    existing = path.absolute()
-    while not existing.exists():  # the nearest folder that exists must let us create it
-        if existing.is_symlink():
-            raise ConfigError(f"{source} {path}: is a dangling symbolic link")
-        existing = existing.parent
-    if not existing.is_dir():
-        problem = ("is not a folder" if existing == path.absolute()
-                   else f"cannot be created: {existing} is not a folder")
-        raise ConfigError(f"{source} {path}: {problem}")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        problem = ("cannot be written (permission denied)" if existing == path.absolute()
-                   else f"cannot be created: {existing} cannot be written (permission denied)")
-        raise ConfigError(f"{source} {path}: {problem}")
-    return path
-
-
-_BAD_BRANCH = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^[-/.]|[/.]$|\.lock$|/\.")
-
-
-def _branch(value: Any, source: str) -> str:
-    """git's branch name rules (git-check-ref-format), so a bad one stops the service now."""
-    if value is None:
-        return DEFAULT_BRANCH
-    if not isinstance(value, str) or not value or value == "@" or _BAD_BRANCH.search(value):
-        raise ConfigError(f"{source}: {value!r} is not a valid git branch name")
-    return value
-
-
-def _remote(value: Any, source: str) -> tuple[str | None, Credentials | None, str]:
-    """The remote without userinfo, and the credentials that were in it (moved as
-    gitops.store.remote does, so they reach neither git config nor an answer nor a log)."""
-    if value is None:
-        return None, None, source
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{source}: is empty")
-    if value.startswith("-") or any(c.isspace() or ord(c) < 32 for c in value):
-        raise ConfigError(f"{source}: is not a git URL or path")
-    if "://" in value:
-        parts = urlsplit(value)
-        if parts.scheme.lower() not in ("http", "https") and parts.password is not None:
-            raise ConfigError(f"{source}: only an http(s) URL may carry a password "
-                              "(use remoteCredentials)")
-    clean, credentials = _split_userinfo(value, None)
-    return clean, credentials, source
-
-
-def _remote_kind(url: str) -> Literal["http", "ssh", "other"]:
-    if "://" in url:
-        scheme = urlsplit(url).scheme.lower()
-        return "http" if scheme in ("http", "https") else "ssh" if "ssh" in scheme else "other"
-    # scp-like `[user@]host:path`, as git reads it: a colon before any slash
-    head = url.split("/", 1)[0]
-    return "ssh" if ":" in head and not re.fullmatch(r"[A-Za-z]:", head[:2]) else "other"
-
-
-def _check_remote_fits(
-    remote: str | None, section: _RemoteCredentialsFile, in_url: bool, remote_source: str
-) -> None:
-    """`remoteCredentials` need a remote of their kind, and no credentials in its URL too."""
-    key = "remoteCredentials"
-    if remote is None:
-        raise _Problem(key, "is set but there is no remote (--remote or STATEWRITER_REMOTE)")
-    if in_url:
-        raise _Problem(key, f"is set and {remote_source} carries credentials too: give them "
-                            "in one place")
-    (kind,) = _credential_kinds(section)
-    wants = "ssh" if kind == "sshKeyFile" else "http"
-    if _remote_kind(remote) != wants:
-        what = "an ssh:// (or host:path)" if wants == "ssh" else "an http(s)://"
-        raise _Problem(f"{key}.{kind}", f"needs {what} remote, and {remote_source} is not one")
+    return kinds.get(type(value), f"a {type(value).__name__}")

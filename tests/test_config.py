@@ -362,7 +362,7 @@ def test_credentials_in_the_remote_url_move_out_of_it(tmp_path: Path) -> None:
 def test_the_flux_url_never_carries_userinfo() -> None:
     assert without_userinfo("https://user:TOKEN@host/repo.git") == "https://host/repo.git"
     assert without_userinfo("git@host:org/repo.git") == "git@host:org/repo.git"  # a user, no secret
-    public = Config(public_url="https://statewriter.example/")
+    public = Config(publicUrl="https://statewriter.example/")  # the file's spelling
     assert public.source_url == "https://statewriter.example/git/state.git"
     assert Config(host="::1", port=9000).source_url == "http://[::1]:9000/git/state.git"
 
@@ -576,3 +576,189 @@ def test_the_readme_remote_credentials_examples_load(tmp_path: Path) -> None:
         config = load_config(tmp_path / f"{kind}.yaml", env={}, remote=remote,
                              data=str(tmp_path / "data"))
         assert config.credentials is not None, kind
+
+
+# -- where each setting comes from -----------------------------------------------------------
+
+# each serve setting: (its variable's value, its flag's value, what each gives)
+SERVE_SETTINGS: dict[str, tuple[str, Any, Any, Any]] = {
+    "host": ("::1", "127.0.0.2", "::1", "127.0.0.2"),
+    "port": ("9090", 9191, 9090, 9191),
+    "branch": ("state", "flag", "state", "flag"),
+    "remote": ("https://git.example.invalid/e", "https://git.example.invalid/f",
+               "https://git.example.invalid/e", "https://git.example.invalid/f"),
+    "data": ("env-data", "flag-data", Path("env-data"), Path("flag-data")),
+}
+
+
+@pytest.mark.parametrize("name", SERVE_SETTINGS)
+def test_each_serve_setting_comes_from_its_flag_over_its_variable_over_its_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the data folders, relative
+    in_env, flag, from_env, from_flag = SERVE_SETTINGS[name]
+    env = {f"STATEWRITER_{name.upper()}": in_env}
+    assert getattr(load_config(env={}), name) == getattr(Config(), name)
+    assert getattr(load_config(env=env), name) == from_env
+    assert getattr(load_config(env=env, **{name: flag}), name) == from_flag
+    assert getattr(load_config(env={f"STATEWRITER_{name.upper()}": ""}), name) == getattr(Config(), name)
+
+
+def test_the_config_file_comes_from_its_flag_over_its_variable(tmp_path: Path) -> None:
+    by_env, by_flag = tmp_path / "env.yaml", tmp_path / "flag.yaml"
+    by_env.write_text("limits: {maxDepth: 10}\n")
+    by_flag.write_text("limits: {maxDepth: 20}\n")
+    env = {"STATEWRITER_CONFIG": str(by_env)}
+    assert load_config(env=env, data=tmp_path / "data").limits.max_depth == 10
+    assert load_config(by_flag, env=env, data=tmp_path / "data").limits.max_depth == 20
+    assert load_config(env={"STATEWRITER_CONFIG": ""}, data=tmp_path / "data").config is None
+    with pytest.raises(ConfigError, match=r"^--config .*missing\.yaml: cannot read it"):
+        load_config(tmp_path / "missing.yaml", env=env, data=tmp_path / "data")
+
+
+def test_an_empty_flag_is_given(tmp_path: Path) -> None:
+    assert refusal(tmp_path, data="") == "--data: is empty"
+    assert refusal(tmp_path, remote="") == "--remote: is empty"
+    assert refusal(tmp_path, env={"STATEWRITER_REMOTE": " "}) == "STATEWRITER_REMOTE: is empty"
+
+
+def test_the_process_environment_is_read_unless_one_is_given(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATEWRITER_PORT", "9999")
+    monkeypatch.setenv("STATEWRITER_CONFIG", str(write(tmp_path, "limits: {maxDepth: 10}\n")))
+    monkeypatch.chdir(tmp_path)  # the default data folder
+    for config in (load_config(), Config()):  # the model reads its sources itself
+        assert (config.port, config.limits.max_depth) == (9999, 10)
+    assert load_config(env={}).port == 8080
+    assert Config().port == 9999  # the environment load_config was given is gone with its call
+
+
+def test_the_files_keys_are_not_environment_variables(tmp_path: Path) -> None:
+    env = {"STATEWRITER_AUTH": "{not json", "STATEWRITER_PUBLICURL": "https://elsewhere.example",
+           "STATEWRITER_PUBLIC_URL": "https://elsewhere.example", "statewriter_port": "1"}
+    config = load(tmp_path, "publicUrl: https://statewriter.example\n", env=env)
+    assert (config.public_url, config.auth_enabled, config.port) == ("https://statewriter.example",
+                                                                      False, 8080)
+
+
+@pytest.mark.parametrize("key", ["host", "port", "data", "remote", "branch", "config"])
+def test_the_serve_settings_are_not_keys_of_the_file(tmp_path: Path, key: str) -> None:
+    assert refusal(tmp_path, f"{key}: x\n").endswith(f"statewriter.yaml: {key}: is not a known key")
+
+
+def test_the_default_data_folder_is_checked_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "var").write_text("")
+    assert refusal(tmp_path, data=None) == "the data folder var: is not a folder"
+
+
+def test_the_first_of_several_mistakes_is_named(tmp_path: Path) -> None:
+    message = refusal(tmp_path, "limits: {maxDepth: abc}\npush: {timeout: 0}\n", port=0)
+    assert message.endswith("limits.maxDepth: must be a whole number, not a string (and 2 more)")
+    assert refusal(tmp_path, port=0, branch="..") == "--port: 0 is not a port number (1-65535) (and 1 more)"
+
+
+# -- the file's other rules --------------------------------------------------------------------
+
+
+def test_every_file_the_config_names_is_relative_to_its_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    for name in ("token", "receiver", "signing-key", "age.key", "id", "known_hosts", "app.pem"):
+        (folder / name).write_text(f"{name}-content\n")
+    common = ("auth: {tokens: [{name: a, tokenFile: token}]}\nnotify: {hmacTokenFile: receiver}\n"
+              "signing: {format: ssh, keyFile: signing-key}\nsecrets: {identityFile: age.key}\n")
+    ssh = "remoteCredentials: {sshKeyFile: id, knownHostsFile: known_hosts}\n"
+    path = folder / "statewriter.yaml"
+    path.write_text(common + ssh)
+    config = load_config(path, env={}, data=tmp_path / "data", remote="git@git.example.invalid:r.git")
+    assert config.tokens is not None and config.tokens[0].file == folder / "token"
+    assert config.notify.hmac_token_file == folder / "receiver"
+    assert config.signing is not None and config.signing.key_file == folder / "signing-key"
+    assert config.secrets is not None and config.secrets.identity_file == folder / "age.key"
+    assert config.credentials is not None
+    assert (config.credentials.ssh_key_file, config.credentials.known_hosts_file) == (
+        folder / "id", folder / "known_hosts")
+    path.write_text(common + "remoteCredentials: {githubApp: {appId: 1, installationId: 2, "
+                             "privateKeyFile: app.pem}}\n")
+    config = load_config(path, env={}, data=tmp_path / "data", remote="https://github.com/o/r.git")
+    assert config.github_app is not None and config.github_app.private_key_file == folder / "app.pem"
+    assert config.github_app.api_url == "https://api.github.com"
+
+
+def test_every_key_that_names_a_file_ends_in_file() -> None:
+    """The file source makes the value of each `...File` key relative to the file's folder:
+    the keys whose fields check a file, exactly."""
+    from pydantic import BaseModel
+
+    from app import config as module
+
+    def keys(model: type[BaseModel]) -> Iterator[tuple[str, bool]]:
+        for name, field in model.model_fields.items():
+            checks = [getattr(m, "func", None) for m in field.metadata]
+            for argument in (field.annotation, *getattr(field.annotation, "__args__", ())):
+                checks += [getattr(m, "func", None) for m in getattr(argument, "__metadata__", ())]
+            yield (field.alias or name,
+                   module._readable_file in checks or module._secret_file in checks)
+            inner = module._model_in(field.annotation)
+            if inner is not None and inner is not model:
+                yield from keys(inner)
+
+    found = dict(keys(Config))
+    assert {key for key, is_file in found.items() if is_file} == {
+        key for key in found if key.endswith("File")} == {
+        "tokenFile", "privateKeyFile", "passwordFile", "sshKeyFile", "knownHostsFile",
+        "hmacTokenFile", "keyFile", "identityFile"}
+
+
+def test_a_key_that_is_not_a_string_is_named(tmp_path: Path) -> None:
+    assert refusal(tmp_path, "{1: a}\n").endswith("statewriter.yaml: the file: key 1 must be a string")
+    assert refusal(tmp_path, "author: {1: a}\n").endswith("author: key 1 must be a string")
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ('auth: {tokens: [{name: "a\\nb", token: x}]}\n',
+     "auth.tokens[0].name: 'a\\nb' holds the character U+000A"),
+    ("auth: {tokens: [{name: a, token: x, tokenFile: t}]}\n",
+     "auth.tokens[0]: token 'a' has both token and tokenFile: give one"),
+    ("auth: {tokens: [{name: a, token: x, promises: !!set {e}}]}\n",
+     "auth.tokens[0].promises: must be a list, not a set"),
+    ('author: {email: "a@b>"}\n', "author.email: 'a@b>' holds '<' or '>'"),
+    ("notify:\n", "notify: is empty: give it a value or remove the key"),
+    ("notify: {hmacTokenFile: ''}\n", "notify.hmacTokenFile: must not be empty"),
+    ("notify: {hmacTokenFile: [t]}\n", "notify.hmacTokenFile: must be a string, not a list"),
+    ("notify: {hmacTokenFile: empty}\n", "/empty is empty"),
+    ("remoteCredentials: {githubApp: {appId: 1, installationId: 2, privateKeyFile: t, apiUrl: x}}\n",
+     "remoteCredentials.githubApp.apiUrl: must be an http:// or https:// URL"),
+    ("remoteCredentials: {username: u, sshKeyFile: t}\n",
+     "remoteCredentials.username: goes with password or token, not sshKeyFile"),
+    ("remoteCredentials: {knownHostsFile: t}\n", "remoteCredentials.knownHostsFile: goes with sshKeyFile"),
+    ("remoteCredentials: {password: a, passwordFile: t}\n",
+     "remoteCredentials: password and passwordFile are both given: give one"),
+])
+def test_more_mistakes_name_their_key(tmp_path: Path, text: str, named: str) -> None:
+    (tmp_path / "t").write_text("secret-t\n")
+    (tmp_path / "empty").write_text(" \n")
+    message = refusal(tmp_path, text, remote="https://git.example.invalid/state.git")
+    assert named in message and "secret-t" not in message
+
+
+def test_a_password_may_come_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "password").write_text("pa55\n")
+    config = load(tmp_path, "remoteCredentials: {username: bot, passwordFile: password}\n",
+                  remote="https://git.example.invalid/state.git")
+    assert config.credentials is not None
+    assert (config.credentials.username, config.credentials.password) == ("bot", "pa55")
+    assert "pa55" not in repr(config)
+
+
+def test_a_remote_of_the_wrong_kind_names_where_it_came_from(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("key")
+    message = refusal(tmp_path, "remoteCredentials: {sshKeyFile: key}\n",
+                      env={"STATEWRITER_REMOTE": "https://git.example.invalid/state.git"})
+    assert message.endswith("remoteCredentials.sshKeyFile: needs an ssh:// (or host:path) remote, and "
+                            "STATEWRITER_REMOTE is not one")
+    message = refusal(tmp_path, "remoteCredentials: {token: t}\n",
+                      remote="https://u:p@git.example.invalid/state.git")
+    assert message.endswith("remoteCredentials: is set and --remote carries credentials too: "
+                            "give them in one place")

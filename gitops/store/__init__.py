@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitops.redact import redact
-from gitops.store.base import Author, Store
+from gitops.store.base import DEFAULT_BRANCH, Author, Store
 from gitops.store.embedded import EmbeddedStore
 from gitops.store.githubapp import USERNAME as GITHUB_APP_USERNAME
 from gitops.store.githubapp import GitHubApp, InstallationTokens
@@ -28,7 +28,7 @@ __all__ = [
 def open_store(
     data: Path,
     remote: str | None,
-    branch: str = "main",
+    branch: str = DEFAULT_BRANCH,
     credentials: Credentials | None = None,
     timeout: float | None = None,
     github_app: GitHubApp | None = None,

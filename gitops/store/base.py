@@ -15,6 +15,8 @@ from typing import Protocol
 
 from gitops.tree import Changes, Tree
 
+DEFAULT_BRANCH = "main"  # the branch a store writes unless told another (`serve --branch`)
+
 
 @dataclass(frozen=True)
 class Author:

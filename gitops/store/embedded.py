@@ -6,12 +6,13 @@ import os
 from pathlib import Path
 
 from gitops.errors import StoreUnavailable
+from gitops.store.base import DEFAULT_BRANCH
 from gitops.store.objects import ZERO_SHA, Repository, check_sha
 from gitops.store.reads import GitReads
 
 
 class EmbeddedStore(Repository, GitReads):
-    def __init__(self, path: Path, branch: str = "main") -> None:
+    def __init__(self, path: Path, branch: str = DEFAULT_BRANCH) -> None:
         Repository.__init__(self, path, branch)
         GitReads.__init__(self, path)
         self._ref = f"refs/heads/{branch}"

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from gitops.errors import RateLimited, StoreUnavailable
 from gitops.redact import redact
+from gitops.store.base import DEFAULT_BRANCH
 from gitops.store.objects import Repository, base_env, check_sha, run_git
 from gitops.store.reads import GitReads
 
@@ -89,7 +90,7 @@ class RemoteStore(Repository, GitReads):
         self,
         url: str,
         data: Path,
-        branch: str = "main",
+        branch: str = DEFAULT_BRANCH,
         credentials: Credentials | None = None,
         timeout: float = 60.0,  # push.timeout (CONTRACT section 8)
     ) -> None:
