@@ -48,7 +48,7 @@ case "$1" in
   *) printf '%s\\n' "$STATEWRITER_GIT_PASSWORD" ;;
 esac
 """
-_PASSWORD = "STATEWRITER_GIT_PASSWORD"  # read by ASKPASS_SCRIPT
+_USERNAME, _PASSWORD = "STATEWRITER_GIT_USERNAME", "STATEWRITER_GIT_PASSWORD"  # ASKPASS_SCRIPT's
 CATFILE_BATCH = 256  # requests per cat-file round: stays well below a pipe buffer, so no deadlock
 _READ = 1 << 16  # bytes a stream reads at a time
 
@@ -98,8 +98,8 @@ def environment(
     if config:
         _add_config(env, config)
     if askpass is not None:
-        env.update(GIT_ASKPASS=str(askpass.script), STATEWRITER_GIT_USERNAME=askpass.username)
-        env[_PASSWORD] = askpass.password
+        env.update({"GIT_ASKPASS": str(askpass.script), _USERNAME: askpass.username,
+                    _PASSWORD: askpass.password})
     if ssh_command is not None:
         env["GIT_SSH_COMMAND"] = shlex.join(ssh_command)
     if gnupg_home is not None:

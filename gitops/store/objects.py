@@ -1,7 +1,7 @@
 """Git object plumbing shared by both stores: objects staged in memory and written as one
-pack per published group, a persistent `git cat-file --batch` reader, a tree cache,
-path-local tree rebuilding and a lazy `Tree` view over a commit. Nothing here uses an
-index or a work tree."""
+pack per published group, read through a persistent `git cat-file --batch`
+(`gitops.git.process.CatFile`), a tree cache, path-local tree rebuilding and a lazy `Tree`
+view over a commit. Nothing here uses an index or a work tree."""
 
 from __future__ import annotations
 
