@@ -15,9 +15,7 @@ from typing import IO, NamedTuple, Self
 
 from gitops import caches
 from gitops.errors import StoreUnavailable
-from gitops.git.process import CATFILE_BATCH, environment
-from gitops.git.process import CatFile as CatFile  # also re-exported: app/ui.py imports it from here
-from gitops.git.process import run_git as run_git  # also re-exported: app/ui.py imports it from here
+from gitops.git.process import CATFILE_BATCH, CatFile, environment, run_git
 from gitops.lru import LRU, Memo
 from gitops.store.base import Author
 from gitops.store.pack import object_id, write_pack
@@ -43,7 +41,6 @@ _CACHED_TREE_WEIGHT = 100_000
 _WRITTEN_FILES = 200_000  # changed files remembered, over the commits written last
 _REMEMBERED_FOLDERS = 4096  # folders one tree view keeps at hand
 _WRITTEN_CHAIN = 4096  # commits between two tips followed through those records at most
-base_env = environment  # app/ui.py imports base_env from here
 
 
 class _Written(NamedTuple):
