@@ -273,7 +273,7 @@ def _serve(args: argparse.Namespace) -> int:
         held.finish(keep=True)
         # uvicorn names the address only for sockets it bound itself
         address = _address(config.host, config.port)
-        where = redact(config.remote) if config.remote else f"{config.data / 'state.git'} (embedded)"
+        where = redact(config.remote) if config.remote else f"{store.path} (embedded)"
         logging.getLogger("statewriter").info(
             "statewriter %s on http://%s, state store %s", VERSION, address, where,
             extra={"event": "start", "version": VERSION, "address": address, "store": where})

@@ -7,10 +7,7 @@ killed (with what it started) when the client goes away."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import signal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -20,11 +17,14 @@ from app.answers import error_body
 from app.auth import token_from_basic
 from app.config import Config
 from gitops.errors import Forbidden, LimitExceeded, Unauthorized
+from gitops.git.process import AsyncProcess, kill_group
+from gitops.store.http_backend import BackendRequest, HttpBackend
 
 _ALLOWED = {"info/refs", "git-upload-pack", "HEAD"}
 # An upload-pack request is wants and haves: a few KiB to a few MiB. This is also git's own
-# default for the request it buffers in memory (GIT_HTTP_MAX_REQUEST_BUFFER), which is set
-# one byte above it so that git never refuses first: it refuses a buffer that is full.
+# default for the request it buffers in memory (GIT_HTTP_MAX_REQUEST_BUFFER), which the
+# backend sets one byte above it so that git never refuses first: it refuses a buffer that
+# is full.
 MAX_BODY = 10 * 1024 * 1024
 _CHUNK = 64 * 1024
 _MAX_CGI_HEAD = 64 * 1024
@@ -32,8 +32,8 @@ _MAX_CGI_HEAD = 64 * 1024
 log = logging.getLogger("statewriter.git")
 
 
-def mount_git(app: FastAPI, config: Config) -> None:
-    root = (config.data / "state.git").resolve()
+def mount_git(app: FastAPI, config: Config, backend: HttpBackend) -> None:
+    """`/git/state.git/`: the embedded store's repository, which `backend` runs git on."""
 
     @app.api_route("/git/state.git/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
     async def git_http(request: Request, rest: str) -> Response:
@@ -47,22 +47,9 @@ def mount_git(app: FastAPI, config: Config) -> None:
         length = request.headers.get("content-length")
         if length is not None and int(length) > MAX_BODY:
             raise LimitExceeded(f"request body over {MAX_BODY} bytes", limit=MAX_BODY)
-        env = {
-            "GIT_PROJECT_ROOT": str(root.parent),
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "GIT_HTTP_MAX_REQUEST_BUFFER": str(MAX_BODY + 1),
-            "PATH_INFO": f"/{root.name}/{rest}",
-            "REQUEST_METHOD": request.method,
-            "QUERY_STRING": request.url.query,
-            "CONTENT_TYPE": request.headers.get("content-type", ""),
-            "REMOTE_ADDR": request.client.host if request.client else "",
-            "GIT_PROTOCOL": request.headers.get("git-protocol", ""),
-            "HTTP_CONTENT_ENCODING": request.headers.get("content-encoding", ""),
-            "PATH": "/usr/bin:/bin:/usr/local/bin",
-        }
-        if length is not None:  # else (chunked) git reads to the end of its input
-            env["CONTENT_LENGTH"] = length
-        return GitBackendAnswer(env)
+        client = request.client.host if request.client else ""
+        cgi = BackendRequest(request.method, rest, request.url.query, request.headers, client)
+        return GitBackendAnswer(backend, cgi)
 
 
 class GitBackendAnswer(Response):
@@ -71,31 +58,26 @@ class GitBackendAnswer(Response):
     `receive` (the body into git, then the client's going away), where Starlette's
     StreamingResponse would read it too, to watch for a disconnect."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, backend: HttpBackend, request: BackendRequest) -> None:
         super().__init__()
-        self.env = env
+        self.backend = backend
+        self.request = request
         self.too_large = False
         self.body_read = asyncio.Event()  # all of it, or too much, or the client has gone
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # In a process group of its own: `git` runs git-http-backend, which runs upload-pack,
-        # which runs pack-objects; they all hold the answer's pipe, and are killed together.
-        process = await asyncio.create_subprocess_exec(
-            "git", "http-backend", env=self.env, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-            limit=_MAX_CGI_HEAD, start_new_session=True,
-        )
-        feeder = asyncio.create_task(self._feed(receive, process))
-        try:
-            await self._answer(scope, receive, send, process)
-        finally:
-            feeder.cancel()
-            _kill(process)
-            await process.wait()
+        # git and all it started are killed together when this block ends, however it ends
+        started = self.backend.start(self.request, max_body=MAX_BODY, head_limit=_MAX_CGI_HEAD)
+        async with started as process:
+            feeder = asyncio.create_task(self._feed(receive, process))
+            try:
+                await self._answer(scope, receive, send, process)
+            finally:
+                feeder.cancel()
         if self.background is not None:
             await self.background()
 
-    async def _feed(self, receive: Receive, process: asyncio.subprocess.Process) -> None:
+    async def _feed(self, receive: Receive, process: AsyncProcess) -> None:
         """Pipe the request body into git, then wait for the client to go away. Kills git
         when the body is over MAX_BODY (git then never sees its end) or the client leaves."""
         stdin = process.stdin
@@ -124,10 +106,10 @@ class GitBackendAnswer(Response):
                     self.body_read.set()
         finally:
             self.body_read.set()
-            _kill(process)
+            kill_group(process)
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send,
-                      process: asyncio.subprocess.Process) -> None:
+                      process: AsyncProcess) -> None:
         assert process.stdout is not None
         stdout = process.stdout
         try:
@@ -145,7 +127,7 @@ class GitBackendAnswer(Response):
             await JSONResponse(error_body(refusal), 413)(scope, receive, send)
             return
         if head is None:
-            _kill(process)
+            kill_group(process)
             log.warning("git http-backend gave no answer (exit status %s)", await process.wait())
             failure = {"error": "GitBackendFailed", "message": "git http-backend gave no answer"}
             await JSONResponse(failure, 502)(scope, receive, send)
@@ -169,11 +151,3 @@ def _cgi_head(head: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
         elif key and key.lower() != "content-length":  # the answer is sent chunked
             headers.append((key.lower().encode("latin-1"), value.strip().encode("latin-1")))
     return status, headers
-
-
-def _kill(process: asyncio.subprocess.Process) -> None:
-    """Kill git's process group; only while its leader is not reaped (so its id is not
-    someone else's)."""
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)

@@ -69,7 +69,8 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
     app.include_router(audit.router)  # GET /v1/history: the commits across requests
     if config.remote is None:
         from app.githttp import mount_git
+        from gitops.store.http_backend import http_backend
 
-        mount_git(app, config)
+        mount_git(app, config, http_backend(writer.store))
     schemas.install(app)  # /openapi.json, /docs, /redoc (offline: FastAPIOffline)
     return app

@@ -30,8 +30,8 @@ import yaml
 from app.config import Config, load_config
 from app.push import pack
 from gitops.bundle import Limits, parse_bundle
+from gitops.git.process import environment
 from gitops.owner import make_owner
-from gitops.store.objects import base_env
 from gitops.tarbundle import read_tar_bundle
 from tests.fixtures.eck import CRD_NAMES, request_bundle, request_files
 from tests.server import branch_tip, running_server
@@ -159,7 +159,7 @@ def assert_contract_keys(config: Doc) -> None:
 
 
 def is_ignored(path: str) -> bool:
-    done = run(["git", "check-ignore", "-q", path], env=base_env())
+    done = run(["git", "check-ignore", "-q", path], env=environment())
     assert done.returncode in (0, 1), done.stderr
     return done.returncode == 0
 
@@ -628,10 +628,10 @@ def test_the_base_config_serves_the_walkthrough_and_flux(tmp_path: Path) -> None
         username = base64.b64decode(secret["data"]["username"]).decode()
         clone = tmp_path / "state"
         done = run(["git", "clone", "-q", url.replace("://", f"://{username}:{reader}@") + "/git/state.git",
-                    str(clone)], env={**base_env(), "GIT_TERMINAL_PROMPT": "0"})
+                    str(clone)], env={**environment(), "GIT_TERMINAL_PROMPT": "0"})
         assert done.returncode == 0, done.stderr
         anonymous = run(["git", "ls-remote", f"{url}/git/state.git"],
-                        env={**base_env(), "GIT_TERMINAL_PROMPT": "0"})
+                        env={**environment(), "GIT_TERMINAL_PROMPT": "0"})
         assert anonymous.returncode != 0
     ids = set(inventory_ids(clone / "worker-cluster-1" / "dependencies"))
     assert {f"_{plural}.{group}_apiextensions.k8s.io_CustomResourceDefinition"

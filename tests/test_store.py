@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitops.errors import StoreUnavailable
+from gitops.git.process import CatFile
 from gitops.store import (
     Author,
     Credentials,
@@ -27,7 +28,6 @@ from gitops.store import (
     open_store,
     redact,
 )
-from gitops.store.objects import CatFile
 from gitops.tree import DictTree, Overlay, Tree
 from tests.procs import git_daemon, ssh_server
 

@@ -1,14 +1,11 @@
 """Git object plumbing shared by both stores: objects staged in memory and written as one
-pack per published group, a persistent `git cat-file --batch` reader, a tree cache,
-path-local tree rebuilding and a lazy `Tree` view over a commit. Nothing here uses an
-index or a work tree."""
+pack per published group, read through a persistent `git cat-file --batch`
+(`gitops.git.process.CatFile`), a tree cache, path-local tree rebuilding and a lazy `Tree`
+view over a commit. Nothing here uses an index or a work tree."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -18,6 +15,7 @@ from typing import IO, NamedTuple, Self
 
 from gitops import caches
 from gitops.errors import StoreUnavailable
+from gitops.git.process import CATFILE_BATCH, CatFile, environment, run_git
 from gitops.lru import LRU, Memo
 from gitops.store.base import Author
 from gitops.store.pack import object_id, write_pack
@@ -37,14 +35,6 @@ FileChange = tuple[str, Entry | None, Entry | None]  # path, entry before, entry
 _NOT_FILES = (TREE_MODE, GITLINK_MODE)
 
 _SHA = re.compile(r"[0-9a-f]{40}")
-# Variables that would point git at another repository, index or object directory
-# (e.g. when tests run from inside a git hook).
-_REPO_ENV = (
-    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX",
-    "GIT_CEILING_DIRECTORIES", "GIT_QUARANTINE_PATH", "GIT_REPLACE_REF_BASE",
-)
-_BATCH = 256  # requests per cat-file round: stays well below a pipe buffer, so no deadlock
 _CRUFT = re.compile(r"tmp_(obj|pack|idx)_.*")
 _CACHED_BLOB_BYTES = 8 << 20
 _CACHED_TREE_WEIGHT = 100_000
@@ -58,122 +48,10 @@ class _Written(NamedTuple):
     files: tuple[FileChange, ...]
 
 
-
 def check_sha(sha: str) -> str:
     if not _SHA.fullmatch(sha):
         raise ValueError(f"not a full hex object id: {sha!r}")
     return sha
-
-
-def base_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
-    env["LC_ALL"] = "C"  # rejection reasons are matched in English
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    return env
-
-
-def run_git(
-    args: Sequence[str],
-    env: Mapping[str, str],
-    input: bytes | None = None,
-    timeout: float | None = None,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run git in its own session so a timeout also kills its helpers (ssh, curl)."""
-    cmd = ["git", *args]
-    with subprocess.Popen(
-        cmd,
-        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(env),
-        start_new_session=True,
-    ) as proc:
-        try:
-            out, err = proc.communicate(input, timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            verb = next((a for a in args if not a.startswith("-")), "")
-            raise StoreUnavailable(f"git {verb} timed out") from None
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-
-
-class CatFile:
-    """One long-lived `git cat-file --batch`, shared by all threads under a lock."""
-
-    def __init__(self, git_dir: Path, env: Mapping[str, str]) -> None:
-        self._cmd = ["git", f"--git-dir={git_dir}", "cat-file", "--batch"]
-        self._env = dict(env)
-        self._lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def read(self, sha: str) -> tuple[str, bytes] | None:
-        return self.read_many([sha])[0]
-
-    def read_many(self, shas: Sequence[str]) -> list[tuple[str, bytes] | None]:
-        """(type, content) for each sha, None for a missing object; one round per _BATCH."""
-        out: list[tuple[str, bytes] | None] = []
-        with self._lock:
-            for i in range(0, len(shas), _BATCH):
-                out.extend(self._round(shas[i:i + _BATCH]))
-        return out
-
-    def _round(self, shas: Sequence[str]) -> list[tuple[str, bytes] | None]:
-        for attempt in (1, 2):
-            try:
-                return self._exchange(shas)
-            except (OSError, ValueError) as e:
-                # A dead or desynchronised process: start afresh once, then give up.
-                self._stop()
-                if attempt == 2:
-                    raise StoreUnavailable(f"git cat-file failed: {e}") from None
-        raise AssertionError("unreachable")
-
-    def _exchange(self, shas: Sequence[str]) -> list[tuple[str, bytes] | None]:
-        if self._proc is None:
-            self._proc = subprocess.Popen(
-                self._cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, env=self._env,
-            )
-        stdin, stdout = self._proc.stdin, self._proc.stdout
-        assert stdin is not None and stdout is not None
-        stdin.write("".join(f"{sha}\n" for sha in shas).encode())
-        stdin.flush()
-        result: list[tuple[str, bytes] | None] = []
-        for sha in shas:
-            header = stdout.readline().split()
-            if not header:
-                raise ValueError("no answer")
-            if header[-1] == b"missing" and len(header) == 2:
-                result.append(None)
-                continue
-            if len(header) != 3 or header[0].decode() != sha:
-                raise ValueError(f"unexpected answer {b' '.join(header)!r}")
-            size = int(header[2])
-            data = stdout.read(size + 1)
-            if len(data) != size + 1:
-                raise ValueError("short read")
-            result.append((header[1].decode(), data[:size]))
-        return result
-
-    def _stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        try:
-            assert proc.stdin is not None
-            proc.stdin.close()
-            proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            proc.kill()
-            proc.wait()
-        finally:
-            if proc.stdout is not None:
-                proc.stdout.close()
-
-    def close(self) -> None:
-        with self._lock:
-            self._stop()
 
 
 def parse_tree(data: bytes) -> Entries:
@@ -233,7 +111,7 @@ class Repository:
     def __init__(self, path: Path, branch: str, env: Mapping[str, str] | None = None) -> None:
         self.path = path
         self.branch = branch
-        self._env = dict(env) if env is not None else base_env()
+        self._env = dict(env) if env is not None else environment()
         self._objects = path / "objects"
         remove_stale_files(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -666,8 +544,8 @@ class GitTree:
         found: list[tuple[str, str]] = []
         self._walk(entries, prefix + "/" if prefix else "", found)
         # Git order of entries is exactly path order, so the walk needs no sorting.
-        for i in range(0, len(found), _BATCH):
-            chunk = found[i:i + _BATCH]
+        for i in range(0, len(found), CATFILE_BATCH):
+            chunk = found[i:i + CATFILE_BATCH]
             blobs = self._repo.read_blobs([sha for _, sha in chunk])
             yield from zip((p for p, _ in chunk), blobs, strict=True)
 

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from gitops.errors import NotFound, StoreUnavailable
+from gitops.git.process import CatFile, environment, run_git
 from gitops.history import git_records
 from gitops.store.base import FileChange, FileDiff, LogEntry
-from gitops.store.objects import CatFile, base_env, run_git
 
 TIMEOUT = 300.0
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -31,8 +31,7 @@ class GitReads:
         self.git_dir = Path(git_dir)
         # git here and never in a repository above it, with no variable of the caller's
         # pointing it elsewhere
-        self._read_env = {**base_env(),
-                          "GIT_CEILING_DIRECTORIES": str(self.git_dir.resolve().parent)}
+        self._read_env = environment(repository=self.git_dir)
 
     # -- where things point -------------------------------------------------------------
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shlex
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,18 +12,12 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from gitops.errors import RateLimited, StoreUnavailable
+from gitops.git.process import ASKPASS_SCRIPT, Askpass, environment, run_git, with_password
 from gitops.redact import redact
 from gitops.store.base import DEFAULT_BRANCH
-from gitops.store.objects import Repository, base_env, check_sha, run_git
+from gitops.store.objects import Repository, check_sha
 from gitops.store.reads import GitReads
 
-_ASKPASS = """#!/bin/sh
-# Answers git's credential prompts from variables set only for that git process.
-case "$1" in
-  Username*) printf '%s\\n' "$STATEWRITER_GIT_USERNAME" ;;
-  *) printf '%s\\n' "$STATEWRITER_GIT_PASSWORD" ;;
-esac
-"""
 # git's words for credentials the remote refused (an installation token may be revoked early;
 # not 403, which GitHub answers for a token without the permission: a new one would not help)
 _REFUSED = ("Authentication failed", "returned error: 401", "Invalid username or password")
@@ -121,25 +114,12 @@ class RemoteStore(Repository, GitReads):
         return [secret, base64.b64encode(basic).decode()]
 
     def _network_env(self, data: Path) -> dict[str, str]:
-        env = base_env()
-        # No credential helper from the user's config may see (or store) our secret.
-        count = int(env.get("GIT_CONFIG_COUNT") or 0)
-        env.update({"GIT_CONFIG_COUNT": str(count + 1),
-                    f"GIT_CONFIG_KEY_{count}": "credential.helper",
-                    f"GIT_CONFIG_VALUE_{count}": ""})
-        creds = self._credentials
-        if creds is None:
-            return env
+        creds = self._credentials or Credentials()
         secret = creds.secret()
+        askpass = None
         if secret or creds.username or creds.token_source:
-            askpass = data / "askpass.sh"
-            if not askpass.exists() or askpass.read_text() != _ASKPASS:
-                tmp = data / "askpass.sh.tmp"
-                tmp.write_text(_ASKPASS)
-                tmp.chmod(0o700)
-                os.replace(tmp, askpass)
-            env.update(GIT_ASKPASS=str(askpass), STATEWRITER_GIT_USERNAME=creds.username or "git",
-                       STATEWRITER_GIT_PASSWORD=secret or "")
+            askpass = Askpass(self._askpass_script(data), creds.username or "git", secret or "")
+        ssh = None
         if creds.ssh_key_file or creds.known_hosts_file:
             ssh = ["ssh", "-o", "BatchMode=yes"]
             if creds.ssh_key_file:
@@ -147,8 +127,19 @@ class RemoteStore(Repository, GitReads):
             if creds.known_hosts_file:
                 ssh += ["-o", f"UserKnownHostsFile={creds.known_hosts_file}",
                         "-o", "StrictHostKeyChecking=yes"]
-            env["GIT_SSH_COMMAND"] = shlex.join(ssh)
-        return env
+        # No credential helper from the user's config may see (or store) our secret.
+        return environment(config={"credential.helper": ""}, askpass=askpass, ssh_command=ssh)
+
+    @staticmethod
+    def _askpass_script(data: Path) -> Path:
+        """The askpass script in the data folder, (re)written when it is not ASKPASS_SCRIPT."""
+        askpass = data / "askpass.sh"
+        if not askpass.exists() or askpass.read_text() != ASKPASS_SCRIPT:
+            tmp = data / "askpass.sh.tmp"
+            tmp.write_text(ASKPASS_SCRIPT)
+            tmp.chmod(0o700)
+            os.replace(tmp, askpass)
+        return askpass
 
     def _token_source(self) -> TokenSource | None:
         return self._credentials.token_source if self._credentials else None
@@ -165,7 +156,7 @@ class RemoteStore(Repository, GitReads):
         try:
             if source is not None:
                 token = source.token()
-                env = {**env, "STATEWRITER_GIT_PASSWORD": token}
+                env = with_password(env, token)
             proc = run_git([f"--git-dir={self.path}", *args], env, timeout=self._timeout)
         except StoreUnavailable as e:
             raise type(e)(redact(e.message, self._all_secrets())) from None

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import shutil
-import signal
 import struct
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from gitops.errors import SigningError, StoreUnavailable
+from gitops.git.process import Finished, TimedOut, environment, run
 
 Format = Literal["ssh", "openpgp"]
 _SSHSIG = b"SSHSIG"
@@ -148,8 +146,7 @@ class OpenPgpSigner:
             raise SigningError("gpg is not installed (GnuPG): it makes the OpenPGP signatures")
         self._tool = tool
         self._home = Path(tempfile.mkdtemp(prefix="statewriter-gnupg-", dir=_socket_folder()))
-        self._env = {k: v for k, v in os.environ.items() if k not in ("GPG_TTY", "DISPLAY")}
-        self._env.update(GNUPGHOME=str(self._home), LC_ALL="C")
+        self._env = environment(gnupg_home=self._home)
         try:
             _read(key_file)  # a clear message for a file that cannot be read
             done = self._gpg("--import", str(key_file))
@@ -163,7 +160,7 @@ class OpenPgpSigner:
             self.close()
             raise
 
-    def _gpg(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    def _gpg(self, *args: str, input: bytes | None = None) -> Finished:
         # --pinentry-mode error: a key behind a passphrase fails ("No pinentry"), never waits
         return _run([self._tool, "--batch", "--no-tty", "--quiet", "--pinentry-mode", "error",
                      *args], self._env, input)
@@ -240,19 +237,12 @@ def _read(key_file: Path) -> bytes:
         raise SigningError(f"{key_file}: {error.strerror or error}") from None
 
 
-def _run(cmd: Sequence[str], env: Mapping[str, str],
-         input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def _run(cmd: Sequence[str], env: Mapping[str, str], input: bytes | None = None) -> Finished:
     """Run `cmd` in its own session (no terminal to prompt on), killed after SIGN_TIMEOUT."""
-    with subprocess.Popen(cmd, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(env),
-                          start_new_session=True) as proc:
-        try:
-            out, err = proc.communicate(input, SIGN_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise StoreUnavailable(f"{Path(cmd[0]).name} timed out after {SIGN_TIMEOUT:.0f} s") from None
-    return subprocess.CompletedProcess(list(cmd), proc.returncode, out, err)
+    try:
+        return run(cmd, env, input=input, timeout=SIGN_TIMEOUT)
+    except TimedOut as error:  # "gpg timed out after 30 s"
+        raise StoreUnavailable(str(error)) from None
 
 
 def _last_line(stderr: bytes) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gitops import layout
+from gitops.git import process
 from gitops.layout import KUSTOMIZATION
 from gitops.verify.findings import first_line
 from gitops.verify.folders import Folder
@@ -145,19 +145,14 @@ def run(kubectl: str, builds: list[Build], disk: Path | None) -> list[str]:
 
 def _kustomize(kubectl: str, base: Path, folder: str) -> str | None:
     try:
-        proc = subprocess.run(
-            [kubectl, "kustomize", str(base / folder)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=_KUBECTL_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+        proc = process.run([kubectl, "kustomize", str(base / folder)], process.environment(),
+                           timeout=_KUBECTL_TIMEOUT, output=False)
+    except process.TimedOut:
         return f"{folder}: kubectl kustomize failed: timed out after {_KUBECTL_TIMEOUT}s"
     except OSError as error:
         return f"{folder}: kubectl kustomize failed: {error.strerror}"
     if proc.returncode == 0:
         return None
-    line = first_line(proc.stderr.replace(str(base) + "/", "")) or f"exit {proc.returncode}"
+    stderr = proc.stderr.decode(errors="replace")
+    line = first_line(stderr.replace(str(base) + "/", "")) or f"exit {proc.returncode}"
     return f"{folder}: kubectl kustomize failed: {line}"

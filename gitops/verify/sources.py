@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gitops.errors import StoreUnavailable
+from gitops.git.process import CatFile, environment, run_git
 from gitops.normalize import DEFAULT_PROTECTED
 from gitops.redact import redact_url
-from gitops.store.objects import CatFile, base_env, run_git
 from gitops.verify.findings import first_line
 from gitops.verify.folders import long_segments
 from gitops.verify.run import verify_files
@@ -86,9 +86,9 @@ def verify_target(
         return [f"{target}: no such directory or repository"]
     url = local.resolve().as_uri() if "://" not in target and local.exists() else target
     shown = redact_url(target)
-    env = {**base_env(), "GIT_CONFIG_NOSYSTEM": "1"}
-    if token and url.lower().startswith(("http://", "https://")):
-        env.update(_basic_auth_header(token))
+    http = url.lower().startswith(("http://", "https://"))
+    env = environment(no_system_config=True,
+                      config=_basic_auth_header(token) if token and http else None)
     with tempfile.TemporaryDirectory(prefix="statewriter-verify-") as temp:
         clone = Path(temp) / "checkout"
         command = ["clone", "--quiet", "--no-checkout", "--depth", "1", "--no-tags"]
@@ -113,10 +113,10 @@ def verify_target(
 
 
 def _basic_auth_header(token: str) -> dict[str, str]:
-    """git configuration, as environment variables, that sends `token` as the password."""
+    """git configuration that sends `token` as the password (given through the
+    environment: never on a command line)."""
     credentials = base64.b64encode(f"statewriter:{token}".encode()).decode()
-    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
-            "GIT_CONFIG_VALUE_0": f"Authorization: Basic {credentials}"}
+    return {"http.extraHeader": f"Authorization: Basic {credentials}"}
 
 
 def _git(args: list[str], env: dict[str, str]) -> str | None:
