@@ -28,6 +28,7 @@ from gitops.planner import (
 )
 from gitops.planner.destinations import Cluster
 from gitops.tree import DictTree, Tree, blob_id
+from gitops.validate import builtin
 from gitops.writer import Operation, Writer
 from gitops.yamldocs import dump_document
 
@@ -400,3 +401,14 @@ def a_conflict_freed_by_a_delete(writer: Writer, destination: str,
 
 def _apply(index: Index, tree: Tree, *, bundle: Bundle) -> Plan:
     return plan_apply(index, tree, bundle, "tester")
+
+
+def without_invariant_9(findings: list[str]) -> list[str]:
+    """Findings but those of invariant 9, which the fixture stores written by earlier layouts
+    hold since their makers predate validation: every Beat is of beat.k8s.elastic.co/v1beta1
+    while their ECK CRD served only v1, and one Deployment has neither selector nor template."""
+    served = [f for f in findings if f.endswith(f"(Kubernetes {builtin.NEWEST})")]
+    for finding in served:
+        assert ("_Beat.beat.k8s.elastic.co_" in finding and "v1beta1" in finding) or (
+            "Deployment.apps_platform-operator.yaml: spec." in finding), finding
+    return [f for f in findings if f not in served]

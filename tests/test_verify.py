@@ -28,7 +28,7 @@ from gitops.validate import builtin
 from gitops.verify import builds, verify_path, verify_target, verify_tree
 from tests.fixtures.eck import request_bundle
 from tests.procs import layout_1_store, layout_store
-from tests.support import CORPUS, World
+from tests.support import CORPUS, World, without_invariant_9
 
 ROOT = Path(__file__).parents[1]
 ENV = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
@@ -626,17 +626,6 @@ def test_a_repository_without_the_commit_to_verify_is_a_finding(tmp_path: Path) 
         f"{repo}: no commit to verify (an empty repository, or its HEAD names a branch that "
         "does not exist: pass --branch)"
     ]
-
-
-def without_invariant_9(findings: list[str]) -> list[str]:
-    """Findings but those of invariant 9, which the fixture stores written by earlier layouts
-    hold since their makers predate validation: every Beat is of beat.k8s.elastic.co/v1beta1
-    while their ECK CRD served only v1, and one Deployment has neither selector nor template."""
-    served = [f for f in findings if f.endswith(f"(Kubernetes {builtin.NEWEST})")]
-    for finding in served:
-        assert ("_Beat.beat.k8s.elastic.co_" in finding and "v1beta1" in finding) or (
-            "Deployment.apps_platform-operator.yaml: spec." in finding), finding
-    return [f for f in findings if f not in served]
 
 
 def test_the_layout_1_fixture_store(tmp_path: Path) -> None:
