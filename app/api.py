@@ -24,8 +24,8 @@ from app.requestid import request_id_of
 from gitops import planner
 from gitops.bundle import Bundle, trailers_from_pairs
 from gitops.destination import Destination
-from gitops.errors import InvalidBundle, NotFound, StoreUnavailable
-from gitops.flux import DEFAULT_PREFIX, flux_manifests
+from gitops.errors import InvalidBundle, InvalidQuery, NotFound, StoreUnavailable
+from gitops.flux import flux_manifests
 from gitops.index import Index
 from gitops.owner import DEFAULT_PIPELINE, make_owner
 from gitops.planner import Policy
@@ -372,8 +372,12 @@ async def put_destination(request: Request, who: Caller, name: str) -> JSONRespo
     """A worker cluster that bundles can be placed on: `labels` for the bundles'
     `destinationSelectors`, `path` its folder in the repository (by default its name),
     `notify` a Flux Receiver URL to call after each push that changed it, `encryption` the
-    age recipients its Secrets are encrypted for. Waiting bundles it matches are placed. Needs
-    a token with `destinations: true`."""
+    age recipients its Secrets are encrypted for, `kubernetesVersion`, `apis` and `namespaces`
+    what its cluster serves and holds (objects are validated against them), `isolation`
+    (`destination` or `namespace`: one Flux Kustomization per namespace of its resources) and
+    `flux` the prefix and namespace of its Flux objects (these two only while it holds no
+    requests). Waiting bundles it matches are placed. Needs a token with
+    `destinations: true`."""
     who.require_destinations()
     body = model(DestinationBody, strict_json(await read_body(request, 1 << 20)), "destination")
     operation = functools.partial(planner.plan_put_destination, name=name, labels=body.labels,
@@ -381,7 +385,9 @@ async def put_destination(request: Request, who: Caller, name: str) -> JSONRespo
                                   notify_url=body.notify.url if body.notify else None,
                                   recipients=body.encryption.age if body.encryption else None,
                                   cluster=Cluster(body.kubernetesVersion, body.apis,
-                                                  body.namespaces))
+                                                  body.namespaces),
+                                  isolation=body.isolation,
+                                  flux=body.flux.model_dump(exclude_none=True) if body.flux else None)
     return await _run(request, operation)
 
 
@@ -424,15 +430,21 @@ async def delete_destination(request: Request, who: Caller, name: str) -> JSONRe
                        **schemas.refusals(401, 404, 422, 503)})
 async def get_flux(
     request: Request, name: str,
-    prefix: str = Query(DEFAULT_PREFIX, pattern=r"^[a-z0-9-]{1,40}$",
-                        description="the names of the Flux objects start with it"),
+    prefix: str | None = Query(None, pattern=r"^[a-z0-9-]{1,40}$",
+                               description="the names of the Flux objects start with it "
+                                           "(default: the destination's `flux.prefix`)"),
 ) -> PlainTextResponse:
     """What a worker cluster applies to follow its folder: a GitRepository of this state
     store and the Kustomizations of its `dependencies/` and `resources/` (and a Receiver when
-    it has a notify URL)."""
+    it has a notify URL), named after the destination's `flux` prefix, in its namespace."""
     config = _config(request)
     _, index, _ = await _snapshot(request)
     destination = _destination(index, name)
+    if prefix is not None and prefix != destination.flux_prefix and destination.isolated:
+        raise InvalidQuery(f"prefix {prefix!r} is not the destination's flux.prefix "
+                           f"{destination.flux_prefix!r}, which the Kustomizations of its "
+                           "namespaces refer to", field="prefix")
+    prefix = destination.flux_prefix if prefix is None else prefix
     secret = f"{prefix}-credentials" if config.auth_enabled or config.remote else None
     # A destination with a notify URL gets its Receiver: generic-hmac when the service signs
     receiver = None

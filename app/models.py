@@ -49,11 +49,20 @@ class EncryptionBody(Strict):
     age: list[str] = Field(max_length=32)
 
 
+class FluxBody(Strict):
+    """`flux` of a destination: what its Flux objects are named and where they live."""
+
+    prefix: str | None = None
+    namespace: str | None = None
+
+
 class DestinationBody(Strict):
     """`PUT /v1/destinations/{name}`. Omitting `notify` removes the one it had; omitting
     `encryption` keeps the recipients it had (`{"age": []}` stops encrypting): an update
     that forgets them must not write its Secrets in clear. `kubernetesVersion`, `apis` and
-    `namespaces` say what its cluster serves and holds (each checked by the planner)."""
+    `namespaces` say what its cluster serves and holds; `isolation` and `flux` how its
+    resources are split into Flux Kustomizations and what those are named (omitted: kept as
+    they are). Each is checked by the planner."""
 
     labels: dict[str, str] | None = None
     path: str | None = None
@@ -62,6 +71,8 @@ class DestinationBody(Strict):
     kubernetesVersion: str | None = None
     apis: list[str] | None = None
     namespaces: list[str] | None = None
+    isolation: str | None = None
+    flux: FluxBody | None = None
 
 
 def invalid(error: ValidationError, what: str) -> InvalidBundle:

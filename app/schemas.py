@@ -274,6 +274,11 @@ class Encryption(Documented):
     age: list[str] = Field(description="the age recipients its Secrets are encrypted for")
 
 
+class Flux(Documented):
+    prefix: str = Field(description="the names of its Flux objects start with it")
+    namespace: str = Field(description="the namespace of its Flux objects")
+
+
 class Destination(Documented):
     name: str
     labels: dict[str, str]
@@ -285,6 +290,11 @@ class Destination(Documented):
                                      "cluster serves without statewriter")
     namespaces: list[str] | Absent = Field(None, description="namespaces its cluster has "
                                            "without statewriter")
+    isolation: Literal["destination", "namespace"] | Absent = Field(
+        None, description="`namespace`: one Flux Kustomization per namespace of its resources "
+                          "(absent: `destination`, one for all)")
+    flux: Flux | Absent = Field(None, description="its Flux objects' prefix and namespace "
+                                                  "(absent: kratix-workload, flux-system)")
 
 
 class DestinationList(Documented):

@@ -12,6 +12,15 @@ from urllib.parse import urlsplit
 from gitops import names
 from gitops.validate.builtin import NEWEST, SUPPORTED
 
+# How its resources are split into Flux Kustomizations (CONTRACT section 2): all in one
+# (`destination`, as Kratix lays them out), or one per namespace of its resources
+ISOLATION_DESTINATION = "destination"
+ISOLATION_NAMESPACE = "namespace"
+ISOLATIONS = (ISOLATION_DESTINATION, ISOLATION_NAMESPACE)
+DEFAULT_FLUX_PREFIX = "kratix-workload"  # what existing Kratix worker setups name their objects
+DEFAULT_FLUX_NAMESPACE = "flux-system"
+MAX_FLUX_PREFIX = 40  # a child Kustomization's name (at most 63) is the prefix and 23 more
+
 
 @dataclass(frozen=True)
 class Destination:
@@ -28,6 +37,15 @@ class Destination:
     kubernetes_version: str | None = None
     apis: tuple[str, ...] = ()
     namespaces: tuple[str, ...] | None = None
+    isolation: str = ISOLATION_DESTINATION
+    # the names its Flux objects start with, and the namespace they live in on its cluster
+    flux_prefix: str = DEFAULT_FLUX_PREFIX
+    flux_namespace: str = DEFAULT_FLUX_NAMESPACE
+
+    @property
+    def isolated(self) -> bool:
+        """Whether each namespace of its resources is a Flux Kustomization of its own."""
+        return self.isolation == ISOLATION_NAMESPACE
 
     def section(self, section: str) -> str:
         """The folder of one of its sections (DEPENDENCIES or RESOURCES)."""
@@ -48,6 +66,10 @@ class Destination:
             found["apis"] = list(self.apis)
         if self.namespaces is not None:
             found["namespaces"] = list(self.namespaces)
+        if self.isolation != ISOLATION_DESTINATION:
+            found["isolation"] = self.isolation
+        if (self.flux_prefix, self.flux_namespace) != (DEFAULT_FLUX_PREFIX, DEFAULT_FLUX_NAMESPACE):
+            found["flux"] = {"prefix": self.flux_prefix, "namespace": self.flux_namespace}
         return found
 
     MAX_NOTIFY_URL = 2048
@@ -122,3 +144,29 @@ def namespace_list(value: object) -> tuple[str, ...]:
         if not names.is_label(item):
             raise ValueError(f"{item[:80]!r} is not a namespace name (a DNS-1123 label)")
     return tuple(sorted(set(value)))
+
+
+# -- the fields of CONTRACT section 2 (v3) --------------------------------------------------
+
+
+def isolation(value: object) -> str:
+    """`isolation`: `destination` (one Kustomization for all its resources) or `namespace`."""
+    if value not in ISOLATIONS:
+        raise ValueError(f"must be {' or '.join(ISOLATIONS)}")
+    assert isinstance(value, str)
+    return value
+
+
+def flux_settings(value: object) -> tuple[str, str]:
+    """`flux`: `{"prefix": ..., "namespace": ...}`, each optional: the names its Flux objects
+    start with (a DNS-1123 label of at most MAX_FLUX_PREFIX characters) and their namespace."""
+    if not isinstance(value, dict) or not set(value) <= {"prefix", "namespace"}:
+        raise ValueError('must be {"prefix": ..., "namespace": ...}')
+    prefix = value.get("prefix", DEFAULT_FLUX_PREFIX)
+    namespace = value.get("namespace", DEFAULT_FLUX_NAMESPACE)
+    if not isinstance(prefix, str) or not names.is_label(prefix) or len(prefix) > MAX_FLUX_PREFIX:
+        raise ValueError(f"prefix must be a DNS-1123 label of at most {MAX_FLUX_PREFIX} "
+                         "characters")
+    if not isinstance(namespace, str) or not names.is_label(namespace):
+        raise ValueError("namespace must be a namespace name (a DNS-1123 label)")
+    return prefix, namespace

@@ -1,16 +1,18 @@
-"""The Flux objects a worker cluster applies to follow its destination (CONTRACT section 2)."""
+"""The Flux objects a worker cluster applies to follow its destination (CONTRACT section 2),
+and the Kustomizations statewriter writes itself for a destination isolated by namespace."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from gitops.destination import Destination
+from gitops.destination import DEFAULT_FLUX_NAMESPACE, DEFAULT_FLUX_PREFIX, Destination
 from gitops.identity import Identity
 from gitops.layout import DEPENDENCIES, RESOURCES
 from gitops.yamldocs import dump_document
 
-DEFAULT_PREFIX = "kratix-workload"  # what existing Kratix worker setups name their Flux objects
-FLUX_NAMESPACE = "flux-system"
+DEFAULT_PREFIX = DEFAULT_FLUX_PREFIX
+FLUX_NAMESPACE = DEFAULT_FLUX_NAMESPACE
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
 KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
 NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
@@ -36,6 +38,69 @@ def flux_object_identities(
     })
 
 
+# -- isolation by namespace: one child Kustomization per namespace of its resources --------
+
+MAX_NAME = 63  # Flux writes a Kustomization's name into label values
+KUSTOMIZATION_API = f"{KUSTOMIZE_GROUP}/v1"
+CHILD_INTERVAL = "1m"
+
+
+def child_name(prefix: str, namespace: str) -> str:
+    """The name of the Kustomization of one namespace's resources: `<prefix>-ns-<namespace>`,
+    or when that is longer than 63 characters `<prefix>-nh-<12 hex of sha256(namespace)>-<its
+    start>`. Deterministic, a DNS-1123 label of at most 63 characters, and never the name of
+    another namespace's child (the two forms differ in `-ns-`/`-nh-`) nor of
+    `<prefix>-dependencies`/`-resources`."""
+    name = f"{prefix}-ns-{namespace}"
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(namespace.encode()).hexdigest()[:12]
+    return f"{prefix}-nh-{digest}-{namespace}"[:MAX_NAME].rstrip("-")
+
+
+def is_child_name(prefix: str, name: str) -> bool:
+    """Whether `name` has the form of a child Kustomization's (one may come later)."""
+    return name.startswith((f"{prefix}-ns-", f"{prefix}-nh-"))
+
+
+def child_kustomization(destination: Destination, namespace: str, path: str) -> dict[str, Any]:
+    """The Flux Kustomization of one namespace's resources, applied by the destination's
+    resources Kustomization: its objects reconciled apart from other namespaces', after the
+    dependencies (`dependsOn`), garbage-collected with it (`prune`)."""
+    prefix = destination.flux_prefix
+    spec: dict[str, Any] = {
+        "interval": CHILD_INTERVAL,
+        "sourceRef": {"kind": "GitRepository", "name": prefix},
+        "path": f"./{path}",
+        "prune": True,
+        "dependsOn": [{"name": f"{prefix}-{DEPENDENCIES}"}],
+    }
+    if destination.recipients:
+        spec["decryption"] = _decryption(prefix)
+    return {
+        "apiVersion": KUSTOMIZATION_API,
+        "kind": "Kustomization",
+        "metadata": {"name": child_name(prefix, namespace), "namespace": destination.flux_namespace},
+        "spec": spec,
+    }
+
+
+def is_destinations_own(destination: Destination, identity: Identity) -> bool:
+    """Whether `identity` is one of the Flux objects of `destination`: those `/flux` renders
+    for its prefix and namespace, and (isolated by namespace) its child Kustomizations, any
+    that may come later included."""
+    prefix, namespace = destination.flux_prefix, destination.flux_namespace
+    if identity in flux_object_identities(prefix, namespace):
+        return True
+    return (destination.isolated and identity.group_kind == (KUSTOMIZE_GROUP, "Kustomization")
+            and identity.namespace == namespace and is_child_name(prefix, identity.name))
+
+
+def _decryption(prefix: str) -> dict[str, Any]:
+    # fluxcd/kustomize-controller docs/spec/v1/kustomizations.md "Decryption"
+    return {"provider": "sops", "secretRef": {"name": f"{prefix}-sops-age"}}
+
+
 RECEIVER_TYPES = ("generic", "generic-hmac")
 POLL_INTERVAL = "30s"  # how often the GitRepository looks for a new commit on its own
 NOTIFIED_POLL_INTERVAL = "10m"  # ... when a Receiver tells it at once (a fallback only)
@@ -45,9 +110,9 @@ def flux_manifests(
     destination: Destination,
     url: str,
     branch: str,
-    prefix: str = DEFAULT_PREFIX,
+    prefix: str | None = None,
     secret: str | None = None,
-    namespace: str = FLUX_NAMESPACE,
+    namespace: str | None = None,
     receiver: str | None = None,
     verify: bool = False,
     decryption: bool = False,
@@ -60,6 +125,8 @@ def flux_manifests(
     verifies with a key in the Secret `<prefix>-verify` (`*.asc` OpenPGP, `*.sshpub` SSH).
     With `decryption` (the destination's Secrets are SOPS-encrypted), both Kustomizations
     decrypt them with the age identity in the Secret `<prefix>-sops-age` (a `*.agekey` entry)."""
+    prefix = destination.flux_prefix if prefix is None else prefix
+    namespace = destination.flux_namespace if namespace is None else namespace
     if receiver is not None and receiver not in RECEIVER_TYPES:
         raise ValueError(f"receiver type {receiver!r} is not one of {', '.join(RECEIVER_TYPES)}")
     interval = POLL_INTERVAL if receiver is None else NOTIFIED_POLL_INTERVAL
@@ -87,9 +154,7 @@ def flux_manifests(
                 "path": f"./{destination.section(section)}",
                 "prune": True,
                 **extra,
-                # fluxcd/kustomize-controller docs/spec/v1/kustomizations.md "Decryption"
-                **({"decryption": {"provider": "sops", "secretRef": {"name": f"{prefix}-sops-age"}}}
-                   if decryption else {}),
+                **({"decryption": _decryption(prefix)} if decryption else {}),
             },
         }
 

@@ -97,7 +97,12 @@ def object_path(
         return f"{folder}/{object_file_name(identity, False)}"
     if len(owners) == 1:
         owner = next(iter(owners))
-        if not owner.is_promise_level:
+        # Isolated by namespace, each namespace's objects are a Flux Kustomization of their
+        # own: an object outside its request's namespace sits with its namespace's shared
+        # ones from the start, so that no owner coming or going moves it to another
+        # Kustomization (which would delete and recreate it).
+        if not owner.is_promise_level and (not destination.isolated
+                                           or identity.namespace == owner.namespace):
             folder = owner_folder(owner)
             file = object_file_name(identity, True)
             return f"{destination.section(RESOURCES)}/{folder}/{file}"

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, TypeVar
 
 from gitops import caches, layout, names
-from gitops.destination import Destination, api_entries, kubernetes_version, namespace_list
+from gitops.destination import (
+    ISOLATION_DESTINATION,
+    Destination,
+    api_entries,
+    flux_settings,
+    isolation,
+    kubernetes_version,
+    namespace_list,
+)
 from gitops.errors import CorruptState
 from gitops.identity import Identity
 from gitops.lru import Memo
@@ -218,12 +226,15 @@ def decode_destination(data: bytes) -> Destination:
         raise ValueError(f"destination path {path!r} is not 1-8 DNS-1123 labels joined by '/'")
     version = raw.get("kubernetesVersion")
     namespaces = raw.get("namespaces")
+    prefix, flux_namespace = flux_settings(raw.get("flux", {}))
     return Destination(
         name, dict(labels), path, _decode_notify(raw.get("notify")),
         recipients=_decode_encryption(raw.get("encryption")),
         kubernetes_version=None if version is None else kubernetes_version(version),
         apis=api_entries(raw.get("apis", [])),
-        namespaces=None if namespaces is None else namespace_list(namespaces))
+        namespaces=None if namespaces is None else namespace_list(namespaces),
+        isolation=isolation(raw.get("isolation", ISOLATION_DESTINATION)),
+        flux_prefix=prefix, flux_namespace=flux_namespace)
 
 
 def _decode_encryption(encryption: object) -> tuple[str, ...]:

@@ -6,9 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from gitops import layout, names
+from gitops import isolation, layout, names
 from gitops.bundle import check_selectors
-from gitops.destination import Destination, api_entries, kubernetes_version, namespace_list
+from gitops.destination import (
+    ISOLATION_DESTINATION,
+    Destination,
+    api_entries,
+    flux_settings,
+    kubernetes_version,
+    namespace_list,
+)
+from gitops.destination import isolation as check_isolation
 from gitops.errors import Conflict, EncryptionRequired, InvalidBundle, NotFound
 from gitops.index import Index, encode_destination
 from gitops.planner.draft import Draft, Plan, Policy, unchanged
@@ -31,6 +39,8 @@ def plan_put_destination(
     notify_url: object = None,
     recipients: object = None,
     cluster: object = None,
+    isolation: object = None,
+    flux: object = None,
 ) -> Plan:
     """Register or update a destination, then write what now belongs there. `notify_url`
     (None: none, also removing one it had) is POSTed after each push that changes it. Its
@@ -38,7 +48,9 @@ def plan_put_destination(
     ones it had, so that an update that forgets them never writes Secrets in clear); a
     change of them re-encrypts every Secret already there in the same commit. `cluster`
     says what its cluster serves and holds besides what statewriter writes (`Cluster`;
-    None: nothing declared), which objects are validated against."""
+    None: nothing declared), which objects are validated against. `isolation` (`destination`,
+    the default, or `namespace`) and `flux` (`{"prefix", "namespace"}` of its Flux objects)
+    change only while it holds no requests; None keeps what it had (the defaults when new)."""
     if not names.is_label(name):
         raise InvalidBundle(f"destination name {name!r} is not a DNS-1123 label", field="name")
     labels = check_selectors(labels, "labels")
@@ -69,14 +81,29 @@ def plan_put_destination(
                            destination=other.name)
     declared = _cluster(cluster)
     old = index.destinations.get(name)
+    # left out: kept as they are (like recipients), since changing them moves its resources
+    split = _checked("isolation", isolation, check_isolation) if isolation is not None else (
+        old.isolation if old else ISOLATION_DESTINATION)
+    prefix, flux_namespace = _checked("flux", flux, flux_settings) if flux is not None else (
+        (old.flux_prefix, old.flux_namespace) if old else flux_settings({}))
     if recipients is None and old is not None:
         keys = old.recipients
     new = Destination(name, dict(sorted(labels.items())), path, url, recipients=keys,
                       kubernetes_version=declared.kubernetes_version, apis=declared.apis,
-                      namespaces=declared.namespaces)
+                      namespaces=declared.namespaces, isolation=split, flux_prefix=prefix,
+                      flux_namespace=flux_namespace)
     if old == new:
         return unchanged(index, DestinationSaved(new))
     draft = Draft(index, tree, policy)
+    if old and (old.isolation, old.flux_prefix, old.flux_namespace) != (
+            new.isolation, new.flux_prefix, new.flux_namespace):
+        # Flux garbage-collects by inventory: moving live objects into other Kustomizations
+        # would delete and recreate them
+        refuse_if_requests(draft.index, name, "change its isolation or Flux names")
+    if (new.isolated and old is None) or (old and (
+            old.isolation != new.isolation or old.flux_prefix != new.flux_prefix
+            or (new.isolated and bool(old.recipients) != bool(new.recipients)))):
+        draft.isolation_changed.add(name)
     if old and old.path != path:
         refuse_if_requests(draft.index, name, "change its path")
         withdraw_promise_bundles(draft, name, only_unmatched=False, labels=labels)
@@ -126,8 +153,10 @@ T = TypeVar("T")
 
 
 def _field(name: str, value: object, check: Callable[[object], T]) -> T | None:
-    if value is None:
-        return None
+    return None if value is None else _checked(name, value, check)
+
+
+def _checked(name: str, value: object, check: Callable[[object], T]) -> T:
     try:
         return check(value)
     except ValueError as error:
@@ -153,6 +182,8 @@ def plan_delete_destination(
 
 
 def _retire_sections(draft: Draft, destination: Destination) -> None:
+    for path in isolation.flux_files(draft.tree, destination):  # the list of no children
+        draft.delete(path)
     for section in layout.SECTIONS:
         folder = destination.section(section)
         draft.retired.add(folder)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from gitops import layout
+from gitops import isolation, layout
 from gitops.commitmsg import commit_message
 from gitops.destination import Destination
 from gitops.identity import Identity
@@ -86,6 +86,9 @@ class Draft:
         self.destinations: set[str] = set()  # destinations whose objects changed
         self.retired: set[str] = set()  # section folders of a destination that is going away
         self.kept_changed: set[str] = set()  # destinations whose kept generations changed
+        # destinations isolated by namespace whose every child Kustomization is rewritten
+        # (new, or what they hold changed), and those that stopped being isolated
+        self.isolation_changed: set[str] = set()
         self.notes = DraftNotes()
 
     def write(self, path: str, content: bytes, section: str | None = None) -> None:
@@ -112,6 +115,7 @@ class Draft:
         the number of files when there are too many to list)."""
         self._write_generations()
         self._write_kustomizations()
+        self._write_children()
         if self.changes and self.base.blob_id(layout.LAYOUT_RECORD) is None:
             self.changes[layout.LAYOUT_RECORD] = layout.layout_record()
         files = self._drop_unchanged()
@@ -161,6 +165,29 @@ class Draft:
             self.changes[target] = (
                 layout.kustomization(entries) if entries or folder in sections else None
             )
+
+    def _write_children(self) -> None:
+        """The child Kustomizations of destinations isolated by namespace whose namespaces
+        were written to (after the folders' kustomizations, which they may replace)."""
+        isolated = {d.section(layout.RESOURCES): d for d in self.index.destinations.values()
+                    if d.isolated and d.section(layout.RESOURCES) not in self.retired}
+        touched: dict[str, set[str]] = {}
+        for path, section in self.sections.items():
+            destination = isolated.get(section)
+            if destination is not None:
+                found = isolation.touched_children(section, (path,))
+                touched.setdefault(destination.name, set()).update(found)
+        for name in sorted(self.isolation_changed):
+            destination = self.index.destinations.get(name)
+            if destination is None:
+                continue
+            resources = destination.section(layout.RESOURCES)
+            if destination.isolated:
+                touched.setdefault(name, set()).update(isolation.all_children(self.tree, resources))
+            else:
+                self.changes.update(isolation.undo(self.tree, destination))
+        for name, children in sorted(touched.items()):
+            self.changes.update(isolation.rewrite(self.tree, self.destination(name), children))
 
     def _entries_changed(self, folder: str, names: set[str]) -> bool:
         """Whether any of `names` appeared in or went from `folder`."""

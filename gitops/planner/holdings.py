@@ -10,6 +10,7 @@ from typing import NamedTuple
 from gitops import layout
 from gitops.bundle import Bundle, SourceDocument
 from gitops.errors import Conflict, InvalidBundle
+from gitops.flux import is_destinations_own
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, CRD_KIND, Identity, crd_defines, group_of
 from gitops.index import Held, Holders, ObjectKey
 from gitops.layout import DEPENDENCIES
@@ -99,6 +100,7 @@ def holdings(draft: Draft, bundle: Bundle, destination: str) -> Holdings:
         rendering = item.rendering
         key = ObjectKey(destination, rendering.identity)
         holders = draft.index.objects.get(key)
+        _check_not_flux(draft, key)
         _check_scope(draft, key, rendering, holders)
         if holders:
             section = holders.section
@@ -168,6 +170,19 @@ def _stored_content_stays(
         draft.notes.replaced.append(
             f"{key.identity} previously written by " + ", ".join(str(o) for o in sorted(writers)))
     return False
+
+
+def _check_not_flux(draft: Draft, key: ObjectKey) -> None:
+    """An object may not take the place of the destination's own Flux objects (its prefix and
+    namespace may differ from the defaults that bundles are checked against on arrival)."""
+    if not is_destinations_own(draft.destination(key.destination), key.identity):
+        return
+    reason = ("would replace the destination's own Flux objects (those GET "
+              "/v1/destinations/{name}/flux renders, and the Kustomizations statewriter "
+              "writes for each namespace)")
+    raise Conflict(f"{key.identity} in destination {key.destination} {reason}",
+                   object=str(key.identity), destination=key.destination, owners=(),
+                   reason=reason)
 
 
 def _check_scope(

@@ -23,7 +23,7 @@ from gitops.planner.draft import Draft
 from gitops.secrets import is_sealed, is_secret
 from gitops.validate import builtin
 from gitops.validate.crds import CustomKind, custom_kind
-from gitops.validate.objects import FLUX_GROUPS, FLUX_NAMESPACE, Target, check_object
+from gitops.validate.objects import FLUX_GROUPS, Target, check_object
 from gitops.yamldocs import ParseLimits, load_documents
 
 MAX_FINDINGS = 200  # listed in one refusal (all are counted)
@@ -91,7 +91,7 @@ def _target(draft: Draft, bundle: Bundle, destination: Destination) -> Target:
 
     return Target(destination.name, version, FLUX_GROUPS | frozenset(destination.apis),
                   None if destination.namespaces is None else frozenset(destination.namespaces),
-                  FLUX_NAMESPACE, kind_of, namespace_created)
+                  destination.flux_namespace, kind_of, namespace_created)
 
 
 def _bundle_crds(bundle: Bundle) -> dict[str, list[Mapping[str, Any]]]:

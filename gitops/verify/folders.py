@@ -13,6 +13,7 @@ import yaml
 
 from gitops import layout
 from gitops.destination import Destination
+from gitops.isolation import FLUX_FOLDER
 from gitops.layout import DEPENDENCIES, KUSTOMIZATION, RESOURCES, SECTIONS
 from gitops.verify.findings import first_line
 
@@ -111,12 +112,26 @@ def check_listings(
         kustomization = f"{destination.section(section)}/{KUSTOMIZATION}"
         if kustomization not in files:
             findings.append(f"{kustomization}: missing (both section kustomizations must exist)")
+    resources = destination.section(RESOURCES)
     for folder in sorted(tree.folders):
-        _check_kustomization(folder, tree.folders[folder], files, findings)
+        expected = _listable(tree.folders[folder])
+        if destination.isolated and folder == resources:
+            expected = {FLUX_FOLDER}  # the namespaces' Kustomizations only
+        elif destination.isolated and folder.rpartition("/")[0] == resources:
+            shared = f"{resources}/{layout.SHARED}/{folder.rpartition('/')[2]}"
+            if shared in tree.folders and folder.rpartition("/")[2] != layout.SHARED:
+                expected.add(f"../{layout.SHARED}/{folder.rpartition('/')[2]}")
+        _check_kustomization(folder, tree.folders[folder], expected, files, findings)
+
+
+def _listable(entries: Folder) -> set[str]:
+    """What a folder's kustomization lists: its .yaml files and its sub-folders."""
+    return {f for f in entries.files if f.endswith(".yaml") and f != KUSTOMIZATION} | entries.folders
 
 
 def _check_kustomization(
-    folder: str, entries: Folder, files: Mapping[str, bytes], findings: list[str]
+    folder: str, entries: Folder, expected: set[str], files: Mapping[str, bytes],
+    findings: list[str],
 ) -> None:
     path = f"{folder}/{KUSTOMIZATION}"
     content = files.get(path)
@@ -143,13 +158,14 @@ def _check_kustomization(
     if not isinstance(listed, list) or not all(isinstance(e, str) for e in listed):
         findings.append(f"{path}: resources must be a list of file and folder names")
         return
-    expected = {f for f in entries.files if f.endswith(".yaml") and f != KUSTOMIZATION}
-    expected |= entries.folders
     seen: set[str] = set()
     for entry in listed:
         plain = _plain_entry(entry)
         if plain in seen:
             findings.append(f"{path}: lists {entry} twice")
+        elif plain not in expected and expected == {FLUX_FOLDER}:
+            findings.append(f"{path}: lists {entry}: the resources of a destination isolated "
+                            f"by namespace list only {FLUX_FOLDER} (each namespace's Kustomization)")
         elif plain not in expected:
             findings.append(f"{path}: lists {entry}, which is not a .yaml file or sub-folder "
                             f"of {folder}")

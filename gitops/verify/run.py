@@ -11,7 +11,7 @@ from gitops.destination import Destination
 from gitops.layout import STATE
 from gitops.normalize import DEFAULT_PROTECTED
 from gitops.tree import Tree
-from gitops.verify import builds, folders, objects, scalars, secrets, served, state
+from gitops.verify import builds, children, folders, objects, scalars, secrets, served, state
 from gitops.verify.builds import Build
 from gitops.verify.folders import SOURCEIGNORE
 
@@ -99,8 +99,11 @@ def _destination(
                         "is missing")
         return []
     tree = folders.sort_destination(destination, files, findings)
+    flux = children.flux_files(destination, tree) if destination.isolated else []
     parsed, unreadable, mappings = objects.parse(tree.objects, findings)
     folders.check_listings(destination, tree, files, findings)
+    if destination.isolated:
+        children.check(destination, tree, flux, parsed, findings)
     seen = objects.identify(destination, parsed, unreadable, known.index, protected, findings)
     objects.check_holdings(destination, known.index, seen, files, paths_known, findings)
     secrets.check(destination, mappings, findings)
@@ -109,7 +112,11 @@ def _destination(
     for section in layout.SECTIONS:
         scalars.check(tree.sections[section], findings)
         folder = destination.section(section)
-        if f"{folder}/{layout.KUSTOMIZATION}" in files:  # else a finding: nothing to build
+        if f"{folder}/{layout.KUSTOMIZATION}" not in files:  # a finding: nothing to build
+            continue
+        if section == layout.RESOURCES and destination.isolated:
+            jobs.extend(children.builds(destination, tree.sections[section], tree))
+        else:
             jobs.extend(builds.plan(folder, tree.sections[section], tree.folders))
     return jobs
 

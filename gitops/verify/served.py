@@ -13,7 +13,7 @@ from gitops.destination import Destination
 from gitops.identity import CRD_GROUP, CRD_KIND
 from gitops.validate import builtin
 from gitops.validate.crds import CustomKind, custom_kind
-from gitops.validate.objects import FLUX_GROUPS, FLUX_NAMESPACE, Target, check_object
+from gitops.validate.objects import FLUX_GROUPS, Target, check_object
 from gitops.verify.objects import Parsed
 
 
@@ -40,7 +40,7 @@ def check(destination: Destination, parsed: Iterable[Parsed], kubernetes: str | 
 
     target = Target(destination.name, version, FLUX_GROUPS | frozenset(destination.apis),
                     None if destination.namespaces is None else frozenset(destination.namespaces),
-                    FLUX_NAMESPACE, kind_of, namespaces.__contains__)
+                    destination.flux_namespace, kind_of, namespaces.__contains__)
     for path, _, doc in objects:
         for finding in check_object(doc, target):
             if not finding.warning:
