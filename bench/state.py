@@ -21,6 +21,7 @@ from pathlib import Path
 from gitops import layout, planner
 from gitops.bundle import parse_bundle
 from gitops.index import Index, decode_owner, encode_owner
+from gitops.isolation import FLUX_FOLDER
 from gitops.tree import DictTree
 from tests.fixtures.eck import request_bundle
 
@@ -47,14 +48,17 @@ def bundle_json(namespace: str, name: str) -> dict[str, object]:
 class StateModel:
     """The files of the state branch, kept in memory with each folder's entries."""
 
-    def __init__(self, payload: Payload | None = None) -> None:
-        """`payload`: the bundle of each request (default: an ECK request, `bundle_json`)."""
+    def __init__(self, payload: Payload | None = None, isolation: str = "destination") -> None:
+        """`payload`: the bundle of each request (default: an ECK request, `bundle_json`);
+        `isolation`: the destination's (`namespace`: a Flux Kustomization per namespace)."""
         self._payload = payload or bundle_json
         self.files: dict[str, bytes] = {}
         self.children: dict[str, set[str]] = {}
         self.serial = 0
         self._base = Index()
-        plan = planner.plan_put_destination(self._base, DictTree(), DESTINATION, LABELS, None, ACTOR)
+        plan = planner.plan_put_destination(self._base, DictTree(), DESTINATION, LABELS, None, ACTOR,
+                                            isolation=isolation)
+        self._isolated = isolation == "namespace"
         plan.index.merge_down()
         self._base_files = {p: c for p, c in plan.changes.items() if c is not None}
         self._base_tree = DictTree(self._base_files)
@@ -106,6 +110,9 @@ class StateModel:
             if not folder.startswith(DESTINATION + "/") or folder.count("/") < 1:
                 continue
             entries = [e for e in self.children.get(folder, ()) if e != layout.KUSTOMIZATION]
+            if self._isolated and folder == f"{DESTINATION}/{layout.RESOURCES}":
+                entries = [FLUX_FOLDER]  # the namespaces' Kustomizations only (ECK's
+                # requests share nothing in their own namespaces: no ../_shared listings)
             out[f"{folder}/{layout.KUSTOMIZATION}"] = layout.kustomization(entries)
         return out
 
