@@ -19,7 +19,7 @@ import pytest
 from app.client import backoff
 from app.push import pack
 from tests.fixtures.eck import request_bundle, request_files
-from tests.server import ROOT, branch_tip, free_port, running_server
+from tests.procs import ROOT, branch_tip, free_port, running_server
 
 CONFIG = """
 auth:
@@ -76,7 +76,7 @@ def register_worker(url: str) -> None:
 
 
 def ls_tree(root: Path, path: str) -> str:
-    tip = branch_tip(root)
+    tip = branch_tip(root / "data")
     assert tip is not None
     done = subprocess.run(["git", "--git-dir", str(root / "data" / "state.git"), "ls-tree", "-r", tip,
                            "--", path], capture_output=True, text=True, check=True)
@@ -85,18 +85,20 @@ def ls_tree(root: Path, path: str) -> str:
 
 def test_push_writes_the_same_commit_content_as_json(tmp_path: Path) -> None:
     pushed, posted = tmp_path / "pushed", tmp_path / "posted"
-    with running_server(pushed, CONFIG) as url:
+    with running_server(pushed / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        url = server.url
         register_worker(url)
         done = push(url, pipeline_dir(tmp_path), "--request", "default/example")
         assert done.returncode == 0, done.stderr
         assert "state: Scheduled" in done.stdout
         assert "destinations: worker-1" in done.stdout
-        assert f"commit: {branch_tip(pushed)}" in done.stdout
+        assert f"commit: {server.tip()}" in done.stdout
         assert "changed: true" in done.stdout
         again = push(url, pipeline_dir(tmp_path), "--request", "default/example")
         assert again.returncode == 0, again.stderr
         assert "changed: false" in again.stdout
-    with running_server(posted, CONFIG) as url:
+    with running_server(posted / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        url = server.url
         register_worker(url)
         response = httpx.post(f"{url}/v1/bundles", json=json_form(),
                               headers={"authorization": f"Bearer {TOKEN}"})
@@ -109,9 +111,10 @@ def test_push_writes_the_same_commit_content_as_json(tmp_path: Path) -> None:
 
 
 def test_push_with_a_wrong_or_missing_token_fails(tmp_path: Path) -> None:
-    with running_server(tmp_path / "server", CONFIG) as url:
+    with running_server(tmp_path / "server" / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        url = server.url
         register_worker(url)
-        before = branch_tip(tmp_path / "server")
+        before = server.tip()
         directory = pipeline_dir(tmp_path)
         wrong = push(url, directory, "--request", "default/example", token="wrong")
         assert wrong.returncode == 1
@@ -119,11 +122,12 @@ def test_push_with_a_wrong_or_missing_token_fails(tmp_path: Path) -> None:
         missing = push(url, directory, "--request", "default/example", token=None)
         assert missing.returncode == 1
         assert "HTTP 401" in missing.stderr
-        assert branch_tip(tmp_path / "server") == before
+        assert server.tip() == before
 
 
 def test_push_reports_refusals_and_pending(tmp_path: Path) -> None:
-    with running_server(tmp_path / "server", CONFIG) as url:
+    with running_server(tmp_path / "server" / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        url = server.url
         register_worker(url)
         directory = pipeline_dir(tmp_path, selectors="- matchLabels: {env: prod}\n")
         pending = push(url, directory, "--request", "default/pending", "--pipeline", "instance-configure")
@@ -157,7 +161,8 @@ def test_push_retries_until_the_service_comes_up(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while "retrying in" not in (process.stderr.readline() if process.stderr else ""):
             assert time.monotonic() < deadline and process.poll() is None
-        with running_server(tmp_path / "server", CONFIG, port=port):
+        with running_server(tmp_path / "server" / "data", config_yaml=CONFIG, ready_path="/healthz",
+                            port=port):
             stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert "state: Pending" in stdout  # no destination registered: accepted, pending
@@ -204,7 +209,8 @@ def test_work_writer_entrypoint_reads_the_kratix_environment(tmp_path: Path) -> 
               "KRATIX_OBJECT_NAME": "example", "KRATIX_OBJECT_NAMESPACE": "team-a",
               "KRATIX_DIR": str(directory), "STATEWRITER_TOKEN": TOKEN,
               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    with running_server(tmp_path / "server", CONFIG) as url:
+    with running_server(tmp_path / "server" / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        url = server.url
         register_worker(url)
         env = {**os.environ, **kratix, "STATEWRITER_URL": url}
         done = subprocess.run(entrypoint(), env=env, capture_output=True, text=True, timeout=60,
@@ -241,7 +247,8 @@ def tip_trailers(root: Path) -> list[str]:
 
 
 def test_push_trailers_go_into_the_commit_after_its_group(tmp_path: Path) -> None:
-    with running_server(tmp_path / "server", CONFIG) as url:
+    with running_server(tmp_path / "server" / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        url = server.url
         register_worker(url)
         directory = pipeline_dir(tmp_path)
         done = push(url, directory, "--request", "default/example", "--trailer",
@@ -295,7 +302,8 @@ def test_work_writer_entrypoint_passes_statewriter_trailers(tmp_path: Path) -> N
               "KRATIX_OBJECT_NAME": "example", "KRATIX_OBJECT_NAMESPACE": "team-a",
               "KRATIX_DIR": str(directory), "STATEWRITER_TOKEN": TOKEN,
               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    with running_server(tmp_path / "server", CONFIG) as url:
+    with running_server(tmp_path / "server" / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        url = server.url
         register_worker(url)
         env = {**os.environ, **kratix, "STATEWRITER_URL": url,
                "STATEWRITER_TRAILERS": "Change-Request=CHG-1, Correlation-Id=run-7,"}
