@@ -147,7 +147,7 @@ class InProcessTransport(httpx.BaseTransport):
         self._thread.start()
         self._to_app: asyncio.Queue[Message] | None = None
         self._from_app: asyncio.Queue[Message] | None = None
-        self._lifespan: asyncio.Task[None] | None = None
+        self._lifespan: asyncio.Future[None] | None = None
         try:
             self._run(self._lifespan_event("startup"))
         except BaseException:
@@ -186,12 +186,13 @@ class InProcessTransport(httpx.BaseTransport):
             self._to_app, self._from_app = asyncio.Queue(), asyncio.Queue()
             scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"},
                      "state": {}}
-            self._lifespan = asyncio.create_task(
+            self._lifespan = asyncio.ensure_future(
                 self._app(scope, self._to_app.get, self._from_app.put))
         assert self._lifespan is not None
         await self._to_app.put({"type": f"lifespan.{event}"})
         answer = asyncio.ensure_future(self._from_app.get())
-        await asyncio.wait({answer, self._lifespan}, return_when=asyncio.FIRST_COMPLETED)
+        either: set[asyncio.Future[Any]] = {answer, self._lifespan}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if not answer.done():
             answer.cancel()
             self._lifespan.result()  # raises what ended the lifespan
