@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import os
 import signal
 import socket
@@ -192,6 +193,18 @@ class Server:
             return ""
 
 
+# `python -c` program that sets module attributes of the service, then runs `statewriter`
+_WITH_SETTINGS = """
+import importlib, json, runpy, sys
+for name, value in json.loads(sys.argv.pop(1)).items():
+    module, _, attribute = name.rpartition(".")
+    if not hasattr(importlib.import_module(module), attribute):
+        raise SystemExit(f"no setting {name}")
+    setattr(importlib.import_module(module), attribute, value)
+runpy.run_module("app.cli", run_name="__main__", alter_sys=True)
+"""
+
+
 def start_server(
     data: Path,
     remote: str | None = None,
@@ -204,13 +217,18 @@ def start_server(
     env: Mapping[str, str] | None = None,
     extra_args: tuple[str, ...] = (),
     port: int | None = None,
+    settings: Mapping[str, float | int | str] | None = None,
 ) -> Server:
     """Start `statewriter serve` on `port` (else a free one) and wait until `ready_path`
     answers 200 (with auth on, "/healthz"). `config_yaml`: the config file's text, written
     next to the data folder (`<data>-statewriter.yaml`), instead of a `config` file.
 
     Cold start = `ready_after`: from spawning the process to the first 200 of `ready_path`
-    (which needs the writer lane and its index loaded)."""
+    (which needs the writer lane and its index loaded).
+
+    `settings`: module attributes set in the server's process before it starts, a test's
+    knobs for what has no flag, e.g. `{"app.server.HEADER_TIMEOUT": 2.0}` (a test waits two
+    seconds, not ten); the service's own defaults are never changed."""
     data.mkdir(parents=True, exist_ok=True)
     if config_yaml is not None:
         assert config is None, "a config file or its text, not both"
@@ -220,7 +238,9 @@ def start_server(
     given = port
     for _ in range(1 if given else 3):  # a free port may be taken between probing and binding
         port = given or free_port()
-        args = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+        program = (["-c", _WITH_SETTINGS, json.dumps(dict(settings))] if settings
+                   else ["-m", "app.cli"])
+        args = [sys.executable, *program, "serve", "--host", "127.0.0.1", "--port", str(port),
                 "--data", str(data), "--branch", branch]
         if remote:
             args += ["--remote", remote]
