@@ -193,16 +193,38 @@ class Server:
             return ""
 
 
-# `python -c` program that sets module attributes of the service, then runs `statewriter`
-_WITH_SETTINGS = """
+# `python -c` program that sets the knobs of `start_server` (its first argument, JSON), then
+# runs `statewriter` with the arguments that follow
+_WITH_KNOBS = """
 import importlib, json, runpy, sys
-for name, value in json.loads(sys.argv.pop(1)).items():
+
+def owner_of(name):
     module, _, attribute = name.rpartition(".")
-    if not hasattr(importlib.import_module(module), attribute):
-        raise SystemExit(f"no setting {name}")
-    setattr(importlib.import_module(module), attribute, value)
+    owner = importlib.import_module(module)
+    if not hasattr(owner, attribute):
+        raise SystemExit(f"start_server: no {name} to set")
+    return owner, attribute
+
+def with_keywords(cls, given):
+    class Knobbed(cls):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**given, **kwargs})
+    Knobbed.__name__, Knobbed.__qualname__ = cls.__name__, cls.__qualname__
+    return Knobbed
+
+knobs = json.loads(sys.argv.pop(1))
+for name, value in knobs["settings"].items():
+    setattr(*owner_of(name), value)
+for name, given in knobs["keywords"].items():
+    owner, attribute = owner_of(name)
+    setattr(owner, attribute, with_keywords(getattr(owner, attribute), given))
 runpy.run_module("app.cli", run_name="__main__", alter_sys=True)
 """
+
+Knob = float | int | str
+# Reads see a commit made elsewhere (another replica, a person) within half a second, not the
+# service's five (Writer.max_staleness): for tests that wait for one to show
+FRESH_READS: Mapping[str, Mapping[str, Knob]] = {"gitops.writer.Writer": {"max_staleness": 0.5}}
 
 
 def start_server(
@@ -217,7 +239,8 @@ def start_server(
     env: Mapping[str, str] | None = None,
     extra_args: tuple[str, ...] = (),
     port: int | None = None,
-    settings: Mapping[str, float | int | str] | None = None,
+    settings: Mapping[str, Knob] | None = None,
+    keywords: Mapping[str, Mapping[str, Knob]] | None = None,
 ) -> Server:
     """Start `statewriter serve` on `port` (else a free one) and wait until `ready_path`
     answers 200 (with auth on, "/healthz"). `config_yaml`: the config file's text, written
@@ -226,9 +249,12 @@ def start_server(
     Cold start = `ready_after`: from spawning the process to the first 200 of `ready_path`
     (which needs the writer lane and its index loaded).
 
-    `settings`: module attributes set in the server's process before it starts, a test's
-    knobs for what has no flag, e.g. `{"app.server.HEADER_TIMEOUT": 2.0}` (a test waits two
-    seconds, not ten); the service's own defaults are never changed."""
+    A test's knobs for what has no flag or config key (so that it waits for a timer of a
+    second, not of ten), set in the server's process before it starts; the service's own
+    defaults stay as they are. `settings`: module attributes, e.g.
+    `{"app.server.HEADER_TIMEOUT": 2.0}`; `keywords`: constructor keywords of a class, given
+    to each instance the server makes of it, e.g. `{"gitops.writer.Writer": {"max_staleness":
+    0.5}}`."""
     data.mkdir(parents=True, exist_ok=True)
     if config_yaml is not None:
         assert config is None, "a config file or its text, not both"
@@ -238,7 +264,9 @@ def start_server(
     given = port
     for _ in range(1 if given else 3):  # a free port may be taken between probing and binding
         port = given or free_port()
-        program = (["-c", _WITH_SETTINGS, json.dumps(dict(settings))] if settings
+        knobs = {"settings": dict(settings or {}),
+                 "keywords": {name: dict(given) for name, given in (keywords or {}).items()}}
+        program = (["-c", _WITH_KNOBS, json.dumps(knobs)] if settings or keywords
                    else ["-m", "app.cli"])
         args = [sys.executable, *program, "serve", "--host", "127.0.0.1", "--port", str(port),
                 "--data", str(data), "--branch", branch]
