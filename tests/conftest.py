@@ -9,10 +9,12 @@
 - `Service`: a base URL and a client, `call` with a bearer token, `refused` (the status, no
   write, the service lives); `Service.of(server)` wraps a real `statewriter serve`
   (tests/procs.py) the same way.
+- `cli_reaches(service)`: `app.cli.main` run in the test's process talks to the service in
+  this process.
 
-Real processes stay where the process is what is tested: HTTP limits and slow connections
-(uvicorn's protocol, tests/test_http_limits.py), replicas, signals and SIGKILL, the CLI's
-start and stop, git over HTTP by git itself, the browser.
+Real processes (tests/procs.py) stay where the process is what is tested: HTTP limits and
+slow connections (uvicorn and app.server's protocol), replicas, signals and SIGKILL, the
+CLI's start and stop, its log lines and metrics, git over HTTP by git itself, the browser.
 """
 
 from __future__ import annotations

@@ -225,6 +225,20 @@ Knob = float | int | str
 # Reads see a commit made elsewhere (another replica, a person) within half a second, not the
 # service's five (Writer.max_staleness): for tests that wait for one to show
 FRESH_READS: Mapping[str, Mapping[str, Knob]] = {"gitops.writer.Writer": {"max_staleness": 0.5}}
+# The command line's retries 0.01 s apart, then 0.02 (app.client's: 0.5 s, doubling): for tests
+# that count retries against a service that never answers
+QUICK_RETRIES: Mapping[str, Knob] = {"app.client.BACKOFF_BASE": 0.01}
+
+
+def statewriter_command(settings: Mapping[str, Knob] | None = None,
+                        keywords: Mapping[str, Mapping[str, Knob]] | None = None) -> list[str]:
+    """The command that runs `statewriter` (arguments to follow), with a test's knobs set in
+    its process first (see `start_server`)."""
+    if not settings and not keywords:
+        return [sys.executable, "-m", "app.cli"]
+    knobs = {"settings": dict(settings or {}),
+             "keywords": {name: dict(given) for name, given in (keywords or {}).items()}}
+    return [sys.executable, "-c", _WITH_KNOBS, json.dumps(knobs)]
 
 
 def start_server(
@@ -264,12 +278,8 @@ def start_server(
     given = port
     for _ in range(1 if given else 3):  # a free port may be taken between probing and binding
         port = given or free_port()
-        knobs = {"settings": dict(settings or {}),
-                 "keywords": {name: dict(given) for name, given in (keywords or {}).items()}}
-        program = (["-c", _WITH_KNOBS, json.dumps(knobs)] if settings or keywords
-                   else ["-m", "app.cli"])
-        args = [sys.executable, *program, "serve", "--host", "127.0.0.1", "--port", str(port),
-                "--data", str(data), "--branch", branch]
+        args = [*statewriter_command(settings, keywords), "serve", "--host", "127.0.0.1",
+                "--port", str(port), "--data", str(data), "--branch", branch]
         if remote:
             args += ["--remote", remote]
         if config:

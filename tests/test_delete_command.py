@@ -8,14 +8,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Service
 from tests.fixtures.eck import request_bundle
-from tests.procs import ROOT, free_port, running_server
+from tests.procs import QUICK_RETRIES, ROOT, Knob, free_port, running_server, statewriter_command
 from tests.test_push import CONFIG, TOKEN, entrypoint, ls_tree, pipeline_dir, register_worker
 
 IDENTITY_ENV = ("STATEWRITER_TOKEN", "STATEWRITER_URL", "PROMISE", "REQUEST", "PIPELINE")
@@ -57,13 +57,14 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 
 def delete(*args: str, url: str | None = None, token: str | None = TOKEN, retries: str = "2",
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+           env: dict[str, str] | None = None,
+           settings: Mapping[str, Knob] | None = None) -> subprocess.CompletedProcess[str]:
     """Run `statewriter delete`, with only the identity variables given in `env`."""
     environment = {k: v for k, v in os.environ.items() if k not in IDENTITY_ENV}
     environment.update(env or {})
     if token is not None:
         environment["STATEWRITER_TOKEN"] = token
-    command = [sys.executable, "-m", "app.cli", "delete", "--retries", retries, *args]
+    command = [*statewriter_command(settings), "delete", "--retries", retries, *args]
     if url is not None:
         command += ["--url", url]
     return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True,
@@ -166,7 +167,7 @@ def test_delete_needs_a_url() -> None:
 def test_delete_gives_up_after_its_retries() -> None:
     started = time.monotonic()
     done = delete("--promise", "elastic-cloud", "--request", "default/x",
-                  url=f"http://127.0.0.1:{free_port()}")  # nothing listens there
+                  url=f"http://127.0.0.1:{free_port()}", settings=QUICK_RETRIES)  # nothing listens
     assert done.returncode == 1
     assert done.stderr.count("retrying in") == 2
     assert "after 3 attempts" in done.stderr

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -19,7 +20,7 @@ import pytest
 from app.client import backoff
 from app.push import pack
 from tests.fixtures.eck import request_bundle, request_files
-from tests.procs import ROOT, branch_tip, free_port, running_server
+from tests.procs import QUICK_RETRIES, ROOT, Knob, branch_tip, free_port, running_server, statewriter_command
 
 CONFIG = """
 auth:
@@ -31,18 +32,21 @@ SELECTORS = "- matchLabels:\n    env: dev\n"
 
 
 def push_command(url: str, directory: Path, *extra: str, token: str | None = TOKEN,
-                 retries: str = "2", promise: str = "elastic-cloud") -> tuple[list[str], dict[str, str]]:
+                 retries: str = "2", promise: str = "elastic-cloud",
+                 settings: Mapping[str, Knob] | None = None) -> tuple[list[str], dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k != "STATEWRITER_TOKEN"}
     if token is not None:
         env["STATEWRITER_TOKEN"] = token
-    command = [sys.executable, "-m", "app.cli", "push", str(directory), "--url", url,
+    command = [*statewriter_command(settings), "push", str(directory), "--url", url,
                "--promise", promise, "--retries", retries, *extra]
     return command, env
 
 
 def push(url: str, directory: Path, *extra: str, token: str | None = TOKEN, retries: str = "2",
-         promise: str = "elastic-cloud") -> subprocess.CompletedProcess[str]:
-    command, env = push_command(url, directory, *extra, token=token, retries=retries, promise=promise)
+         promise: str = "elastic-cloud",
+         settings: Mapping[str, Knob] | None = None) -> subprocess.CompletedProcess[str]:
+    command, env = push_command(url, directory, *extra, token=token, retries=retries, promise=promise,
+                                settings=settings)
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
                           check=False)
 
@@ -144,7 +148,7 @@ def test_push_reports_refusals_and_pending(tmp_path: Path) -> None:
 def test_push_gives_up_after_its_retries(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     started = time.monotonic()
-    done = push(url, pipeline_dir(tmp_path), retries="2")
+    done = push(url, pipeline_dir(tmp_path), retries="2", settings=QUICK_RETRIES)
     assert done.returncode == 1
     assert done.stderr.count("retrying in") == 2
     assert "after 3 attempts" in done.stderr
