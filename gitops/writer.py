@@ -149,6 +149,7 @@ class Writer:
         listeners: Sequence[Listener] = (),
         min_interval: float = 0.0,
         observer: Observer = Observer(),
+        rate_limit_step: float = 1.0,
     ) -> None:
         self.store = store
         self.author = author
@@ -161,6 +162,9 @@ class Writer:
         self.listeners = list(listeners)  # told after each publish, on the lane: keep them quick
         self.observer = observer
         self.min_interval = min_interval  # seconds between two publishes (push.minInterval)
+        # seconds: "too many requests" n times in a row holds the next push back by
+        # min_interval + rate_limit_step * 2**n (jittered, at most RATE_LIMIT_CAP)
+        self.rate_limit_step = rate_limit_step
         self._waiting: list[_Job] = []  # accepted, waiting for the push budget
         self._next_push = 0.0  # monotonic time the next publish may happen
         self._rate_limited = 0  # "too many requests" answers in a row
@@ -385,7 +389,8 @@ class Writer:
             pushed = self._process(group)
         except RateLimited as limited:
             self._rate_limited += 1
-            delay = min(RATE_LIMIT_CAP, self.min_interval + 2.0 ** self._rate_limited)
+            delay = min(RATE_LIMIT_CAP,
+                        self.min_interval + self.rate_limit_step * 2.0 ** self._rate_limited)
             delay *= random.uniform(0.5, 1.0)
             log.warning("%s; next push in %.1fs", limited.message, delay,
                         extra={"event": "retry", "reason": "rate_limited", "retry_in": round(delay, 1)})

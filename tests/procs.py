@@ -1,10 +1,19 @@
 """Real processes for system tests and the benchmark: statewriter servers, git daemons,
-and plain git, all on 127.0.0.1. Every wait is a bounded poll loop."""
+and plain git, all on 127.0.0.1. Every wait is a bounded poll loop.
+
+The one real-server harness of the tests:
+
+    with running_server(tmp_path / "data", config_yaml="auth: ...", ready_path="/healthz") as server:
+        with server.client() as http:
+            http.get("/healthz")
+
+(tests/conftest.py serves the app in the test's own process where no real process matters.)"""
 
 from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import os
 import signal
 import socket
@@ -98,6 +107,16 @@ def verify_clone(url: str, workdir: Path, branch: str = "main") -> subprocess.Co
                           capture_output=True, text=True, env=_clean_env(), timeout=600)
 
 
+def branch_tip(data: Path, branch: str = "main") -> str | None:
+    """The branch tip of the embedded store under the data folder `data`, as git reads it
+    (None before the first commit)."""
+    done = subprocess.run(
+        ["git", "--git-dir", str(data / "state.git"), "rev-parse", "--verify", "-q", f"refs/heads/{branch}"],
+        capture_output=True, text=True, check=False, env=_clean_env(),
+    )
+    return done.stdout.strip() or None
+
+
 def wait_until(check: Any, timeout: float, what: str, interval: float = 0.02) -> Any:
     """Poll `check()` until it returns something truthy; bounded by `timeout`."""
     deadline = time.monotonic() + timeout
@@ -139,6 +158,10 @@ class Server:
     def client(self, timeout: float = 60.0) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=timeout)
 
+    def tip(self, branch: str = "main") -> str | None:
+        """Its embedded store's branch tip (None before the first commit)."""
+        return branch_tip(self.data, branch)
+
     def peak_rss_kib(self) -> int | None:
         """VmHWM of the server process (peak resident set), in KiB."""
         try:
@@ -170,27 +193,93 @@ class Server:
             return ""
 
 
+# `python -c` program that sets the knobs of `start_server` (its first argument, JSON), then
+# runs `statewriter` with the arguments that follow
+_WITH_KNOBS = """
+import importlib, json, runpy, sys
+
+def owner_of(name):
+    module, _, attribute = name.rpartition(".")
+    owner = importlib.import_module(module)
+    if not hasattr(owner, attribute):
+        raise SystemExit(f"start_server: no {name} to set")
+    return owner, attribute
+
+def with_keywords(cls, given):
+    class Knobbed(cls):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**given, **kwargs})
+    Knobbed.__name__, Knobbed.__qualname__ = cls.__name__, cls.__qualname__
+    return Knobbed
+
+knobs = json.loads(sys.argv.pop(1))
+for name, value in knobs["settings"].items():
+    setattr(*owner_of(name), value)
+for name, given in knobs["keywords"].items():
+    owner, attribute = owner_of(name)
+    setattr(owner, attribute, with_keywords(getattr(owner, attribute), given))
+runpy.run_module("app.cli", run_name="__main__", alter_sys=True)
+"""
+
+Knob = float | int | str
+# Reads see a commit made elsewhere (another replica, a person) within half a second, not the
+# service's five (Writer.max_staleness): for tests that wait for one to show
+FRESH_READS: Mapping[str, Mapping[str, Knob]] = {"gitops.writer.Writer": {"max_staleness": 0.5}}
+# The command line's retries 0.01 s apart, then 0.02 (app.client's: 0.5 s, doubling): for tests
+# that count retries against a service that never answers
+QUICK_RETRIES: Mapping[str, Knob] = {"app.client.BACKOFF_BASE": 0.01}
+
+
+def statewriter_command(settings: Mapping[str, Knob] | None = None,
+                        keywords: Mapping[str, Mapping[str, Knob]] | None = None) -> list[str]:
+    """The command that runs `statewriter` (arguments to follow), with a test's knobs set in
+    its process first (see `start_server`)."""
+    if not settings and not keywords:
+        return [sys.executable, "-m", "app.cli"]
+    knobs = {"settings": dict(settings or {}),
+             "keywords": {name: dict(given) for name, given in (keywords or {}).items()}}
+    return [sys.executable, "-c", _WITH_KNOBS, json.dumps(knobs)]
+
+
 def start_server(
     data: Path,
     remote: str | None = None,
     *,
     branch: str = "main",
     config: Path | None = None,
+    config_yaml: str | None = None,
     timeout: float = 60.0,
     ready_path: str = "/v1/destinations",
     env: Mapping[str, str] | None = None,
     extra_args: tuple[str, ...] = (),
+    port: int | None = None,
+    settings: Mapping[str, Knob] | None = None,
+    keywords: Mapping[str, Mapping[str, Knob]] | None = None,
 ) -> Server:
-    """Start `statewriter serve` on a free port and wait until `ready_path` answers 200.
+    """Start `statewriter serve` on `port` (else a free one) and wait until `ready_path`
+    answers 200 (with auth on, "/healthz"). `config_yaml`: the config file's text, written
+    next to the data folder (`<data>-statewriter.yaml`), instead of a `config` file.
 
     Cold start = `ready_after`: from spawning the process to the first 200 of `ready_path`
-    (which needs the writer lane and its index loaded)."""
+    (which needs the writer lane and its index loaded).
+
+    A test's knobs for what has no flag or config key (so that it waits for a timer of a
+    second, not of ten), set in the server's process before it starts; the service's own
+    defaults stay as they are. `settings`: module attributes, e.g.
+    `{"app.server.HEADER_TIMEOUT": 2.0}`; `keywords`: constructor keywords of a class, given
+    to each instance the server makes of it, e.g. `{"gitops.writer.Writer": {"max_staleness":
+    0.5}}`."""
     data.mkdir(parents=True, exist_ok=True)
+    if config_yaml is not None:
+        assert config is None, "a config file or its text, not both"
+        config = data.parent / f"{data.name}-statewriter.yaml"
+        config.write_text(config_yaml)
     last_error = ""
-    for _ in range(3):  # the free port may be taken between probing and binding
-        port = free_port()
-        args = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                "--data", str(data), "--branch", branch]
+    given = port
+    for _ in range(1 if given else 3):  # a free port may be taken between probing and binding
+        port = given or free_port()
+        args = [*statewriter_command(settings, keywords), "serve", "--host", "127.0.0.1",
+                "--port", str(port), "--data", str(data), "--branch", branch]
         if remote:
             args += ["--remote", remote]
         if config:
@@ -232,11 +321,18 @@ def _wait_ready(server: Server, path: str, timeout: float) -> None:
 
 @contextlib.contextmanager
 def running_server(data: Path, remote: str | None = None, **kwargs: Any) -> Iterator[Server]:
+    """`start_server(data, remote, **kwargs)` for the block, stopped after it; when the block
+    fails, the server's output goes to stderr for the test report."""
     server = start_server(data, remote, **kwargs)
+    failed = True
     try:
         yield server
+        failed = False
     finally:
         server.stop()
+        if failed:
+            sys.stderr.write(f"--- statewriter serve output ({server.log}) ---\n"
+                             f"{server.log_tail(400)}\n--- end of server output ---\n")
 
 
 @dataclass

@@ -1,9 +1,9 @@
-"""`GET /v1/history`, the commits across requests, against the REAL service (several
-promises, requests, destinations and clients), each answer compared with a brute-force
-reading of the same repository (`git log`, `git interpret-trailers --parse`); the
-`gitops.reads.audit.AuditLog` behind it on synthetic repositories (`git fast-import`): extended
-as the tip moves, read again when the branch is rewritten, its memory per commit bounded;
-and `statewriter history` with the same filters."""
+"""`GET /v1/history`, the commits across requests, against the service (the real app in this
+process, tests/conftest.py; several promises, requests, destinations and clients), each
+answer compared with a brute-force reading of the same repository (`git log`, `git
+interpret-trailers --parse`); the `gitops.reads.audit.AuditLog` behind it on synthetic
+repositories (`git fast-import`): extended as the tip moves, read again when the branch is
+rewritten, its memory per commit bounded; and `statewriter history` with the same filters."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from app.answers import jsonable
 from gitops.errors import InvalidQuery
 from gitops.reads.audit import AuditLog, parse_query
 from gitops.store.reads import open_repository
-from tests.server import running_server
+from tests.conftest import Service, cli_reaches
 
 CONFIG = """
 auth:
@@ -105,74 +105,77 @@ def rfc3339(seconds: int, offset_hours: int = 0) -> str:
 # -- the service -------------------------------------------------------------------------------
 
 
-class Service:
-    def __init__(self, url: str, root: Path) -> None:
-        self.url = url
-        self.repo = root / "data" / "state.git"
-        self.client = httpx.Client(base_url=url, timeout=30)
+def apply(service: Service, token: str, promise: str, request: str | None, env: str, *,
+          pipeline: str = "default", value: str = "v", trailers: dict[str, str] | None = None) -> None:
+    bundle: dict[str, Any] = {"promise": promise, "pipeline": pipeline,
+                              "destinationSelectors": {"env": env},
+                              "files": {"cm.yaml": configmap(
+                                  f"{promise}-{(request or 'level').split('/')[-1]}", value)}}
+    if request:
+        namespace, name = request.split("/")
+        bundle["request"] = {"namespace": namespace, "name": name}
+    if trailers:
+        bundle["trailers"] = trailers
+    response = service.call("POST", "/v1/bundles", token, json=bundle)
+    assert response.status_code in (200, 202), response.text
+    assert response.json().get("changed", True), response.text
 
-    def call(self, method: str, path: str, token: str | None, **kwargs: Any) -> httpx.Response:
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        return self.client.request(method, path, headers=headers, **kwargs)
 
-    def apply(self, token: str, promise: str, request: str | None, env: str, *,
-              pipeline: str = "default", value: str = "v",
-              trailers: dict[str, str] | None = None) -> None:
-        bundle: dict[str, Any] = {"promise": promise, "pipeline": pipeline,
-                                  "destinationSelectors": {"env": env},
-                                  "files": {"cm.yaml": configmap(
-                                      f"{promise}-{(request or 'level').split('/')[-1]}", value)}}
-        if request:
-            namespace, name = request.split("/")
-            bundle["request"] = {"namespace": namespace, "name": name}
-        if trailers:
-            bundle["trailers"] = trailers
-        response = self.call("POST", "/v1/bundles", token, json=bundle)
-        assert response.status_code in (200, 202), response.text
-        assert response.json().get("changed", True), response.text
+def destination(service: Service, name: str, env: str) -> None:
+    response = service.call("PUT", f"/v1/destinations/{name}", ADMIN, json={"labels": {"env": env}})
+    assert response.status_code == 200, response.text
 
-    def destination(self, name: str, env: str) -> None:
-        response = self.call("PUT", f"/v1/destinations/{name}", ADMIN, json={"labels": {"env": env}})
-        assert response.status_code == 200, response.text
 
-    def history(self, token: str = A, **params: str) -> httpx.Response:
-        return self.call("GET", "/v1/history", token, params=params)
+def history(service: Service, token: str = A, **params: str) -> httpx.Response:
+    return service.call("GET", "/v1/history", token, params=params)
 
-    def walk(self, limit: int = 2, **params: str) -> list[dict[str, Any]]:
-        """Every page, following `next`."""
-        commits: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            page = self.history(**params, limit=str(limit), **({"cursor": cursor} if cursor else {}))
-            assert page.status_code == 200, page.text
-            body = page.json()
-            assert len(body["commits"]) <= limit
-            commits += body["commits"]
-            cursor = body["next"]
-            if cursor is None:
-                return commits
-            assert body["commits"], "a page that names a next page has commits"
+
+def walk(service: Service, limit: int = 2, **params: str) -> list[dict[str, Any]]:
+    """Every page, following `next`."""
+    commits: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = history(service, **params, limit=str(limit), **({"cursor": cursor} if cursor else {}))
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert len(body["commits"]) <= limit
+        commits += body["commits"]
+        cursor = body["next"]
+        if cursor is None:
+            return commits
+        assert body["commits"], "a page that names a next page has commits"
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    root = tmp_path_factory.mktemp("audit")
-    with running_server(root, CONFIG) as url:
-        service = Service(url, root)
-        service.destination("worker-1", "dev")
-        service.destination("worker-2", "prod")
-        service.apply(A, "elastic-cloud", "default/one", "dev", trailers={"Change-Request": "CHG-1"})
-        service.apply(B, "postgres", "team-a/db", "prod", trailers={"Correlation-Id": "run-7"})
-        service.apply(A, "elastic-cloud", "default/two", "prod", pipeline="instance-configure")
-        service.apply(B, "postgres", "team-a/db2", "staging")  # pending: no destination yet
-        service.destination("worker-3", "staging")  # places team-a/db2
-        service.apply(A, "elastic-cloud", "default/one", "dev", value="w",
-                      trailers={"Change-Request": "CHG-2", "Ticket": "T-9"})
-        service.apply(ADMIN, "elastic-cloud", None, "dev")  # promise-level
-        response = service.call("DELETE", "/v1/promises/elastic-cloud/requests/default/two", A)
-        assert response.status_code == 200, response.text
-        service.apply(B, "postgres", "team-a/db", "prod", value="w")
-        yield service
+def service_config() -> str:
+    return CONFIG
+
+
+@pytest.fixture(scope="module")
+def service(module_in_process_service: Service) -> Service:
+    """The service in this process (tests/conftest.py), and the story its log tells."""
+    service = module_in_process_service
+    destination(service, "worker-1", "dev")
+    destination(service, "worker-2", "prod")
+    apply(service, A, "elastic-cloud", "default/one", "dev", trailers={"Change-Request": "CHG-1"})
+    apply(service, B, "postgres", "team-a/db", "prod", trailers={"Correlation-Id": "run-7"})
+    apply(service, A, "elastic-cloud", "default/two", "prod", pipeline="instance-configure")
+    apply(service, B, "postgres", "team-a/db2", "staging")  # pending: no destination yet
+    destination(service, "worker-3", "staging")  # places team-a/db2
+    apply(service, A, "elastic-cloud", "default/one", "dev", value="w",
+          trailers={"Change-Request": "CHG-2", "Ticket": "T-9"})
+    apply(service, ADMIN, "elastic-cloud", None, "dev")  # promise-level
+    response = service.call("DELETE", "/v1/promises/elastic-cloud/requests/default/two", A)
+    assert response.status_code == 200, response.text
+    apply(service, B, "postgres", "team-a/db", "prod", value="w")
+    return service
+
+
+@pytest.fixture
+def cli_to_service(service: Service) -> Iterator[None]:
+    """`statewriter history --url` reaches the service in this process."""
+    with cli_reaches(service):
+        yield
 
 
 # -- what it answers ---------------------------------------------------------------------------
@@ -180,7 +183,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 def test_all_commits_newest_first_each_as_its_trailers_name_it(service: Service) -> None:
     reference = brute_log(service.repo)
-    commits = service.walk(limit=500)
+    commits = walk(service, limit=500)
     assert [c["sha"] for c in commits] == [c.sha for c in reference]
     by_sha = {c.sha: c for c in reference}
     for commit in commits:
@@ -225,8 +228,8 @@ def test_each_filter_returns_exactly_the_matching_commits(
     service: Service, filters: dict[str, str]
 ) -> None:
     expected = brute_filter(brute_log(service.repo), **filters)
-    assert [c["sha"] for c in service.walk(limit=2, **filters)] == expected
-    assert [c["sha"] for c in service.walk(limit=500, **filters)] == expected
+    assert [c["sha"] for c in walk(service, limit=2, **filters)] == expected
+    assert [c["sha"] for c in walk(service, limit=500, **filters)] == expected
 
 
 def test_since_and_until_bound_the_commit_time(service: Service) -> None:
@@ -235,49 +238,49 @@ def test_since_and_until_bound_the_commit_time(service: Service) -> None:
     middle = times[len(times) // 2]
     for offset in (0, 2, -5):  # the same instant in other offsets
         since, until = rfc3339(middle, offset), rfc3339(middle + 1, offset)
-        assert [c["sha"] for c in service.walk(since=since)] == brute_filter(reference, since=middle)
-        assert [c["sha"] for c in service.walk(until=until)] == brute_filter(reference, until=middle + 1)
-        both = service.walk(since=since, until=until, promise="postgres")
+        assert [c["sha"] for c in walk(service, since=since)] == brute_filter(reference, since=middle)
+        assert [c["sha"] for c in walk(service, until=until)] == brute_filter(reference, until=middle + 1)
+        both = walk(service, since=since, until=until, promise="postgres")
         assert [c["sha"] for c in both] == brute_filter(reference, since=middle, until=middle + 1,
                                                         promise="postgres")
     # Z, fractions, and a '+' sent unencoded (it arrives as a space)
     zulu = datetime.fromtimestamp(middle, UTC).strftime("%Y-%m-%dT%H:%M:%S.250Z")
-    assert [c["sha"] for c in service.walk(since=zulu)] == brute_filter(reference, since=middle + 1)
+    assert [c["sha"] for c in walk(service, since=zulu)] == brute_filter(reference, since=middle + 1)
     plus = rfc3339(middle, 2)
     raw = service.client.get(f"/v1/history?since={plus}&limit=500",
                              headers={"authorization": f"Bearer {A}"})
     assert raw.status_code == 200, raw.text
     assert [c["sha"] for c in raw.json()["commits"]] == brute_filter(reference, since=middle)
-    assert service.walk(since=rfc3339(times[-1] + 1)) == []
+    assert walk(service, since=rfc3339(times[-1] + 1)) == []
 
 
 def test_paging_is_stable_while_new_commits_arrive(service: Service) -> None:
     before = brute_log(service.repo)
     seen: list[str] = []
-    page = service.history(limit="2").json()
+    page = history(service, limit="2").json()
     seen += [c["sha"] for c in page["commits"]]
     pushed = 0
     while page["next"]:
         # a new commit on top between every two pages
         pushed += 1
-        service.apply(A, "elastic-cloud", f"default/late-{pushed}", "dev")
-        page = service.history(limit="2", cursor=page["next"]).json()
+        apply(service, A, "elastic-cloud", f"default/late-{pushed}", "dev")
+        page = history(service, limit="2", cursor=page["next"]).json()
         assert len(page["commits"]) <= 2
         seen += [c["sha"] for c in page["commits"]]
     assert pushed >= 5
     assert seen == [c.sha for c in before]  # each exactly once, none of the new ones
     # the new ones are on top of a fresh first page
     after = brute_log(service.repo)
-    assert [c["sha"] for c in service.walk(limit=500)] == [c.sha for c in after]
+    assert [c["sha"] for c in walk(service, limit=500)] == [c.sha for c in after]
     assert [c.sha for c in after[pushed:]] == seen
     # and a filtered walk, with commits arriving, too
     filtered_before = brute_filter(after, promise="elastic-cloud")
-    page = service.history(limit="3", promise="elastic-cloud").json()
+    page = history(service, limit="3", promise="elastic-cloud").json()
     walked = [c["sha"] for c in page["commits"]]
     while page["next"]:
         pushed += 1
-        service.apply(A, "elastic-cloud", f"default/late-{pushed}", "dev")
-        page = service.history(limit="3", promise="elastic-cloud", cursor=page["next"]).json()
+        apply(service, A, "elastic-cloud", f"default/late-{pushed}", "dev")
+        page = history(service, limit="3", promise="elastic-cloud", cursor=page["next"]).json()
         walked += [c["sha"] for c in page["commits"]]
     assert walked == filtered_before
 
@@ -299,7 +302,7 @@ def test_paging_is_stable_while_new_commits_arrive(service: Service) -> None:
 def test_malformed_parameters_are_422_naming_them(
     service: Service, params: dict[str, str], field: str
 ) -> None:
-    response = service.history(**params)
+    response = history(service, **params)
     assert response.status_code == 422, response.text
     body = response.json()
     assert body["error"] == "InvalidQuery" and body["field"] == field, body
@@ -307,14 +310,14 @@ def test_malformed_parameters_are_422_naming_them(
 
 
 def test_empty_parameters_are_as_absent_and_a_token_is_needed(service: Service) -> None:
-    everything = service.walk(limit=500)
-    assert service.walk(limit=500, promise="", since="") == everything
-    assert service.history(token=B, limit="1").status_code == 200  # any valid token reads
+    everything = walk(service, limit=500)
+    assert walk(service, limit=500, promise="", since="") == everything
+    assert history(service, token=B, limit="1").status_code == 200  # any valid token reads
     assert service.call("GET", "/v1/history", None).status_code == 401
     assert service.call("GET", "/v1/history", "wrong").status_code == 401
-    first = service.history(limit="1").json()
+    first = history(service, limit="1").json()
     assert first["commits"] == everything[:1] and isinstance(first["next"], str)
-    assert service.history(limit="500").json()["next"] is None
+    assert history(service, limit="500").json()["next"] is None
 
 
 # -- statewriter history --------------------------------------------------------------------
@@ -332,6 +335,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     return code, out, err
 
 
+@pytest.mark.usefixtures("cli_to_service")
 def test_the_cli_prints_every_page(
     service: Service, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -371,6 +375,7 @@ def test_the_cli_prints_every_page(
     assert code == 1 and out == "no commits match these filters\n"
 
 
+@pytest.mark.usefixtures("cli_to_service")
 def test_the_cli_reads_a_repository_the_same_way(
     service: Service, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,7 +15,6 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -34,7 +33,8 @@ from gitops.yamldocs import (
     _write_ordinary,
     load_documents,
 )
-from tests.server import running_server
+from tests.conftest import Service
+from tests.procs import running_server
 from tests.support import payload
 from tests.test_yaml_values import assert_dumped_as_pyyaml
 
@@ -46,24 +46,24 @@ def test_only_small_bodies_without_anchors_or_escapes_parse_on_the_event_loop() 
     assert not parses_quickly(b" " * (INLINE_PARSE_BYTES + 1))
 
 
-def test_a_bundle_is_answered_the_same_parsed_inline_or_in_a_thread(tmp_path: Path) -> None:
+def test_a_bundle_is_answered_the_same_parsed_inline_or_in_a_thread(in_process_service: Service) -> None:
     config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: '1'\n"
     anchored = config_map.replace("a: '1'", "a: &one '1'\n  b: *one")
-    with running_server(tmp_path) as url:
-        assert httpx.put(f"{url}/v1/destinations/worker-1",
-                         json={"labels": {"env": "dev"}, "path": "worker-1"}).status_code == 200
-        answers = []
-        for name, text in (("inline", config_map), ("threaded", anchored)):
-            body = json.dumps(payload("app", f"team-{name}/{name}", {"cm.yaml": text},
-                                      selectors={"env": "dev"})).encode()
-            assert parses_quickly(body) == (name == "inline")
-            answer = httpx.post(f"{url}/v1/bundles", content=body,
-                                headers={"content-type": "application/json"})
-            answers.append((answer.status_code, answer.json()["state"]))
-            bad = body.replace(b"settings", b"Not_A_Name")
-            refused = httpx.post(f"{url}/v1/bundles", content=bad,
-                                 headers={"content-type": "application/json"})
-            answers.append((refused.status_code, refused.json()["error"]))
+    http = in_process_service.client
+    assert http.put("/v1/destinations/worker-1",
+                    json={"labels": {"env": "dev"}, "path": "worker-1"}).status_code == 200
+    answers = []
+    for name, text in (("inline", config_map), ("threaded", anchored)):
+        body = json.dumps(payload("app", f"team-{name}/{name}", {"cm.yaml": text},
+                                  selectors={"env": "dev"})).encode()
+        assert parses_quickly(body) == (name == "inline")
+        answer = http.post("/v1/bundles", content=body,
+                           headers={"content-type": "application/json"})
+        answers.append((answer.status_code, answer.json()["state"]))
+        bad = body.replace(b"settings", b"Not_A_Name")
+        refused = http.post("/v1/bundles", content=bad,
+                            headers={"content-type": "application/json"})
+        answers.append((refused.status_code, refused.json()["error"]))
     assert answers[:2] == answers[2:] == [(200, "Scheduled"), (422, "InvalidBundle")]
 
 
@@ -158,7 +158,8 @@ def _complete(received: bytes) -> bool:
 def test_answers_keep_their_head_with_or_without_a_body(tmp_path: Path) -> None:
     """The head held back for the first body bytes still goes out: with the body, alone for
     a HEAD request, and after a `100 Continue` sent while the request body is awaited."""
-    with running_server(tmp_path) as url:
+    with running_server(tmp_path / "data", ready_path="/healthz") as server:
+        url = server.url
         got = _exchange(url, b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
         assert got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"}")
         # /healthz is GET only: a HEAD request is answered 405, a head and no body
@@ -232,17 +233,17 @@ def test_keys_written_twice_are_refused_either_way() -> None:
         load_documents("a: &x {c: 1}\nb: {<<: *x, d: 1, d: 2}\n")
 
 
-def test_the_bundle_query_is_read_as_declared_parameters_were(tmp_path: Path) -> None:
+def test_the_bundle_query_is_read_as_declared_parameters_were(in_process_service: Service) -> None:
     """Each refused parameter named in the contract's error body; a good query still works."""
     config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
     body = payload("app", "team-q/q1", {"cm.yaml": config_map})
-    with running_server(tmp_path) as url:
-        for query, field in (("dryRun=maybe", "dryRun"), ("promiseGeneration=-1", "promiseGeneration"),
-                             ("promiseGeneration=x", "promiseGeneration"), ("trailer=A%3D1", "trailer")):
-            answer = httpx.post(f"{url}/v1/bundles?{query}", json=body)
-            assert (answer.status_code, answer.json()["field"]) == (422, field), query
-        dry = httpx.post(f"{url}/v1/bundles?dryRun=true&unknown=1", json=body)
-        assert dry.status_code == 202 and dry.json()["dryRun"] is True
+    http = in_process_service.client
+    for query, field in (("dryRun=maybe", "dryRun"), ("promiseGeneration=-1", "promiseGeneration"),
+                         ("promiseGeneration=x", "promiseGeneration"), ("trailer=A%3D1", "trailer")):
+        answer = http.post(f"/v1/bundles?{query}", json=body)
+        assert (answer.status_code, answer.json()["field"]) == (422, field), query
+    dry = http.post("/v1/bundles?dryRun=true&unknown=1", json=body)
+    assert dry.status_code == 202 and dry.json()["dryRun"] is True
 
 
 def test_a_pack_is_written_past_temporaries_a_killed_process_left(tmp_path: Path) -> None:

@@ -8,62 +8,63 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.conftest import Service
 from tests.fixtures.eck import request_bundle
-from tests.server import ROOT, branch_tip, free_port, running_server
+from tests.procs import QUICK_RETRIES, ROOT, Knob, free_port, running_server, statewriter_command
 from tests.test_push import CONFIG, TOKEN, entrypoint, ls_tree, pipeline_dir, register_worker
 
-AUTH = {"authorization": f"Bearer {TOKEN}"}
 IDENTITY_ENV = ("STATEWRITER_TOKEN", "STATEWRITER_URL", "PROMISE", "REQUEST", "PIPELINE")
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {k: v}\n"
 
 
-class Service:
-    def __init__(self, url: str, root: Path) -> None:
-        self.url = url
-        self.root = root
+def write(service: Service, name: str, pipeline: str = "default",
+          files: dict[str, str] | None = None) -> None:
+    payload = request_bundle(name, pipeline=pipeline, destinationSelectors={"env": "dev"})
+    if files is not None:
+        payload["files"] = files
+    response = service.call("POST", "/v1/bundles", json=payload)
+    assert response.status_code == 200, response.text
 
-    def write(self, name: str, pipeline: str = "default", files: dict[str, str] | None = None) -> None:
-        payload = request_bundle(name, pipeline=pipeline, destinationSelectors={"env": "dev"})
-        if files is not None:
-            payload["files"] = files
-        response = httpx.post(f"{self.url}/v1/bundles", json=payload, headers=AUTH)
-        assert response.status_code == 200, response.text
 
-    def pipelines(self, request: str, promise: str = "elastic-cloud") -> list[str]:
-        """The pipelines stored for `request` ([] when the service knows none)."""
-        response = httpx.get(f"{self.url}/v1/promises/{promise}/requests/{request}", headers=AUTH)
-        if response.status_code == 404:
-            return []
-        assert response.status_code == 200, response.text
-        return sorted(p["pipeline"] for p in response.json()["pipelines"])
+def pipelines(service: Service, request: str, promise: str = "elastic-cloud") -> list[str]:
+    """The pipelines stored for `request` ([] when the service knows none)."""
+    response = service.call("GET", f"/v1/promises/{promise}/requests/{request}")
+    if response.status_code == 404:
+        return []
+    assert response.status_code == 200, response.text
+    return sorted(p["pipeline"] for p in response.json()["pipelines"])
 
-    @property
-    def tip(self) -> str | None:
-        return branch_tip(self.root)
+
+def files_of(service: Service, path: str) -> str:
+    """`git ls-tree -r` of `path` at the service's branch tip."""
+    return ls_tree(service.data.parent, path)
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A real `statewriter serve`: `statewriter delete` runs as its own process."""
     root = tmp_path_factory.mktemp("delete")
-    with running_server(root, CONFIG) as url:
-        register_worker(url)
-        yield Service(url, root)
+    with running_server(root / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        register_worker(server.url)
+        service = Service.of(server, TOKEN)
+        yield service
+        service.close()
 
 
 def delete(*args: str, url: str | None = None, token: str | None = TOKEN, retries: str = "2",
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+           env: dict[str, str] | None = None,
+           settings: Mapping[str, Knob] | None = None) -> subprocess.CompletedProcess[str]:
     """Run `statewriter delete`, with only the identity variables given in `env`."""
     environment = {k: v for k, v in os.environ.items() if k not in IDENTITY_ENV}
     environment.update(env or {})
     if token is not None:
         environment["STATEWRITER_TOKEN"] = token
-    command = [sys.executable, "-m", "app.cli", "delete", "--retries", retries, *args]
+    command = [*statewriter_command(settings), "delete", "--retries", retries, *args]
     if url is not None:
         command += ["--url", url]
     return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True,
@@ -71,26 +72,26 @@ def delete(*args: str, url: str | None = None, token: str | None = TOKEN, retrie
 
 
 def test_delete_removes_the_request_and_a_rerun_succeeds(service: Service) -> None:
-    service.write("gone")
-    assert "/gone/default/" in ls_tree(service.root, "worker-1")
+    write(service, "gone")
+    assert "/gone/default/" in files_of(service, "worker-1")
     done = delete("--promise", "elastic-cloud", "--request", "default/gone", url=service.url)
     assert done.returncode == 0, done.stderr
     assert "HTTP 200" in done.stdout
-    assert f"commit: {service.tip}" in done.stdout
+    assert f"commit: {service.tip()}" in done.stdout
     assert "changed: true" in done.stdout and "pipelines: default" in done.stdout
-    assert service.pipelines("default/gone") == []
-    assert "/gone/" not in ls_tree(service.root, "worker-1")
+    assert pipelines(service, "default/gone") == []
+    assert "/gone/" not in files_of(service, "worker-1")
 
-    before = service.tip
+    before = service.tip()
     again = delete("--promise", "elastic-cloud", "--request", "default/gone", url=service.url)
     assert again.returncode == 0, again.stderr
     assert "nothing to delete" in again.stdout and "default/gone" in again.stdout
-    assert service.tip == before
+    assert service.tip() == before
 
 
 def test_delete_with_a_wrong_or_missing_token_fails(service: Service) -> None:
-    service.write("kept")
-    before = service.tip
+    write(service, "kept")
+    before = service.tip()
     args = ("--promise", "elastic-cloud", "--request", "default/kept")
     wrong = delete(*args, url=service.url, token="wrong")
     assert wrong.returncode == 1
@@ -98,8 +99,8 @@ def test_delete_with_a_wrong_or_missing_token_fails(service: Service) -> None:
     missing = delete(*args, url=service.url, token=None)
     assert missing.returncode == 1
     assert "HTTP 401" in missing.stderr and "missing bearer token" in missing.stderr
-    assert service.tip == before
-    assert service.pipelines("default/kept") == ["default"]
+    assert service.tip() == before
+    assert pipelines(service, "default/kept") == ["default"]
 
 
 def test_delete_outside_the_token_scope_is_403(service: Service) -> None:
@@ -109,38 +110,38 @@ def test_delete_outside_the_token_scope_is_403(service: Service) -> None:
 
 
 def test_delete_one_pipeline_keeps_the_others(service: Service) -> None:
-    service.write("two", pipeline="instance-configure")
-    service.write("two", pipeline="extra", files={"extra.yaml": CONFIGMAP})
+    write(service, "two", pipeline="instance-configure")
+    write(service, "two", pipeline="extra", files={"extra.yaml": CONFIGMAP})
     args = ("--promise", "elastic-cloud", "--request", "default/two", "--pipeline", "extra")
     done = delete(*args, url=service.url)
     assert done.returncode == 0, done.stderr
     assert "pipelines: extra" in done.stdout
-    assert service.pipelines("default/two") == ["instance-configure"]
+    assert pipelines(service, "default/two") == ["instance-configure"]
     again = delete(*args, url=service.url)
     assert again.returncode == 0 and "nothing to delete" in again.stdout
-    assert service.pipelines("default/two") == ["instance-configure"]
+    assert pipelines(service, "default/two") == ["instance-configure"]
 
 
 def test_delete_reads_its_identity_from_the_environment(service: Service) -> None:
-    service.write("from-env", pipeline="instance-configure")
-    service.write("from-env", pipeline="extra", files={"extra.yaml": CONFIGMAP})
+    write(service, "from-env", pipeline="instance-configure")
+    write(service, "from-env", pipeline="extra", files={"extra.yaml": CONFIGMAP})
     env = {"STATEWRITER_URL": service.url, "PROMISE": "elastic-cloud", "REQUEST": "default/from-env"}
     one = delete(env={**env, "PIPELINE": "extra"})
     assert one.returncode == 0, one.stderr
-    assert service.pipelines("default/from-env") == ["instance-configure"]
+    assert pipelines(service, "default/from-env") == ["instance-configure"]
     every = delete(env=env)
     assert every.returncode == 0, every.stderr
-    assert service.pipelines("default/from-env") == []
+    assert pipelines(service, "default/from-env") == []
 
 
 def test_a_404_that_is_not_statewriters_fails(service: Service) -> None:
     """A wrong URL must not pass for "already deleted": the objects would stay forever."""
-    service.write("wrong-url")
+    write(service, "wrong-url")
     done = delete("--promise", "elastic-cloud", "--request", "default/wrong-url",
                   url=f"{service.url}/not-statewriter")
     assert done.returncode == 1
     assert "HTTP 404" in done.stderr
-    assert service.pipelines("default/wrong-url") == ["default"]
+    assert pipelines(service, "default/wrong-url") == ["default"]
 
 
 @pytest.mark.parametrize(("args", "why"), [
@@ -166,7 +167,7 @@ def test_delete_needs_a_url() -> None:
 def test_delete_gives_up_after_its_retries() -> None:
     started = time.monotonic()
     done = delete("--promise", "elastic-cloud", "--request", "default/x",
-                  url=f"http://127.0.0.1:{free_port()}")  # nothing listens there
+                  url=f"http://127.0.0.1:{free_port()}", settings=QUICK_RETRIES)  # nothing listens
     assert done.returncode == 1
     assert done.stderr.count("retrying in") == 2
     assert "after 3 attempts" in done.stderr
@@ -196,11 +197,11 @@ def test_work_writer_entrypoint_deletes_in_a_delete_workflow(service: Service, t
 
     configured = run("configure", "instance-configure")
     assert configured.returncode == 0, configured.stderr
-    assert service.pipelines("team-a/wf") == ["instance-configure"]
+    assert pipelines(service, "team-a/wf") == ["instance-configure"]
     deleted = run("delete", "instance-delete")
     assert deleted.returncode == 0, deleted.stderr
     assert "pipelines: instance-configure" in deleted.stdout
-    assert service.pipelines("team-a/wf") == []
+    assert pipelines(service, "team-a/wf") == []
     rerun = run("delete", "instance-delete")
     assert rerun.returncode == 0 and "nothing to delete" in rerun.stdout
     promise_level = run("delete", "promise-delete", KRATIX_WORKFLOW_TYPE="promise")

@@ -34,7 +34,7 @@ from gitops.git.process import environment
 from gitops.owner import make_owner
 from gitops.tarbundle import read_tar_bundle
 from tests.fixtures.eck import CRD_NAMES, request_bundle, request_files
-from tests.server import branch_tip, running_server
+from tests.procs import running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "deploy" / "kubernetes"
@@ -580,7 +580,9 @@ def test_the_base_config_serves_the_walkthrough_and_flux(tmp_path: Path) -> None
     _, text = config_secret()
     path, secrets = with_tokens_in(text, mount_path("tokens"), tmp_path / "tokens")
     admin, reader = secrets["platform-admin"], secrets["flux"]
-    with running_server(tmp_path / "server", path.read_text()) as url:
+    with running_server(tmp_path / "server" / "data", config_yaml=path.read_text(),
+                        ready_path="/healthz") as server:
+        url = server.url
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             assert httpx.get(url + container()[probe]["httpGet"]["path"]).status_code == 200, probe
         headers = {"authorization": f"Bearer {admin}"}
@@ -597,7 +599,7 @@ def test_the_base_config_serves_the_walkthrough_and_flux(tmp_path: Path) -> None
                                 json=request_bundle(name, destinationSelectors=SELECTORS))
             assert posted.status_code == 200, posted.text
             assert posted.json()["changed"] is False  # the very bundle the JSON form posts
-            assert posted.json()["commit"] == branch_tip(tmp_path / "server")
+            assert posted.json()["commit"] == server.tip()
         refused = httpx.post(f"{url}/v1/bundles", headers={"authorization": f"Bearer {reader}"},
                              json=request_bundle("third", destinationSelectors=SELECTORS))
         assert refused.status_code == 403  # Flux's token reads only

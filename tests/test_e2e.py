@@ -6,13 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-
 from gitops import layout
 from gitops.owner import Owner
 from gitops.verify import verify_path
 from tests.fixtures.eck import CRD_NAMES, request_bundle
-from tests.server import ROOT, running_server
+from tests.procs import ROOT, running_server
 
 
 def _statewriter(*args: str) -> subprocess.CompletedProcess[str]:
@@ -21,7 +19,7 @@ def _statewriter(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_seed_scenario_over_http(tmp_path: Path) -> None:
-    with running_server(tmp_path) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with running_server(tmp_path / "data", ready_path="/healthz") as server, server.client(30) as http:
         put = http.put("/v1/destinations/worker-cluster-1", json={"labels": {"env": "dev"}})
         assert put.status_code == 200, put.text
         for name in ("example", "second-request"):
@@ -39,7 +37,7 @@ def test_seed_scenario_over_http(tmp_path: Path) -> None:
         assert state["state"] == "Scheduled" and state["commit"] == again.json()["commit"]
 
         clone = tmp_path / "clone"
-        subprocess.run(["git", "clone", "-q", f"{url}/git/state.git", str(clone)], check=True)
+        subprocess.run(["git", "clone", "-q", f"{server.url}/git/state.git", str(clone)], check=True)
         deps = clone / "worker-cluster-1" / "dependencies"
         crd_files = sorted(p.name for p in (deps / "_cluster").glob("*/CustomResourceDefinition*"))
         assert len(crd_files) == len(CRD_NAMES)
@@ -52,7 +50,7 @@ def test_seed_scenario_over_http(tmp_path: Path) -> None:
                 "Kibana.kibana.k8s.elastic.co",
             }
         assert verify_path(clone) == []
-        verified = _statewriter("verify", f"{url}/git/state.git")
+        verified = _statewriter("verify", f"{server.url}/git/state.git")
         assert verified.returncode == 0, verified.stdout + verified.stderr
 
         history = http.get("/v1/promises/elastic-cloud/requests/default/example/history").json()
@@ -72,13 +70,13 @@ def test_seed_scenario_over_http(tmp_path: Path) -> None:
 
 
 def test_flux_manifests_name_both_kustomizations(tmp_path: Path) -> None:
-    with running_server(tmp_path) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with running_server(tmp_path / "data", ready_path="/healthz") as server, server.client(30) as http:
         http.put("/v1/destinations/worker-1", json={"labels": {}, "path": "clusters/worker-1"})
         text = http.get("/v1/destinations/worker-1/flux").text
         assert "name: kratix-workload-dependencies" in text
         assert "name: kratix-workload-resources" in text
         assert "path: ./clusters/worker-1/resources" in text and "wait: true" in text
-        assert f"url: {url}/git/state.git" in text
+        assert f"url: {server.url}/git/state.git" in text
         # never a URL taken from the request: a client cannot make workers fetch elsewhere
         spoofed = http.get("/v1/destinations/worker-1/flux", headers={"Host": "evil.example"})
-        assert "evil.example" not in spoofed.text and f"url: {url}/git/state.git" in spoofed.text
+        assert "evil.example" not in spoofed.text and f"url: {server.url}/git/state.git" in spoofed.text

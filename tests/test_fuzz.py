@@ -32,7 +32,7 @@ from gitops.errors import InvalidBundle, LimitExceeded
 from gitops.owner import make_owner
 from gitops.tarbundle import read_tar_bundle
 from tests.fixtures.eck import request_files
-from tests.server import branch_tip, running_server
+from tests.procs import branch_tip, running_server
 
 EXAMPLES = 30
 SMALL = Limits(max_bundle_bytes=256 * 1024, max_documents=200, max_files=50, max_depth=32,
@@ -47,7 +47,9 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     root = tmp_path_factory.mktemp("fuzz")
-    with running_server(root, "limits: {maxBundleBytes: 262144}\n") as url:
+    with running_server(root / "data", config_yaml="limits: {maxBundleBytes: 262144}\n",
+                        ready_path="/healthz") as server:
+        url = server.url
         assert httpx.put(f"{url}/v1/destinations/worker-1", json={"labels": {}}).status_code == 200
         yield url, root
 
@@ -87,13 +89,13 @@ def test_no_operation_answers_a_server_error(live: tuple[str, Path]) -> None:
         assert f"POST /v1/bundles {media_type} negative" in tested, tested
     assert httpx.get(f"{url}/healthz").status_code == 200
     assert httpx.get(f"{url}/readyz").status_code == 200
-    assert branch_tip(root) is not None
+    assert branch_tip(root / "data") is not None
 
 
 def test_gzip_bodies_reach_the_tar_reader(live: tuple[str, Path]) -> None:
     """Random bytes as application/gzip with a valid identity: 4xx, never a write."""
     url, root = live
-    before = branch_tip(root)
+    before = branch_tip(root / "data")
     params = {"promise": "fuzz", "namespace": "default", "name": "x"}
 
     @FUZZ
@@ -104,7 +106,7 @@ def test_gzip_bodies_reach_the_tar_reader(live: tuple[str, Path]) -> None:
         assert 400 <= response.status_code < 500, response.text
 
     fuzz()
-    assert branch_tip(root) == before
+    assert branch_tip(root / "data") == before
 
 
 # -- hypothesis: the bundle parser ------------------------------------------------------------

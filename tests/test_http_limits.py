@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from app.githttp import MAX_BODY
-from app.server import HEADER_TIMEOUT, KEEP_ALIVE_TIMEOUT, MAX_CONNECTIONS, MAX_HEADER_FIELDS
+from app.server import MAX_CONNECTIONS, MAX_HEADER_FIELDS
 from tests.procs import Server, git, running_server, wait_until
 
 TOKEN = "r3ader-t0ken"
@@ -175,9 +175,26 @@ def test_chunk_trailers_are_bounded_too(server: Server) -> None:
     assert grown < RSS_MARGIN_KIB, f"the server grew by {grown} KiB"
 
 
-def test_slow_and_idle_connections_are_closed(server: Server) -> None:
+# app.server's HEADER_TIMEOUT (10 s) and KEEP_ALIVE_TIMEOUT (5 s), shorter in the server of
+# the test below, which waits for them to pass (the keep-alive one first)
+QUICK_HEADER_TIMEOUT = 2.0
+QUICK_KEEP_ALIVE_TIMEOUT = 1
+
+
+@pytest.fixture
+def quick_server(tmp_path: Path) -> Iterator[Server]:
+    """A server like `server`, whose head and keep-alive timeouts are a few seconds shorter."""
+    with running_server(tmp_path / "data", config_yaml=CONFIG, ready_path="/healthz",
+                        settings={"app.server.HEADER_TIMEOUT": QUICK_HEADER_TIMEOUT,
+                                  "app.server.KEEP_ALIVE_TIMEOUT": QUICK_KEEP_ALIVE_TIMEOUT}) as running:
+        yield running
+
+
+def test_slow_and_idle_connections_are_closed(quick_server: Server) -> None:
     """A head sent in part, or a byte at a time, is cut HEADER_TIMEOUT after the connection;
-    an idle keep-alive connection KEEP_ALIVE_TIMEOUT after its last answer."""
+    an idle keep-alive connection KEEP_ALIVE_TIMEOUT after its last answer (both shorter
+    here: `quick_server`)."""
+    server = quick_server
     with connect(server) as stalled, connect(server) as trickling, connect(server) as idle:
         started = time.monotonic()
         stalled.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.")
@@ -187,8 +204,8 @@ def test_slow_and_idle_connections_are_closed(server: Server) -> None:
         answered = time.monotonic()
 
         idle_closed = closed_by_server(idle)
-        wait_until(idle_closed, KEEP_ALIVE_TIMEOUT + MARGIN, "the idle connection to be closed")
-        assert time.monotonic() - answered >= KEEP_ALIVE_TIMEOUT - 0.5
+        wait_until(idle_closed, QUICK_KEEP_ALIVE_TIMEOUT + MARGIN, "the idle connection to be closed")
+        assert time.monotonic() - answered >= QUICK_KEEP_ALIVE_TIMEOUT - 0.5
 
         stalled_closed, trickle_closed = closed_by_server(stalled), closed_by_server(trickling)
 
@@ -199,9 +216,9 @@ def test_slow_and_idle_connections_are_closed(server: Server) -> None:
                 return True
             return trickle_closed()
 
-        wait_until(stalled_closed, HEADER_TIMEOUT + MARGIN, "the stalled head to be closed")
-        wait_until(trickle_cut, HEADER_TIMEOUT + MARGIN, "the trickling head to be closed")
-        assert time.monotonic() - started >= HEADER_TIMEOUT - 0.5
+        wait_until(stalled_closed, QUICK_HEADER_TIMEOUT + MARGIN, "the stalled head to be closed")
+        wait_until(trickle_cut, QUICK_HEADER_TIMEOUT + MARGIN, "the trickling head to be closed")
+        assert time.monotonic() - started >= QUICK_HEADER_TIMEOUT - 0.5
 
 
 def _open_idle(server: Server, count: int, stack: contextlib.ExitStack) -> list[socket.socket]:

@@ -1,13 +1,14 @@
 """The writer lane isolates each job (CONTRACT section 6 v2): an unexpected error while
 planning or committing one bundle answers that bundle alone; the rest of its group is
-planned again without it and published."""
+planned again without it and published. Over the in-memory store (tests/fakes.py, which
+refuses the paths git's trees cannot hold as the real stores do): git is not what is tested
+here (tests/test_concurrency.py has the lane over a real repository)."""
 
 from __future__ import annotations
 
 import functools
 import logging
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -17,11 +18,11 @@ from gitops.bundle import parse_bundle
 from gitops.index import Index
 from gitops.planner import Plan
 from gitops.planner.results import Retried
-from gitops.store import EmbeddedStore
 from gitops.tree import Tree
 from gitops.writer import Done, Failed, Operation, Writer
 from tests import support
-from tests.procs import owned_requests
+from tests.fakes import FakeStore
+from tests.procs import OWNERS
 
 DESTINATION = "worker-1"
 
@@ -40,11 +41,22 @@ def _fails_while_committing(index: Index, tree: Tree) -> Plan:
     return Plan({"a/../escape.yaml": b"x"}, index.child(), "bad", Retried())  # refused by the store
 
 
+def owned_requests(tree: Tree) -> set[tuple[str, str]]:
+    """(namespace, name) of every request with an owner record (as tests.procs reads them
+    from git: `<owners>/<promise>/<namespace>/<shard>/<name>/<pipeline>.json`)."""
+    found = set()
+    for path, _ in tree.files(OWNERS):
+        parts = path[len(OWNERS) + 1:].split("/")
+        if len(parts) == 5:
+            found.add((parts[1], parts[3]))
+    return found
+
+
 def test_an_unexpected_error_answers_its_job_alone_and_the_group_goes_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    repo = tmp_path / "state.git"
-    writer = Writer(EmbeddedStore(repo))
+    store = FakeStore()
+    writer = Writer(store)
     inside, release = threading.Event(), threading.Event()
 
     def hold_the_lane(index: Index, tree: Tree) -> Plan:
@@ -77,11 +89,8 @@ def test_an_unexpected_error_answers_its_job_alone_and_the_group_goes_on(
     assert "planning-bug" in body["message"]
     logged = [r.getMessage() for r in caplog.records]
     assert any("planning-bug" in m for m in logged) and any("commit-bug" in m for m in logged)
-    assert owned_requests(repo) == {("team-a", "one"), ("team-a", "two"), ("team-a", "three")}
-    tip = EmbeddedStore(repo)
-    try:
-        index = Index.load(tip.tree(tip.tip()))
-        assert not any("escape" in path for path, _ in tip.tree(tip.tip()).files(""))
-        assert index.request_destination("p1", "team-a", "three") == DESTINATION
-    finally:
-        tip.close()
+    tree = store.tree(store.refresh())
+    assert owned_requests(tree) == {("team-a", "one"), ("team-a", "two"), ("team-a", "three")}
+    index = Index.load(tree)
+    assert not any("escape" in path for path, _ in tree.files(""))
+    assert index.request_destination("p1", "team-a", "three") == DESTINATION

@@ -1,5 +1,6 @@
 """The API's own description, /openapi.json, and the pages that show it, /docs and /redoc,
-against the REAL service (auth on): the document validates; each operation has a summary, a
+against the real app in this process (tests/conftest.py; auth on), and a real server for
+what uvicorn answers before the app: the document validates; each operation has a summary, a
 description and the error answers its route can give, with the `Error` body the service
 really sends; a client generated from it with openapi-python-client posts the ECK bundle
 and reads it back; the pages load nothing from another origin. (That they render with the
@@ -20,7 +21,6 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import httpx
 import jsonschema
 import pytest
 import yaml
@@ -30,7 +30,8 @@ from openapi_spec_validator import validate
 
 from app import api, audit, ops, ui
 from app.auth import authenticated
-from tests.server import running_server
+from tests.conftest import Service
+from tests.procs import running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "elastic-cloud" / "example"
@@ -70,24 +71,20 @@ PLANNED = {
 PLAIN = (str, str | None, list[str])
 
 
-class Service:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.client = httpx.Client(base_url=url, timeout=30)
-
-    def call(self, method: str, path: str, token: str | None = ADMIN, **kwargs: Any) -> httpx.Response:
-        headers = dict(kwargs.pop("headers", {}))
-        if token is not None:
-            headers["authorization"] = f"Bearer {token}"
-        return self.client.request(method, path, headers=headers, **kwargs)
+@pytest.fixture(scope="module")
+def service_config() -> str:
+    return CONFIG
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    with running_server(tmp_path_factory.mktemp("openapi"), CONFIG) as url:
-        service = Service(url)
-        yield service
-        service.client.close()
+def service_token() -> str:
+    return ADMIN
+
+
+@pytest.fixture(scope="module")
+def service(module_in_process_service: Service) -> Service:
+    """The service, in this process (tests/conftest.py)."""
+    return module_in_process_service
 
 
 @pytest.fixture(scope="module")
@@ -290,9 +287,15 @@ def test_answers_have_the_documented_bodies(service: Service, spec: dict[str, An
         validator(spec, answer["content"]["application/json"]["schema"]).validate(response.json())
 
 
-def test_a_head_over_the_limit_has_the_error_body(service: Service, spec: dict[str, Any]) -> None:
-    """Refused before any operation (the document's description says so), with the same body."""
-    response = service.call("GET", "/v1/destinations", headers={"x-padding": "x" * 2 * LIMIT})
+def test_a_head_over_the_limit_has_the_error_body(tmp_path: Path, spec: dict[str, Any]) -> None:
+    """Refused before any operation (the document's description says so), with the same body:
+    by the real server's protocol (app.server), in front of the app."""
+    with running_server(tmp_path / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        service = Service.of(server, ADMIN)
+        try:
+            response = service.call("GET", "/v1/destinations", headers={"x-padding": "x" * 2 * LIMIT})
+        finally:
+            service.close()
     assert response.status_code == 413
     error_validator(spec).validate(response.json())
     assert "413" in spec["info"]["description"]
@@ -343,8 +346,10 @@ def generated(operation: str) -> Any:
 
 def test_a_generated_client_posts_the_eck_bundle_and_reads_it_back(
         client_package: ModuleType, service: Service, spec: dict[str, Any]) -> None:
-    admin = client_package.AuthenticatedClient(base_url=service.url, token=ADMIN)
-    pipeline = client_package.AuthenticatedClient(base_url=service.url, token=PIPELINE)
+    reach = {"transport": service.transport}  # the service in this process
+    admin = client_package.AuthenticatedClient(base_url=service.url, token=ADMIN, httpx_args=reach)
+    pipeline = client_package.AuthenticatedClient(base_url=service.url, token=PIPELINE,
+                                                  httpx_args=reach)
     put_destination = generated("put_destination")
     models = client_package.models
     body = models.PutDestinationBody.from_dict({"labels": {"environment": "dev"}})
@@ -378,7 +383,7 @@ def test_a_generated_client_posts_the_eck_bundle_and_reads_it_back(
     missing = generated("get_destination").sync_detailed("nowhere", client=pipeline)
     assert missing.status_code == 404
     assert missing.parsed.error == "NotFound"
-    anonymous = client_package.Client(base_url=service.url)
+    anonymous = client_package.Client(base_url=service.url, httpx_args=reach)
     refused = generated("list_destinations").sync_detailed(client=anonymous)
     assert (refused.status_code, refused.parsed.error) == (401, "Unauthorized")
 

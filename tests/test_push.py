@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -19,7 +20,7 @@ import pytest
 from app.client import backoff
 from app.push import pack
 from tests.fixtures.eck import request_bundle, request_files
-from tests.server import ROOT, branch_tip, free_port, running_server
+from tests.procs import QUICK_RETRIES, ROOT, Knob, branch_tip, free_port, running_server, statewriter_command
 
 CONFIG = """
 auth:
@@ -31,18 +32,21 @@ SELECTORS = "- matchLabels:\n    env: dev\n"
 
 
 def push_command(url: str, directory: Path, *extra: str, token: str | None = TOKEN,
-                 retries: str = "2", promise: str = "elastic-cloud") -> tuple[list[str], dict[str, str]]:
+                 retries: str = "2", promise: str = "elastic-cloud",
+                 settings: Mapping[str, Knob] | None = None) -> tuple[list[str], dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k != "STATEWRITER_TOKEN"}
     if token is not None:
         env["STATEWRITER_TOKEN"] = token
-    command = [sys.executable, "-m", "app.cli", "push", str(directory), "--url", url,
+    command = [*statewriter_command(settings), "push", str(directory), "--url", url,
                "--promise", promise, "--retries", retries, *extra]
     return command, env
 
 
 def push(url: str, directory: Path, *extra: str, token: str | None = TOKEN, retries: str = "2",
-         promise: str = "elastic-cloud") -> subprocess.CompletedProcess[str]:
-    command, env = push_command(url, directory, *extra, token=token, retries=retries, promise=promise)
+         promise: str = "elastic-cloud",
+         settings: Mapping[str, Knob] | None = None) -> subprocess.CompletedProcess[str]:
+    command, env = push_command(url, directory, *extra, token=token, retries=retries, promise=promise,
+                                settings=settings)
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
                           check=False)
 
@@ -76,7 +80,7 @@ def register_worker(url: str) -> None:
 
 
 def ls_tree(root: Path, path: str) -> str:
-    tip = branch_tip(root)
+    tip = branch_tip(root / "data")
     assert tip is not None
     done = subprocess.run(["git", "--git-dir", str(root / "data" / "state.git"), "ls-tree", "-r", tip,
                            "--", path], capture_output=True, text=True, check=True)
@@ -85,18 +89,20 @@ def ls_tree(root: Path, path: str) -> str:
 
 def test_push_writes_the_same_commit_content_as_json(tmp_path: Path) -> None:
     pushed, posted = tmp_path / "pushed", tmp_path / "posted"
-    with running_server(pushed, CONFIG) as url:
+    with running_server(pushed / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        url = server.url
         register_worker(url)
         done = push(url, pipeline_dir(tmp_path), "--request", "default/example")
         assert done.returncode == 0, done.stderr
         assert "state: Scheduled" in done.stdout
         assert "destinations: worker-1" in done.stdout
-        assert f"commit: {branch_tip(pushed)}" in done.stdout
+        assert f"commit: {server.tip()}" in done.stdout
         assert "changed: true" in done.stdout
         again = push(url, pipeline_dir(tmp_path), "--request", "default/example")
         assert again.returncode == 0, again.stderr
         assert "changed: false" in again.stdout
-    with running_server(posted, CONFIG) as url:
+    with running_server(posted / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        url = server.url
         register_worker(url)
         response = httpx.post(f"{url}/v1/bundles", json=json_form(),
                               headers={"authorization": f"Bearer {TOKEN}"})
@@ -109,9 +115,10 @@ def test_push_writes_the_same_commit_content_as_json(tmp_path: Path) -> None:
 
 
 def test_push_with_a_wrong_or_missing_token_fails(tmp_path: Path) -> None:
-    with running_server(tmp_path / "server", CONFIG) as url:
+    with running_server(tmp_path / "server" / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        url = server.url
         register_worker(url)
-        before = branch_tip(tmp_path / "server")
+        before = server.tip()
         directory = pipeline_dir(tmp_path)
         wrong = push(url, directory, "--request", "default/example", token="wrong")
         assert wrong.returncode == 1
@@ -119,11 +126,12 @@ def test_push_with_a_wrong_or_missing_token_fails(tmp_path: Path) -> None:
         missing = push(url, directory, "--request", "default/example", token=None)
         assert missing.returncode == 1
         assert "HTTP 401" in missing.stderr
-        assert branch_tip(tmp_path / "server") == before
+        assert server.tip() == before
 
 
 def test_push_reports_refusals_and_pending(tmp_path: Path) -> None:
-    with running_server(tmp_path / "server", CONFIG) as url:
+    with running_server(tmp_path / "server" / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        url = server.url
         register_worker(url)
         directory = pipeline_dir(tmp_path, selectors="- matchLabels: {env: prod}\n")
         pending = push(url, directory, "--request", "default/pending", "--pipeline", "instance-configure")
@@ -140,7 +148,7 @@ def test_push_reports_refusals_and_pending(tmp_path: Path) -> None:
 def test_push_gives_up_after_its_retries(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     started = time.monotonic()
-    done = push(url, pipeline_dir(tmp_path), retries="2")
+    done = push(url, pipeline_dir(tmp_path), retries="2", settings=QUICK_RETRIES)
     assert done.returncode == 1
     assert done.stderr.count("retrying in") == 2
     assert "after 3 attempts" in done.stderr
@@ -157,7 +165,8 @@ def test_push_retries_until_the_service_comes_up(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while "retrying in" not in (process.stderr.readline() if process.stderr else ""):
             assert time.monotonic() < deadline and process.poll() is None
-        with running_server(tmp_path / "server", CONFIG, port=port):
+        with running_server(tmp_path / "server" / "data", config_yaml=CONFIG, ready_path="/healthz",
+                            port=port):
             stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert "state: Pending" in stdout  # no destination registered: accepted, pending
@@ -204,7 +213,8 @@ def test_work_writer_entrypoint_reads_the_kratix_environment(tmp_path: Path) -> 
               "KRATIX_OBJECT_NAME": "example", "KRATIX_OBJECT_NAMESPACE": "team-a",
               "KRATIX_DIR": str(directory), "STATEWRITER_TOKEN": TOKEN,
               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    with running_server(tmp_path / "server", CONFIG) as url:
+    with running_server(tmp_path / "server" / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        url = server.url
         register_worker(url)
         env = {**os.environ, **kratix, "STATEWRITER_URL": url}
         done = subprocess.run(entrypoint(), env=env, capture_output=True, text=True, timeout=60,
@@ -241,7 +251,8 @@ def tip_trailers(root: Path) -> list[str]:
 
 
 def test_push_trailers_go_into_the_commit_after_its_group(tmp_path: Path) -> None:
-    with running_server(tmp_path / "server", CONFIG) as url:
+    with running_server(tmp_path / "server" / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        url = server.url
         register_worker(url)
         directory = pipeline_dir(tmp_path)
         done = push(url, directory, "--request", "default/example", "--trailer",
@@ -295,7 +306,8 @@ def test_work_writer_entrypoint_passes_statewriter_trailers(tmp_path: Path) -> N
               "KRATIX_OBJECT_NAME": "example", "KRATIX_OBJECT_NAMESPACE": "team-a",
               "KRATIX_DIR": str(directory), "STATEWRITER_TOKEN": TOKEN,
               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    with running_server(tmp_path / "server", CONFIG) as url:
+    with running_server(tmp_path / "server" / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        url = server.url
         register_worker(url)
         env = {**os.environ, **kratix, "STATEWRITER_URL": url,
                "STATEWRITER_TRAILERS": "Change-Request=CHG-1, Correlation-Id=run-7,"}

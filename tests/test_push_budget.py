@@ -25,6 +25,10 @@ from tests.procs import init_bare, owned_requests, running_server
 from tests.test_store import http_git_server
 
 DEST = "worker-1"
+# push.minInterval for the test (the product's default is 0): small, so that the test waits
+# a few intervals, not long ones; what it asserts is in intervals
+INTERVAL = 0.5
+INTERVALS = 6  # how long the clients write, in intervals
 HOOK = """#!/bin/sh
 # one line per push that reached the branch: when, and how many commits it brought
 while read old new ref; do
@@ -51,13 +55,13 @@ def pushes(remote: Path) -> list[tuple[float, int]]:
 def test_min_interval_holds_changes_back_and_ships_them_together(tmp_path: Path) -> None:
     remote = remote_with_hook(tmp_path / "remote.git")
     config = tmp_path / "statewriter.yaml"
-    config.write_text("push: {minInterval: 2}\n")
+    config.write_text(f"push: {{minInterval: {INTERVAL}}}\n")
     acks: list[tuple[str, str]] = []
     lock = threading.Lock()
     with running_server(tmp_path / "data", remote.as_uri(), config=config) as server:
         with server.client() as http:
             assert http.put(f"/v1/destinations/{DEST}", json={"labels": {}}).status_code == 200
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + INTERVALS * INTERVAL
 
         def client(number: int) -> None:
             with httpx.Client(base_url=server.url, timeout=60) as http:
@@ -80,7 +84,7 @@ def test_min_interval_holds_changes_back_and_ships_them_together(tmp_path: Path)
     assert len(acks) >= 4 * len(seen)  # many bundles ride one push
     times = [when for when, _ in seen]
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    assert all(gap >= 1.9 for gap in gaps), gaps  # at most one push every 2 s
+    assert all(gap >= INTERVAL - 0.1 for gap in gaps), gaps  # at most one push every INTERVAL
     assert sum(count for _, count in seen[1:]) >= len(acks)  # one commit per bundle
 
 
@@ -123,7 +127,8 @@ def test_too_many_requests_is_backed_off_and_nothing_is_lost(
     tmp_path: Path, limited_forge: tuple[str, dict[str, int]]
 ) -> None:
     url, counts = limited_forge
-    writer = Writer(RemoteStore(url, tmp_path / "cache"))
+    # back-offs of 0.05 s and 0.1 s (the service's: 1-2 s, then 2-4 s): the same doubling, shorter
+    writer = Writer(RemoteStore(url, tmp_path / "cache"), rate_limit_step=0.05)
     try:
         put = writer.submit(functools.partial(planner.plan_put_destination, name=DEST,
                                               labels={}, path=None, actor="t"))

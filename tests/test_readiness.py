@@ -19,7 +19,7 @@ from gitops.store import EmbeddedStore
 from gitops.store.base import Author
 from gitops.writer import MIN_FREE_BYTES, disk_problem
 from tests.fixtures.eck import request_bundle
-from tests.procs import init_bare, running_server, verify_clone, wait_until
+from tests.procs import FRESH_READS, init_bare, running_server, verify_clone, wait_until
 from tests.test_store import http_git_server
 
 DEST = "worker-1"
@@ -71,7 +71,7 @@ def test_readiness_probes_never_contact_the_remote(tmp_path: Path,
 def test_a_replica_that_has_not_written_reads_what_another_acknowledged(tmp_path: Path) -> None:
     remote = init_bare(tmp_path / "remote.git").as_uri()
     with running_server(tmp_path / "a", remote) as first, \
-            running_server(tmp_path / "b", remote) as second, \
+            running_server(tmp_path / "b", remote, keywords=FRESH_READS) as second, \
             httpx.Client(base_url=second.url, timeout=30) as reader:
         assert reader.get("/v1/destinations").json() == {"destinations": []}
         _setup(first.url)
@@ -112,7 +112,7 @@ def test_a_corrupt_state_record_keeps_the_service_up_read_only(tmp_path: Path) -
     record = layout.owner_record_path(Owner("elastic-cloud", "default", "example", "default"))
     good = _commit(repo, {record: b"{not json"})  # a person's broken commit
 
-    with running_server(data, ready_path="/healthz") as server, \
+    with running_server(data, ready_path="/healthz", keywords=FRESH_READS) as server, \
             httpx.Client(base_url=server.url, timeout=60) as http:
         ready = http.get("/readyz")
         assert ready.status_code == 503 and record in ready.json()["detail"]

@@ -1,4 +1,5 @@
-"""Hostile input against the REAL service: every class gets a 4xx within a second, the
+"""Hostile input against the service (the real app, in this process: tests/conftest.py; and
+a real `statewriter serve` for a smoke test): every class gets a 4xx within a second, the
 branch is unchanged, and the service keeps serving. Auth: 401 / 401 / 403, health open."""
 
 from __future__ import annotations
@@ -7,7 +8,6 @@ import gzip
 import json
 import re
 import tarfile
-import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import Service
 from tests.fixtures.eck import request_bundle, request_files
-from tests.server import branch_tip, running_server
+from tests.procs import running_server
 from tests.test_tarbundle import alias_bomb, configmap_of, member, tar_bytes, tgz
 
 PIPELINE = "s3cret"
@@ -34,41 +35,24 @@ GZIP = {"content-type": "application/gzip"}
 IDENTITY = {"promise": "elastic-cloud", "namespace": "default", "name": "example"}
 
 
-class Service:
-    def __init__(self, url: str, root: Path) -> None:
-        self.url = url
-        self.root = root
-        self.client = httpx.Client(base_url=url, timeout=10)
-
-    def call(self, method: str, path: str, token: str | None = PIPELINE, **kwargs: Any) -> httpx.Response:
-        headers = dict(kwargs.pop("headers", {}))
-        if token is not None:
-            headers["authorization"] = f"Bearer {token}"
-        return self.client.request(method, path, headers=headers, **kwargs)
-
-    def refused(self, status: int, method: str, path: str, token: str | None = PIPELINE,
-                **kwargs: Any) -> httpx.Response:
-        """The call answers `status` within a second, writes nothing, and the service lives."""
-        before = branch_tip(self.root)
-        started = time.monotonic()
-        response = self.call(method, path, token, **kwargs)
-        elapsed = time.monotonic() - started
-        assert response.status_code == status, response.text[:500]
-        assert elapsed < 1.0, f"answered after {elapsed:.2f}s"
-        assert branch_tip(self.root) == before
-        assert self.client.get("/healthz").status_code == 200
-        return response
+@pytest.fixture(scope="module")
+def service_config() -> str:
+    return CONFIG
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    root = tmp_path_factory.mktemp("security")
-    with running_server(root, CONFIG) as url:
-        service = Service(url, root)
-        response = service.call("PUT", "/v1/destinations/worker-1", ADMIN, json={"labels": {"env": "dev"}})
-        assert response.status_code == 200, response.text
-        assert branch_tip(root) is not None
-        yield service
+def service_token() -> str:
+    return PIPELINE
+
+
+@pytest.fixture(scope="module")
+def service(module_in_process_service: Service) -> Service:
+    """The service in this process (tests/conftest.py), with one destination: worker-1."""
+    service = module_in_process_service
+    response = service.call("PUT", "/v1/destinations/worker-1", ADMIN, json={"labels": {"env": "dev"}})
+    assert response.status_code == 200, response.text
+    assert service.tip() is not None
+    return service
 
 
 def bundle(files: dict[str, str], **extra: Any) -> dict[str, Any]:
@@ -439,15 +423,15 @@ def test_health_endpoints_are_open_without_a_token(service: Service) -> None:
 
 def test_bad_destination_names_are_refused(service: Service) -> None:
     for name in ("..", ".git", "Worker", "a.b", "-x", "x" * 64):
-        before = branch_tip(service.root)
+        before = service.tip()
         response = service.call("PUT", f"/v1/destinations/{name}", ADMIN, json={"labels": {}})
         assert 400 <= response.status_code < 500, (name, response.status_code)
-        assert branch_tip(service.root) == before
+        assert service.tip() == before
     for path in ("../x", "/abs", ".statewriter", ".git", "a/../../b", "worker-1/resources"):
-        before = branch_tip(service.root)
+        before = service.tip()
         response = service.call("PUT", "/v1/destinations/worker-9", ADMIN, json={"path": path})
         assert 400 <= response.status_code < 500, (path, response.status_code)
-        assert branch_tip(service.root) == before
+        assert service.tip() == before
 
 
 def test_the_service_still_writes_after_everything(service: Service) -> None:
@@ -455,3 +439,27 @@ def test_the_service_still_writes_after_everything(service: Service) -> None:
     response = service.call("POST", "/v1/bundles", json=payload)
     assert response.status_code == 200, response.text
     assert response.json()["changed"] is True
+
+
+def test_a_real_server_refuses_and_writes_as_the_app_in_process_does(tmp_path: Path) -> None:
+    """A smoke test over a real socket (uvicorn and its bounded protocol in front of the
+    app): a chunked body over the limit, bad JSON, no token and a foreign promise are
+    refused without a write, and the pipeline's token still writes."""
+    with running_server(tmp_path / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        service = Service.of(server, PIPELINE)
+        try:
+            response = service.call("PUT", "/v1/destinations/worker-1", ADMIN,
+                                    json={"labels": {"env": "dev"}})
+            assert response.status_code == 200, response.text
+            post_raw(service, 422, b"{not json")
+            service.refused(413, "POST", "/v1/bundles", content=(b" " * 65536 for _ in range(40)),
+                            headers={"content-type": "application/json"})
+            service.refused(401, "POST", "/v1/bundles", token=None, json=request_bundle("example"))
+            service.refused(403, "POST", "/v1/bundles",
+                            json={**request_bundle("example"), "promise": "postgres"})
+            written = service.call("POST", "/v1/bundles", json=request_bundle("good"))
+            assert written.status_code == 200, written.text
+            assert written.json()["destinations"] == ["worker-1"]
+            assert written.json()["commit"] == service.tip()
+        finally:
+            service.close()

@@ -26,7 +26,7 @@ from gitops.destination import Destination
 from gitops.notify import Notifier
 from gitops.store import Author, EmbeddedStore
 from gitops.writer import Published
-from tests.procs import Server, git, running_server, wait_until
+from tests.procs import FRESH_READS, Server, git, running_server, wait_until
 from tests.support import manifest
 from tests.test_notify import Receiver, Store, receiver  # noqa: F401 (a fixture)
 from tests.test_secrets import NATURAL_ORDER_SECRET, SOPS, Key, sops_decrypt, sops_encrypt
@@ -62,8 +62,8 @@ secrets:
   identityFile: {keys["service"].file}
   requireEncryption: true
 """)
-    with running_server(root / "data", config=config, ready_path="/healthz") as server, \
-            server.client() as http:
+    with running_server(root / "data", config=config, ready_path="/healthz",
+                        keywords=FRESH_READS) as server, server.client() as http:
         answer = http.put("/v1/destinations/w1", headers=bearer(ADMIN), json={
             "labels": {"env": "dev"}, "encryption": {"age": [keys["w1"].recipient]}})
         assert answer.status_code == 200, answer.text
@@ -98,7 +98,8 @@ def person_commits(server: Server, files: dict[str, bytes | None], message: str)
 
 
 def commit_page(server: Server, sha: str) -> httpx.Response:
-    """/ui/commits/<sha> once the service has seen the commit (reads are a few seconds fresh)."""
+    """/ui/commits/<sha> once the service has seen the commit (reads are half a second fresh
+    here: FRESH_READS)."""
     with server.client() as http:
         def seen() -> httpx.Response | None:
             page = http.get(f"/ui/commits/{sha}", headers=bearer(ADMIN))

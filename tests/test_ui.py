@@ -26,8 +26,9 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.conftest import Service
 from tests.fixtures.eck import request_files
-from tests.server import running_server
+from tests.procs import running_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -52,30 +53,20 @@ HOSTILE = "<script>document.title='owned'</script>"
 WAIT = 15.0  # seconds a page may take to show what is waited for
 
 
-class Service:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.client = httpx.Client(base_url=url, timeout=30, follow_redirects=False)
+def post_bundle(service: Service, namespace: str, name: str, files: dict[str, str], expect: int,
+           token: str = PIPELINE, promise: str = PROMISE, **extra: Any) -> httpx.Response:
+    body = {"promise": promise, "request": {"namespace": namespace, "name": name},
+            "files": files, **extra}
+    response = service.call("POST", "/v1/bundles", token, json=body)
+    assert response.status_code == expect, response.text
+    return response
 
-    def call(self, method: str, path: str, token: str | None = ADMIN, **kwargs: Any) -> httpx.Response:
-        headers = dict(kwargs.pop("headers", {}))
-        if token is not None:
-            headers["authorization"] = f"Bearer {token}"
-        return self.client.request(method, path, headers=headers, **kwargs)
 
-    def bundle(self, namespace: str, name: str, files: dict[str, str], expect: int,
-               token: str = PIPELINE, promise: str = PROMISE, **extra: Any) -> httpx.Response:
-        body = {"promise": promise, "request": {"namespace": namespace, "name": name},
-                "files": files, **extra}
-        response = self.call("POST", "/v1/bundles", token, json=body)
-        assert response.status_code == expect, response.text
-        return response
-
-    def history(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        response = self.call("GET", f"/v1/promises/{PROMISE}/requests/{namespace}/{name}/history")
-        assert response.status_code == 200, response.text
-        commits: list[dict[str, Any]] = response.json()["commits"]
-        return commits
+def commits_of(service: Service, namespace: str, name: str) -> list[dict[str, Any]]:
+    response = service.call("GET", f"/v1/promises/{PROMISE}/requests/{namespace}/{name}/history")
+    assert response.status_code == 200, response.text
+    commits: list[dict[str, Any]] = response.json()["commits"]
+    return commits
 
 
 @pytest.fixture(scope="module")
@@ -83,29 +74,29 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """Two destinations, three placed requests (one with a Secret), one pending, and three
     refused bundles: invalid YAML, a conflict with another promise, a foreign promise."""
     root = tmp_path_factory.mktemp("ui")
-    with running_server(root, CONFIG) as url:
-        service = Service(url)
+    with running_server(root / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
+        service = Service.of(server, ADMIN)
         for name, body in (("worker-1", {"labels": {"env": "dev", "region": "eu-west-1"}}),
                            ("worker-2", {"labels": {"env": "prod"}, "path": "clusters/prod-2"})):
             response = service.call("PUT", f"/v1/destinations/{name}", json=body)
             assert response.status_code == 200, response.text
-        service.bundle("default", "example", {**request_files("example"), "credentials.yaml": SECRET},
-                       200, destinationSelectors={"env": "dev"},
-                       status={"phase": "Ready", "url": "https://example.es.internal"})
-        service.bundle("team-a", "analytics", request_files("analytics"), 200,
-                       destinationSelectors={"env": "dev"})
-        service.bundle("team-b", "logs", request_files("logs"), 200,
-                       destinationSelectors={"env": "prod"})
+        post_bundle(service, "default", "example", {**request_files("example"), "credentials.yaml": SECRET},
+               200, destinationSelectors={"env": "dev"},
+               status={"phase": "Ready", "url": "https://example.es.internal"})
+        post_bundle(service, "team-a", "analytics", request_files("analytics"), 200,
+               destinationSelectors={"env": "dev"})
+        post_bundle(service, "team-b", "logs", request_files("logs"), 200,
+               destinationSelectors={"env": "prod"})
         pending = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: waiting}\n"
                    f"data: {{value: {PENDING_VALUE}}}\n")
-        service.bundle("default", "waiting", {"cm.yaml": pending}, 202,
-                       destinationSelectors={"env": "qa"})
-        service.bundle("default", "broken", {"es.yaml": "kind: [\n"}, 422)
-        service.bundle("monitoring", "grafana", {"cm.yaml": CLASH}, 409, token=ADMIN,
-                       promise="observability", pipeline="render",
-                       destinationSelectors={"env": "dev"})
-        service.bundle("default", "sneaky", {"cm.yaml": CLASH}, 403, promise="observability")
+        post_bundle(service, "default", "waiting", {"cm.yaml": pending}, 202,
+               destinationSelectors={"env": "qa"})
+        post_bundle(service, "default", "broken", {"es.yaml": "kind: [\n"}, 422)
+        post_bundle(service, "monitoring", "grafana", {"cm.yaml": CLASH}, 409, token=ADMIN,
+               promise="observability", pipeline="render", destinationSelectors={"env": "dev"})
+        post_bundle(service, "default", "sneaky", {"cm.yaml": CLASH}, 403, promise="observability")
         yield service
+        service.close()
 
 
 # -- the browser -----------------------------------------------------------------------------
@@ -260,7 +251,7 @@ def test_a_request_its_history_and_a_commits_diff(browser: WebDriver, service: S
         elasticsearch.text.replace("\n", "")
     assert "shared" in row_of(objects, CRD).text
     history = browser.find_element(By.CSS_SELECTOR, "table.history")
-    commits = service.history("default", "example")
+    commits = commits_of(service, "default", "example")
     rows = history.find_elements(By.CSS_SELECTOR, "tbody tr")
     assert len(rows) == len(commits) == 1
     cells = [td.text for td in rows[0].find_elements(By.TAG_NAME, "td")]
@@ -315,7 +306,7 @@ def test_refused_bundles_with_their_reasons(browser: WebDriver, service: Service
 
 def test_pending_bundle_documents_are_never_shown(browser: WebDriver, service: Service) -> None:
     sign_in(browser, service.url)
-    (commit,) = service.history("default", "waiting")
+    (commit,) = commits_of(service, "default", "waiting")
     browser.get(f"{service.url}/ui/commits/{commit['sha']}")
     heading(browser, f"apply {PROMISE} default/waiting")
     stat = browser.find_element(By.CSS_SELECTOR, "table.stat")
