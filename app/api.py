@@ -23,6 +23,7 @@ from app.refused import note_refusal
 from app.requestid import request_id_of
 from gitops import planner
 from gitops.bundle import Bundle, trailers_from_pairs
+from gitops.delivery.events import provider_token
 from gitops.destination import Destination
 from gitops.errors import InvalidBundle, InvalidQuery, NotFound, StoreUnavailable
 from gitops.flux import flux_manifests
@@ -288,13 +289,17 @@ def _note_bundle(request: Request, payload: dict[str, Any]) -> None:
                        **schemas.refusals(401, 404, 503)})
 async def get_request(request: Request, promise: str, namespace: str, name: str) -> Any:
     """Its pipelines, the destinations they are placed on (or why they wait), each object
-    with its path and whether other owners output it too, the status it was sent with, and
-    the branch's commit the answer was read from."""
-    tip, index, _ = await _snapshot(request)
+    with its path and whether other owners output it too, the status it was sent with, the
+    branch's commit the answer was read from, and its delivery: whether Flux applied its
+    latest commit on each destination."""
+    tip, index, tree = await _snapshot(request)
     records = index.request_owners(promise, namespace, name)
     if not records:
         raise NotFound(f"no request {namespace}/{name} of promise {promise}")
-    return jsonable(request_state(tip, index, records))
+    from app.delivery import deliveries  # the delivery routes read requests through this module
+
+    (delivery,) = await run_in_threadpool(deliveries, request, index, tree, tip, [records])
+    return {**jsonable(request_state(tip, index, records)), "delivery": jsonable(delivery)}
 
 
 @router.delete("/promises/{promise}/requests/{namespace}/{name}", summary="Delete a request",
@@ -436,7 +441,9 @@ async def get_flux(
 ) -> PlainTextResponse:
     """What a worker cluster applies to follow its folder: a GitRepository of this state
     store and the Kustomizations of its `dependencies/` and `resources/` (and a Receiver when
-    it has a notify URL), named after the destination's `flux` prefix, in its namespace."""
+    it has a notify URL), named after the destination's `flux` prefix, in its namespace; with
+    `delivery` configured, the Provider, its Secret and the Alert that report to
+    `POST /v1/destinations/{name}/events` what Flux applied."""
     config = _config(request)
     _, index, _ = await _snapshot(request)
     destination = _destination(index, name)
@@ -450,9 +457,14 @@ async def get_flux(
     receiver = None
     if destination.notify_url is not None:
         receiver = "generic-hmac" if config.notify.hmac_token_file is not None else "generic"
+    delivery = None
+    if config.delivery is not None:  # Flux reports what it applied (CONTRACT section 12)
+        base = config.public_url or str(request.base_url)
+        delivery = (f"{base.rstrip('/')}/v1/destinations/{name}/events",
+                    provider_token(config.delivery.secret, name))
     text = flux_manifests(destination, config.source_url, config.branch, prefix, secret,
                           receiver=receiver, verify=config.signing is not None,
-                          decryption=bool(destination.recipients))
+                          decryption=bool(destination.recipients), delivery=delivery)
     return PlainTextResponse(text, media_type="application/yaml")
 
 

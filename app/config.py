@@ -395,6 +395,18 @@ class Notify(_Section):
     hmac_token_file: SecretFile | None = None
 
 
+class Delivery(_Section):
+    """CONTRACT section 12: Flux on each destination reports what it applied to
+    `POST /v1/destinations/{name}/events`, signed with that destination's own key, derived
+    from the secret in `hmac_token_file` (read at start)."""
+
+    hmac_token_file: SecretFile
+
+    @property
+    def secret(self) -> bytes:
+        return _read_secret(self.hmac_token_file).encode()
+
+
 class Signing(_Section):
     """Every commit is signed with the key in `key_file` (gitops.store.signing), read and tried
     once at start."""
@@ -433,6 +445,7 @@ class Config(BaseSettings):
     remote_credentials: RemoteCredentials | None = None
     push: Push = Push()
     notify: Notify = Notify()
+    delivery: Delivery | None = None
     signing: Signing | None = None
     secrets: Secrets | None = None
     # The settings flags and variables give.

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from app import api, audit, ops, schemas, ui
+from app import delivery as delivery_routes
 from app.answers import error_body, error_status
 from app.config import Config
 from app.logs import RequestLog
@@ -19,6 +20,7 @@ from app.models import invalid_parameters
 from app.refused import RefusedBundles, note_refusal
 from app.requestid import RequestIdMiddleware
 from app.version import VERSION
+from gitops.delivery.book import DELIVERY_BRANCH, DeliveryBook, Positions
 from gitops.errors import StatewriterError
 from gitops.secrets import Sealer
 from gitops.writer import Writer
@@ -28,9 +30,13 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
     """The service around `writer` (closed when the app shuts down); `sealer`, the service's
     age identity (`secrets`), encrypts Secrets for destinations that ask for it."""
 
+    delivery = open_delivery_book(config, writer)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        if delivery is not None:
+            delivery.close()
         writer.close()
 
     # /docs and /redoc from assets in the package: they work without internet access
@@ -43,6 +49,7 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
     app.state.config = config
     app.state.writer = writer
     app.state.sealer = sealer
+    app.state.delivery = delivery
     # one log line per request; the bundle counts of /metrics and the refused bundles of
     # /ui/refused come from the same facts
     app.state.refused_bundles = RefusedBundles()
@@ -63,6 +70,8 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
         return JSONResponse(error_body(refused), status_code=422)
 
     app.include_router(ops.router)
+    app.include_router(delivery_routes.events_router)
+    app.include_router(delivery_routes.router)
     app.include_router(api.router)
     app.include_router(ui.router)
     app.mount("/ui/static", ui.static_files(), name="ui-static")
@@ -74,3 +83,14 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
         mount_git(app, config, http_backend(writer.store))
     schemas.install(app)  # /openapi.json, /docs, /redoc (offline: FastAPIOffline)
     return app
+
+
+def open_delivery_book(config: Config, writer: Writer) -> DeliveryBook | None:
+    """The book of what Flux reported (CONTRACT section 12), on its own branch of the state
+    store, when `delivery` is configured."""
+    if config.delivery is None:
+        return None
+    store = writer.store
+    positions = Positions(store, store.tip)
+    return DeliveryBook(store.for_branch(DELIVERY_BRANCH), positions, config.author,
+                        max_staleness=writer.max_staleness)

@@ -212,6 +212,31 @@ class PipelineState(Documented):
     objects: list[HeldObject]
 
 
+class Delivery(Documented):
+    """What Flux on one destination did with the request's latest commit there."""
+
+    destination: str
+    state: Literal["Pending", "Applied", "Failed", "Unknown"] = Field(
+        description="Unknown: Flux's events are not configured (delivery.hmacTokenFile)")
+    commit: str | None = Field(description="its latest commit there")
+    committed: str | None = Field(description="when (RFC 3339)")
+    applied: str | None = Field(description="when the last of its Kustomizations applied it")
+    kustomization: str | None = Field(description="the Flux Kustomization that failed, or "
+                                                  "that is still to apply it")
+    reason: str | None = Field(description="Flux's reason for the failure")
+    message: str | None = Field(description="Flux's message")
+    object: str | None = Field(description="the object the message names (Kind/namespace/name)")
+    overdue: bool = Field(description="pending for longer than Flux takes to reconcile: "
+                                      "look at the Kustomization on the worker")
+
+
+class RequestDelivery(Documented):
+    state: Literal["Pending", "Applied", "Failed", "Unknown"] = Field(
+        description="Failed if one destination failed, else Pending if one is pending (or "
+                    "the request is not placed), else Unknown, else Applied")
+    destinations: list[Delivery]
+
+
 class RequestState(Documented):
     promise: str
     request: str
@@ -219,6 +244,27 @@ class RequestState(Documented):
     destinations: list[str]
     commit: str | None
     pipelines: list[PipelineState]
+    delivery: RequestDelivery | Absent = Field(None, description="a request's delivery (not "
+                                                                 "for a promise's own bundles)")
+
+
+class ListedRequest(Documented):
+    request: str = Field(description="namespace/name")
+    state: Literal["Scheduled", "Pending"]
+    destinations: list[str]
+    pipelines: list[str]
+    delivery: RequestDelivery
+
+
+class RequestPage(Documented):
+    promise: str
+    requests: list[ListedRequest]
+    next: str | None = Field(description="the cursor of the next page; null on the last")
+
+
+class EventTaken(Documented):
+    recorded: bool = Field(description="whether it changed what the destination reported")
+    reason: str | Absent = Field(None, description="why it changed nothing")
 
 
 class HistoryFiles(Documented):
@@ -312,6 +358,7 @@ class DestinationDeleted(Change):
 MODELS: tuple[type[BaseModel], ...] = (
     Error, Health, Readiness, BundleAnswer, Deletion, RequestState, RequestHistory,
     Destination, DestinationList, DestinationSaved, DestinationDeleted, CommitPage, Validated,
+    RequestPage, EventTaken,
 )
 
 
@@ -335,6 +382,7 @@ BUNDLE_EXAMPLES = {"eck": {
 # -- the document -----------------------------------------------------------------------------
 
 BEARER = "bearer"
+FLUX_HMAC = "fluxHmac"  # the events Flux posts: signed with the destination's key, no token
 SECURITY_SCHEMES = {
     BEARER: {
         "type": "http", "scheme": "bearer",
@@ -349,6 +397,13 @@ SECURITY_SCHEMES = {
                        "(`/ui`), which this document leaves out; the operations here take "
                        "Bearer only.",
     },
+    FLUX_HMAC: {
+        "type": "apiKey", "in": "header", "name": "X-Signature",
+        "description": "`sha256=<hex>`: the HMAC-SHA256 of the body with the destination's own "
+                       "key, as a Flux notification-controller Provider of type generic-hmac "
+                       "sends it (the key is in the Secret `GET /v1/destinations/{name}/flux` "
+                       "renders).",
+    },
 }
 TAGS = [
     {"name": "bundles", "description": "What pipelines send: their output, to be placed and committed."},
@@ -359,8 +414,8 @@ TAGS = [
     {"name": "operations", "description": "Liveness, readiness and metrics, for probes and "
                                           "Prometheus: no token needed."},
 ]
-DESCRIPTION = """GitOps state-store writer (CONTRACT section 6). Pipelines POST their output
-as bundles; statewriter places, deduplicates and commits it for Flux.
+DESCRIPTION = """GitOps state-store writer. Pipelines POST their output as bundles;
+statewriter places, deduplicates and commits it for Flux, and tells whether Flux applied it.
 
 Every refusal answers a JSON `Error` body, `{"error": "<Kind>", "message": "...", ...}`,
 whatever the operation's own media type. Every answer carries `X-Request-ID` (the client's,

@@ -60,6 +60,9 @@ GO_PATTERNS = 4096
 GO_PATTERN_RESULTS = 1 << 16
 QUANTITIES = 4096
 CRD_DOCUMENTS_BYTES = 32 << 20  # CRD files of destinations, parsed, by blob id
+# the commit that wrote each owner record, by its path and blob id (a record's serial makes
+# each of its blobs new): a page of requests finds its commits without reading the log again
+RECORD_COMMITS = 1 << 16
 
 
 class Sized(Protocol):

@@ -35,12 +35,17 @@ def flux_object_identities(
         Identity(NOTIFICATION_GROUP, "Receiver", namespace, prefix),
         Identity("", "Secret", namespace, f"{prefix}-receiver-token"),
         Identity("", "Secret", namespace, f"{prefix}-sops-age"),
+        Identity("", "Secret", namespace, f"{prefix}-delivery"),
+        Identity(NOTIFICATION_GROUP, "Provider", namespace, f"{prefix}-delivery"),
+        Identity(NOTIFICATION_GROUP, "Alert", namespace, f"{prefix}-delivery"),
     })
 
 
 # -- isolation by namespace: one child Kustomization per namespace of its resources --------
 
 MAX_NAME = 63  # Flux writes a Kustomization's name into label values
+# on every Kustomization of a destination: its Alert selects their events by it
+DESTINATION_LABEL = "statewriter.dev/destination"
 KUSTOMIZATION_API = f"{KUSTOMIZE_GROUP}/v1"
 CHILD_INTERVAL = "1m"
 
@@ -80,7 +85,8 @@ def child_kustomization(destination: Destination, namespace: str, path: str) -> 
     return {
         "apiVersion": KUSTOMIZATION_API,
         "kind": "Kustomization",
-        "metadata": {"name": child_name(prefix, namespace), "namespace": destination.flux_namespace},
+        "metadata": {"name": child_name(prefix, namespace), "namespace": destination.flux_namespace,
+                     "labels": {DESTINATION_LABEL: destination.name}},
         "spec": spec,
     }
 
@@ -116,6 +122,7 @@ def flux_manifests(
     receiver: str | None = None,
     verify: bool = False,
     decryption: bool = False,
+    delivery: tuple[str, str] | None = None,
 ) -> str:
     """One GitRepository and two Kustomizations: dependencies first, then resources. With
     `receiver` (a Receiver type of RECEIVER_TYPES: `generic-hmac` when the service signs its
@@ -124,7 +131,10 @@ def flux_manifests(
     service signs its commits), the GitRepository accepts a tip only when its signature
     verifies with a key in the Secret `<prefix>-verify` (`*.asc` OpenPGP, `*.sshpub` SSH).
     With `decryption` (the destination's Secrets are SOPS-encrypted), both Kustomizations
-    decrypt them with the age identity in the Secret `<prefix>-sops-age` (a `*.agekey` entry)."""
+    decrypt them with the age identity in the Secret `<prefix>-sops-age` (a `*.agekey` entry).
+    With `delivery` (the events URL and the destination's token), a generic-hmac Provider
+    posting to it, its Secret, and an Alert for every event (severity info) of the
+    destination's Kustomizations, which carry the label DESTINATION_LABEL."""
     prefix = destination.flux_prefix if prefix is None else prefix
     namespace = destination.flux_namespace if namespace is None else namespace
     if receiver is not None and receiver not in RECEIVER_TYPES:
@@ -147,7 +157,8 @@ def flux_manifests(
         return {
             "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
             "kind": "Kustomization",
-            "metadata": {"name": f"{prefix}-{section}", "namespace": namespace},
+            "metadata": {"name": f"{prefix}-{section}", "namespace": namespace,
+                         "labels": {DESTINATION_LABEL: destination.name}},
             "spec": {
                 "interval": "1m",
                 "sourceRef": {"kind": "GitRepository", "name": prefix},
@@ -179,4 +190,26 @@ def flux_manifests(
                                "name": prefix}],
             },
         })
+    if delivery is not None:
+        docs.extend(_delivery(destination, prefix, namespace, *delivery))
     return "---\n".join(dump_document(doc).decode() for doc in docs)
+
+
+def _delivery(destination: Destination, prefix: str, namespace: str, address: str,
+              token: str) -> list[dict[str, Any]]:
+    """fluxcd/notification-controller docs/spec/v1beta3/providers.md ("Generic webhook with
+    HMAC": the Secret's `token` is the HMAC key of X-Signature) and alerts.md (`eventSeverity:
+    info` forwards every event, errors included; `matchLabels` selects the Kustomizations)."""
+    name = f"{prefix}-delivery"
+    return [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+         "type": "Opaque", "stringData": {"token": token}},
+        {"apiVersion": f"{NOTIFICATION_GROUP}/v1beta3", "kind": "Provider",
+         "metadata": {"name": name, "namespace": namespace},
+         "spec": {"type": "generic-hmac", "address": address, "secretRef": {"name": name}}},
+        {"apiVersion": f"{NOTIFICATION_GROUP}/v1beta3", "kind": "Alert",
+         "metadata": {"name": name, "namespace": namespace},
+         "spec": {"providerRef": {"name": name}, "eventSeverity": "info",
+                  "eventSources": [{"kind": "Kustomization", "name": "*", "namespace": namespace,
+                                    "matchLabels": {DESTINATION_LABEL: destination.name}}]}},
+    ]

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import NoReturn
 
@@ -20,7 +20,7 @@ def _command(repo: Path) -> tuple[list[str], dict[str, str]]:
     return ["-C", str(repo), "-c", "log.showSignature=false"], process.environment(repository=repo)
 
 
-def git_records(repo: Path, *args: str, separator: bytes = b"\0") -> Iterator[str]:
+def git_records(repo: Path, *args: str, separator: bytes = b"\0") -> Generator[str, None, None]:
     """git's stdout cut at `separator`, read as git writes it (a `git log -z` over a long
     history is never held whole); errors (NotFound: no repository; else StoreUnavailable)
     once the output has ended. The process is killed when the caller stops early or after

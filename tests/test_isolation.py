@@ -143,7 +143,8 @@ def test_a_child_is_what_flux_takes_and_points_at_the_destinations_own_objects()
     world = isolated_world(flux={"prefix": "platform", "namespace": "gitops"})
     request(world, "team-a/one", own_files("one", "team-a"))
     (child,) = children_of(world).values()
-    assert child["metadata"] == {"name": "platform-ns-team-a", "namespace": "gitops"}
+    assert child["metadata"] == {"name": "platform-ns-team-a", "namespace": "gitops",
+                                 "labels": {"statewriter.dev/destination": W}}
     spec = child["spec"]
     assert spec["sourceRef"] == {"kind": "GitRepository", "name": "platform"}
     assert spec["dependsOn"] == [{"name": "platform-dependencies"}]

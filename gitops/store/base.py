@@ -78,6 +78,15 @@ class Reads(Protocol):
         """The commits of `revisions`, newest first (see `gitops.store.reads.GitReads.log`)."""
         ...
 
+    def first_parents(self, tip: str, since: str | None = None) -> list[tuple[str, int]]:
+        """Commits from `tip` down its first parents to `since` (excluded), newest first,
+        with their commit times."""
+        ...
+
+    def last_changes(self, tip: str, paths: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """The newest commit of `tip`'s first parents that changed each path, with its time."""
+        ...
+
     def file_changes(self, commit: str) -> list[FileDiff]:
         """Every file `commit` changed against its first parent."""
         ...
@@ -124,6 +133,10 @@ class Store(Reads, Protocol):
     def changed(self, old: str | None, new: str | None, prefix: str) -> list[str]:
         """Files below folder `prefix` that differ between two commits (cost follows the
         change, not the repository's size)."""
+        ...
+
+    def for_branch(self, branch: str) -> Store:
+        """The same repository (or remote) written on another `branch`."""
         ...
 
     def maintain(self) -> None:

@@ -17,6 +17,10 @@ class EmbeddedStore(Repository, GitReads):
         GitReads.__init__(self, path)
         self._ref = f"refs/heads/{branch}"
 
+    def for_branch(self, branch: str) -> EmbeddedStore:
+        """The same repository, written on another branch."""
+        return EmbeddedStore(self.path, branch)
+
     def tip(self) -> str | None:
         return self.read_ref(self._ref)
 

@@ -10,6 +10,7 @@ not one is NotFound, any other failure StoreUnavailable.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -88,6 +89,48 @@ class GitReads:
         if topo_order:
             args.append("--topo-order")
         yield from _entries(git_records(self.git_dir, *args, *revisions, "--"), files)
+
+    def first_parents(self, tip: str, since: str | None = None) -> list[tuple[str, int]]:
+        """The commits from `tip` down its first parents to `since` (excluded; None: the
+        root), newest first, each with its commit time."""
+        args = ["rev-list", "--first-parent", "--timestamp", tip]
+        if since is not None:
+            args.append(f"^{since}")
+        found = []
+        for line in self._output(*args).splitlines():
+            time, _, sha = line.partition(" ")
+            found.append((sha, int(time)))
+        return found
+
+    def last_changes(self, tip: str, paths: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """The newest commit on `tip`'s first parents that changed each of `paths` (absent:
+        none did), with its time. Reads the log only as far back as the oldest of them."""
+        wanted = set(paths)
+        if not wanted:
+            return {}
+        args = ["log", "-z", "--first-parent", "--no-renames", "--name-only",
+                "--format=%x00%H %ct", tip, "--", *(f":(literal){path}" for path in sorted(wanted))]
+        with contextlib.closing(git_records(self.git_dir, *args)) as records:
+            return self._first_of(records, wanted)
+
+    @staticmethod
+    def _first_of(records: Iterator[str], wanted: set[str]) -> dict[str, tuple[str, int]]:
+        """The first commit each wanted path follows in `git log --name-only -z` tokens."""
+        found: dict[str, tuple[str, int]] = {}
+        commit: tuple[str, int] | None = None
+        for token in records:
+            token = token.strip("\n")
+            if not token:
+                continue
+            head, _, time = token.partition(" ")
+            if _SHA.fullmatch(head) and time.isdigit():
+                commit = (head, int(time))
+            elif commit is not None and token in wanted:
+                wanted.discard(token)
+                found[token] = commit
+                if not wanted:
+                    break
+        return found
 
     # -- one commit -----------------------------------------------------------------------------
 

@@ -172,6 +172,11 @@ class RemoteStore(Repository, GitReads):
             return RateLimited(f"{message} (the remote asks to slow down)")
         return StoreUnavailable(message)
 
+    def for_branch(self, branch: str) -> RemoteStore:
+        """The same remote, written on another branch (through a cache of its own)."""
+        return RemoteStore(self.url, self.path.parent / f"{branch}.cache", branch,
+                           self._credentials, timeout=self._timeout)
+
     def tip(self) -> str | None:
         with self._lock:
             return self._tip
