@@ -162,6 +162,11 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--pipeline", default=DEFAULT_PIPELINE)
     push.add_argument("--promise-generation", type=int)
     push.add_argument("--retries", type=int, default=5)
+    push.add_argument("--wait", action="store_true",
+                      help="then wait until Flux applied the request's commit on every "
+                           "destination (exit 1 if it failed or --timeout passed)")
+    push.add_argument("--timeout", type=float, default=600.0,
+                      help="seconds --wait waits at most (default: 600)")
     push.add_argument("--trailer", action="append", default=[], metavar="KEY=VALUE",
                       help="a commit trailer of the bundle's own, e.g. Change-Request=CHG-1042 "
                            "(repeatable; up to 16)")

@@ -9,8 +9,12 @@ identity, so the pipeline's output is sent the one way whether or not it has tra
 Connection failures are retried with backoff (`app/client.py`): a bundle is idempotent,
 posting it twice changes nothing the second time.
 
-Exit codes: 0 on any 2xx (the outcome is printed), 1 on any other answer or when the
-service stays unreachable (the reason goes to stderr), 2 on a local usage problem.
+With `--wait` (a request's bundle only), it then waits until Flux on every destination the
+request is placed on applied its commit (`app/wait.py`), at most `--timeout` seconds.
+
+Exit codes: 0 on any 2xx (the outcome is printed; with `--wait`, once applied), 1 on any other
+answer, when the service stays unreachable, or (`--wait`) when Flux failed to apply it or did
+not within the timeout (the reason goes to stderr), 2 on a local usage problem.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from app.client import (
     service_url,
     split_request,
 )
+from app.wait import wait_for_delivery
 from gitops.bundle import trailers_from_pairs
 from gitops.errors import InvalidBundle
 from gitops.owner import DEFAULT_PIPELINE
@@ -46,6 +51,8 @@ def push_command(args: argparse.Namespace) -> int:
         url = _bundles_url(service_url(str(args.url)))
         params = [*push_identity(args).items(), *_trailers(args)]
         body = pack(Path(args.dir))
+        if getattr(args, "wait", False) and not args.request:
+            raise UsageError("--wait needs --request: only a request's delivery is reported")
     except UsageError as error:
         print(f"statewriter: push: {error}", file=sys.stderr)
         return 2
@@ -60,6 +67,11 @@ def push_command(args: argparse.Namespace) -> int:
     if not response.is_success:
         return print_refusal("push", response)
     print_answer("push", response, ANSWER_KEYS)
+    if getattr(args, "wait", False):
+        namespace, name = split_request(str(args.request))
+        return wait_for_delivery(service_url(str(args.url)).removesuffix("/v1/bundles"),
+                                 str(args.promise), namespace, name, float(args.timeout),
+                                 int(args.retries))
     return 0
 
 

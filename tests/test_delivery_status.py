@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ import yaml
 
 from gitops.validate.crds import custom_kind
 from gitops.validate.objects import Target, check_object
-from tests.procs import Server, git, running_server
+from tests.procs import Server, git, running_server, statewriter_command
 from tests.support import CORPUS, config_map, deployment, payload
 
 KEY = "delivery-s3cret-for-tests"
@@ -327,3 +328,76 @@ def test_without_delivery_configured_every_request_is_unknown(tmp_path: Path) ->
         assert http.post("/v1/destinations/w/events", content=b"{}").status_code == 404
         kinds = {d["kind"] for d in yaml.safe_load_all(http.get("/v1/destinations/w/flux").text)}
         assert "Provider" not in kinds and "Alert" not in kinds
+
+
+# -- statewriter push --wait ----------------------------------------------------------------------
+
+QUICK_POLLS = {"app.wait.POLL_FIRST": 0.05, "app.wait.POLL_MAX": 0.2}
+
+
+def pipeline_dir(root: Path, name: str, namespace: str, image: str) -> Path:
+    folder = root / name
+    (folder / "output").mkdir(parents=True)
+    (folder / "output" / "web.yaml").write_text(deployment(name, namespace, image))
+    (folder / "metadata").mkdir()
+    (folder / "metadata" / "destination-selectors.yaml").write_text(
+        yaml.safe_dump([{"matchLabels": {"env": WIDE}}]))
+    return folder
+
+
+def push_waiting(server: Server, folder: Path, ref: str, timeout: float = 60) -> subprocess.Popen[str]:
+    command = [*statewriter_command(settings=QUICK_POLLS), "push", str(folder), "--url",
+               server.url, "--promise", "shop", "--request", ref, "--wait", "--timeout",
+               str(timeout)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def pushed_commit(proc: subprocess.Popen[str]) -> str:
+    """The commit the push's answer names (read from its output as it prints it)."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip().startswith("commit:"):
+            return line.split(":", 1)[1].strip()
+    errors = proc.stderr.read() if proc.stderr else ""
+    raise AssertionError(f"no commit in the push's answer (exit {proc.wait()}): {errors}")
+
+
+def test_push_wait_returns_when_flux_applied_the_commit(service: Server, tmp_path: Path) -> None:
+    flux = Flux(service, WIDE)
+    proc = push_waiting(service, pipeline_dir(tmp_path, "waited", "team-w", "nginx:1.27"), "team-w/waited")
+    commit = pushed_commit(proc)
+    assert proc.poll() is None  # still waiting: nothing was applied yet
+    flux.applied("kratix-workload-resources", commit)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert f"applied: {WIDE}" in out
+
+
+def test_push_wait_fails_with_fluxs_message(service: Server, tmp_path: Path) -> None:
+    flux = Flux(service, WIDE)
+    proc = push_waiting(service, pipeline_dir(tmp_path, "refused", "team-w", "nginx:1.27"), "team-w/refused")
+    commit = pushed_commit(proc)
+    flux.failed("kratix-workload-resources", commit,
+                "Deployment/team-w/refused dry-run failed: admission webhook denied the request")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert f"not applied on {WIDE}" in err and "admission webhook denied" in err
+
+
+def test_push_wait_gives_up_after_its_timeout_saying_what_it_waits_for(
+        service: Server, tmp_path: Path) -> None:
+    proc = push_waiting(service, pipeline_dir(tmp_path, "slow", "team-w", "nginx:1.27"),
+                        "team-w/slow", timeout=0.5)
+    pushed_commit(proc)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "not applied after 0.5s" in err and "waits for kratix-workload-resources" in err
+
+
+def test_push_wait_needs_a_request(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    (folder / "output").mkdir(parents=True)
+    proc = subprocess.run([*statewriter_command(), "push", str(folder), "--url",
+                           "http://127.0.0.1:9", "--promise", "shop", "--wait"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--wait needs --request" in proc.stderr
