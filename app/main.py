@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from app import api, audit, ops, schemas, ui
+from app import api, audit, metrics, ops, schemas, ui
 from app import delivery as delivery_routes
 from app.answers import error_body, error_status
 from app.config import Config
@@ -50,6 +50,7 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
     app.state.writer = writer
     app.state.sealer = sealer
     app.state.delivery = delivery
+    metrics.DELIVERIES.watch(writer, delivery)
     # one log line per request; the bundle counts of /metrics and the refused bundles of
     # /ui/refused come from the same facts
     app.state.refused_bundles = RefusedBundles()
@@ -93,4 +94,4 @@ def open_delivery_book(config: Config, writer: Writer) -> DeliveryBook | None:
     store = writer.store
     positions = Positions(store, store.tip)
     return DeliveryBook(store.for_branch(DELIVERY_BRANCH), positions, config.author,
-                        max_staleness=writer.max_staleness)
+                        max_staleness=writer.max_staleness, observe=metrics.delivered)

@@ -24,6 +24,9 @@ from app.config import Config
 from app.logs import Finished
 from gitops import notify
 from gitops import writer as lane
+from gitops.delivery.book import DeliveryBook as Book
+from gitops.index import OwnerRecord
+from gitops.reads.delivery import record_commits, request_delivery
 from gitops.writer import Writer
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -62,6 +65,10 @@ NOTIFY_RETRIES = Counter("statewriter_notify_retries_total",
 NOTIFY_FAILURES = Counter("statewriter_notify_failures_total",
                           "Notifications given up (refused, or failed on the last attempt)",
                           ["destination"])
+DELIVERY = Histogram("statewriter_delivery_seconds",
+                     "Seconds from a commit to Flux reporting it applied, by destination (one "
+                     "observation per Kustomization and revision it first reports applied)",
+                     ["destination"], buckets=(5, 10, 30, 60, 120, 300, 600, 1800, 3600))
 ENCRYPTIONS = Counter("statewriter_encryption_operations_total",
                       "SOPS encryption operations, by destination and outcome",
                       ["destination", "outcome"])
@@ -75,6 +82,11 @@ def exposition() -> bytes:
 def encryption_operation(destination: str, outcome: str = "encrypted") -> None:
     """Count one SOPS operation for `destination` (`outcome`: encrypted, failed...)."""
     ENCRYPTIONS.labels(destination, outcome).inc()
+
+
+def delivered(destination: str, seconds: float) -> None:
+    """Flux on `destination` applied a commit `seconds` after it was made."""
+    DELIVERY.labels(destination).observe(max(0.0, seconds))
 
 
 def notified(destination: str, outcome: str) -> None:
@@ -211,3 +223,54 @@ class StateCollector(Collector):
 
 STATE = StateCollector()
 REGISTRY.register(STATE)
+
+
+class DeliveryCollector(Collector):
+    """`statewriter_requests` by destination and delivery state, read at scrape time; worked
+    out again only when the branch or what Flux reported changed since the last scrape (the
+    commit of each owner record is remembered by its blob, so that costs no log walk)."""
+
+    def __init__(self) -> None:
+        self._source: tuple[Writer, Book] | None = None
+        self._lock = threading.Lock()
+        self._key: tuple[str | None, ...] = ()
+        self._counts: dict[tuple[str, str], int] = {}
+
+    def watch(self, writer: Writer, book: Book | None) -> None:
+        with self._lock:
+            self._source = None if book is None else (writer, book)
+            self._key, self._counts = (), {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        source = self._source
+        if source is None:
+            return
+        family = GaugeMetricFamily("statewriter_requests", "Requests placed at a destination, by "
+                                   "the delivery state Flux reported", labels=["destination", "state"])
+        for (destination, state), count in sorted(self._count(*source).items()):
+            family.add_metric([destination, state], count)
+        yield family
+
+    def _count(self, writer: Writer, book: Book) -> dict[tuple[str, str], int]:
+        with self._lock:
+            tip, index, tree = writer.snapshot()
+            key = (tip, *(book.tip(name) for name, _ in index.destinations.items()))
+            if key == self._key:
+                return self._counts
+            requests: dict[tuple[str, str, str], list[OwnerRecord]] = {}
+            for owner, record in index.owners.items():
+                if not owner.is_promise_level:
+                    requests.setdefault((owner.promise, owner.namespace, owner.name), []).append(record)
+            commits = record_commits(writer.store, tree, tip,
+                                     [r for records in requests.values() for r in records])
+            counts: dict[tuple[str, str], int] = {}
+            for records in requests.values():
+                for found in request_delivery(index, records, commits, book).destinations:
+                    counts[(found.destination, found.state)] = counts.get(
+                        (found.destination, found.state), 0) + 1
+            self._key, self._counts = key, counts
+            return counts
+
+
+DELIVERIES = DeliveryCollector()
+REGISTRY.register(DELIVERIES)

@@ -401,3 +401,32 @@ def test_push_wait_needs_a_request(tmp_path: Path) -> None:
                            "http://127.0.0.1:9", "--promise", "shop", "--wait"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--wait needs --request" in proc.stderr
+
+
+def test_metrics_count_requests_by_delivery_and_time_to_applied(service: Server) -> None:
+    flux = Flux(service, WIDE)
+    commit = post(service, WIDE, "team-m/metered", {"a.yaml": config_map("metered", "team-m")})
+    flux.applied("kratix-workload-resources", commit)
+    with service.client() as http:
+        text = http.get("/metrics").text
+    samples = {line.rpartition(" ")[0]: float(line.rpartition(" ")[2])
+               for line in text.splitlines() if line and not line.startswith("#")}
+    assert samples[f'statewriter_requests{{destination="{WIDE}",state="Applied"}}'] >= 1
+    assert samples[f'statewriter_delivery_seconds_count{{destination="{WIDE}"}}'] >= 1
+    applied = samples[f'statewriter_requests{{destination="{WIDE}",state="Applied"}}']
+    assert applied == len([r for r in _all_requests(service)
+                           if any(d["destination"] == WIDE and d["state"] == "Applied"
+                                  for d in r["delivery"]["destinations"])])
+
+
+def _all_requests(server: Server) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    cursor = None
+    with server.client() as http:
+        while True:
+            page = http.get("/v1/promises/shop/requests", params={
+                "limit": "1000", **({"cursor": cursor} if cursor else {})}).json()
+            found += page["requests"]
+            cursor = page["next"]
+            if cursor is None:
+                return found

@@ -23,6 +23,7 @@ from gitops.store.base import Author, Reads, Store
 
 DELIVERY_BRANCH = "statewriter-delivery"
 MAX_ATTEMPTS = 8  # compare-and-swap rounds against other replicas before giving up
+UNCHANGED, CHANGED, NEWLY_APPLIED = 0, 1, 2
 log = logging.getLogger("statewriter.delivery")
 
 
@@ -75,9 +76,13 @@ class DeliveryBook:
     """Reports by destination, read from and written to `store` (the delivery branch)."""
 
     def __init__(self, store: Store, positions: Positions, author: Author,
-                 max_staleness: float = 5.0) -> None:
+                 max_staleness: float = 5.0,
+                 observe: Callable[[str, float], None] | None = None) -> None:
+        """`observe(destination, seconds)`: told, for each Kustomization's first report of a
+        revision applied, how long after its commit that came."""
         self.store, self.positions, self._author = store, positions, author
         self.max_staleness = max_staleness
+        self._observe = observe
         self._lock = threading.Lock()
         self._cache: tuple[str | None, dict[str, dict[tuple[str, str], Reported]]] = (None, {})
         self._read_at = float("-inf")
@@ -90,6 +95,10 @@ class DeliveryBook:
     def position(self, sha: str) -> int | None:
         """`sha`'s position on the branch Flux follows (None: not on it)."""
         return self.positions.position(sha)
+
+    def tip(self, destination: str) -> str | None:
+        """What identifies the reports as they are now (the delivery branch's tip)."""
+        return self.store.tip()
 
     def reports(self, destination: str) -> dict[tuple[str, str], Reported]:
         """What `destination`'s Kustomizations reported, at most `max_staleness` old."""
@@ -148,9 +157,15 @@ class DeliveryBook:
                     item.done.set_exception(error)
                 continue
             for item, result in zip(batch, changed, strict=True):
-                item.done.set_result(result)
+                if result == NEWLY_APPLIED and item.event.revision and self._observe:
+                    made = self.positions.time(item.event.revision)
+                    if made is not None:
+                        self._observe(item.destination, item.event.at.timestamp() - made)
+                item.done.set_result(bool(result))
 
-    def _commit(self, batch: Sequence[_Pending]) -> list[bool]:
+    def _commit(self, batch: Sequence[_Pending]) -> list[int]:
+        """For each event: UNCHANGED, CHANGED, or NEWLY_APPLIED (its Kustomization's applied
+        revision moved to the event's)."""
         for _ in range(MAX_ATTEMPTS):
             tip = self.store.tip()
             states: dict[str, dict[tuple[str, str], Reported]] = {}
@@ -158,14 +173,19 @@ class DeliveryBook:
             for item in batch:
                 now = states.get(item.destination) or self._read(tip, item.destination)
                 new = ledger.record(now, item.event, self.positions.position)
-                changed.append(new is not None)
-                if new is not None:
-                    states[item.destination] = new
+                key = (item.event.namespace, item.event.kustomization)
+                if new is None:
+                    changed.append(UNCHANGED)
+                    continue
+                states[item.destination] = new
+                before, after = now.get(key, Reported()).applied, new[key].applied
+                moved = after is not None and (before is None or before.revision != after.revision)
+                changed.append(NEWLY_APPLIED if moved else CHANGED)
             if not states:
                 return changed
             files: dict[str, bytes | None] = {
                 f"{name}.json": ledger.encode(reports) for name, reports in sorted(states.items())}
-            count = sum(changed)
+            count = sum(1 for result in changed if result)
             message = (f"delivery: {count} report(s) from {', '.join(sorted(states))}\n\n"
                        f"Statewriter-Action: delivery\n")
             commit = self.store.commit(tip, files, message, self._author)

@@ -54,15 +54,18 @@ def record(reports: Reports, event: Event, position: Position) -> dict[tuple[str
 def _applied(now: Reported, event: Event, at: int | None, position: Position) -> Reported | None:
     if at is None:
         return None  # an applied revision is always named
-    if now.applied is not None:
-        before = position(now.applied.revision or "") or 0
-        if before > at or (before == at and now.applied.at >= event.at):
-            return None
+    before = (position(now.applied.revision or "") or 0) if now.applied is not None else 0
+    if before > at:
+        return None
     failed = now.failed
-    if failed is not None and ((failed.revision is None and failed.at <= event.at) or
-                               (failed.revision is not None and (position(failed.revision) or 0) <= at)):
-        failed = None  # the failure is of this revision or older: this one applied after all
-    return Reported(Report(event.revision, event.at), failed)
+    if failed is not None and (
+            (failed.revision is None and failed.at <= event.at)
+            or (failed.revision is not None and (
+                (position(failed.revision) or 0) < at
+                or ((position(failed.revision) or 0) == at and failed.at <= event.at)))):
+        failed = None  # of an older revision, or of this one before it applied after all
+    applied = now.applied if before == at else Report(event.revision, event.at)
+    return Reported(applied, failed)
 
 
 def _failed(now: Reported, event: Event, at: int | None, position: Position) -> Reported | None:
