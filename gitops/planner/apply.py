@@ -23,12 +23,33 @@ def plan_apply(
     owner = bundle.owner
     old = index.owners.get(owner)
     digest = recorded_digest(policy, bundle)
-    if old and not _waiting(old) and (old.digest, old.generation, old.status) == (
+    if old and not waiting(old) and (old.digest, old.generation, old.status) == (
         digest, bundle.generation, bundle.status
     ):
         return unchanged(index, applied(index, old))
     draft = Draft(index, tree, policy)
     destinations = schedule(draft.index, owner, bundle.selectors)
+    record = write_bundle(draft, bundle, digest, destinations)
+    if destinations and not owner.is_promise_level:
+        place_siblings(draft, owner, draft.destination(destinations[0]))
+    where = f" to {', '.join(destinations)}" if destinations else " (pending)"
+    trailers = owner_trailers("apply", owner, sorted(draft.destinations | set(destinations)),
+                              actor)
+    trailers.append(("Statewriter-Bundle-Digest", digest))
+    trailers.extend(bundle.trailers)
+    trailers.extend(placed_trailers(draft.notes.placed))
+    plan = draft.finish(f"apply {who(owner)}{where}", trailers, applied(draft.index, record))
+    plan.follow_up = retry_after(draft, actor)
+    return plan
+
+
+def write_bundle(draft: Draft, bundle: Bundle, digest: str, destinations: list[str]) -> OwnerRecord:
+    """`bundle` in place of what its owner held, placed at `destinations` (none: kept under
+    .statewriter/bundles until one matches), its record keeping `digest`: the objects
+    rendered, checked (conflicts, validation, Secrets) and written as a post of it writes
+    them. What `plan_apply` and `plan_rollback` share. Returns the owner's record now."""
+    owner = bundle.owner
+    old = draft.index.owners.get(owner)
     if not destinations:
         render_bundle(draft, bundle, "")  # an invalid bundle is a 422 now, not when placed
     objects: dict[str, tuple[Held, ...]] = {}
@@ -56,20 +77,10 @@ def plan_apply(
     if old is not None and record.with_(serial=old.serial) == old:
         record = old  # re-evaluated, still waiting: nothing to commit
     set_record(draft, owner, record, writes)
-    if destinations and not owner.is_promise_level:
-        place_siblings(draft, owner, draft.destination(destinations[0]))
-    where = f" to {', '.join(destinations)}" if destinations else " (pending)"
-    trailers = owner_trailers("apply", owner, sorted(draft.destinations | set(destinations)),
-                              actor)
-    trailers.append(("Statewriter-Bundle-Digest", digest))
-    trailers.extend(bundle.trailers)
-    trailers.extend(placed_trailers(draft.notes.placed))
-    plan = draft.finish(f"apply {who(owner)}{where}", trailers, applied(draft.index, record))
-    plan.follow_up = retry_after(draft, actor)
-    return plan
+    return record
 
 
-def _waiting(record: OwnerRecord) -> bool:
+def waiting(record: OwnerRecord) -> bool:
     """Re-posting a bundle that waits re-evaluates it (CONTRACT section 5)."""
     return not record.destinations or record.blocked
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gitops.errors import NotFound
-from gitops.index import Index
+from gitops.index import Index, OwnerRecord
 from gitops.planner.draft import Draft, Plan, Policy, who
 from gitops.planner.ownership import set_record
 from gitops.planner.results import Deleted
@@ -34,8 +34,7 @@ def plan_delete(
         raise NotFound(f"no bundles stored for {what}{suffix}")
     draft = Draft(index, tree, policy)
     for record in records:
-        store_documents(draft, record.owner, None, record.stored_documents)
-        set_record(draft, record.owner, None, {})
+        remove_bundle(draft, record)
     owner = records[0].owner
     destinations = sorted(draft.destinations)
     trailers = owner_trailers("delete", owner, destinations, actor,
@@ -44,3 +43,10 @@ def plan_delete(
     plan = draft.finish(f"delete {who(owner, pipeline is not None)}", trailers, result)
     plan.follow_up = retry_after(draft, actor)
     return plan
+
+
+def remove_bundle(draft: Draft, record: OwnerRecord) -> None:
+    """Take out all one owner holds: its objects (those others still output stay) and the
+    documents kept for it under .statewriter/bundles."""
+    store_documents(draft, record.owner, None, record.stored_documents)
+    set_record(draft, record.owner, None, {})
