@@ -9,6 +9,7 @@ folders touched". One module per operation:
 
     apply.py         POST /v1/bundles
     delete.py        DELETE a request or a promise's promise-level bundles
+    rollback.py      a request's output as it stood at an earlier commit, written again
     destinations.py  PUT and DELETE /v1/destinations/{name}
     retry.py         placing what a conflict kept out, once it is gone (a follow-up)
     migrate.py       bringing an older layout to the current one (at start-up)
@@ -28,10 +29,11 @@ from gitops.planner.destinations import plan_delete_destination, plan_put_destin
 from gitops.planner.draft import Draft, Plan, Policy
 from gitops.planner.migrate import needs_migration, plan_migrate
 from gitops.planner.retry import plan_retry_blocked
+from gitops.planner.rollback import plan_rollback
 from gitops.planner.stored import stored_bundle
 
 __all__ = [
     "Draft", "Plan", "Policy", "needs_migration", "plan_apply", "plan_delete",
     "plan_delete_destination", "plan_migrate", "plan_put_destination", "plan_retry_blocked",
-    "stored_bundle",
+    "plan_rollback", "stored_bundle",
 ]

@@ -61,6 +61,35 @@ class Deleted:
 
 
 @dataclass(frozen=True)
+class RolledBack:
+    """A request written as it stood at `commit`: each pipeline it had then, after the change
+    (`restored`, in the order they were first written), and the pipelines it had since, removed."""
+
+    commit: str  # the full id of the commit rolled back to
+    restored: tuple[Applied, ...]
+    removed: tuple[Owner, ...] = ()
+
+    @property
+    def state(self) -> str:
+        """SCHEDULED when any pipeline is placed (they all share the request's destination)."""
+        return SCHEDULED if any(a.state == SCHEDULED for a in self.restored) else PENDING
+
+    @property
+    def destinations(self) -> tuple[str, ...]:
+        return tuple(sorted({d for applied in self.restored for d in applied.destinations}))
+
+    @property
+    def misplaced(self) -> bool | None:
+        """Placed, and a pipeline's selectors (as they were then) no longer match there."""
+        placed = [a.misplaced for a in self.restored if a.misplaced is not None]
+        return any(placed) if placed else None
+
+    @property
+    def reason(self) -> str | None:
+        return next((a.reason for a in self.restored if a.reason), None)
+
+
+@dataclass(frozen=True)
 class DestinationSaved:
     destination: Destination
 
@@ -81,4 +110,4 @@ class Migrated:
     to_version: int
 
 
-Result = Applied | Deleted | DestinationSaved | DestinationDeleted | Retried | Migrated
+Result = Applied | Deleted | RolledBack | DestinationSaved | DestinationDeleted | Retried | Migrated

@@ -33,3 +33,22 @@ def placed_trailers(records: list[OwnerRecord]) -> Trailers:
         trailers.append(("Statewriter-Bundle-Digest", record.digest))
         trailers.extend(record.trailers)
     return trailers
+
+
+def rollback_trailers(
+    commit: str, records: list[OwnerRecord], removed: list[Owner], destinations: list[str],
+    actor: str,
+) -> Trailers:
+    """A rollback of one request: the commit it goes back to, one group per pipeline written
+    as it stood then (with the digest and the bundle's own trailers it had then), one per
+    pipeline removed, then the destinations and the actor."""
+    trailers: Trailers = [("Statewriter-Action", "rollback"), ("Statewriter-Rollback-To", commit)]
+    trailers.extend(placed_trailers(records))
+    for owner in removed:
+        trailers.append(("Statewriter-Promise", owner.promise))
+        if owner.request:
+            trailers.append(("Statewriter-Request", owner.request))
+        trailers.append(("Statewriter-Pipeline", owner.pipeline))
+    trailers.extend(("Statewriter-Destination", d) for d in destinations)
+    trailers.append(("Statewriter-Actor", actor))
+    return trailers
