@@ -30,6 +30,7 @@ from gitops.planner.results import (
     DestinationSaved,
     Notes,
     Result,
+    RolledBack,
 )
 from gitops.writer import Done, Failed, Outcome, Refused
 
@@ -116,6 +117,18 @@ def _result(result: Result) -> Answer:
             "destinations": list(result.destinations),
             **owner_json(result.owner),
         }
+        if result.misplaced is not None:
+            body["misplaced"] = result.misplaced
+        if result.reason:
+            body["reason"] = result.reason
+        return (200 if result.state == SCHEDULED else 202), body
+    if isinstance(result, RolledBack):
+        owner = result.restored[0].owner
+        body = {"state": result.state, "destinations": list(result.destinations),
+                "promise": owner.promise, "request": owner.request,
+                "pipelines": [applied.owner.pipeline for applied in result.restored],
+                "removed": [removed.pipeline for removed in result.removed],
+                "rolledBackTo": result.commit}
         if result.misplaced is not None:
             body["misplaced"] = result.misplaced
         if result.reason:

@@ -18,7 +18,7 @@ from app.auth import Principal, authenticated
 from app.bodies import bounded, is_gzip, json_bundle, media_type, model, read_body, require_json, strict_json
 from app.config import Config
 from app.logs import note
-from app.models import DestinationBody, invalid_parameters
+from app.models import DestinationBody, RollbackBody, invalid_parameters
 from app.refused import note_refusal
 from app.requestid import request_id_of
 from gitops import planner
@@ -32,6 +32,7 @@ from gitops.owner import DEFAULT_PIPELINE, make_owner
 from gitops.planner import Policy
 from gitops.planner.check import check_bundle
 from gitops.planner.destinations import Cluster
+from gitops.reads.commits import branch_commit
 from gitops.reads.history import request_history
 from gitops.reads.requests import request_state
 from gitops.tarbundle import read_tar_bundle
@@ -60,6 +61,17 @@ BUNDLE_SCHEMA: dict[str, Any] = {
         "promiseGeneration": {"type": "integer", "minimum": 0},
         "trailers": {"type": "object", "additionalProperties": {"type": "string"},
                      "maxProperties": 16},
+    },
+}
+ROLLBACK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["commit"],
+    "additionalProperties": False,
+    "properties": {
+        "commit": {"type": "string", "pattern": "^[0-9a-fA-F]{4,64}$",
+                   "description": "a commit of the branch's history: its id, or a prefix of "
+                                  "at least 4 hex digits naming one commit",
+                   "examples": ["3f2a9c1e0b7d"]},
     },
 }
 DESTINATION_SCHEMA: dict[str, Any] = {
@@ -317,6 +329,49 @@ async def delete_request(
                                   name=name, pipeline=pipeline, actor=who.name,
                                   policy=_policy(request))
     return await _run(request, operation)
+
+
+@router.post(
+    "/promises/{promise}/requests/{namespace}/{name}/rollback",
+    summary="Roll a request back to a commit", tags=["requests"],
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": ROLLBACK_SCHEMA}}}},
+    responses={
+        **schemas.answers(schemas.RollbackAnswer, 200,
+                          description="Written as it stood then, or unchanged (it already was)"),
+        **schemas.answers(schemas.RollbackAnswer, 202,
+                          description="Pending: no destination matches its selectors (as they "
+                                      "were then)"),
+        **schemas.refusals(401, 403, 404, 409, 413, 422, 500, 503, why={
+            404: "The request had no output at that commit.",
+            422: "`commit` is not a commit of the branch's history (malformed, unknown, a "
+                 "prefix of several, not an ancestor of the tip), or the output refused as a "
+                 "post of it would be (InvalidObject, ...).",
+        }),
+    },
+)
+async def rollback_request(
+    request: Request, who: Caller, promise: str, namespace: str, name: str,
+    dryRun: bool = Query(False, description="answer what would change, without committing"),
+) -> JSONResponse:
+    """Write the request's output, every pipeline of it, as it stood at `commit` (an id, or a
+    prefix of one, of the branch's history), in one commit (`Statewriter-Action: rollback`,
+    `Statewriter-Rollback-To`). Each pipeline goes through the checks its bundle would pass
+    if posted again now (placement, conflicts 409, validation 422); pipelines it had then and
+    not now come back, those it has now and did not have then are removed. A request placed
+    now stays at its destination. Rolling back to what it already is changes nothing.
+    Needs a token whose `promises` include the promise."""
+    who.require_promise(promise)
+    note(request, dry_run=dryRun)
+    body = model(RollbackBody, strict_json(await read_body(request, 1 << 16)), "rollback")
+    tip, _, _ = await _snapshot(request)
+    store = _writer(request).store
+    commit = await run_in_threadpool(branch_commit, store, tip, body.commit)
+    then = await run_in_threadpool(store.tree, commit)
+    operation = functools.partial(planner.plan_rollback, old=then, promise=promise,
+                                  namespace=namespace, name=name, commit=commit, actor=who.name,
+                                  policy=_policy(request))
+    return await _run(request, operation, dryRun)
 
 
 @router.get("/promises/{promise}/requests/{namespace}/{name}/history",

@@ -55,7 +55,8 @@ async def get_commits(
     promise: str | None = Query(None, description="commits naming this promise"),
     destination: str | None = Query(None, description="commits naming this destination"),
     actor: str | None = Query(None, description="commits made for this client (token name)"),
-    action: str | None = Query(None, description="apply, delete, destination or migrate"),
+    action: str | None = Query(None, description="apply, delete, rollback, destination or "
+                                                  "migrate"),
     since: str | None = Query(None, description="RFC 3339, e.g. 2024-05-01T00:00:00Z"),
     until: str | None = Query(None, description="RFC 3339, e.g. 2024-05-31T23:59:59+02:00"),
     limit: str | None = Query(None, description=f"1-{MAX_LIMIT}, default {DEFAULT_LIMIT}"),

@@ -75,6 +75,13 @@ class DestinationBody(Strict):
     flux: FluxBody | None = None
 
 
+class RollbackBody(Strict):
+    """`POST /v1/promises/{promise}/requests/{namespace}/{name}/rollback`: the commit of the
+    branch whose output of the request is written again (an id, or a prefix of one)."""
+
+    commit: str
+
+
 def invalid(error: ValidationError, what: str) -> InvalidBundle:
     """A pydantic error as statewriter's 422: the first problem, naming its field."""
     first = error.errors(include_url=False)[0]

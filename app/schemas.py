@@ -188,6 +188,22 @@ class BundleAnswer(Change, Owner):
     reason: str | Absent = Field(None, description="why it waits (Pending)")
 
 
+class RollbackAnswer(Change):
+    """A request written again as it stood at a commit (`rolledBackTo`)."""
+
+    promise: str
+    request: str = Field(description='"<namespace>/<name>"')
+    state: Literal["Scheduled", "Pending"]
+    destinations: list[str]
+    pipelines: list[str] = Field(description="its pipelines at that commit, each written as it "
+                                             "stood then")
+    removed: list[str] = Field(description="pipelines it had and did not have then: removed")
+    rolledBackTo: str = Field(description="the full id of the commit")
+    misplaced: bool | Absent = Field(
+        None, description="its selectors (as they were then) no longer match its destination")
+    reason: str | Absent = Field(None, description="why it waits (Pending)")
+
+
 class Deletion(Change):
     deleted: list[Owner]
     destinations: list[str]
@@ -356,7 +372,7 @@ class DestinationDeleted(Change):
 
 
 MODELS: tuple[type[BaseModel], ...] = (
-    Error, Health, Readiness, BundleAnswer, Deletion, RequestState, RequestHistory,
+    Error, Health, Readiness, BundleAnswer, RollbackAnswer, Deletion, RequestState, RequestHistory,
     Destination, DestinationList, DestinationSaved, DestinationDeleted, CommitPage, Validated,
     RequestPage, EventTaken,
 )

@@ -65,6 +65,8 @@ PLANNED = {
     "delete_destination": {404, 409},  # unknown; requests still scheduled there
     "delete_request": {404},  # the request owns nothing
     "delete_promise": {404},
+    # the request had no output at the commit; refused as a post of its output would be
+    "rollback_request": {404, 409, 422},
     "get_commits": {422},  # its filters and cursor, parsed by gitops.audit
     "get_requests": {422},  # its filters and cursor, parsed by gitops.reads.listing
     # signed by the destination's key (not a token); unknown destination, events not set up
@@ -292,6 +294,42 @@ def test_answers_have_the_documented_bodies(service: Service, spec: dict[str, An
         assert response.status_code == status, (method, concrete, response.text)
         answer = spec["paths"][path][method]["responses"][str(status)]
         validator(spec, answer["content"]["application/json"]["schema"]).validate(response.json())
+
+
+def test_a_rollback_answers_its_documented_body(service: Service, spec: dict[str, Any]) -> None:
+    """Written, then unchanged, then a dry run; and its refusals with the `Error` body."""
+    assert service.call("PUT", "/v1/destinations/epsilon", ADMIN,
+                        json={"labels": {"env": "rollback"}}).status_code == 200
+
+    def bundle(value: str) -> dict[str, Any]:
+        text = f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: back}}\ndata: {{v: '{value}'}}\n"
+        return {"promise": "elastic-cloud", "request": {"namespace": "default", "name": "back"},
+                "destinationSelectors": {"env": "rollback"}, "files": {"cm.yaml": text}}
+
+    first = service.call("POST", "/v1/bundles", PIPELINE, json=bundle("1"))
+    assert first.status_code == 200, first.text
+    assert service.call("POST", "/v1/bundles", PIPELINE, json=bundle("2")).status_code == 200
+    path = "/v1/promises/{promise}/requests/{namespace}/{name}/rollback"
+    concrete = "/v1/promises/elastic-cloud/requests/default/back/rollback"
+    answers = spec["paths"][path]["post"]["responses"]
+    body = {"commit": first.json()["commit"][:10]}
+    for query, changed in (("?dryRun=true", True), ("", True), ("", False)):
+        response = service.call("POST", concrete + query, PIPELINE, json=body)
+        assert response.status_code == 200, response.text
+        validator(spec, answers["200"]["content"]["application/json"]["schema"]).validate(
+            response.json())
+        assert response.json()["changed"] is changed
+        assert response.json()["rolledBackTo"] == first.json()["commit"]
+    for token, request, status in (
+            ("wrong", body, 401),
+            (PIPELINE, body, 403),  # a promise the token may not write
+            (PIPELINE, {"commit": "zz"}, 422),
+            (PIPELINE, {"commit": "abc", "extra": 1}, 422)):
+        where = concrete if status != 403 else concrete.replace("elastic-cloud", "postgres")
+        response = service.call("POST", where, token, json=request)
+        assert response.status_code == status, response.text
+        assert str(status) in answers
+        error_validator(spec).validate(response.json())
 
 
 def test_a_head_over_the_limit_has_the_error_body(tmp_path: Path, spec: dict[str, Any]) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gitops.errors import NotFound
+from gitops.errors import InvalidQuery, NotFound
+from gitops.reads.commits import branch_commit
 from gitops.store.reads import open_repository
 
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "Ann", "GIT_AUTHOR_EMAIL": "ann@example.org",
@@ -100,3 +101,31 @@ def test_where_branches_and_ids_point(repo: Path, tmp_path: Path) -> None:
     assert open_repository(empty).resolve_branch("main") is None
     with pytest.raises(NotFound):
         open_repository(tmp_path / "nowhere")
+
+
+def test_a_commit_of_the_branch_by_its_id_or_a_prefix(repo: Path) -> None:
+    """What `POST .../rollback` takes as `commit`: a commit of the branch's history only."""
+    reads = open_repository(repo)
+    tip = reads.resolve_branch("main")
+    first = reads.resolve_commit("main~2")
+    assert tip is not None and first is not None
+    assert branch_commit(reads, tip, first) == first
+    assert branch_commit(reads, tip, first[:7].upper()) == first
+    assert branch_commit(reads, tip, tip) == tip
+    git(repo, "checkout", "-q", "-b", "side", "main~1")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "on a side branch")
+    side = reads.resolve_commit("side")
+    assert side is not None
+    refused = {
+        "main~1": "must be a commit id",  # what git would resolve, but not an id
+        "abc": "must be a commit id",  # too short to name one
+        "0" * 40: "there is no commit",
+        SHA_LIKE[:8]: "there is no commit",  # a file's name, not a commit's
+        side: "is not on the branch's history",
+    }
+    for given, why in refused.items():
+        with pytest.raises(InvalidQuery, match=why) as problem:
+            branch_commit(reads, tip, given)
+        assert problem.value.detail == {"field": "commit"}
+    with pytest.raises(InvalidQuery, match="there is no commit"):
+        branch_commit(reads, None, first)  # no branch yet

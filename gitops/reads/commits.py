@@ -5,11 +5,12 @@ a pending bundle's documents and a file that cannot be read are never shown: onl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from gitops import layout
 from gitops.commitmsg import parse_trailers, trailer_pairs
-from gitops.errors import NotFound, YamlError
+from gitops.errors import InvalidQuery, NotFound, YamlError
 from gitops.secrets import is_secret_document
 from gitops.store.base import FileDiff, Reads
 from gitops.yamldocs import ParseLimits, load_documents
@@ -25,6 +26,7 @@ HIDDEN_NOTES = {
     "unreadable": "files that cannot be read as YAML (a Secret may be in them)",
 }
 _PAGE_LIMITS = ParseLimits(max_depth=256, max_nodes=1_000_000, max_documents=1000)
+_COMMIT_ID = re.compile(r"[0-9a-f]{4,64}")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,25 @@ def commit_view(reads: Reads, tip: str, given: str) -> CommitView:
         diff=tuple(_diff_line(text) for text in patch.splitlines()) if shown else (),
         diff_files=len(shown), diff_cut=cut,
         hidden=tuple(sorted({HIDDEN_NOTES[s.hidden] for s in stat if s.hidden})))
+
+
+def branch_commit(reads: Reads, tip: str | None, given: str, field: str = "commit") -> str:
+    """The full id of the commit `given` names (its id, or a prefix of at least 4 hex digits
+    that names one commit) when it is `tip` or one of its ancestors; InvalidQuery naming
+    `field` otherwise: not an id, no such commit (or a prefix of several), or a commit that
+    is not on the branch (another branch's, or one a rewrite of the branch left behind)."""
+    text = given.strip().lower()
+    if not _COMMIT_ID.fullmatch(text):
+        raise InvalidQuery(f"{field} must be a commit id: 4 to 64 hex digits, not {given[:80]!r}",
+                           field=field)
+    sha = reads.resolve_commit(text) if tip is not None else None
+    if tip is None or sha is None or not sha.startswith(text):
+        raise InvalidQuery(f"{field}: there is no commit {text} in the state store (or it is the "
+                           "prefix of several: give more digits)", field=field)
+    if not reads.is_ancestor(sha, tip):
+        raise InvalidQuery(f"{field}: commit {sha[:12]} is not on the branch's history",
+                           field=field)
+    return sha
 
 
 def _stat(reads: Reads, changes: list[FileDiff]) -> list[StatLine]:
