@@ -1,4 +1,4 @@
-"""`statewriter serve | verify | history | push | delete` (CONTRACT section 8).
+"""`statewriter serve | verify | history | push | delete | rollback` (CONTRACT section 8).
 
 A mistake in the flags, the environment or the config file, and a store or service that
 cannot be reached, end the command with one line on stderr, `statewriter: <what went wrong>`,
@@ -34,7 +34,7 @@ from app.client import (
     print_refusal,
     service_url,
 )
-from app.delete import DELETE_HELP, delete_command
+from app.delete import DELETE_HELP, ROLLBACK_HELP, delete_command, rollback_command
 from app.validate import add_parser as validate_parser
 from app.version import VERSION
 from gitops.errors import StatewriterError
@@ -146,7 +146,8 @@ def _parser() -> argparse.ArgumentParser:
     for flag, what in (("--promise", "naming this promise"),
                        ("--destination", "naming this destination"),
                        ("--actor", "made for this client (its token's name)"),
-                       ("--action", "of this action: apply, delete, destination, migrate"),
+                       ("--action", "of this action: apply, delete, rollback, destination, "
+                                    "migrate"),
                        ("--since", "at or after this RFC 3339 time, e.g. 2024-05-01T00:00:00Z"),
                        ("--until", "at or before this RFC 3339 time")):
         history.add_argument(flag, help=f"only commits {what}")
@@ -186,6 +187,26 @@ def _parser() -> argparse.ArgumentParser:
                         help="only this pipeline's output (default: $PIPELINE, else every pipeline)")
     delete.add_argument("--retries", type=int, default=5,
                         help="connection retries with backoff (default: 5)")
+
+    rollback = commands.add_parser(
+        "rollback", help="write a request's output as it stood at an earlier commit",
+        description=ROLLBACK_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rollback.add_argument("promise_arg", nargs="?", metavar="PROMISE",
+                          help="the promise (or --promise)")
+    rollback.add_argument("request_arg", nargs="?", metavar="NS/NAME",
+                          help="the request (or --request)")
+    rollback.add_argument("--url", default=os.environ.get("STATEWRITER_URL"),
+                          help="the service (default: $STATEWRITER_URL)")
+    rollback.add_argument("--promise", default=os.environ.get("PROMISE"), help="default: $PROMISE")
+    rollback.add_argument("--request", metavar="NS/NAME", default=os.environ.get("REQUEST"),
+                          help="default: $REQUEST")
+    rollback.add_argument("--commit", "--to", metavar="SHA", dest="commit",
+                          help="the commit of the branch to roll back to (an id, or 4 or more "
+                               "of its first hex digits)")
+    rollback.add_argument("--dry-run", action="store_true",
+                          help="answer what would change, without committing")
+    rollback.add_argument("--retries", type=int, default=5,
+                          help="connection retries with backoff (default: 5)")
     return parser
 
 
@@ -198,6 +219,8 @@ def _run(args: argparse.Namespace) -> int:
         return _history(args)
     if args.command == "delete":
         return delete_command(args)
+    if args.command == "rollback":
+        return rollback_command(args)
     if args.command == "validate":
         from app.validate import validate_command
 

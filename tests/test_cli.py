@@ -271,7 +271,7 @@ def test_history_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert proc.returncode == 128 + signal.SIGPIPE
 
 
-# -- push and delete ------------------------------------------------------------------------
+# -- push, delete and rollback --------------------------------------------------------------
 
 
 def test_push_and_delete_against_a_dead_url(tmp_path: Path) -> None:
@@ -282,9 +282,12 @@ def test_push_and_delete_against_a_dead_url(tmp_path: Path) -> None:
                          "elastic-cloud", "--request", "default/example", "--retries", "0")
     deleted = statewriter("delete", "--url", url, "--promise", "elastic-cloud", "--request",
                           "default/example", "--retries", "0")
-    for done in (pushed, deleted):
+    rolled = statewriter("rollback", "--url", url, "--promise", "elastic-cloud", "--request",
+                         "default/example", "--commit", "abc123", "--retries", "0")
+    for done in (pushed, deleted, rolled):
         line = one_line(done, 1)
         assert url in line and "cannot reach" in line
+    assert one_line(rolled, 1).startswith("statewriter: rollback: ")
 
 
 @pytest.mark.parametrize("url", ["127.0.0.1:8080", "statewriter:8080", "ftp://statewriter",
@@ -295,8 +298,26 @@ def test_push_and_delete_against_a_url_without_scheme(tmp_path: Path, url: str) 
                          "elastic-cloud")
     deleted = statewriter("delete", "--url", url, "--promise", "elastic-cloud", "--request",
                           "default/example")
-    for done in (pushed, deleted):
+    rolled = statewriter("rollback", "--url", url, "--promise", "elastic-cloud", "--request",
+                         "default/example", "--commit", "abc123")
+    for done in (pushed, deleted, rolled):
         assert "--url" in one_line(done, 2)
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    ((), "give --url or set STATEWRITER_URL"),
+    (("--url", "http://127.0.0.1:1"), "give --promise and --request NS/NAME"),
+    (("--url", "http://127.0.0.1:1", "elastic-cloud", "default/example"), "give --commit SHA"),
+    (("--url", "http://127.0.0.1:1", "elastic-cloud", "default/example", "--to", "HEAD~1"),
+     "--commit must be a commit id"),
+    (("--url", "http://127.0.0.1:1", "elastic-cloud", "default/example", "--promise", "other",
+      "--commit", "abc123"), "PROMISE 'elastic-cloud' and --promise 'other' disagree"),
+    (("--url", "http://127.0.0.1:1", "--promise", "elastic-cloud", "--request", "default/Bad_Name",
+      "--commit", "abc123"), "request name 'Bad_Name' is not a DNS-1123 name"),
+])
+def test_rollback_usage_mistakes_are_one_line_and_exit_2(args: tuple[str, ...], said: str) -> None:
+    line = one_line(statewriter("rollback", *args), 2)
+    assert line.startswith("statewriter: rollback: ") and said in line, line
 
 
 # -- one way to run git: the caller's GIT_DIR does not redirect the commands ---------------
