@@ -20,8 +20,10 @@ from gitops.owner import Owner
 from gitops.planner import Plan, Policy, plan_delete, plan_put_destination, plan_rollback
 from gitops.planner.destinations import Cluster
 from gitops.planner.results import PENDING, SCHEDULED, RolledBack
-from gitops.secrets import Sealer, is_sealed
+from gitops.secrets import Sealer, is_sealed, sops
 from gitops.tree import DictTree, Tree
+from gitops.verify import verify_tree
+from gitops.yamldocs import dump_in_order
 from tests.support import (
     World,
     assert_reloads,
@@ -403,6 +405,24 @@ def test_an_object_shared_with_another_request_then_comes_back_from_shared(world
     check_tree(world.tree, exact_blobs=True)
 
 
+def test_a_destination_isolated_by_namespace_gets_its_files_and_kustomizations_back() -> None:
+    world = World()
+    world.run(plan_put_destination(world.index, world.tree, "d1", DEV, None, "tester",
+                                   world.policy, isolation="namespace"))
+    # an object outside the request's namespace sits with that namespace's shared ones
+    post(world, {**V1, "away.yaml": config_map("away", "elsewhere")})
+    then = world.tree
+    assert [p for p in then.files("d1/resources/_shared/elsewhere")]
+    post(world, V2)
+    assert not [p for p in world.tree.files("d1/resources/_shared/elsewhere")]
+
+    rollback(world, then)
+
+    assert_same_tree_but_serials(world.tree, then)
+    assert verify_tree(world.tree, kustomize=False) == []  # (check_tree knows no isolation)
+    assert_reloads(world)
+
+
 # -- refused as a post would be -----------------------------------------------------------------
 
 
@@ -470,6 +490,50 @@ def test_a_secret_the_service_encrypted_comes_back_with_its_value() -> None:
     assert_reloads(world)
     # nothing changed since: the committed ciphertext stays (no commit)
     assert not rollback(world, then).changed
+
+
+def test_a_secret_unchanged_since_keeps_its_ciphertext() -> None:
+    sealer = Sealer(str(pyrage.x25519.Identity.generate()))
+    world = World(Policy(secrets=sealer))
+    world.run(plan_put_destination(world.index, world.tree, "d1", DEV, None, "tester",
+                                   world.policy,
+                                   recipients=[str(pyrage.x25519.Identity.generate().to_public())]))
+    post(world, {**V1, "secret.yaml": secret(b"same")})
+    then = world.tree
+    path = next(p for p in request_files(world) if p.endswith("_Secret_db.yaml"))
+    post(world, {**V2, "secret.yaml": secret(b"same")})
+    assert world.read(path) == then.read(path)
+
+    plan = rollback(world, then)
+
+    assert plan.changed and path not in plan.files.changed
+    assert_same_tree_but_serials(world.tree, then)
+
+
+def test_a_secret_its_pipeline_encrypted_comes_back_as_it_was_sent() -> None:
+    sealer = Sealer(str(pyrage.x25519.Identity.generate()))
+    worker = str(pyrage.x25519.Identity.generate().to_public())
+    world = World(Policy(secrets=sealer))
+    world.run(plan_put_destination(world.index, world.tree, "d1", DEV, None, "tester",
+                                   world.policy, recipients=[worker]))
+
+    def envelope(value: bytes) -> str:
+        doc = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "own", "namespace": "team-a"},
+               "type": "Opaque", "data": {"token": base64.b64encode(value).decode()}}
+        return dump_in_order(sops.encrypt(doc, [worker])).decode()
+
+    post(world, {**V1, "own.yaml": envelope(b"first")})
+    then = world.tree
+    path = next(p for p in request_files(world) if p.endswith("_Secret_own.yaml"))
+    post(world, {**V2, "own.yaml": envelope(b"second")})
+
+    plan = rollback(world, then)
+
+    assert path in plan.files.changed
+    assert world.read(path) == then.read(path)  # the envelope, byte for byte
+    assert_same_tree_but_serials(world.tree, then)
+    (record,) = world.index.request_owners(PROMISE, "team-a", "cart")
+    assert not [h for h in record.objects["d1"] if h.sealed]
 
 
 def test_a_secret_the_service_encrypted_needs_its_identity(world: World) -> None:
