@@ -158,7 +158,8 @@ def flux_manifests(
             "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
             "kind": "Kustomization",
             "metadata": {"name": f"{prefix}-{section}", "namespace": namespace,
-                         "labels": {DESTINATION_LABEL: destination.name}},
+                         # what the delivery Alert selects (without it: as before)
+                         **({"labels": {DESTINATION_LABEL: destination.name}} if delivery else {})},
             "spec": {
                 "interval": "1m",
                 "sourceRef": {"kind": "GitRepository", "name": prefix},

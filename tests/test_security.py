@@ -384,7 +384,10 @@ def test_destination_management_needs_destinations_true(service: Service) -> Non
 
 
 OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
-        "/redoc"}
+        "/redoc",
+        # signed by Flux with the destination's own key instead (test_delivery_status: a bad
+        # or missing signature is 401 and changes nothing)
+        "/v1/destinations/{name}/events"}
 
 
 def test_every_route_but_the_open_ones_needs_a_token(service: Service) -> None:
