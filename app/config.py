@@ -251,7 +251,7 @@ class AuthorSection(_Section):
 
 class Token(_Section):
     """One of `auth.tokens`. `secret` is its `token`, or what its `tokenFile` held at start;
-    app.auth reads `file` again whenever it changes."""
+    app.http.auth reads `file` again whenever it changes."""
 
     name: Line  # recorded as Statewriter-Actor
     token: Text | None = Field(None, repr=False)

@@ -43,7 +43,7 @@ def chosen_format(flag: str | None, environ: Mapping[str, str] = os.environ) -> 
 
 
 def configure(format: str) -> None:
-    """Send every logger's records (uvicorn's too, see app.server) to stderr in `format`."""
+    """Send every logger's records (uvicorn's too, see app.http.server) to stderr in `format`."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if format == "json" else TextFormatter())
     root = logging.getLogger()
@@ -97,7 +97,7 @@ def _text(value: object) -> str:
 def note(request: Request, /, **facts: str | bool | None) -> None:
     """What a route knows about its request, for the request's log line (and its metrics):
     `actor`, `promise`, `request` ("namespace/name"), `pipeline`, `commit`, `changed`,
-    `dry_run`, and for a refusal `error` and `reason` (`app.refused.note_refusal`)."""
+    `dry_run`, and for a refusal `error` and `reason` (`app.http.refused.note_refusal`)."""
     for key, value in facts.items():
         setattr(request.state, f"log_{key}", value)
 

@@ -10,16 +10,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from app import api, audit, metrics, ops, schemas, ui
-from app import delivery as delivery_routes
-from app.answers import error_body, error_status
 from app.config import Config
+from app.http import api, audit, metrics, ops, schemas
+from app.http import delivery as delivery_routes
+from app.http.answers import error_body, error_status
+from app.http.metrics import service_metrics
+from app.http.models import invalid_parameters
+from app.http.refused import RefusedBundles, note_refusal
+from app.http.requestid import RequestIdMiddleware
 from app.logs import RequestLog
-from app.metrics import service_metrics
-from app.models import invalid_parameters
-from app.refused import RefusedBundles, note_refusal
-from app.requestid import RequestIdMiddleware
 from app.version import VERSION
+from app.web import pages
 from gitops.delivery.book import DELIVERY_BRANCH, DeliveryBook, Positions
 from gitops.errors import StatewriterError
 from gitops.secrets import Sealer
@@ -41,7 +42,7 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
 
     # /docs and /redoc from assets in the package: they work without internet access
     # FastAPI's own OpenTelemetry instrumentation is off: the service's metrics and request
-    # lines are its own (app.metrics, app.logs), and asking whether a tracer is configured
+    # lines are its own (app.http.metrics, app.logs), and asking whether a tracer is configured
     # was a measurable part of every request.
     app = FastAPIOffline(title="statewriter", version=VERSION, lifespan=lifespan,
                          generate_unique_id_function=schemas.operation_id,
@@ -74,11 +75,11 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
     app.include_router(delivery_routes.events_router)
     app.include_router(delivery_routes.router)
     app.include_router(api.router)
-    app.include_router(ui.router)
-    app.mount("/ui/static", ui.static_files(), name="ui-static")
+    app.include_router(pages.router)
+    app.mount("/ui/static", pages.static_files(), name="ui-static")
     app.include_router(audit.router)  # GET /v1/history: the commits across requests
     if config.remote is None:
-        from app.githttp import mount_git
+        from app.http.githttp import mount_git
         from gitops.store.http_backend import http_backend
 
         mount_git(app, config, http_backend(writer.store))

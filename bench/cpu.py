@@ -4,10 +4,10 @@ Issue 10 asks whether parsing belongs in a process pool and whether faster JSON 
 pay. Measured in one process on the bench's ECK bundles (the body a pipeline posts, 13
 documents), each figure the median of `--rounds` rounds of `--bundles` distinct bundles:
 
-- decoding the body: `app.bodies.strict_json` (the stdlib with the duplicate-key and NaN
+- decoding the body: `app.http.bodies.strict_json` (the stdlib with the duplicate-key and NaN
   hooks the contract needs) against plain `json.loads` and `orjson.loads` (when installed:
   orjson has no hook for duplicate keys, so it could only be a first pass);
-- the whole intake, `app.bodies.json_bundle` (decode, strict model, YAML parse, refusals,
+- the whole intake, `app.http.bodies.json_bundle` (decode, strict model, YAML parse, refusals,
   digests) of a new request (the CRD and operator files every request of a promise sends are
   parsed once, `gitops.bundle.parse_file`; its own files are new), of a re-post (every file
   seen before) and cold (every file text new);
@@ -43,8 +43,8 @@ from typing import Any
 if __package__ in (None, ""):  # `python bench/cpu.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.bodies import json_bundle, strict_json
 from app.config import Config
+from app.http.bodies import json_bundle, strict_json
 from bench.state import bundle_json
 from gitops import caches
 from gitops.bundle import Limits, parse_file

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pyrage
 
-from app.answers import answer
+from app.http.answers import answer
 from bench.timing import summary, timed
 from gitops import planner
 from gitops.bundle import parse_bundle

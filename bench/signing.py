@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.answers import answer
+from app.http.answers import answer
 from bench.timing import summary, timed
 from gitops import planner
 from gitops.bundle import parse_bundle

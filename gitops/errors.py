@@ -83,7 +83,7 @@ class LimitExceeded(StatewriterError):
 
 class YamlLimitExceeded(YamlError, LimitExceeded):
     """A YAML text over one of the parse limits (documents, bytes): a YamlError that is also
-    over a limit (`app.answers` maps it to the limit's status)."""
+    over a limit (`app.http.answers` maps it to the limit's status)."""
 
 
 class Conflict(StatewriterError):

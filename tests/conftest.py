@@ -13,7 +13,7 @@
   this process.
 
 Real processes (tests/procs.py) stay where the process is what is tested: HTTP limits and
-slow connections (uvicorn and app.server's protocol), replicas, signals and SIGKILL, the
+slow connections (uvicorn and app.http.server's protocol), replicas, signals and SIGKILL, the
 CLI's start and stop, its log lines and metrics, git over HTTP by git itself, the browser.
 """
 
@@ -34,10 +34,10 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Message
 
-import app.client
+import app.cli.client
 import app.logs
-from app import metrics
 from app.config import Config, load_config
+from app.http import metrics
 from app.main import create_app
 from app.version import VERSION
 from gitops.notify import Notifier
@@ -212,7 +212,7 @@ class InProcessTransport(httpx.BaseTransport):
 
 
 def assemble(config: Config) -> ASGIApp:
-    """The app `statewriter serve` runs (app.cli._serve), without its listener and uvicorn:
+    """The app `statewriter serve` runs (app.cli.commands._serve), without its listener and uvicorn:
     the store the config names (with its signer), a notifier, the writer lane with the
     service's metrics, and the sealer when `secrets` is configured."""
     sealer = (Sealer.from_file(config.secrets.identity_file, config.secrets.require_encryption,
@@ -259,8 +259,8 @@ def in_process(root: Path, config_yaml: str | None = None,
 @contextmanager
 def cli_reaches(service: Service) -> Iterator[None]:
     """While the block runs, the command line run in this process (`app.cli.main`) talks to
-    `service` in this process, whatever URL it names: app.client's httpx clients go through
-    the service's transport (only app.client's name `httpx` changes), and the stderr handler
+    `service` in this process, whatever URL it names: app.cli.client's httpx clients go through
+    the service's transport (only app.cli.client's name `httpx` changes), and the stderr handler
     the command installs (`app.logs.configure`) hears only the command's own thread, as its
     own process would: the service's log lines are not the command's output. A real service
     is reached over its port anyway."""
@@ -288,7 +288,7 @@ def cli_reaches(service: Service) -> Iterator[None]:
             handler.addFilter(lambda record: record.thread == command)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(app.client, "httpx", Httpx("httpx"))
+        patch.setattr(app.cli.client, "httpx", Httpx("httpx"))
         patch.setattr(app.logs, "configure", configure_for_the_command)
         yield
 

@@ -225,9 +225,9 @@ Knob = float | int | str
 # Reads see a commit made elsewhere (another replica, a person) within half a second, not the
 # service's five (Writer.max_staleness): for tests that wait for one to show
 FRESH_READS: Mapping[str, Mapping[str, Knob]] = {"gitops.writer.Writer": {"max_staleness": 0.5}}
-# The command line's retries 0.01 s apart, then 0.02 (app.client's: 0.5 s, doubling): for tests
+# The command line's retries 0.01 s apart, then 0.02 (app.cli.client's: 0.5 s, doubling): for tests
 # that count retries against a service that never answers
-QUICK_RETRIES: Mapping[str, Knob] = {"app.client.BACKOFF_BASE": 0.01}
+QUICK_RETRIES: Mapping[str, Knob] = {"app.cli.client.BACKOFF_BASE": 0.01}
 
 
 def statewriter_command(settings: Mapping[str, Knob] | None = None,
@@ -266,7 +266,7 @@ def start_server(
     A test's knobs for what has no flag or config key (so that it waits for a timer of a
     second, not of ten), set in the server's process before it starts; the service's own
     defaults stay as they are. `settings`: module attributes, e.g.
-    `{"app.server.HEADER_TIMEOUT": 2.0}`; `keywords`: constructor keywords of a class, given
+    `{"app.http.server.HEADER_TIMEOUT": 2.0}`; `keywords`: constructor keywords of a class, given
     to each instance the server makes of it, e.g. `{"gitops.writer.Writer": {"max_staleness":
     0.5}}`."""
     data.mkdir(parents=True, exist_ok=True)

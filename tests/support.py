@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from app.answers import answer
+from app.http.answers import answer
 from gitops import layout
 from gitops.bundle import Bundle, parse_bundle
 from gitops.identity import BUILTIN_CLUSTER_SCOPED, crd_defines

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.answers import answer
+from app.http.answers import answer
 from gitops import planner
 from gitops.bundle import Bundle, parse_bundle
 from gitops.index import Index

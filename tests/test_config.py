@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from app.auth import TokenFiles
 from app.config import MAX_DEPTH, Config, ConfigError, load_config, without_userinfo
+from app.http.auth import TokenFiles
 from tests.procs import ROOT, free_port, init_bare, running_server, wait_until
 from tests.test_store import http_git_server
 
@@ -226,7 +226,7 @@ def test_a_token_file_is_re_read_when_it_changes(tmp_path: Path, caplog: pytest.
     assert files.secret(file, "admin") == "first"
     file.write_text("other\n")  # the same size: the modification time tells
     assert files.secret(file, "admin") == "other"
-    caplog.set_level(logging.INFO, logger="app.auth")
+    caplog.set_level(logging.INFO, logger="app.http.auth")
     file.unlink()
     assert files.secret(file, "admin") is None
     assert files.secret(file, "admin") is None

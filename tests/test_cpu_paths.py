@@ -20,7 +20,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.api import INLINE_PARSE_BYTES, parses_quickly
+from app.http.api import INLINE_PARSE_BYTES, parses_quickly
 from gitops.bundle import SourceDocument
 from gitops.normalize import normalize
 from gitops.store import pack

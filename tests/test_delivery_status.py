@@ -332,7 +332,7 @@ def test_without_delivery_configured_every_request_is_unknown(tmp_path: Path) ->
 
 # -- statewriter push --wait ----------------------------------------------------------------------
 
-QUICK_POLLS = {"app.wait.POLL_FIRST": 0.05, "app.wait.POLL_MAX": 0.2}
+QUICK_POLLS = {"app.cli.wait.POLL_FIRST": 0.05, "app.cli.wait.POLL_MAX": 0.2}
 
 
 def pipeline_dir(root: Path, name: str, namespace: str, image: str) -> Path:

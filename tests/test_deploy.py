@@ -27,8 +27,8 @@ import httpx
 import pytest
 import yaml
 
+from app.cli.push import pack
 from app.config import Config, load_config
-from app.push import pack
 from gitops.bundle import Limits, parse_bundle
 from gitops.git.process import environment
 from gitops.owner import make_owner

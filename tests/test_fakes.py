@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.answers import answer
+from app.http.answers import answer
 from gitops import planner
 from gitops.bundle import parse_bundle
 from gitops.errors import NotFound

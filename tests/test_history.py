@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from app.answers import jsonable
-from app.cli import format_history
+from app.cli.commands import format_history
+from app.http.answers import jsonable
 from gitops import layout
 from gitops.bundle import parse_bundle
 from gitops.errors import NotFound

@@ -1,5 +1,5 @@
-"""HTTP limits before any route, so before authentication (app/server.py), and the streamed
-read-only `/git` endpoint (app/githttp.py), against a real `statewriter serve` on 127.0.0.1
+"""HTTP limits before any route, so before authentication (app/http/server.py), and the streamed
+read-only `/git` endpoint (app/http/githttp.py), against a real `statewriter serve` on 127.0.0.1
 (CONTRACT sections 6 and 8; issue 9, "No limits before authentication").
 
 Memory is the server process's VmRSS; each check leaves a margin of a few MB for the
@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.githttp import MAX_BODY
-from app.server import MAX_CONNECTIONS, MAX_HEADER_FIELDS
+from app.http.githttp import MAX_BODY
+from app.http.server import MAX_CONNECTIONS, MAX_HEADER_FIELDS
 from tests.procs import Server, git, running_server, wait_until
 
 TOKEN = "r3ader-t0ken"
@@ -175,7 +175,7 @@ def test_chunk_trailers_are_bounded_too(server: Server) -> None:
     assert grown < RSS_MARGIN_KIB, f"the server grew by {grown} KiB"
 
 
-# app.server's HEADER_TIMEOUT (10 s) and KEEP_ALIVE_TIMEOUT (5 s), shorter in the server of
+# app.http.server's HEADER_TIMEOUT (10 s) and KEEP_ALIVE_TIMEOUT (5 s), shorter in the server of
 # the test below, which waits for them to pass (the keep-alive one first)
 QUICK_HEADER_TIMEOUT = 2.0
 QUICK_KEEP_ALIVE_TIMEOUT = 1
@@ -185,8 +185,8 @@ QUICK_KEEP_ALIVE_TIMEOUT = 1
 def quick_server(tmp_path: Path) -> Iterator[Server]:
     """A server like `server`, whose head and keep-alive timeouts are a few seconds shorter."""
     with running_server(tmp_path / "data", config_yaml=CONFIG, ready_path="/healthz",
-                        settings={"app.server.HEADER_TIMEOUT": QUICK_HEADER_TIMEOUT,
-                                  "app.server.KEEP_ALIVE_TIMEOUT": QUICK_KEEP_ALIVE_TIMEOUT}) as running:
+                        settings={"app.http.server.HEADER_TIMEOUT": QUICK_HEADER_TIMEOUT,
+                                  "app.http.server.KEEP_ALIVE_TIMEOUT": QUICK_KEEP_ALIVE_TIMEOUT}) as running:
         yield running
 
 

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from app.answers import answer
+from app.http.answers import answer
 from gitops import planner
 from gitops.bundle import parse_bundle
 from gitops.index import Index

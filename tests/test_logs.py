@@ -18,8 +18,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.http.requestid import RequestIdMiddleware
 from app.logs import RequestLog, chosen_format
-from app.requestid import RequestIdMiddleware
 from tests.procs import ROOT, Server, running_server, wait_until
 from tests.support import config_map, manifest, payload
 

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.metrics import encryption_operation, notified
+from app.http.metrics import encryption_operation, notified
 from gitops.notify import DELIVERED, FAILED, RETRIED
 from tests.procs import Server, running_server, wait_until
 from tests.support import config_map, payload

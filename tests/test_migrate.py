@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app.answers import answer
+from app.http.answers import answer
 from gitops import layout, planner
 from gitops.bundle import parse_bundle
 from gitops.commitmsg import parse_trailers

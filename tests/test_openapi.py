@@ -28,8 +28,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from openapi_spec_validator import validate
 
-from app import api, audit, delivery, ops, ui
-from app.auth import authenticated
+from app.http import api, audit, delivery, ops
+from app.http.auth import authenticated
+from app.web import pages
 from tests.conftest import Service
 from tests.procs import running_server
 
@@ -125,7 +126,7 @@ def routes() -> dict[str, Any]:
     """Every route of the service's routers, in the document or not, by its name (the
     operation id), as included: its router's dependencies in its `dependant`."""
     app = FastAPI()
-    for module in (ops, api, audit, ui, delivery):
+    for module in (ops, api, audit, pages, delivery):
         app.include_router(module.router)
     app.include_router(delivery.events_router)
     found = {route.name: route for route in iter_route_contexts(app.routes)
@@ -334,7 +335,7 @@ def test_a_rollback_answers_its_documented_body(service: Service, spec: dict[str
 
 def test_a_head_over_the_limit_has_the_error_body(tmp_path: Path, spec: dict[str, Any]) -> None:
     """Refused before any operation (the document's description says so), with the same body:
-    by the real server's protocol (app.server), in front of the app."""
+    by the real server's protocol (app.http.server), in front of the app."""
     with running_server(tmp_path / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
         service = Service.of(server, ADMIN)
         try:

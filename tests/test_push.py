@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.client import backoff
-from app.push import pack
+from app.cli.client import backoff
+from app.cli.push import pack
 from tests.fixtures.eck import request_bundle, request_files
 from tests.procs import QUICK_RETRIES, ROOT, Knob, branch_tip, free_port, running_server, statewriter_command
 

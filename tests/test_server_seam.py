@@ -1,4 +1,4 @@
-"""The seam to uvicorn's internals (app/server.py): a test per internal it relies on, so a
+"""The seam to uvicorn's internals (app/http/server.py): a test per internal it relies on, so a
 uvicorn release that changes one fails here, naming it, rather than in production, quietly.
 What the service does with them is tested against a real server in test_http_limits.py
 (heads bounded in size, fields and time; connections past the limit) and test_cpu_paths.py
@@ -11,7 +11,7 @@ import inspect
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from app.server import BoundedHttpToolsProtocol, bounded_protocol
+from app.http.server import BoundedHttpToolsProtocol, bounded_protocol
 
 
 def _parameters(function: object) -> list[str]:

@@ -1,6 +1,6 @@
 """The embedded store served over git's smart HTTP: `git http-backend` (CGI) run on the
 store's own repository. What knows that repository's folder and the CGI variables git reads
-is here; `app/githttp.py` does the HTTP around it (credentials, which paths, the body's
+is here; `app/http/githttp.py` does the HTTP around it (credentials, which paths, the body's
 bound, streaming the answer, killing git when the client goes away)."""
 
 from __future__ import annotations

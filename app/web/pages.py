@@ -2,7 +2,7 @@
 JavaScript, no asset from elsewhere, the same tokens as the API.
 
 A browser signs in with a form that leaves a signed session value (never the token: see
-`app.auth.session_value`) in an HttpOnly, SameSite=Strict cookie scoped to /ui (Secure over
+`app.http.auth.session_value`) in an HttpOnly, SameSite=Strict cookie scoped to /ui (Secure over
 https or behind an https `publicUrl`); the forms accept posts from this service's own pages
 only. Any client may also send its token as HTTP Basic (the token as password, as /git
 takes it) or as a bearer token. The pages read the same fresh snapshot as
@@ -29,11 +29,11 @@ from fastapi.staticfiles import StaticFiles
 from markupsafe import Markup, escape
 from starlette.datastructures import State
 
-from app.answers import error_status
-from app.api import _snapshot
-from app.auth import ANONYMOUS, Principal, authenticate, from_session, session_value, token_from_basic
 from app.config import Config
-from app.refused import recent
+from app.http.answers import error_status
+from app.http.api import _snapshot
+from app.http.auth import ANONYMOUS, Principal, authenticate, from_session, session_value, token_from_basic
+from app.http.refused import recent
 from app.version import VERSION
 from gitops.errors import (
     Forbidden,
@@ -340,7 +340,7 @@ async def login(request: Request) -> Response:
                              error="That token is not valid.")
     response = RedirectResponse(target, status_code=303)
     # No Max-Age: the cookie ends with the browser session, and the signed value with the
-    # token it was signed by (app.auth.SESSION_SECONDS at most)
+    # token it was signed by (app.http.auth.SESSION_SECONDS at most)
     response.set_cookie(COOKIE, session, path=PREFIX, httponly=True,
                         samesite="strict", secure=_secure(request))
     return response

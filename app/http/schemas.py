@@ -3,7 +3,7 @@ bodies, the error body every refusal has, the media types that are not JSON, and
 security schemes.
 
 The models here document; no route validates or filters its answer through them (the
-answers are built in `app.answers`). `install` puts them into the document of an app and
+answers are built in `app.http.answers`). `install` puts them into the document of an app and
 derives from its routes which operations need a token.
 """
 
@@ -20,8 +20,9 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema, models_json_schema
 
-from app import eck, metrics
-from app.auth import authenticated
+from app import eck
+from app.http import metrics
+from app.http.auth import authenticated
 
 # A field that may be left out of an answer but is never null in it: `x: str | Absent = None`
 Absent = SkipJsonSchema[None]

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-from app.client import (
+from app.cli.client import (
     UsageError,
     auth_headers,
     call,
@@ -34,8 +34,8 @@ from app.client import (
     print_refusal,
     service_url,
 )
-from app.delete import DELETE_HELP, ROLLBACK_HELP, delete_command, rollback_command
-from app.validate import add_parser as validate_parser
+from app.cli.delete import DELETE_HELP, ROLLBACK_HELP, delete_command, rollback_command
+from app.cli.validate import add_parser as validate_parser
 from app.version import VERSION
 from gitops.errors import StatewriterError
 from gitops.owner import DEFAULT_PIPELINE
@@ -222,18 +222,18 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "rollback":
         return rollback_command(args)
     if args.command == "validate":
-        from app.validate import validate_command
+        from app.cli.validate import validate_command
 
         return validate_command(args)
-    from app.push import push_command
+    from app.cli.push import push_command
 
     status: int = push_command(args)
     return status
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from app import metrics, server
     from app.config import ConfigError, load_config
+    from app.http import metrics, server
     from app.main import create_app
     from gitops.errors import CorruptState, IdentityError, SigningError
     from gitops.notify import Notifier
@@ -462,7 +462,7 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _request_history(args: argparse.Namespace) -> int:
-    from app.answers import jsonable
+    from app.http.answers import jsonable
     from gitops.errors import NotFound
     from gitops.reads.history import request_history
     from gitops.store.base import DEFAULT_BRANCH
@@ -594,7 +594,7 @@ def _service_pages(args: argparse.Namespace, base: str,
 
 def _repo_pages(args: argparse.Namespace,
                 filters: dict[str, str]) -> Iterator[list[dict[str, object]]]:
-    from app.answers import jsonable
+    from app.http.answers import jsonable
     from gitops.errors import NotFound
     from gitops.reads.audit import AuditLog, parse_query
     from gitops.store.base import DEFAULT_BRANCH
@@ -620,5 +620,3 @@ def _repo_pages(args: argparse.Namespace,
         raise Failure(f"history: {describe(error)}") from None
 
 
-if __name__ == "__main__":
-    sys.exit(main())

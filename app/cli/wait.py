@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from app.client import auth_headers, call, json_body, print_refusal
+from app.cli.client import auth_headers, call, json_body, print_refusal
 
 POLL_FIRST, POLL_MAX = 1.0, 10.0  # seconds between polls: doubling from the first
 EXIT_APPLIED, EXIT_NOT_APPLIED = 0, 1

@@ -12,12 +12,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from app import schemas
-from app.answers import jsonable
-from app.api import _snapshot
-from app.auth import authenticated
-from app.bodies import read_body
 from app.config import Config
+from app.http import schemas
+from app.http.answers import jsonable
+from app.http.api import _snapshot
+from app.http.auth import authenticated
+from app.http.bodies import read_body
 from app.logs import note
 from gitops.delivery.book import DeliveryBook
 from gitops.delivery.events import MAX_EVENT_BYTES, BadSignature, check_signature, parse_event, provider_token

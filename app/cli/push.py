@@ -6,11 +6,11 @@ and the token from `STATEWRITER_TOKEN`. `--trailer KEY=VALUE` (repeatable) adds 
 trailers of the bundle's own, checked here as the service checks the JSON form's `trailers`
 and sent as `trailer=KEY=VALUE` query parameters: the tarball form carries them beside the
 identity, so the pipeline's output is sent the one way whether or not it has trailers.
-Connection failures are retried with backoff (`app/client.py`): a bundle is idempotent,
+Connection failures are retried with backoff (`app/cli/client.py`): a bundle is idempotent,
 posting it twice changes nothing the second time.
 
 With `--wait` (a request's bundle only), it then waits until Flux on every destination the
-request is placed on applied its commit (`app/wait.py`), at most `--timeout` seconds.
+request is placed on applied its commit (`app/cli/wait.py`), at most `--timeout` seconds.
 
 Exit codes: 0 on any 2xx (the outcome is printed; with `--wait`, once applied), 1 on any other
 answer, when the service stays unreachable, or (`--wait`) when Flux failed to apply it or did
@@ -27,7 +27,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from app.client import (
+from app.cli.client import (
     UsageError,
     auth_headers,
     call,
@@ -37,7 +37,7 @@ from app.client import (
     service_url,
     split_request,
 )
-from app.wait import wait_for_delivery
+from app.cli.wait import wait_for_delivery
 from gitops.bundle import trailers_from_pairs
 from gitops.errors import InvalidBundle
 from gitops.owner import DEFAULT_PIPELINE

@@ -12,15 +12,24 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app import schemas
-from app.answers import answer, jsonable, warning_headers
-from app.auth import Principal, authenticated
-from app.bodies import bounded, is_gzip, json_bundle, media_type, model, read_body, require_json, strict_json
 from app.config import Config
+from app.http import schemas
+from app.http.answers import answer, jsonable, warning_headers
+from app.http.auth import Principal, authenticated
+from app.http.bodies import (
+    bounded,
+    is_gzip,
+    json_bundle,
+    media_type,
+    model,
+    read_body,
+    require_json,
+    strict_json,
+)
+from app.http.models import DestinationBody, RollbackBody, invalid_parameters
+from app.http.refused import note_refusal
+from app.http.requestid import request_id_of
 from app.logs import note
-from app.models import DestinationBody, RollbackBody, invalid_parameters
-from app.refused import note_refusal
-from app.requestid import request_id_of
 from gitops import planner
 from gitops.bundle import Bundle, trailers_from_pairs
 from gitops.delivery.events import provider_token
@@ -186,7 +195,7 @@ NO_QUERY = BundleQuery.model_validate({})
 
 def bundle_query(request: Request) -> BundleQuery:
     """The query as FastAPI would have read it: a parameter given twice counts once (but
-    `trailer`), and a refusal names the parameter (`app.models.invalid_parameters`)."""
+    `trailer`), and a refusal names the parameter (`app.http.models.invalid_parameters`)."""
     query = request.query_params
     if not query:
         return NO_QUERY
@@ -308,7 +317,7 @@ async def get_request(request: Request, promise: str, namespace: str, name: str)
     records = index.request_owners(promise, namespace, name)
     if not records:
         raise NotFound(f"no request {namespace}/{name} of promise {promise}")
-    from app.delivery import deliveries  # the delivery routes read requests through this module
+    from app.http.delivery import deliveries  # the delivery routes read requests through this module
 
     (delivery,) = await run_in_threadpool(deliveries, request, index, tree, tip, [records])
     return {**jsonable(request_state(tip, index, records)), "delivery": jsonable(delivery)}

@@ -10,7 +10,7 @@ import sys
 
 import httpx
 
-from app.client import (
+from app.cli.client import (
     UsageError,
     auth_headers,
     call,

@@ -13,7 +13,7 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from app.config import Config
-from app.models import BundleBody, invalid
+from app.http.models import BundleBody, invalid
 from gitops.bundle import Bundle, build_bundle, check_trailers
 from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError, UnsupportedMediaType
 from gitops.owner import make_owner

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from fastapi import Request
 from starlette.datastructures import State
 
-from app.answers import error_body
+from app.http.answers import error_body
 from app.logs import Finished, note
 from gitops.errors import StatewriterError
 

@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.client import UsageError, auth_headers, call, describe, json_body, print_refusal, service_url
-from app.push import pack, push_identity
+from app.cli.client import UsageError, auth_headers, call, describe, json_body, print_refusal, service_url
+from app.cli.push import pack, push_identity
 from gitops.errors import InvalidObject, StatewriterError
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from app.answers import error_body
-from app.auth import token_from_basic
 from app.config import Config
+from app.http.answers import error_body
+from app.http.auth import token_from_basic
 from gitops.errors import Forbidden, LimitExceeded, Unauthorized
 from gitops.git.process import AsyncProcess, kill_group
 from gitops.store.http_backend import BackendRequest, HttpBackend

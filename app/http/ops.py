@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from app import metrics as prometheus
-from app import schemas
-from app.auth import authenticate
+from app.http import metrics as prometheus
+from app.http import schemas
+from app.http.auth import authenticate
 from app.version import VERSION
 from gitops.errors import Unauthorized
 from gitops.writer import Writer

@@ -1,0 +1,1 @@
+"""The web pages at /ui (CONTRACT section 10)."""
