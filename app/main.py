@@ -1,4 +1,7 @@
-"""The HTTP shell: routers, middleware and the error table around one writer lane."""
+"""The service as one app around one writer lane: the HTTP API's routers (`app.http`) and
+the web pages (`app.web`), the middleware every request passes, and the handlers that
+answer a refusal with the one error table (`app.http.answers`). `statewriter serve` runs it;
+the tests assemble it in their own process."""
 
 from __future__ import annotations
 
@@ -13,12 +16,12 @@ from fastapi_offline import FastAPIOffline
 from app.config import Config
 from app.http import api, audit, metrics, ops, schemas
 from app.http import delivery as delivery_routes
+from app.http.access import RequestLog
 from app.http.answers import error_body, error_status
 from app.http.metrics import service_metrics
 from app.http.models import invalid_parameters
 from app.http.refused import RefusedBundles, note_refusal
 from app.http.requestid import RequestIdMiddleware
-from app.logs import RequestLog
 from app.version import VERSION
 from app.web import pages
 from gitops.delivery.book import DELIVERY_BRANCH, DeliveryBook, Positions
@@ -42,7 +45,7 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
 
     # /docs and /redoc from assets in the package: they work without internet access
     # FastAPI's own OpenTelemetry instrumentation is off: the service's metrics and request
-    # lines are its own (app.http.metrics, app.logs), and asking whether a tracer is configured
+    # lines are its own (app.http.metrics, app.http.access), and asking whether a tracer is configured
     # was a measurable part of every request.
     app = FastAPIOffline(title="statewriter", version=VERSION, lifespan=lifespan,
                          generate_unique_id_function=schemas.operation_id,

@@ -24,7 +24,7 @@ import pytest
 
 import app.cli
 import app.cli.commands
-from app.http.answers import jsonable
+from app.jsonable import jsonable
 from gitops.errors import InvalidQuery
 from gitops.reads.audit import AuditLog, parse_query
 from gitops.store.reads import open_repository

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.cli.commands import format_history
-from app.http.answers import jsonable
+from app.jsonable import jsonable
 from gitops import layout
 from gitops.bundle import parse_bundle
 from gitops.errors import NotFound

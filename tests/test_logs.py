@@ -18,8 +18,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.http.access import RequestLog
 from app.http.requestid import RequestIdMiddleware
-from app.logs import RequestLog, chosen_format
+from app.logs import chosen_format
 from tests.procs import ROOT, Server, running_server, wait_until
 from tests.support import config_map, manifest, payload
 

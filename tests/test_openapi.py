@@ -151,7 +151,7 @@ def expected_errors(route: Any) -> set[int]:
         errors.add(415)
     if "_read_bundle" in code:  # a bundle's body: read_body and require_json in one
         errors |= {413, 415, 422}
-    if "_snapshot" in code or "_run" in code:
+    if "snapshot" in code or "_run" in code:
         errors.add(503)  # it reads the store, or writes through the writer lane
     if "_run" in code:
         errors.add(500)  # the lane's answer to an unexpected error of this request alone

@@ -462,7 +462,7 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _request_history(args: argparse.Namespace) -> int:
-    from app.http.answers import jsonable
+    from app.jsonable import jsonable
     from gitops.errors import NotFound
     from gitops.reads.history import request_history
     from gitops.store.base import DEFAULT_BRANCH
@@ -594,7 +594,7 @@ def _service_pages(args: argparse.Namespace, base: str,
 
 def _repo_pages(args: argparse.Namespace,
                 filters: dict[str, str]) -> Iterator[list[dict[str, object]]]:
-    from app.http.answers import jsonable
+    from app.jsonable import jsonable
     from gitops.errors import NotFound
     from gitops.reads.audit import AuditLog, parse_query
     from gitops.store.base import DEFAULT_BRANCH

@@ -3,10 +3,9 @@ hierarchy, and the typed results of the writer lane."""
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import datetime
 from typing import Any
 
+from app.jsonable import jsonable, owner_json
 from gitops.errors import (
     Conflict,
     EncryptionRequired,
@@ -20,8 +19,6 @@ from gitops.errors import (
     UnsupportedMediaType,
     YamlLimitExceeded,
 )
-from gitops.identity import Identity
-from gitops.owner import Owner
 from gitops.planner.results import (
     SCHEDULED,
     Applied,
@@ -61,29 +58,6 @@ def error_body(error: StatewriterError) -> dict[str, Any]:
     """`{"error": "<Kind>", "message": "...", ...}` with the file, document or field."""
     details = {key: jsonable(value) for key, value in error.detail.items()}
     return {"error": type(error).__name__, "message": error.message, **details}
-
-
-def owner_json(owner: Owner) -> dict[str, Any]:
-    return {"promise": owner.promise, "request": owner.request, "pipeline": owner.pipeline}
-
-
-def jsonable(value: Any) -> Any:
-    """A core value as JSON: an owner as promise, request and pipeline, an identity as its
-    text, any other dataclass (the read models) field by field, tuples as lists."""
-    if isinstance(value, Owner):
-        return owner_json(value)
-    if isinstance(value, Identity):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: jsonable(getattr(value, field.name))
-                for field in dataclasses.fields(value)}
-    if isinstance(value, tuple | list):
-        return [jsonable(item) for item in value]
-    if isinstance(value, dict):
-        return {key: jsonable(item) for key, item in value.items()}
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    return value
 
 
 def answer(outcome: Outcome) -> Answer:

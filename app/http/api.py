@@ -12,9 +12,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.config import Config
 from app.http import schemas
-from app.http.answers import answer, jsonable, warning_headers
+from app.http.access import note
+from app.http.answers import answer, warning_headers
 from app.http.auth import Principal, authenticated
 from app.http.bodies import (
     bounded,
@@ -26,15 +26,17 @@ from app.http.bodies import (
     require_json,
     strict_json,
 )
+from app.http.delivery import deliveries
 from app.http.models import DestinationBody, RollbackBody, invalid_parameters
 from app.http.refused import note_refusal
 from app.http.requestid import request_id_of
-from app.logs import note
+from app.http.state import config_of, snapshot, writer_of
+from app.jsonable import jsonable
 from gitops import planner
 from gitops.bundle import Bundle, trailers_from_pairs
 from gitops.delivery.events import provider_token
 from gitops.destination import Destination
-from gitops.errors import InvalidBundle, InvalidQuery, NotFound, StoreUnavailable
+from gitops.errors import InvalidBundle, InvalidQuery, NotFound
 from gitops.flux import flux_manifests
 from gitops.index import Index
 from gitops.owner import DEFAULT_PIPELINE, make_owner
@@ -45,8 +47,7 @@ from gitops.reads.commits import branch_commit
 from gitops.reads.history import request_history
 from gitops.reads.requests import request_state
 from gitops.tarbundle import read_tar_bundle
-from gitops.tree import Tree
-from gitops.writer import Failed, Operation, Refused, Writer
+from gitops.writer import Failed, Operation, Refused
 
 Caller = Annotated[Principal, Depends(authenticated)]
 router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated)])
@@ -120,41 +121,12 @@ DESTINATION_SCHEMA: dict[str, Any] = {
 }
 
 
-def _config(request: Request) -> Config:
-    config: Config = request.app.state.config
-    return config
-
-
-def _writer(request: Request) -> Writer:
-    writer: Writer = request.app.state.writer
-    return writer
-
-
 def _policy(request: Request) -> Policy:
-    return Policy(_config(request).protect_from_prune, request.app.state.sealer)
-
-
-# How long a read waits for the lane to catch up with the branch before answering 503.
-READ_WAIT = 10.0
-
-
-async def _snapshot(request: Request) -> tuple[str | None, Index, Tree]:
-    """The state as the branch had it at most a few seconds ago (CONTRACT section 6: reads
-    are fresh, also on a replica that has not written)."""
-    writer = _writer(request)
-    pending = writer.refresh_if_stale()
-    if pending is not None:
-        try:
-            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(pending)), READ_WAIT)
-        except TimeoutError:
-            raise StoreUnavailable(
-                f"the state could not be brought up to the branch within {READ_WAIT:.0f}s; "
-                "retry") from None
-    return writer.snapshot()
+    return Policy(config_of(request).protect_from_prune, request.app.state.sealer)
 
 
 async def _run(request: Request, operation: Operation, dry_run: bool = False) -> JSONResponse:
-    future = _writer(request).submit(operation, dry_run, request_id_of(request.state))
+    future = writer_of(request).submit(operation, dry_run, request_id_of(request.state))
     outcome = await asyncio.wrap_future(future)
     status, body = answer(outcome)
     note(request, commit=body.get("commit"), changed=body.get("changed"))
@@ -251,7 +223,7 @@ async def post_bundle(request: Request, who: Caller) -> JSONResponse:
 async def _read_bundle(request: Request, who: Principal, query: BundleQuery) -> Bundle:
     """The bundle a request carries, JSON or a gzip'd tar; Forbidden before its body is read
     when the token may not write its promise."""
-    config = _config(request)
+    config = config_of(request)
     media = media_type(request)
     if is_gzip(media):
         # The identity is known before the body: refuse a foreign promise unread.
@@ -313,12 +285,10 @@ async def get_request(request: Request, promise: str, namespace: str, name: str)
     with its path and whether other owners output it too, the status it was sent with, the
     branch's commit the answer was read from, and its delivery: whether Flux applied its
     latest commit on each destination."""
-    tip, index, tree = await _snapshot(request)
+    tip, index, tree = await snapshot(request)
     records = index.request_owners(promise, namespace, name)
     if not records:
         raise NotFound(f"no request {namespace}/{name} of promise {promise}")
-    from app.http.delivery import deliveries  # the delivery routes read requests through this module
-
     (delivery,) = await run_in_threadpool(deliveries, request, index, tree, tip, [records])
     return {**jsonable(request_state(tip, index, records)), "delivery": jsonable(delivery)}
 
@@ -373,8 +343,8 @@ async def rollback_request(
     who.require_promise(promise)
     note(request, dry_run=dryRun)
     body = model(RollbackBody, strict_json(await read_body(request, 1 << 16)), "rollback")
-    tip, _, _ = await _snapshot(request)
-    store = _writer(request).store
+    tip, _, _ = await snapshot(request)
+    store = writer_of(request).store
     commit = await run_in_threadpool(branch_commit, store, tip, body.commit)
     then = await run_in_threadpool(store.tree, commit)
     operation = functools.partial(planner.plan_rollback, old=then, promise=promise,
@@ -389,9 +359,9 @@ async def rollback_request(
 async def get_history(request: Request, promise: str, namespace: str, name: str) -> Any:
     """The commits that changed this request, newest first: sha, time, actor, action,
     pipelines, destinations, subject line and the files added, changed and removed."""
-    tip, _, _ = await _snapshot(request)  # a replica's cache may hold no branch of its own
+    tip, _, _ = await snapshot(request)  # a replica's cache may hold no branch of its own
     entries = await run_in_threadpool(
-        request_history, _writer(request).store, tip, promise, namespace, name)
+        request_history, writer_of(request).store, tip, promise, namespace, name)
     if not entries:
         raise NotFound(f"no history for request {namespace}/{name} of promise {promise}")
     return {"promise": promise, "request": f"{namespace}/{name}", "commits": jsonable(entries)}
@@ -403,7 +373,7 @@ async def get_history(request: Request, promise: str, namespace: str, name: str)
 async def get_promise(request: Request, promise: str) -> Any:
     """The state of the promise-level bundles (the promise's own dependencies, sent without
     a request): destinations, pipelines, objects, as for a request."""
-    tip, index, _ = await _snapshot(request)
+    tip, index, _ = await snapshot(request)
     records = index.request_owners(promise)
     if not records:
         raise NotFound(f"no promise-level bundles for promise {promise}")
@@ -465,7 +435,7 @@ async def put_destination(request: Request, who: Caller, name: str) -> JSONRespo
                        **schemas.refusals(401, 503)})
 async def list_destinations(request: Request) -> Any:
     """Every registered destination with its labels and path, by name."""
-    _, index, _ = await _snapshot(request)
+    _, index, _ = await snapshot(request)
     found = sorted(index.destinations.values(), key=lambda d: d.name)
     return {"destinations": [d.as_dict() for d in found]}
 
@@ -475,7 +445,7 @@ async def list_destinations(request: Request) -> Any:
                        **schemas.refusals(401, 404, 503)})
 async def get_destination(request: Request, name: str) -> Any:
     """One destination: its labels, path, and notify URL when it has one."""
-    _, index, _ = await _snapshot(request)
+    _, index, _ = await snapshot(request)
     return _destination(index, name).as_dict()
 
 
@@ -508,8 +478,8 @@ async def get_flux(
     it has a notify URL), named after the destination's `flux` prefix, in its namespace; with
     `delivery` configured, the Provider, its Secret and the Alert that report to
     `POST /v1/destinations/{name}/events` what Flux applied."""
-    config = _config(request)
-    _, index, _ = await _snapshot(request)
+    config = config_of(request)
+    _, index, _ = await snapshot(request)
     destination = _destination(index, name)
     if prefix is not None and prefix != destination.flux_prefix and destination.isolated:
         raise InvalidQuery(f"prefix {prefix!r} is not the destination's flux.prefix "
@@ -553,7 +523,7 @@ async def validate_bundle(request: Request, who: Caller, name: str) -> JSONRespo
     others hold there. Nothing is written. For a pipeline's own CI (`statewriter validate`).
     Needs a token whose `promises` include the bundle's."""
     bundle = await _read_bundle(request, who, bundle_query(request))
-    _, index, tree = await _snapshot(request)
+    _, index, tree = await snapshot(request)
     checked = await run_in_threadpool(check_bundle, index, tree, bundle, name, _policy(request))
     response = JSONResponse({"valid": True, "destination": checked.destination,
                              "objects": checked.objects, "warnings": list(checked.warnings)})

@@ -1,7 +1,7 @@
 """`GET /v1/history` (CONTRACT section 6): the commits across requests, newest first,
 filtered by their trailers (section 7) and paged with an opaque cursor.
 
-Served from the tip the lane knows, as fresh as every read (`app.http.api._snapshot`), by one
+Served from the tip the lane knows, as fresh as every read (`app.http.state.snapshot`), by one
 `gitops.audit.AuditLog` per service: built with one `git log` at the first call, extended
 with `git log <old>..<new>` when the tip has moved, so no call reads the whole history
 again. Needs a valid token when auth is on, like every /v1 route.
@@ -15,9 +15,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from app.http import schemas
-from app.http.answers import jsonable
-from app.http.api import _snapshot
 from app.http.auth import authenticated
+from app.http.state import snapshot
+from app.jsonable import jsonable
 from gitops.reads.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditLog, parse_query
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated)])
@@ -64,6 +64,6 @@ async def get_commits(
 ) -> Any:
     query = parse_query(promise=promise, destination=destination, actor=actor, action=action,
                         since=since, until=until, limit=limit, cursor=cursor)
-    tip, _, _ = await _snapshot(request)
+    tip, _, _ = await snapshot(request)
     page = await run_in_threadpool(_log(request).page, tip, query)
     return {"commits": jsonable(page.commits), "next": page.next}

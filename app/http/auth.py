@@ -1,10 +1,11 @@
-"""Bearer tokens from the config (CONTRACT section 8): who may read, write, manage."""
+"""Bearer tokens from the config (CONTRACT section 8): who may read, write, manage. The API
+checks them on every /v1 route; git over HTTP and the web pages take the same tokens (the
+pages' sign-in sessions are `app.web.sessions`)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import logging
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 from fastapi import Request
 
 from app.config import Config, Token
-from app.logs import note
+from app.http.access import note
 from gitops.errors import Forbidden, Unauthorized
 
 ANONYMOUS = "anonymous"
@@ -70,60 +71,6 @@ def authenticate(config: Config, authorization: str | None) -> Principal:
 def current_secret(token: Token) -> str | None:
     """The secret a token has now (a `tokenFile` is read again when it changed)."""
     return token.secret if token.file is None else TOKEN_FILES.secret(token.file, token.name)
-
-
-# -- web sessions ---------------------------------------------------------------------------
-# A signed-in browser holds `v1.<name>.<issued>.<signature>`, never the token: the signature
-# is an HMAC keyed with the token's own secret, so a session dies with its token (rotated
-# or removed) and needs no store shared by replicas (CONTRACT: git is the only database).
-
-SESSION_SECONDS = 12 * 3600
-_SESSION_VERSION = "v1"
-
-
-def session_value(principal: Principal, now: float | None = None) -> str | None:
-    """The cookie value that signs `principal` in (None when auth is off)."""
-    token = principal.token
-    secret = current_secret(token) if token is not None else None
-    if token is None or secret is None:
-        return None
-    issued = str(int(time.time() if now is None else now))
-    name = _b64(token.name.encode())
-    return f"{_SESSION_VERSION}.{name}.{issued}.{_session_mac(secret, name, issued)}"
-
-
-def from_session(config: Config, value: str | None, now: float | None = None) -> Principal | None:
-    """The principal a cookie value signs in, or None (malformed, expired, or its token
-    rotated or removed). Signatures are compared in constant time."""
-    if config.tokens is None or not value or len(value) > 1024:
-        return None
-    version, _, rest = value.partition(".")
-    name_b64, _, rest = rest.partition(".")
-    issued, _, mac = rest.partition(".")
-    if version != _SESSION_VERSION or not issued.isascii() or not issued.isdigit():
-        return None
-    age = (time.time() if now is None else now) - int(issued)
-    if not -60 <= age <= SESSION_SECONDS:
-        return None
-    try:
-        name = base64.urlsafe_b64decode(name_b64 + "=" * (-len(name_b64) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    for token in config.tokens:
-        secret = current_secret(token) if token.name == name else None
-        if secret is not None and hmac.compare_digest(
-                _session_mac(secret, name_b64, issued).encode(), mac.encode()):
-            return Principal(token.name, token)
-    return None
-
-
-def _session_mac(secret: str, name: str, issued: str) -> str:
-    message = f"statewriter web session\0{_SESSION_VERSION}\0{name}\0{issued}".encode()
-    return _b64(hmac.new(secret.encode(), message, hashlib.sha256).digest())
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 
 
 def token_from_basic(config: Config, authorization: str | None) -> Principal:

@@ -12,13 +12,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from app.config import Config
 from app.http import schemas
-from app.http.answers import jsonable
-from app.http.api import _snapshot
+from app.http.access import note
 from app.http.auth import authenticated
 from app.http.bodies import read_body
-from app.logs import note
+from app.http.state import config_of, snapshot
+from app.jsonable import jsonable
 from gitops.delivery.book import DeliveryBook
 from gitops.delivery.events import MAX_EVENT_BYTES, BadSignature, check_signature, parse_event, provider_token
 from gitops.errors import NotFound, Unauthorized
@@ -64,11 +63,11 @@ async def post_events(request: Request, name: str) -> JSONResponse:
     `X-Signature: sha256=<hex>`, the HMAC of the body with the destination's own key, not by
     a token. A replay, or an event for a revision older than one already reported, changes
     nothing."""
-    book, config = book_of(request), _config(request)
+    book, config = book_of(request), config_of(request)
     if book is None or config.delivery is None:
         raise NotFound("delivery events are not configured (delivery.hmacTokenFile)")
     body = await read_body(request, MAX_EVENT_BYTES)
-    _, index, _ = await _snapshot(request)
+    _, index, _ = await snapshot(request)
     if index.destinations.get(name) is None:
         raise NotFound(f"no destination {name!r}")
     try:
@@ -105,7 +104,7 @@ async def get_requests(
     Unknown when Flux's events are not configured). At most `limit` per answer; `next` is the
     cursor of the next page (send it with the same filters)."""
     query = parse_listing(namespace, destination, state, limit, cursor)
-    tip, index, tree = await _snapshot(request)
+    tip, index, tree = await snapshot(request)
 
     def page() -> Any:
         return list_requests(index, promise, query,
@@ -113,8 +112,3 @@ async def get_requests(
 
     found = await run_in_threadpool(page)
     return {"promise": promise, "requests": jsonable(found.requests), "next": found.next}
-
-
-def _config(request: Request) -> Config:
-    config: Config = request.app.state.config
-    return config

@@ -21,7 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app.config import Config
-from app.logs import Finished
+from app.http.access import Finished
 from gitops import notify
 from gitops import writer as lane
 from gitops.delivery.book import DeliveryBook as Book

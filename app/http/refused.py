@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from fastapi import Request
 from starlette.datastructures import State
 
+from app.http.access import Finished, note
 from app.http.answers import error_body
-from app.logs import Finished, note
 from gitops.errors import StatewriterError
 
 KEEP = 200  # refusals remembered

@@ -50,7 +50,7 @@ def serve(app: FastAPI, config: Config, sockets: list[socket.socket] | None = No
     configured host and port. False when it could not start (uvicorn has logged why)."""
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.host, port=config.port, log_level="info",
-        log_config=None, access_log=False,  # app.logs: one formatter, and its own request lines
+        log_config=None, access_log=False,  # app.logs: one formatter; app.http.access: its own request lines
         http=bounded_protocol(config.max_header_bytes),
         ws="none",  # no WebSocket routes: an Upgrade request is served as plain HTTP
         timeout_keep_alive=KEEP_ALIVE_TIMEOUT,

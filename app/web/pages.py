@@ -2,7 +2,7 @@
 JavaScript, no asset from elsewhere, the same tokens as the API.
 
 A browser signs in with a form that leaves a signed session value (never the token: see
-`app.http.auth.session_value`) in an HttpOnly, SameSite=Strict cookie scoped to /ui (Secure over
+`app.web.sessions.session_value`) in an HttpOnly, SameSite=Strict cookie scoped to /ui (Secure over
 https or behind an https `publicUrl`); the forms accept posts from this service's own pages
 only. Any client may also send its token as HTTP Basic (the token as password, as /git
 takes it) or as a bearer token. The pages read the same fresh snapshot as
@@ -29,12 +29,12 @@ from fastapi.staticfiles import StaticFiles
 from markupsafe import Markup, escape
 from starlette.datastructures import State
 
-from app.config import Config
 from app.http.answers import error_status
-from app.http.api import _snapshot
-from app.http.auth import ANONYMOUS, Principal, authenticate, from_session, session_value, token_from_basic
+from app.http.auth import ANONYMOUS, Principal, authenticate, token_from_basic
 from app.http.refused import recent
+from app.http.state import config_of, snapshot
 from app.version import VERSION
+from app.web.sessions import from_session, session_value
 from gitops.errors import (
     Forbidden,
     InvalidBundle,
@@ -184,7 +184,7 @@ _ENV.globals.update(request_url=_request_url, owner_url=_owner_url,
 
 async def _render(request: Request, template: str, who: Principal | None,
                   status: int = 200, **context: Any) -> HTMLResponse:
-    config = _config(request)
+    config = config_of(request)
     page = _ENV.get_template(template)
     values = {"who": who, "auth": config.auth_enabled, "title": "", "here": "", "crumbs": [],
               "nav": "", "tip": None, **context}
@@ -215,15 +215,10 @@ async def _refusal_page(request: Request, error: StatewriterError) -> Response:
 # -- who is looking -----------------------------------------------------------------------------
 
 
-def _config(request: Request) -> Config:
-    config: Config = request.app.state.config
-    return config
-
-
 def viewer(request: Request) -> Principal:
     """The caller of a page: Authorization (Basic with the token as password, or Bearer)
     when sent, else the login cookie; neither is the login form."""
-    config = _config(request)
+    config = config_of(request)
     if config.tokens is None:
         return Principal(ANONYMOUS, None)
     header = request.headers.get("authorization")
@@ -267,7 +262,7 @@ def _safe_next(target: str | None) -> str:
 def _secure(request: Request) -> bool:
     """Whether the cookie is `Secure`: over https, and whenever the service's public URL is
     https (a proxy in front ended TLS, so the request itself came as http)."""
-    public = _config(request).public_url or ""
+    public = config_of(request).public_url or ""
     return request.url.scheme == "https" or public.lower().startswith("https://")
 
 
@@ -305,7 +300,7 @@ def _own_origins(request: Request) -> set[str]:
     """The origins this service's pages are served from: as this request reached it, and as
     `publicUrl` names it (behind a proxy the two differ)."""
     found = {f"{request.url.scheme}://{request.headers.get('host', '')}".lower()}
-    public = _origin_of(_config(request).public_url)
+    public = _origin_of(config_of(request).public_url)
     if public:
         found.add(public.lower())
     return found
@@ -313,7 +308,7 @@ def _own_origins(request: Request) -> set[str]:
 
 @router.get("/login")
 async def login_form(request: Request, next: str | None = None, expired: bool = False) -> Response:
-    if not _config(request).auth_enabled:
+    if not config_of(request).auth_enabled:
         return RedirectResponse(_safe_next(next), status_code=303)
     message = "Your token is no longer valid: sign in again." if expired else None
     return await _render(request, "login.html", None, title="Sign in", next=_safe_next(next),
@@ -323,7 +318,7 @@ async def login_form(request: Request, next: str | None = None, expired: bool = 
 @router.post("/login")
 async def login(request: Request) -> Response:
     _same_origin(request)
-    config = _config(request)
+    config = config_of(request)
     fields = await _form(request)
     target = _safe_next(fields.get("next"))
     if not config.auth_enabled:
@@ -340,7 +335,7 @@ async def login(request: Request) -> Response:
                              error="That token is not valid.")
     response = RedirectResponse(target, status_code=303)
     # No Max-Age: the cookie ends with the browser session, and the signed value with the
-    # token it was signed by (app.http.auth.SESSION_SECONDS at most)
+    # token it was signed by (app.web.sessions.SESSION_SECONDS at most)
     response.set_cookie(COOKIE, session, path=PREFIX, httponly=True,
                         samesite="strict", secure=_secure(request))
     return response
@@ -384,7 +379,7 @@ _SHA = re.compile(r"[0-9a-f]{4,40}")
 
 @router.get("")
 async def home(request: Request, who: Viewer) -> Response:
-    tip, index, _ = await _snapshot(request)
+    tip, index, _ = await snapshot(request)
     summary = await run_in_threadpool(_summaries(request.app.state).get, tip, index)
     return await _render(request, "index.html", who, title="Destinations", tip=tip,
                          summary=summary, refused=len(recent(request.app.state)),
@@ -396,7 +391,7 @@ async def destination_page(
     request: Request, who: Viewer, name: str,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    tip, index, _ = await _snapshot(request)
+    tip, index, _ = await snapshot(request)
     summary = await run_in_threadpool(_summaries(request.app.state).get, tip, index)
     view = summary.destinations.get(name)
     if view is None:
@@ -416,7 +411,7 @@ async def destination_page(
 @router.get("/promises/{promise}/requests/{namespace}/{name}")
 async def request_page(request: Request, who: Viewer, promise: str, namespace: str,
                        name: str) -> Response:
-    tip, index, _ = await _snapshot(request)
+    tip, index, _ = await snapshot(request)
     records = index.request_owners(promise, namespace, name)
     state = request_state(tip, index, records) if records else None
     history = await run_in_threadpool(request_history, request.app.state.writer.store, tip,
@@ -436,7 +431,7 @@ async def request_page(request: Request, who: Viewer, promise: str, namespace: s
 
 @router.get("/promises/{promise}")
 async def promise_page(request: Request, who: Viewer, promise: str) -> Response:
-    tip, index, _ = await _snapshot(request)
+    tip, index, _ = await snapshot(request)
     records = index.request_owners(promise)
     if not records:
         raise NotFound(f"Promise {promise} has no promise-level bundles stored.")
@@ -469,7 +464,7 @@ async def refused_page(request: Request, who: Viewer) -> Response:
 async def commit_page(request: Request, who: Viewer, sha: str) -> Response:
     if not _SHA.fullmatch(sha):
         raise NotFound(f"{sha!r} is not a commit id.")
-    tip, _, _ = await _snapshot(request)
+    tip, _, _ = await snapshot(request)
     if tip is None:
         raise NotFound("The state store has no commits yet.")
     commit = await run_in_threadpool(commit_view, request.app.state.writer.store, tip, sha)
