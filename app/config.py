@@ -51,6 +51,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gitops import names
 from gitops.bundle import Limits
+from gitops.errors import ConfigError
 from gitops.normalize import DEFAULT_PROTECTED
 from gitops.redact import without_userinfo
 from gitops.store.base import DEFAULT_BRANCH, Author
@@ -67,10 +68,6 @@ MAX_DEPTH = 400  # documents the planner can always reload (gitops.planner._OWN_
 MIN_HEADER_BYTES = 1024  # below this an ordinary request line and its headers do not fit
 ENV_PREFIX = "STATEWRITER_"
 SERVE_SETTINGS = ("host", "port", "data", "remote", "branch", "config")  # flags and variables
-
-
-class ConfigError(ValueError):
-    """A mistake in the config file, the environment or the flags: one line, naming the key."""
 
 
 def _problem(message: str, *key: str | int, names_remote: bool = False) -> PydanticCustomError:

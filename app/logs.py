@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from gitops.errors import ConfigError
+
 FORMATS = ("json", "text")
 ENVIRONMENT = "STATEWRITER_LOG_FORMAT"
 # What a LogRecord holds of its own: anything else on it came as `extra` fields (but
@@ -24,10 +26,10 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, No
 
 
 def chosen_format(flag: str | None, environ: Mapping[str, str] = os.environ) -> str:
-    """The flag's format, else the environment's, else JSON; ValueError for an unknown one."""
+    """The flag's format, else the environment's, else JSON; ConfigError for an unknown one."""
     chosen = flag or environ.get(ENVIRONMENT) or "json"
     if chosen not in FORMATS:
-        raise ValueError(f"{ENVIRONMENT}={chosen!r}: the log format is json or text")
+        raise ConfigError(f"{ENVIRONMENT}={chosen!r}: the log format is json or text")
     return chosen
 
 

@@ -18,12 +18,15 @@
     │   ├── RateLimited         the remote answered "too many requests"
     │   └── CorruptState        a state record at the tip cannot be read (writes wait for a repair)
     └── SetupError              what a command was given to start with is unusable (one line)
+        ├── ConfigError         a mistake in the config file, the environment or serve's flags
         ├── IdentityError       an age identity file holds no identity
         ├── PrivateKeyError     a GitHub App's private key cannot be used
         └── SigningError        a signing key that cannot sign
 
-The errors say what went wrong, never how to answer it: `app/` maps each to an HTTP answer
-(or an exit status) in one place.
+The errors say what went wrong, never how to answer it: `app/` maps each in one place per
+surface, to an HTTP status (`app/http/answers.py`, which the web pages answer by too) or to
+an exit status (`app/cli/exits.py`, which adds the command line's own `UsageError`, a
+SetupError, and `Failure`, what a command could not do at run time).
 """
 
 from __future__ import annotations
@@ -118,6 +121,11 @@ class CorruptState(StoreUnavailable):
 class SetupError(StatewriterError):
     """A configuration value, flag or file a command needs at start that cannot be used: one
     line naming it, never repeating a secret."""
+
+
+class ConfigError(SetupError):
+    """A mistake in the config file, the environment or the flags of `statewriter serve`
+    (`app.config.load_config`): one line naming the key, variable or flag."""
 
 
 class IdentityError(SetupError):

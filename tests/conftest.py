@@ -212,7 +212,7 @@ class InProcessTransport(httpx.BaseTransport):
 
 
 def assemble(config: Config) -> ASGIApp:
-    """The app `statewriter serve` runs (app.cli.commands._serve), without its listener and uvicorn:
+    """The app `statewriter serve` runs (app.cli.serve), without its listener and uvicorn:
     the store the config names (with its signer), a notifier, the writer lane with the
     service's metrics, and the sealer when `secrets` is configured."""
     sealer = (Sealer.from_file(config.secrets.identity_file, config.secrets.require_encryption,

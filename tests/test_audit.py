@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 import app.cli
-import app.cli.commands
+import app.cli.history
 from app.jsonable import jsonable
 from gitops.errors import InvalidQuery
 from gitops.reads.audit import AuditLog, parse_query
@@ -341,15 +341,15 @@ def test_the_cli_prints_every_page(
     service: Service, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STATEWRITER_TOKEN", B)
-    monkeypatch.setattr(app.cli.commands, "HISTORY_PAGE", 2)
+    monkeypatch.setattr(app.cli.history, "HISTORY_PAGE", 2)
     calls: list[dict[str, str]] = []
-    real_call = app.cli.commands.call
+    real_call = app.cli.history.call
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(dict(kwargs.get("params") or {}))
         return real_call(*args, **kwargs)
 
-    monkeypatch.setattr(app.cli.commands, "call", counting)
+    monkeypatch.setattr(app.cli.history, "call", counting)
     reference = brute_log(service.repo)
     expected = brute_filter(reference, promise="elastic-cloud")
     assert len(expected) > 4
@@ -380,7 +380,7 @@ def test_the_cli_prints_every_page(
 def test_the_cli_reads_a_repository_the_same_way(
     service: Service, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app.cli.commands, "HISTORY_PAGE", 3)
+    monkeypatch.setattr(app.cli.history, "HISTORY_PAGE", 3)
     monkeypatch.setenv("STATEWRITER_TOKEN", A)
     code, local, _ = run_cli(capsys, "--repo", str(service.repo), "--destination", "worker-1")
     assert code == 0

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from app.config import MAX_DEPTH, Config, ConfigError, load_config, without_userinfo
+from app.config import MAX_DEPTH, Config, load_config, without_userinfo
 from app.http.auth import TokenFiles
+from gitops.errors import ConfigError
 from tests.procs import ROOT, free_port, init_bare, running_server, wait_until
 from tests.test_store import http_git_server
 
@@ -328,7 +329,7 @@ def test_a_data_folder_that_cannot_be_written_is_refused(tmp_path: Path) -> None
     runs with every capability dropped (still uid 0, now bound by the folder's mode)."""
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
-    check = ("import sys; from app.config import ConfigError, load_config\n"
+    check = ("import sys; from app.config import load_config; from gitops.errors import ConfigError\n"
              "try:\n    load_config(None, env={}, data=sys.argv[1])\n"
              "except ConfigError as error:\n    print(error)\n")
     unprivileged = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"] \

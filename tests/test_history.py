@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.cli.commands import format_history
+from app.cli.history import format_history
 from app.jsonable import jsonable
 from gitops import layout
 from gitops.bundle import parse_bundle

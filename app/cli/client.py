@@ -1,5 +1,6 @@
-"""What the client commands (`statewriter push`, `statewriter delete`) share: the token, the
-request identity, retries with backoff, and printing the service's answer.
+"""What the commands that call the service (`push`, `delete`, `validate --url`, `history
+--url`) share: the token, the request identity, retries with backoff, and printing the
+service's answer.
 
 Connection failures (and 502/503/504, which a restarting service or a proxy in front of it
 answers) are retried with exponential backoff and jitter. Both commands are idempotent, so
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from app.cli.exits import UsageError, describe
 from gitops import names
 from gitops.redact import redact
 
@@ -26,46 +28,10 @@ BACKOFF_CAP = 30.0
 TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 
 
-class UsageError(Exception):
-    """A local problem with the arguments or the folders (exit code 2)."""
-
-
 def auth_headers() -> dict[str, str]:
     """The bearer token from `STATEWRITER_TOKEN`, if set."""
     token = os.environ.get("STATEWRITER_TOKEN", "").strip()
     return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-# What git and ssh add around the reason a remote failed, and say for every reason.
-_BOILERPLATE = ("fatal: could not read from remote repository", "please make sure you have",
-                "and the repository exists", "host key verification failed")
-
-
-def one_line(text: str) -> str:
-    """`text` as one line: its first line, unless that says nothing after its colon (git's
-    reason came on the next lines, as under ssh's banner of '@'): then the last line that
-    gives a reason, past warnings, hints and the advice git and ssh print for any failure."""
-    lines = [line.strip(" \t@") for line in text.splitlines()]
-    lines = [line for line in lines if line]
-    if not lines:
-        return text.strip() or "unknown error"
-    first = lines[0]
-    if first.endswith(":") and len(lines) > 1:
-        rest = [line for line in lines[1:]
-                if not line.lower().startswith(("hint:", "warning:"))] or lines[1:]
-        reasons = [line for line in rest if not line.lower().startswith(_BOILERPLATE)] or rest[:1]
-        first = f"{first} {reasons[-1]}"
-    return " ".join(first.split())
-
-
-def describe(error: BaseException) -> str:
-    """An exception as one line without credentials: OSErrors as `file: reason`, others by
-    their message (or their type when they have none)."""
-    if isinstance(error, OSError) and error.strerror:
-        text = f"{error.filename}: {error.strerror}" if error.filename else error.strerror
-    else:
-        text = str(error) or type(error).__name__
-    return redact(one_line(text))
 
 
 def service_url(value: str, flag: str = "--url") -> str:

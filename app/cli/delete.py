@@ -1,17 +1,14 @@
-"""`statewriter delete`: the work-writer stage of a Kratix delete workflow; and `statewriter
-rollback`, the other write of a whole request by its name."""
+"""`statewriter delete`: the work-writer stage of a Kratix delete workflow."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
-import sys
+import os
+from typing import Any
 
 import httpx
 
 from app.cli.client import (
-    UsageError,
     auth_headers,
     call,
     check_names,
@@ -21,6 +18,7 @@ from app.cli.client import (
     service_url,
     split_request,
 )
+from app.cli.exits import UsageError
 
 DELETE_HELP = """\
 Remove everything a resource request owns from the state store: what a Kratix delete
@@ -39,12 +37,27 @@ problem.
 """
 
 
+def add_parser(commands: Any) -> None:
+    delete = commands.add_parser(
+        "delete", help="remove what a request owns (delete workflows; idempotent)",
+        description=DELETE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    delete.add_argument("--url", default=os.environ.get("STATEWRITER_URL"),
+                        help="the service (default: $STATEWRITER_URL)")
+    delete.add_argument("--promise", default=os.environ.get("PROMISE"),
+                        help="default: $PROMISE")
+    delete.add_argument("--request", metavar="NS/NAME", default=os.environ.get("REQUEST"),
+                        help="default: $REQUEST")
+    delete.add_argument("--pipeline", default=os.environ.get("PIPELINE") or None,
+                        help="only this pipeline's output (default: $PIPELINE, else every pipeline)")
+    delete.add_argument("--retries", type=int, default=5,
+                        help="connection retries with backoff (default: 5)")
+
+
 def delete_command(args: argparse.Namespace) -> int:
     try:
         url, params = _delete_target(args)
     except UsageError as error:
-        print(f"statewriter: delete: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(f"delete: {error}") from None
     headers = {"Accept": "application/json", **auth_headers()}
     response = call("delete", "DELETE", url, int(args.retries), params=params, headers=headers)
     if response is None:
@@ -88,70 +101,3 @@ def _nothing_stored(response: httpx.Response) -> str | None:
     if response.status_code == 404 and body.get("error") == "NotFound" and isinstance(message, str):
         return message
     return None
-
-
-ROLLBACK_HELP = """\
-Write a request's output, every pipeline of it, as it stood at an earlier commit of the
-branch, in one commit: sends POST /v1/promises/P/requests/NS/NAME/rollback with
-{"commit": SHA} and the token from STATEWRITER_TOKEN, retrying connection failures with
-backoff (sent twice, the second changes nothing). Each flag defaults to an environment
-variable: --url STATEWRITER_URL, --promise PROMISE, --request REQUEST;
-`statewriter rollback PROMISE NS/NAME --to SHA` says the same.
-
-The output passes the checks a post of it would pass now: a conflict with what others wrote
-since is refused (HTTP 409), an object its destination would refuse now too (422). The
-request stays at the destination it is placed at now. SHA: a commit of the branch's history
-(`statewriter history PROMISE NS/NAME` lists the request's), at least 4 hex digits.
---dry-run answers what would change without committing.
-
-Exit 0 on any 2xx (written, unchanged, or pending), 1 on any other answer (the service's
-reason goes to stderr) or when the service stays unreachable; 2 on a usage problem.
-"""
-ROLLBACK_KEYS = ("state", "commit", "changed", "rolledBackTo", "destinations", "pipelines",
-                 "removed", "misplaced", "reason", "replaced", "keptAtNewerGeneration", "dryRun")
-_COMMIT_ID = re.compile(r"[0-9a-fA-F]{4,64}")
-
-
-def rollback_command(args: argparse.Namespace) -> int:
-    try:
-        url, commit = _rollback_target(args)
-    except UsageError as error:
-        print(f"statewriter: rollback: {error}", file=sys.stderr)
-        return 2
-    headers = {"Content-Type": "application/json", "Accept": "application/json", **auth_headers()}
-    response = call("rollback", "POST", url, int(args.retries),
-                    content=json.dumps({"commit": commit}).encode(),
-                    params={"dryRun": "true"} if args.dry_run else None, headers=headers)
-    if response is None:
-        return 1
-    if not response.is_success:
-        return print_refusal("rollback", response)
-    print_answer("rollback", response, ROLLBACK_KEYS)
-    return 0
-
-
-def _rollback_target(args: argparse.Namespace) -> tuple[str, str]:
-    """The request's rollback URL and the commit, every name checked as the service checks it.
-    The request may be named by flags or, as `statewriter rollback PROMISE NS/NAME`, by
-    arguments (not both, unless they agree)."""
-    promise = _one_of(args.promise_arg, args.promise, "PROMISE", "--promise")
-    request = _one_of(args.request_arg, args.request, "NS/NAME", "--request")
-    if not args.url:
-        raise UsageError("give --url or set STATEWRITER_URL")
-    if not promise or not request:
-        raise UsageError("give --promise and --request NS/NAME (or PROMISE NS/NAME), or set "
-                         "PROMISE and REQUEST")
-    if not args.commit:
-        raise UsageError("give --commit SHA: the commit to roll the request back to")
-    if not _COMMIT_ID.fullmatch(args.commit):
-        raise UsageError(f"--commit must be a commit id (4 to 64 hex digits), not {args.commit!r}")
-    base = service_url(str(args.url))
-    namespace, name = split_request(request)
-    check_names(promise, namespace, name)
-    return f"{base}/v1/promises/{promise}/requests/{namespace}/{name}/rollback", args.commit
-
-
-def _one_of(argument: str | None, flag: str | None, what: str, flag_name: str) -> str | None:
-    if argument and flag and argument != flag:
-        raise UsageError(f"{what} {argument!r} and {flag_name} {flag!r} disagree: give one")
-    return argument or flag

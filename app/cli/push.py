@@ -23,20 +23,12 @@ import argparse
 import gzip
 import io
 import os
-import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
-from app.cli.client import (
-    UsageError,
-    auth_headers,
-    call,
-    describe,
-    print_answer,
-    print_refusal,
-    service_url,
-    split_request,
-)
+from app.cli.client import auth_headers, call, print_answer, print_refusal, service_url, split_request
+from app.cli.exits import UsageError, describe
 from app.cli.wait import wait_for_delivery
 from gitops.bundle import trailers_from_pairs
 from gitops.errors import InvalidBundle
@@ -44,6 +36,25 @@ from gitops.owner import DEFAULT_PIPELINE
 
 ANSWER_KEYS = ("state", "commit", "changed", "destinations", "misplaced", "reason",
                "keptAtNewerGeneration", "replaced", "dryRun")
+
+
+def add_parser(commands: Any) -> None:
+    push = commands.add_parser("push", help="send a pipeline's output as one bundle")
+    push.add_argument("dir", type=Path)
+    push.add_argument("--url", required=True)
+    push.add_argument("--promise", required=True)
+    push.add_argument("--request", metavar="NS/NAME")
+    push.add_argument("--pipeline", default=DEFAULT_PIPELINE)
+    push.add_argument("--promise-generation", type=int)
+    push.add_argument("--retries", type=int, default=5)
+    push.add_argument("--wait", action="store_true",
+                      help="then wait until Flux applied the request's commit on every "
+                           "destination (exit 1 if it failed or --timeout passed)")
+    push.add_argument("--timeout", type=float, default=600.0,
+                      help="seconds --wait waits at most (default: 600)")
+    push.add_argument("--trailer", action="append", default=[], metavar="KEY=VALUE",
+                      help="a commit trailer of the bundle's own, e.g. Change-Request=CHG-1042 "
+                           "(repeatable; up to 16)")
 
 
 def push_command(args: argparse.Namespace) -> int:
@@ -54,11 +65,9 @@ def push_command(args: argparse.Namespace) -> int:
         if getattr(args, "wait", False) and not args.request:
             raise UsageError("--wait needs --request: only a request's delivery is reported")
     except UsageError as error:
-        print(f"statewriter: push: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(f"push: {error}") from None
     except OSError as error:  # a file that cannot be read
-        print(f"statewriter: push: cannot read {describe(error)}", file=sys.stderr)
-        return 2
+        raise UsageError(f"push: cannot read {describe(error)}") from None
     headers = {"Content-Type": "application/gzip", "Accept": "application/json", **auth_headers()}
     response = call("push", "POST", url, int(args.retries), content=body, params=params,
                     headers=headers)

@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.cli.client import UsageError, auth_headers, call, describe, json_body, print_refusal, service_url
+from app.cli.client import auth_headers, call, json_body, print_refusal, service_url
+from app.cli.exits import UsageError, describe
 from app.cli.push import pack, push_identity
 from gitops.errors import InvalidObject, StatewriterError
 
@@ -58,11 +59,9 @@ def validate_command(args: argparse.Namespace) -> int:
             raise UsageError("give --url and --destination together (or neither, offline)")
         return _offline(args)
     except UsageError as error:
-        print(f"statewriter: validate: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(f"validate: {error}") from None
     except OSError as error:
-        print(f"statewriter: validate: cannot read {describe(error)}", file=sys.stderr)
-        return 2
+        raise UsageError(f"validate: cannot read {describe(error)}") from None
 
 
 def _online(args: argparse.Namespace) -> int:
@@ -92,8 +91,9 @@ def _offline(args: argparse.Namespace) -> int:
 
     bundle = _bundle(args)
     cluster = Cluster(args.kubernetes_version, args.api or None, args.namespace)
+    crds = _crds(args.crds)  # a UsageError, not the refusal below
     try:
-        checked = check_offline(bundle, _crds(args.crds), cluster)
+        checked = check_offline(bundle, crds, cluster)
     except InvalidObject as refused:
         _print_findings(refused.detail.get("findings"))
         return 1
