@@ -36,6 +36,7 @@ def add_parser(commands: Any) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    # the service's modules load here, not for every command
     from app.config import load_config
     from app.http import metrics, server
     from app.main import create_app
