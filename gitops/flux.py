@@ -3,6 +3,7 @@ and the Kustomizations statewriter writes itself for a destination isolated by n
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -18,6 +19,7 @@ KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
 NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
 
 
+@functools.cache
 def flux_object_identities(
     prefix: str = DEFAULT_PREFIX, namespace: str = FLUX_NAMESPACE
 ) -> frozenset[Identity]:

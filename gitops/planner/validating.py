@@ -15,6 +15,7 @@ from gitops import caches, layout
 from gitops.bundle import Bundle, SourceDocument
 from gitops.destination import Destination
 from gitops.errors import InvalidObject, YamlError
+from gitops.frozen import freeze
 from gitops.identity import CRD_GROUP, CRD_KIND, Identity
 from gitops.index import ObjectKey
 from gitops.lru import LRU
@@ -79,11 +80,9 @@ def _target(draft: Draft, bundle: Bundle, destination: Destination) -> Target:
                if d.doc["kind"] == "Namespace" and d.doc["apiVersion"] == "v1"}
 
     def kind_of(group: str, kind: str) -> CustomKind | None:
-        for crd in (*own.get(group, ()), *_destination_crds(draft, destination, group)):
-            found = custom_kind(crd, version)
-            if found is not None and found.kind == kind:
-                return found
-        return None
+        # the bundle's own CRDs first: the destination's are read from the tree only if needed
+        return _defining(own.get(group, ()), kind, version) or _defining(
+            _destination_crds(draft, destination, group), kind, version)
 
     def namespace_created(name: str) -> bool:
         key = ObjectKey(destination.name, Identity("", "Namespace", "", name))
@@ -92,6 +91,14 @@ def _target(draft: Draft, bundle: Bundle, destination: Destination) -> Target:
     return Target(destination.name, version, FLUX_GROUPS | frozenset(destination.apis),
                   None if destination.namespaces is None else frozenset(destination.namespaces),
                   destination.flux_namespace, kind_of, namespace_created)
+
+
+def _defining(crds: Iterable[Mapping[str, Any]], kind: str, version: str) -> CustomKind | None:
+    for crd in crds:
+        found = custom_kind(crd, version)
+        if found is not None and found.kind == kind:
+            return found
+    return None
 
 
 def _bundle_crds(bundle: Bundle) -> dict[str, list[Mapping[str, Any]]]:
@@ -126,7 +133,7 @@ def _destination_crds(draft: Draft, destination: Destination, group: str) -> lis
             doc = _parse(content) if content is not None else None
             if content is None or doc is None:
                 continue
-            known = (doc, len(content))
+            known = (freeze(doc), len(content))  # shared by every bundle that reads it
             if blob:
                 _CRDS.put(blob, known)
         found.append(known[0])

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitops import caches
+from gitops.frozen import FrozenDict
 from gitops.lru import LRU
 from gitops.validate import builtin
 from gitops.validate.findings import Finding
@@ -104,7 +105,25 @@ def _has_rules(schema: Any) -> bool:
 
 
 def _digest(value: Any) -> bytes:
+    """What identifies a CRD's content. A frozen one (the parse cache shares it between
+    bundles, and no one can change it) is hashed once: every request of a promise sends the
+    same CRDs, and hashing a large one costs more than checking the objects of its kinds."""
+    if isinstance(value, FrozenDict):
+        known = _FROZEN_DIGESTS.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+        digest = _hash(value)
+        _FROZEN_DIGESTS.put(id(value), (value, digest))  # holding it keeps its id its own
+        return digest
+    return _hash(value)
+
+
+def _hash(value: Any) -> bytes:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).digest()
+
+
+_FROZEN_DIGESTS: LRU[int, tuple[FrozenDict, bytes]] = caches.lru("frozen CRD digests",
+                                                                  caches.CUSTOM_KINDS)
 
 
 _KINDS: LRU[tuple[bytes, str], CustomKind] = caches.lru("custom kinds", caches.CUSTOM_KINDS)
