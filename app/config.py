@@ -1,4 +1,4 @@
-"""Service configuration (CONTRACT section 8): one `Config`, a pydantic-settings model read
+"""Service configuration (docs/reference.md section 8): one `Config`, a pydantic-settings model read
 and checked once, when `statewriter serve` starts.
 
 Each value comes from the first of its sources that gives it:
@@ -393,7 +393,7 @@ class Notify(_Section):
 
 
 class Delivery(_Section):
-    """CONTRACT section 12: Flux on each destination reports what it applied to
+    """docs/reference.md section 12: Flux on each destination reports what it applied to
     `POST /v1/destinations/{name}/events`, signed with that destination's own key, derived
     from the secret in `hmac_token_file` (read at start)."""
 
@@ -413,7 +413,7 @@ class Signing(_Section):
 
 
 class Secrets(_Section):
-    """CONTRACT section 9: the service's own age identity, which gitops.secrets encrypts
+    """docs/reference.md section 9: the service's own age identity, which gitops.secrets encrypts
     Secrets with (for destinations with recipients and for stored bundles) and keys its digests
     of them with; with `require_encryption`, a Secret for a destination without recipients is
     refused (422)."""

@@ -69,7 +69,7 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
 
     @app.exception_handler(RequestValidationError)
     async def invalid_parameter(request: Request, error: RequestValidationError) -> JSONResponse:
-        # the body of every refusal (CONTRACT section 6), not FastAPI's {"detail": [...]}
+        # the body of every refusal (docs/reference.md section 6), not FastAPI's {"detail": [...]}
         refused = invalid_parameters(error.errors())
         note_refusal(request, refused)
         return JSONResponse(error_body(refused), status_code=422)
@@ -91,7 +91,7 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
 
 
 def open_delivery_book(config: Config, writer: Writer) -> DeliveryBook | None:
-    """The book of what Flux reported (CONTRACT section 12), on its own branch of the state
+    """The book of what Flux reported (docs/reference.md section 12), on its own branch of the state
     store, when `delivery` is configured."""
     if config.delivery is None:
         return None

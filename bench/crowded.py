@@ -1,6 +1,6 @@
 """One crowded namespace: `python -m bench.crowded [--requests 20000]` (a script, not a test).
 
-CONTRACT section 2, (v2) Fan-out: request folders live under
+docs/reference.md section 2, (v2) Fan-out: request folders live under
 `<dest>/resources/<namespace>/<promise>/<shard>/<request>/<pipeline>/` and owner records
 under `.statewriter/owners/<promise>/<namespace>/<shard>/...`, so a write in a namespace
 that holds many requests of a promise should cost about what it costs in an empty one

@@ -1,6 +1,6 @@
 """Folder widths at scale: `python -m bench.fanout [--fanout-requests 100000]` (a script).
 
-CONTRACT section 2, (v2) Fan-out: no folder statewriter writes under a destination path or
+docs/reference.md section 2, (v2) Fan-out: no folder statewriter writes under a destination path or
 under `.statewriter/owners` holds more than 1,000 entries with up to 100,000 requests of one
 promise in one namespace. This builds that state with the real planner, in bulk
 (`bench.state.StateModel.populate`: each request planned by `gitops.planner.plan_apply`,

@@ -78,7 +78,7 @@ from gitops.yamldocs import dump_document
 KUBECTL = shutil.which("kubectl")
 GIT = shutil.which("git")
 ACTOR = "generative"
-PRUNE_ANNOTATION = "kustomize.toolkit.fluxcd.io/prune"  # CONTRACT 3.5, written out on purpose
+PRUNE_ANNOTATION = "kustomize.toolkit.fluxcd.io/prune"  # reference section 3.5, written out on purpose
 PROTECTED_KINDS = frozenset({"CustomResourceDefinition", "Namespace"})
 STATEWRITER_ANNOTATIONS = "statewriter.dev/"
 PLACEMENT = {"statewriter.dev/placement": "dependency"}
@@ -141,7 +141,7 @@ SUBDOMAINS: st.SearchStrategy[str] = (
     | st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,6}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,6}[a-z0-9])?){1,3}\Z")
     | long_subdomain()
 )
-# The layout cannot hold these request names (CONTRACT 2): refused, and drawn now and then.
+# The layout cannot hold these request names (docs/reference.md section 2): refused, and drawn now and then.
 RESERVED_REQUESTS = ["kustomization.yaml", "kustomization.yml"]
 REQUEST_NAMES: st.SearchStrategy[str] = st.integers(0, 15).flatmap(
     lambda n: st.sampled_from(RESERVED_REQUESTS) if n == 0 else SUBDOMAINS)
@@ -540,7 +540,7 @@ def _without_empty_maps(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def expected_document(sent: dict[str, Any], identity: Identity) -> dict[str, Any]:
-    """What statewriter promises to deliver for `sent` held as `identity` (CONTRACT 3-4):
+    """What statewriter promises to deliver for `sent` held as `identity` (docs/reference.md section 3-4):
     namespace defaulted (or dropped for a cluster-scoped kind), statewriter.dev annotations
     stripped, `kustomize.toolkit.fluxcd.io/prune: disabled` on CRDs and Namespaces."""
     doc = copy.deepcopy(sent)
@@ -740,7 +740,7 @@ def _account(step: Step, outcome: Outcome | StatewriterError, model: Model, log:
         before = model.accepted.get(owner)
         if before is not None and before.payload == step.payload and model.placed.get(owner):
             assert not outcome.changed, (
-                f"the same bundle posted again changed {outcome.files} (CONTRACT 4: no commit)")
+                f"the same bundle posted again changed {outcome.files} (reference section 4: no commit)")
             _note("Apply: unchanged on re-post")
         model.accepted[owner] = step
         model.ever.append((owner, step))
@@ -866,7 +866,7 @@ def _left(model: Model, holders: set[Owner], identity: Identity,
     """What owners of the holders' promise sent for `identity` before they left or changed.
 
     A dependency shared by owners of one promise is replaced by whoever writes it last (a
-    promise upgrade rolling through its requests, CONTRACT 4); when that writer leaves, the
+    promise upgrade rolling through its requests, docs/reference.md section 4); when that writer leaves, the
     file keeps its content until a holder writes again. The contract does not say otherwise,
     so the content of an earlier bundle of the same promise is accepted there."""
     promises = {owner.promise for owner in holders}
@@ -914,7 +914,7 @@ def check_commits(store: EmbeddedStore) -> None:
 
 def check_restart(path: Path, model: Model, log: _Captured) -> None:
     """A new writer on the same repository (all state from git alone) answers every placed
-    bundle posted again with "unchanged", and makes no commit (CONTRACT 1 and 4)."""
+    bundle posted again with "unchanged", and makes no commit (docs/reference.md section 1 and 4)."""
     store = EmbeddedStore(path)
     writer = Writer(store)
     try:

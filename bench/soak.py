@@ -40,7 +40,7 @@ from tests.procs import Server, git_daemon, init_bare, owned_requests, start_ser
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = 60.0  # seconds per reported window
-FRESH = 5.0  # CONTRACT section 6: a read reflects the branch as it was at most this long ago
+FRESH = 5.0  # docs/reference.md section 6: a read reflects the branch as it was at most this long ago
 
 
 @dataclass

@@ -215,7 +215,7 @@ _TRAILER_KEY = re.compile(r"[A-Z][A-Za-z0-9-]{0,62}")
 
 
 def check_trailers(value: object) -> Trailers:
-    """A bundle's own commit trailers (CONTRACT section 6): at most 16, keys like
+    """A bundle's own commit trailers (docs/reference.md section 6): at most 16, keys like
     `Change-Request` that do not start with `Statewriter-`, values one line of at most 256
     characters; kept in key order."""
     if value is None:
@@ -243,7 +243,7 @@ def check_trailers(value: object) -> Trailers:
 
 
 def parse_bundle(payload: object, limits: Limits = Limits()) -> Bundle:
-    """The JSON form of POST /v1/bundles (CONTRACT section 6)."""
+    """The JSON form of POST /v1/bundles (docs/reference.md section 6)."""
     if not isinstance(payload, dict):
         raise InvalidBundle("bundle must be a JSON object")
     request = payload.get("request")

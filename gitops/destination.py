@@ -1,5 +1,5 @@
 """A destination: a worker cluster that Flux reconciles from a path of the state store
-(CONTRACT sections 1, 2, 9 and 11), as its record under `.statewriter/destinations/` and the
+(docs/reference.md sections 1, 2, 9 and 11), as its record under `.statewriter/destinations/` and the
 API spell it, and the checks of each of its fields."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from gitops import names
 from gitops.validate.builtin import NEWEST, SUPPORTED
 
-# How its resources are split into Flux Kustomizations (CONTRACT section 2): all in one
+# How its resources are split into Flux Kustomizations (docs/reference.md section 2): all in one
 # (`destination`, as Kratix lays them out), or one per namespace of its resources
 ISOLATION_DESTINATION = "destination"
 ISOLATION_NAMESPACE = "namespace"
@@ -29,7 +29,7 @@ class Destination:
     path: str
     notify_url: str | None = None  # POSTed after each push that changed a file under `path`
     recipients: tuple[str, ...] = ()  # age recipients its Secrets are encrypted for (sorted)
-    # What its cluster serves and holds without statewriter (CONTRACT section 11): objects
+    # What its cluster serves and holds without statewriter (docs/reference.md section 11): objects
     # are validated against this Kubernetes version (None: the newest supported); `apis`
     # are API groups, or group/version/Kind, its cluster serves besides the built-in ones
     # and the CRDs statewriter writes there; `namespaces` the namespaces it has (None: not
@@ -76,7 +76,7 @@ class Destination:
 
     @staticmethod
     def notify_url_problem(url: object) -> str | None:
-        """Why `url` cannot be a notify URL (CONTRACT section 6), or None. The reason never
+        """Why `url` cannot be a notify URL (docs/reference.md section 6), or None. The reason never
         repeats the URL: it may carry a credential, and reasons reach answers and logs."""
         if not isinstance(url, str):
             return "must be a string"
@@ -99,7 +99,7 @@ class Destination:
         return None
 
 
-# -- the fields of CONTRACT section 11 ------------------------------------------------------
+# -- the fields of docs/reference.md section 11 ------------------------------------------------------
 
 MAX_APIS = 256
 MAX_NAMESPACES = 10_000
@@ -146,7 +146,7 @@ def namespace_list(value: object) -> tuple[str, ...]:
     return tuple(sorted(set(value)))
 
 
-# -- the fields of CONTRACT section 2 (v3) --------------------------------------------------
+# -- the fields of docs/reference.md section 2 (v3) --------------------------------------------------
 
 
 def isolation(value: object) -> str:

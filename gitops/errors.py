@@ -49,7 +49,7 @@ class InvalidBundle(StatewriterError):
 
 class EncryptionRequired(InvalidBundle):
     """A Secret for a destination without encryption recipients while the service requires
-    encryption, or encryption asked of a service without an age identity (CONTRACT section 9)."""
+    encryption, or encryption asked of a service without an age identity (docs/reference.md section 9)."""
 
 
 class InvalidQuery(InvalidBundle):
@@ -68,7 +68,7 @@ class YamlError(InvalidBundle):
 
 
 class InvalidObject(InvalidBundle):
-    """Objects the destination's API server would refuse (CONTRACT section 11): `findings`
+    """Objects the destination's API server would refuse (docs/reference.md section 11): `findings`
     lists every one (file, document, object, field, reason)."""
 
 

@@ -1,4 +1,4 @@
-"""The Flux objects a worker cluster applies to follow its destination (CONTRACT section 2),
+"""The Flux objects a worker cluster applies to follow its destination (docs/reference.md section 2),
 and the Kustomizations statewriter writes itself for a destination isolated by namespace."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def flux_object_identities(
     """Every object `GET /v1/destinations/{name}/flux` names for `prefix`: the GitRepository,
     both Kustomizations, the credentials and verification-key Secrets the GitRepository refers
     to, the Receiver with its token Secret, and the age key Secret the Kustomizations decrypt
-    with (CONTRACT section 2). A bundle's object with one of these identities would take over
+    with (docs/reference.md section 2). A bundle's object with one of these identities would take over
     the destination's own sync."""
     return frozenset({
         Identity(SOURCE_GROUP, "GitRepository", namespace, prefix),

@@ -1,4 +1,4 @@
-"""The resources of a destination isolated by namespace (CONTRACT section 2, invariant 10): one
+"""The resources of a destination isolated by namespace (docs/reference.md section 2, invariant 10): one
 Flux Kustomization per namespace of its resources, which the destination's resources
 Kustomization applies.
 

@@ -1,4 +1,4 @@
-"""Where things live in the state repository (CONTRACT section 2).
+"""Where things live in the state repository (docs/reference.md section 2).
 
 Every path is derived from names validated in `gitops.names`; nothing a client sends is
 used as a path component without passing those checks.

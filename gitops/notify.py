@@ -1,4 +1,4 @@
-"""Tell Flux at once (CONTRACT section 8, "Notify"): after each push, POST the notify URL of
+"""Tell Flux at once (docs/reference.md section 8, "Notify"): after each push, POST the notify URL of
 every destination with a changed file under its path, and of no other destination.
 
 The wire format, what Flux's `generic` and `generic-hmac` Receivers take

@@ -1,4 +1,4 @@
-"""Who owns objects: a promise, one of its requests (or none), and a pipeline (CONTRACT
+"""Who owns objects: a promise, one of its requests (or none), and a pipeline (docs/reference.md
 section 1), and the names a bundle defaults to."""
 
 from __future__ import annotations

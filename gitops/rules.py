@@ -1,5 +1,5 @@
 """The document rules: why a document cannot be a Kubernetes object statewriter writes
-(CONTRACT section 4, "Documents refused"). Adding a refusal of one document lands here; each
+(docs/reference.md section 4, "Documents refused"). Adding a refusal of one document lands here; each
 rule returns a reason (one line, naming the field, never a Secret's value) or None.
 """
 
@@ -102,7 +102,7 @@ def _data_problem(group: str, kind: str, doc: Mapping[str, Any]) -> str | None:
 
 
 def _envelope_problem(group: str, kind: str, doc: dict[str, Any]) -> str | None:
-    """A Secret that says it is SOPS-encrypted must be a whole envelope (CONTRACT section 9):
+    """A Secret that says it is SOPS-encrypted must be a whole envelope (docs/reference.md section 9):
     it is then written as sent, and one that is not would be written in clear."""
     if not is_secret(group, kind) or not claims_encryption(doc):
         return None

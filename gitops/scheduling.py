@@ -1,4 +1,4 @@
-"""Scheduling rules (CONTRACT section 5) and the section of a newly seen object (section 4).
+"""Scheduling rules (docs/reference.md section 5) and the section of a newly seen object (section 4).
 
 Pure functions of names and labels; the planner applies them to the index.
 """

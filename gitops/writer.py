@@ -197,7 +197,7 @@ class Writer:
 
     def refresh_if_stale(self) -> Future[None] | None:
         """For a reader that must see the branch as it was at most `max_staleness` seconds
-        ago (CONTRACT section 6): None when the index is that fresh, else a future that is
+        ago (docs/reference.md section 6): None when the index is that fresh, else a future that is
         done once the lane has fetched and caught up. Readers share one refresh at a time."""
         if time.monotonic() - self._refreshed <= self.max_staleness:
             return None
@@ -380,7 +380,7 @@ class Writer:
 
     def _publish_waiting(self) -> None:
         """Plan, commit and publish the waiting jobs as one group, if the push budget allows
-        it now (CONTRACT section 8: `push.minInterval`); a remote that answers "too many
+        it now (docs/reference.md section 8: `push.minInterval`); a remote that answers "too many
         requests" pushes back the next attempt, with jitter, and the jobs keep waiting."""
         if not self._waiting or self._until_push():
             return

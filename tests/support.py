@@ -246,7 +246,7 @@ def build_all(tree: Tree, root: Path) -> dict[str, list[dict[str, Any]]]:
     return built
 
 
-# -- invariants (CONTRACT section 3), checked from the tree alone ----------------------------
+# -- invariants (docs/reference.md section 3), checked from the tree alone ----------------------------
 
 
 def _identity(doc: dict[str, Any]) -> tuple[str, str, str, str]:

@@ -1,5 +1,5 @@
 """The real `statewriter` command meeting ordinary mistakes and dependencies that cannot be
-reached (CONTRACT section 8): one line on stderr, `statewriter: ...`, a non-zero exit (2 for
+reached (docs/reference.md section 8): one line on stderr, `statewriter: ...`, a non-zero exit (2 for
 usage and configuration, 1 at run time), never a traceback, never a credential. Plus
 `--version`, a closed stdout, and git run the one way the store runs it (GIT_DIR ignored)."""
 

@@ -1,4 +1,4 @@
-"""The configuration (CONTRACT section 8): one strict config from the file, the environment
+"""The configuration (docs/reference.md section 8): one strict config from the file, the environment
 and the flags. Every mistake stops `statewriter serve` at start with one line naming the key;
 token files are re-read when they change; no credential reaches an answer, a repr or a log."""
 
@@ -23,8 +23,8 @@ from gitops.errors import ConfigError
 from tests.procs import ROOT, free_port, init_bare, running_server, wait_until
 from tests.test_store import http_git_server
 
-# CONTRACT section 8's example, verbatim but for one comment cut to the line length.
-CONTRACT_EXAMPLE = """\
+# docs/reference.md section 8's example, verbatim but for one comment cut to the line length.
+REFERENCE_EXAMPLE = """\
 author: {name: statewriter, email: statewriter@example.invalid}
 auth:                       # absent: no authentication, allowed only on a loopback address
   tokens:
@@ -421,7 +421,7 @@ def contract_example(folder: Path, credentials: dict[str, object] | None) -> str
     """The example with the files it names created under `folder` and `credentials` for its
     remoteCredentials (None: as written, every kind at once)."""
     folder.mkdir(parents=True, exist_ok=True)
-    text = CONTRACT_EXAMPLE.replace("/etc/statewriter/", f"{folder}/")
+    text = REFERENCE_EXAMPLE.replace("/etc/statewriter/", f"{folder}/")
     for name in ("admin", "git-token", "id_ed25519", "known_hosts", "app.pem", "receiver-token",
                  "signing-key", "age.key"):
         (folder / name).write_text(f"{name}-content\n")

@@ -32,8 +32,8 @@ import yaml
 from gitops.verify import verify_path
 from tests.procs import Server, git, owned_requests, running_server
 
-MAX_SEGMENT_BYTES = 255  # CONTRACT section 3, invariant 7
-MAX_FOLDER_ENTRIES = 1000  # CONTRACT section 2, fan-out
+MAX_SEGMENT_BYTES = 255  # docs/reference.md section 3, invariant 7
+MAX_FOLDER_ENTRIES = 1000  # docs/reference.md section 2, fan-out
 CLIENT_THREADS = 8
 
 # Strings YAML 1.1, YAML 1.2 or Go's readers take for another type when written plainly.

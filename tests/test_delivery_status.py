@@ -1,4 +1,4 @@
-"""Delivery status (CONTRACT section 12; issue 21) through the REAL service: Flux's events,
+"""Delivery status (docs/reference.md section 12; issue 21) through the REAL service: Flux's events,
 shaped as notification-controller's generic-hmac Provider sends them (its docs' example: the
 involvedObject, severity, reason, message, timestamp, and the revision in `metadata` under
 `revision`, or `kustomize.toolkit.fluxcd.io/revision` with Flux before 2.0's `<branch>/<sha>`),

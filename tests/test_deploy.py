@@ -43,7 +43,7 @@ EXAMPLES = ROOT / "examples" / "elastic-cloud"
 REQUESTS = ("example", "second-request")
 SELECTORS = {"environment": "dev"}
 
-# CONTRACT section 8: the keys of the config file, and the environment variables of serve.
+# docs/reference.md section 8: the keys of the config file, and the environment variables of serve.
 CONFIG_KEYS = {"author", "auth", "limits", "protectFromPrune", "publicUrl", "remoteCredentials",
                "push", "notify", "signing", "secrets"}
 AUTHOR_KEYS = {"name", "email"}
@@ -147,7 +147,7 @@ def with_tokens_in(config_text: str, mount: str, folder: Path) -> tuple[Path, di
 
 
 def assert_contract_keys(config: Doc) -> None:
-    """Only keys CONTRACT section 8 lists: a strict config refuses anything else at start."""
+    """Only keys docs/reference.md section 8 lists: a strict config refuses anything else at start."""
     assert set(config) <= CONFIG_KEYS, set(config) - CONFIG_KEYS
     assert set(config.get("author", {})) <= AUTHOR_KEYS
     assert set(config.get("limits", {})) <= LIMIT_KEYS

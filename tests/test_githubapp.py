@@ -1,4 +1,4 @@
-"""GitHub App credentials (CONTRACT v2 section 8 `remoteCredentials.githubApp`, issue 11):
+"""GitHub App credentials (docs/reference.md section 8 `remoteCredentials.githubApp`, issue 11):
 installation tokens minted with an RS256 JSON web token, cached, refreshed before expiry,
 and never shown.
 

@@ -1,6 +1,6 @@
 """HTTP limits before any route, so before authentication (app/http/server.py), and the streamed
 read-only `/git` endpoint (app/http/githttp.py), against a real `statewriter serve` on 127.0.0.1
-(CONTRACT sections 6 and 8; issue 9, "No limits before authentication").
+(docs/reference.md sections 6 and 8; issue 9, "No limits before authentication").
 
 Memory is the server process's VmRSS; each check leaves a margin of a few MB for the
 allocator, where the unbounded server grew by hundreds (+204 MB for 20 heads of 16 MiB)."""

@@ -1,4 +1,4 @@
-"""Isolation by namespace (CONTRACT section 2, invariant 10; issue 20): a destination with
+"""Isolation by namespace (docs/reference.md section 2, invariant 10; issue 20): a destination with
 `isolation: namespace` gets one Flux Kustomization per namespace of its resources, applied by
 its resources Kustomization. The judges are real: every child is built with `kubectl
 kustomize` and each resource identity is found in exactly one child's build; the children are

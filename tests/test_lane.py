@@ -1,4 +1,4 @@
-"""The writer lane isolates each job (CONTRACT section 6 v2): an unexpected error while
+"""The writer lane isolates each job (docs/reference.md section 6 v2): an unexpected error while
 planning or committing one bundle answers that bundle alone; the rest of its group is
 planned again without it and published. Over the in-memory store (tests/fakes.py, which
 refuses the paths git's trees cannot hold as the real stores do): git is not what is tested

@@ -1,4 +1,4 @@
-"""Earlier layouts to today's (CONTRACT section 2 "Upgrades"): a store written by the last
+"""Earlier layouts to today's (docs/reference.md section 2 "Upgrades"): a store written by the last
 layout-1 statewriter (tests/fixtures/v1-store.fi) or the last layout-2 one (v2-store.fi) is
 migrated at start-up in one commit, and every invariant holds after it, checked by real git,
 kubectl and statewriter verify."""

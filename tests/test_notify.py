@@ -1,4 +1,4 @@
-"""Tell Flux at once (CONTRACT v2 sections 2, 6 and 8 "Notify"; issue 10): a destination's
+"""Tell Flux at once (docs/reference.md sections 2, 6 and 8 "Notify"; issue 10): a destination's
 notify URL, the POSTs after each push (against a real local HTTP receiver and a real server),
 and the Receiver that `/flux` renders, checked against Flux's own schema.
 

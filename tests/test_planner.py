@@ -1,4 +1,4 @@
-"""The pure planner against an in-memory tree: no git, no HTTP (CONTRACT sections 2-5, 7)."""
+"""The pure planner against an in-memory tree: no git, no HTTP (docs/reference.md sections 2-5, 7)."""
 
 from __future__ import annotations
 
@@ -645,7 +645,7 @@ def test_stored_documents_are_normalised_and_keep_the_dependency_mark(restart: b
     stored = {yaml.safe_load(c)["metadata"]["name"]: yaml.safe_load(c)
               for c in world.files(layout.stored_bundle_folder(Owner("p1", "team-a", "one",
                                                                       "default"))).values()}
-    # exactly as they would be under a destination path (CONTRACT section 2)
+    # exactly as they would be under a destination path (docs/reference.md section 2)
     assert stored["plain"]["metadata"]["namespace"] == "team-a"
     assert stored["operator"]["metadata"]["annotations"] == {"team": "a"}
     assert stored["ops"]["metadata"]["annotations"] == {PRUNE_ANNOTATION: "disabled"}
@@ -995,7 +995,7 @@ def test_document_numbers_in_refusals_count_empty_documents_as_the_file_does() -
     assert broken.value.detail["document"] == 1
 
 
-# -- scheduling (CONTRACT section 5, v2) ------------------------------------------------------
+# -- scheduling (docs/reference.md section 5, v2) ------------------------------------------------------
 
 
 @pytest.mark.parametrize("restart", [False, True], ids=["same-process", "after-restart"])
@@ -1085,7 +1085,7 @@ def test_reposting_a_bundle_that_waits_re_evaluates_it() -> None:
     check_tree(world.tree, exact_blobs=True)
 
 
-# -- delivery integrity (CONTRACT sections 2-4, v2) ----------------------------------------------
+# -- delivery integrity (docs/reference.md sections 2-4, v2) ----------------------------------------------
 
 
 def test_a_crd_may_not_change_its_kinds_scope_while_objects_of_it_are_stored() -> None:
@@ -1155,7 +1155,7 @@ def test_a_new_object_whose_shortened_file_name_is_taken_is_refused() -> None:
     assert index_state(world.index) == state and world.files() == files
 
 
-# -- dependencies fanned out by API group (CONTRACT section 2, layout 3) ------------------------
+# -- dependencies fanned out by API group (docs/reference.md section 2, layout 3) ------------------------
 
 
 def _listed(world: World, folder: str) -> list[str]:

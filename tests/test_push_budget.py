@@ -1,4 +1,4 @@
-"""The push budget (CONTRACT section 8, `push.minInterval`) and "too many requests" back-off,
+"""The push budget (docs/reference.md section 8, `push.minInterval`) and "too many requests" back-off,
 against real remotes: a bare repository whose post-receive hook records every push, and a
 git HTTP server that answers 429 before it lets pushes through."""
 

@@ -1,4 +1,4 @@
-"""Readiness, fresh reads on every replica, and a corrupt state kept up read-only (CONTRACT
+"""Readiness, fresh reads on every replica, and a corrupt state kept up read-only (docs/reference.md
 section 6 v2), against real servers, real git remotes and real clones."""
 
 from __future__ import annotations

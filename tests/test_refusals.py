@@ -1,4 +1,4 @@
-"""Documents refused before anything is written (CONTRACT section 4, "Documents refused"):
+"""Documents refused before anything is written (docs/reference.md section 4, "Documents refused"):
 valid YAML that kustomize cannot build, that the API server refuses, or that would take over
 the destination's own Flux objects. Each refusal names the file, the document and why."""
 

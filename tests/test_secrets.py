@@ -1,4 +1,4 @@
-"""Secrets encrypted per destination (CONTRACT section 9; issue 11): the planner with the
+"""Secrets encrypted per destination (docs/reference.md section 9; issue 11): the planner with the
 service's age identity (in process, fast), then the service end to end over HTTP with its
 real git store, the real `sops` binary and `kubectl kustomize`.
 

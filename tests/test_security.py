@@ -403,7 +403,7 @@ def test_every_route_but_the_open_ones_needs_a_token(service: Service) -> None:
             response = service.client.request(method.upper(), concrete)
             assert response.status_code == 401, (method, path, response.text)
             walked += 1
-    assert walked >= 11  # every /v1 operation of CONTRACT section 6 so far
+    assert walked >= 11  # every /v1 operation of docs/reference.md section 6 so far
     git = service.client.get("/git/state.git/info/refs", params={"service": "git-upload-pack"})
     assert git.status_code == 401
 

@@ -1,4 +1,4 @@
-"""Signed commits (CONTRACT section 7, `signing` of section 8): every commit the service makes
+"""Signed commits (docs/reference.md section 7, `signing` of section 8): every commit the service makes
 (migrate, destination, apply, delete, follow-up; embedded and remote stores) verifies with
 `git verify-commit`, SSH against an allowed-signers file and OpenPGP against the public key
 in a GNUPGHOME of its own; the signature is byte for byte what `git commit -S` writes; a key

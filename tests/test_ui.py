@@ -1,4 +1,4 @@
-"""The web pages at /ui (CONTRACT section 10) against the REAL service: a person's path through
+"""The web pages at /ui (docs/reference.md section 10) against the REAL service: a person's path through
 them in headless Chromium (Debian's chromium and chromedriver, installed by
 scripts/test-deps.sh) with the network closed to anything but 127.0.0.1, and the auth,
 cookie and escaping rules over plain HTTP.

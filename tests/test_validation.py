@@ -1,4 +1,4 @@
-"""Validation before commit (CONTRACT section 11, issue 19) through the REAL service: what the
+"""Validation before commit (docs/reference.md section 11, issue 19) through the REAL service: what the
 destination's API server would refuse is a 422 InvalidObject listing every finding (file,
 document, object, field, reason) and writes nothing; what it would take is written, with
 warnings for what could not be told; a change that takes a CRD away from objects that still

@@ -1,4 +1,4 @@
-"""Never a false refusal (CONTRACT section 11): every real-world manifest of the corpus
+"""Never a false refusal (docs/reference.md section 11): every real-world manifest of the corpus
 (tests/fixtures/corpus: operators' CRDs with their samples, rendered charts, installs; see its
 README for provenance and licences) is accepted by the planner's validation, on a destination
 of the Kubernetes version its project targets holding the CRDs its objects need; and one field

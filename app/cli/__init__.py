@@ -1,4 +1,4 @@
-"""The command line, `statewriter` (CONTRACT section 8): one module per command, its flags
+"""The command line, `statewriter` (docs/reference.md section 8): one module per command, its flags
 and what it runs (`serve`, `verify`, `history`, `push`, `validate`, `delete`, `rollback`),
 the client the commands that call the service share (`client`), `push --wait`'s polling
 (`wait`), and how a command ends (`exits`); `commands` parses the flags, and its `main` is

@@ -1,4 +1,4 @@
-"""`statewriter serve | verify | history | push | delete | rollback` (CONTRACT section 8).
+"""`statewriter serve | verify | history | push | delete | rollback` (docs/reference.md section 8).
 
 A mistake in the flags, the environment or the config file, and a store or service that
 cannot be reached, end the command with one line on stderr, `statewriter: <what went wrong>`,

@@ -1,5 +1,5 @@
 """How a command ends when it cannot do its work: the command line's own errors, the one line
-each is told in, and the one table from error to exit status (CONTRACT section 8).
+each is told in, and the one table from error to exit status (docs/reference.md section 8).
 
 A command raises what went wrong, with its context (`history: ...`); `app.cli.commands.main` alone
 prints it, `statewriter: <line>` on stderr, and exits with the status EXIT_STATUS gives the

@@ -1,4 +1,4 @@
-"""`statewriter push DIR`: a pipeline's work-writer stage (CONTRACT section 8).
+"""`statewriter push DIR`: a pipeline's work-writer stage (docs/reference.md section 8).
 
 Reads `DIR/output` (recursively) and `DIR/metadata`, packs them into a gzip'd tar in memory
 and POSTs it to `<URL>/v1/bundles` as `application/gzip`, the identity in query parameters

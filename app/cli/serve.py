@@ -66,7 +66,7 @@ def serve_command(args: argparse.Namespace) -> int:
             except SigningError as error:
                 raise ConfigError(f"signing: {error}") from None
         sealer: Sealer | None = None
-        if config.secrets is not None:  # read and checked once now (CONTRACT section 9)
+        if config.secrets is not None:  # read and checked once now (docs/reference.md section 9)
             try:
                 sealer = Sealer.from_file(config.secrets.identity_file,
                                           config.secrets.require_encryption,

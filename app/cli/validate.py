@@ -1,5 +1,5 @@
 """`statewriter validate DIR`: a pipeline's output checked as a destination's API server
-would check it, nothing written (CONTRACT sections 8 and 11), for the pipeline's own CI.
+would check it, nothing written (docs/reference.md sections 8 and 11), for the pipeline's own CI.
 
 Against a destination of a running service (`--url`, `--destination`; the token from
 `STATEWRITER_TOKEN`), which knows its CRDs, its Kubernetes version and its namespaces: DIR is

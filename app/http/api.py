@@ -1,4 +1,4 @@
-"""The /v1 API (CONTRACT section 6). Every route here needs a valid token when auth is on:
+"""The /v1 API (docs/reference.md section 6). Every route here needs a valid token when auth is on:
 the router's own dependency checks it, so no route can forget to."""
 
 from __future__ import annotations
@@ -492,7 +492,7 @@ async def get_flux(
     if destination.notify_url is not None:
         receiver = "generic-hmac" if config.notify.hmac_token_file is not None else "generic"
     delivery = None
-    if config.delivery is not None:  # Flux reports what it applied (CONTRACT section 12)
+    if config.delivery is not None:  # Flux reports what it applied (docs/reference.md section 12)
         base = config.public_url or str(request.base_url)
         delivery = (f"{base.rstrip('/')}/v1/destinations/{name}/events",
                     provider_token(config.delivery.secret, name))

@@ -1,4 +1,4 @@
-"""`GET /v1/history` (CONTRACT section 6): the commits across requests, newest first,
+"""`GET /v1/history` (docs/reference.md section 6): the commits across requests, newest first,
 filtered by their trailers (section 7) and paged with an opaque cursor.
 
 Served from the tip the lane knows, as fresh as every read (`app.http.state.snapshot`), by one

@@ -1,4 +1,4 @@
-"""Bearer tokens from the config (CONTRACT section 8): who may read, write, manage. The API
+"""Bearer tokens from the config (docs/reference.md section 8): who may read, write, manage. The API
 checks them on every /v1 route; git over HTTP and the web pages take the same tokens (the
 pages' sign-in sessions are `app.web.sessions`)."""
 

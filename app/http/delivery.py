@@ -1,4 +1,4 @@
-"""Delivery status over HTTP (CONTRACT section 12): Flux's events for a destination, signed
+"""Delivery status over HTTP (docs/reference.md section 12): Flux's events for a destination, signed
 with that destination's own key instead of a token (`events_router`), and the requests of a
 promise with their delivery (`router`, behind the token like every /v1 read)."""
 

@@ -1,4 +1,4 @@
-"""The JSON request bodies (CONTRACT section 6), strict: an unknown field anywhere, or a
+"""The JSON request bodies (docs/reference.md section 6), strict: an unknown field anywhere, or a
 field of the wrong type, is a 422 that names it."""
 
 from __future__ import annotations

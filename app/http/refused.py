@@ -1,6 +1,6 @@
 """Refusals: what a refused request is noted with (the refusal's kind, its reason and its
 details, from the typed error, never re-read from the wire), for its log line and for
-`/ui/refused`'s list of the recent refused bundles (CONTRACT section 10).
+`/ui/refused`'s list of the recent refused bundles (docs/reference.md section 10).
 
 The list is kept in memory only, bounded, newest first, and filled by a `RequestLog`
 observer from the same facts as the log line: who sent what for which request, and why it

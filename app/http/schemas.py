@@ -1,4 +1,4 @@
-"""What /openapi.json says beyond the routes' signatures (CONTRACT section 6): the answers'
+"""What /openapi.json says beyond the routes' signatures (docs/reference.md section 6): the answers'
 bodies, the error body every refusal has, the media types that are not JSON, and the
 security schemes.
 
@@ -65,7 +65,7 @@ class ObjectFinding(Documented):
 
 
 class Error(Documented):
-    """The body of every refusal (CONTRACT section 6): its kind, a sentence for a person, and
+    """The body of every refusal (docs/reference.md section 6): its kind, a sentence for a person, and
     what it is about when known (the bundle's file and document, the field, the object and its
     owners). Kinds may gain fields; a client should ignore those it does not know."""
 

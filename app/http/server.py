@@ -1,5 +1,5 @@
 """Runs the service under uvicorn with the HTTP limits that apply before any route, and so
-before authentication (CONTRACT sections 6 and 8):
+before authentication (docs/reference.md sections 6 and 8):
 
 - a request head (request line and header fields) of at most `limits.maxHeaderBytes` bytes
   and MAX_HEADER_FIELDS fields, else 413 and the connection is closed; bytes past the limit

@@ -28,7 +28,7 @@ def writer_of(request: Request) -> Writer:
 
 
 async def snapshot(request: Request) -> tuple[str | None, Index, Tree]:
-    """The state as the branch had it at most a few seconds ago (CONTRACT section 6: reads
+    """The state as the branch had it at most a few seconds ago (docs/reference.md section 6: reads
     are fresh, also on a replica that has not written)."""
     writer = writer_of(request)
     pending = writer.refresh_if_stale()

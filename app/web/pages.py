@@ -1,4 +1,4 @@
-"""Read-only web pages at /ui (CONTRACT section 10): server-rendered with Jinja2, no
+"""Read-only web pages at /ui (docs/reference.md section 10): server-rendered with Jinja2, no
 JavaScript, no asset from elsewhere, the same tokens as the API.
 
 A browser signs in with a form that leaves a signed session value (never the token: see

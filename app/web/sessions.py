@@ -1,7 +1,7 @@
 """Sign-in sessions of the /ui pages. A signed-in browser holds
 `v1.<name>.<issued>.<signature>`, never the token: the signature is an HMAC keyed with the
 token's own secret, so a session dies with its token (rotated or removed) and needs no store
-shared by replicas (CONTRACT: git is the only database)."""
+shared by replicas (docs/reference.md: git is the only database)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A request's delivery on one destination (CONTRACT section 12), from what its Kustomizations
+"""A request's delivery on one destination (docs/reference.md section 12), from what its Kustomizations
 reported: `Applied` when every Kustomization holding its objects applied a revision that
 contains its latest commit; `Failed` when one of them failed such a revision (and has not
 applied one since); `Pending` until then; `Unknown` when Flux's events are not configured."""

@@ -1,5 +1,5 @@
 """The state records under `.statewriter/` and their JSON: the index alone reads and writes
-them (CONTRACT section 2). One record per owner and per destination, so a write touches
+them (docs/reference.md section 2). One record per owner and per destination, so a write touches
 only its own records; their JSON keeps one line per field and per held object, so a
 record's diff in git shows what changed."""
 

@@ -81,7 +81,7 @@ def write_bundle(draft: Draft, bundle: Bundle, digest: str, destinations: list[s
 
 
 def waiting(record: OwnerRecord) -> bool:
-    """Re-posting a bundle that waits re-evaluates it (CONTRACT section 5)."""
+    """Re-posting a bundle that waits re-evaluates it (docs/reference.md section 5)."""
     return not record.destinations or record.blocked
 
 

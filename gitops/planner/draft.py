@@ -219,7 +219,7 @@ class Draft:
 
 
 def _check_segments(path: str) -> None:
-    """The layout keeps every segment checkable-out (CONTRACT invariant 7); a longer one is
+    """The layout keeps every segment checkable-out (docs/reference.md invariant 7); a longer one is
     a bug here, and must fail this change alone rather than reach the branch."""
     for segment in path.split("/"):
         if len(segment.encode()) > layout.MAX_SEGMENT:

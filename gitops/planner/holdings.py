@@ -1,5 +1,5 @@
 """A bundle rendered for one destination: what its owner will hold there, what to write,
-and the conflicts that refuse it (CONTRACT section 4)."""
+and the conflicts that refuse it (docs/reference.md section 4)."""
 
 from __future__ import annotations
 
@@ -213,7 +213,7 @@ def _check_free(
     draft: Draft, key: ObjectKey, section: str, bundle: Bundle, taken: set[str]
 ) -> None:
     """A new object's file must be free: two long names may shorten to the same file name
-    (CONTRACT section 2) only by a collision of their hashes, and then the first one stays."""
+    (docs/reference.md section 2) only by a collision of their hashes, and then the first one stays."""
     path = layout.object_path(draft.destination(key.destination), section, key.identity,
                               (bundle.owner,))
     if draft.tree.blob_id(path) is None and path not in taken:

@@ -1,4 +1,4 @@
-"""Bringing a store written by an earlier layout to the current one (CONTRACT section 2):
+"""Bringing a store written by an earlier layout to the current one (docs/reference.md section 2):
 one commit, `Statewriter-Action: migrate`, made by the service at start-up. Objects keep
 their identity, section and owners, so Flux sees files move inside the same Kustomization
 and nothing is deleted from a cluster.

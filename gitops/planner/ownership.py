@@ -30,7 +30,7 @@ def set_record(
 ) -> None:
     """Make `record` (None: nothing) what `owner` holds, moving and writing object files.
     Conflict, before anything changes, when that takes a CRD out of a destination while
-    objects of its kind stay there (CONTRACT section 4)."""
+    objects of its kind stay there (docs/reference.md section 4)."""
     index = draft.index
     old = index.owners.get(owner)
     _guard_crds(draft, owner, old, record)
@@ -77,7 +77,7 @@ def _keep_generation(
     draft: Draft, key: ObjectKey, location: Location | None, left: Held | None,
     written: bytes | None,
 ) -> None:
-    """Remember the generation of content whose writer no longer holds it (CONTRACT section
+    """Remember the generation of content whose writer no longer holds it (docs/reference.md section
     4: a lower generation never overwrites a higher one's dependency)."""
     kept = draft.index.kept
     if location is None or written is not None:

@@ -1,4 +1,4 @@
-"""Putting bundles where they belong (CONTRACT section 5): scheduling a request, placing
+"""Putting bundles where they belong (docs/reference.md section 5): scheduling a request, placing
 the bundles that wait (pending, promise-level, or kept out by a conflict) in a
 destination, and taking promise-level bundles out of one."""
 

@@ -1,4 +1,4 @@
-"""Secrets encrypted for their destination (CONTRACT section 9): the very last step of
+"""Secrets encrypted for their destination (docs/reference.md section 9): the very last step of
 rendering an object for a destination or for `.statewriter/bundles`, re-encryption when a
 destination's recipients change, and the bundle digest a Secret's values must not leak
 through.

@@ -1,6 +1,6 @@
 """Bundles kept under `.statewriter/bundles/`: pending ones, and promise-level ones for the
 destinations registered later. Kept normalised, exactly as under a destination path
-(CONTRACT section 2), Secrets encrypted for the service's own identity when it has one."""
+(docs/reference.md section 2), Secrets encrypted for the service's own identity when it has one."""
 
 from __future__ import annotations
 

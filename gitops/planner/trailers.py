@@ -1,4 +1,4 @@
-"""The git trailers of statewriter's commits (CONTRACT section 7)."""
+"""The git trailers of statewriter's commits (docs/reference.md section 7)."""
 
 from __future__ import annotations
 

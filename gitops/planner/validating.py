@@ -1,4 +1,4 @@
-"""Validation before commit (CONTRACT section 11): the objects a bundle writes to a destination
+"""Validation before commit (docs/reference.md section 11): the objects a bundle writes to a destination
 (new ones, and ones whose content changes; objects already stored are not checked again
 until they change) are checked as that destination's API server checks them, against the
 CRDs the destination and the bundle hold, the stored object they replace, and what the

@@ -1,4 +1,4 @@
-"""The commits across requests (CONTRACT section 6, `GET /v1/history`), read from their
+"""The commits across requests (docs/reference.md section 6, `GET /v1/history`), read from their
 trailers (section 7), and the clients' own trailers given as `KEY=VALUE`.
 
 An `AuditLog` keeps what filtering needs of every commit of one branch, built once from one

@@ -1,4 +1,4 @@
-"""Requests' delivery (CONTRACT section 12) as readers see it: for each destination a request
+"""Requests' delivery (docs/reference.md section 12) as readers see it: for each destination a request
 is placed on, whether Flux applied its latest commit there, from what the delivery book holds
 of its Kustomizations; and the commit each owner record was last written in."""
 

@@ -1,4 +1,4 @@
-"""A request's audit trail (CONTRACT section 7): the commits whose trailers name it, newest
+"""A request's audit trail (docs/reference.md section 7): the commits whose trailers name it, newest
 first, each with the files it changed. One log walk from the tip, narrowed by git on the
 trailers' text and then matched exactly here, within each trailer group."""
 

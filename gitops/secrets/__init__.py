@@ -1,4 +1,4 @@
-"""Secrets encrypted for their destinations in the SOPS format (CONTRACT section 9).
+"""Secrets encrypted for their destinations in the SOPS format (docs/reference.md section 9).
 
     envelope.py which documents are Secrets, and which a pipeline encrypted itself
     sops.py     the SOPS file format (AES-256-GCM values, age-wrapped data key, MAC)

@@ -1,4 +1,4 @@
-"""Which documents are Secrets, and which Secrets a pipeline encrypted itself (CONTRACT
+"""Which documents are Secrets, and which Secrets a pipeline encrypted itself (docs/reference.md
 section 9): the one place that decides either, for the sealer, `verify`, the web pages and
 the refusals' wording alike.
 

@@ -1,4 +1,4 @@
-"""The service's own age identity, and what it does with Secrets (CONTRACT section 9):
+"""The service's own age identity, and what it does with Secrets (docs/reference.md section 9):
 encrypt a rendered Secret for recipients (always itself among them), decrypt one it
 encrypted, and take keyed digests of plaintexts.
 

@@ -1,4 +1,4 @@
-"""GitHub App credentials (CONTRACT section 8, `remoteCredentials.githubApp`): installation
+"""GitHub App credentials (docs/reference.md section 8, `remoteCredentials.githubApp`): installation
 access tokens, minted when a git process needs one and refreshed before they expire.
 
 To mint one, the app signs a JSON web token (RS256: `iat` 60 s in the past against clock

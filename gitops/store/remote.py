@@ -85,7 +85,7 @@ class RemoteStore(Repository, GitReads):
         data: Path,
         branch: str = DEFAULT_BRANCH,
         credentials: Credentials | None = None,
-        timeout: float = 60.0,  # push.timeout (CONTRACT section 8)
+        timeout: float = 60.0,  # push.timeout (docs/reference.md section 8)
     ) -> None:
         data.mkdir(parents=True, exist_ok=True)
         self.url, self._credentials = _split_userinfo(url, credentials)

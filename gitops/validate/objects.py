@@ -1,4 +1,4 @@
-"""One object checked the way the destination's API server checks it (CONTRACT section 11):
+"""One object checked the way the destination's API server checks it (docs/reference.md section 11):
 is its apiVersion and kind served there, does it validate against that schema (and its CRD's
 CEL rules), does it change a field Kubernetes keeps, does its namespace exist. The
 destination is a `Target`: what its cluster serves and holds, and the custom kinds it and the
@@ -18,7 +18,7 @@ from gitops.validate.findings import Finding
 from gitops.validate.immutable import immutable_findings
 from gitops.validate.schema import check
 
-# Namespaces every cluster has (CONTRACT section 11), besides the Flux namespace
+# Namespaces every cluster has (docs/reference.md section 11), besides the Flux namespace
 ALWAYS_THERE = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 FLUX_NAMESPACE = "flux-system"
 # Flux's own APIs: every destination is a Flux worker (source, kustomize, helm and

@@ -1,4 +1,4 @@
-"""`statewriter verify`: the invariants of CONTRACT section 3, checked on any tree.
+"""`statewriter verify`: the invariants of docs/reference.md section 3, checked on any tree.
 
 Findings are plain strings, one per problem, each starting with the repository path it is
 about. One module per concern:

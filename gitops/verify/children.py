@@ -1,4 +1,4 @@
-"""Invariant 10 (CONTRACT section 3): a destination isolated by namespace has a resources root
+"""Invariant 10 (docs/reference.md section 3): a destination isolated by namespace has a resources root
 that builds to Flux Kustomizations only, one per namespace of its resources, each exactly as
 statewriter writes it; each child's path builds on its own; and every resource sits in the
 child of its own namespace, so each identity is in exactly one child's build."""

@@ -24,7 +24,7 @@ def verify_tree(
     protect_from_prune: frozenset[str] = DEFAULT_PROTECTED,
     kubernetes_version: str | None = None,
 ) -> list[str]:
-    """Every violation of CONTRACT section 3 in `tree`, one finding per problem; objects are
+    """Every violation of docs/reference.md section 3 in `tree`, one finding per problem; objects are
     validated against `kubernetes_version` (None: each destination's, else the newest)."""
     return verify_files(dict(tree.files("")), kustomize, kubectl, protect_from_prune,
                         kubernetes_version=kubernetes_version)

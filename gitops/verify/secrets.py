@@ -1,4 +1,4 @@
-"""Secrets (CONTRACT section 9): under a destination that lists age recipients, no value of
+"""Secrets (docs/reference.md section 9): under a destination that lists age recipients, no value of
 a Secret is in clear, whatever else the document carries. A Secret a pipeline encrypted
 itself must be a whole SOPS envelope encrypted for every recipient the destination lists;
 a `sops` key alone proves nothing."""

@@ -1,4 +1,4 @@
-"""Invariant 9 (CONTRACT section 3): every object is one the destination's API server serves
+"""Invariant 9 (docs/reference.md section 3): every object is one the destination's API server serves
 and accepts: its kind built into the destination's Kubernetes version (or the version asked
 for), defined by a served version of a CRD in the tree, or listed in the destination's
 `apis`; it validates against that schema. Only errors are findings: what could not be told

@@ -1,5 +1,5 @@
 """The records under `.statewriter/`: the layout they are written in, destinations, owner
-records and the bundle documents they keep (invariant 4's index, CONTRACT section 2)."""
+records and the bundle documents they keep (invariant 4's index, docs/reference.md section 2)."""
 
 from __future__ import annotations
 
