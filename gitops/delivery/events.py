@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gitops.errors import InvalidBundle
+from gitops.errors import InvalidBundle, Unauthorized
 
 KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
 REVISION_KEYS = ("revision", f"{KUSTOMIZE_GROUP}/revision")
@@ -30,10 +30,6 @@ MAX_MESSAGE = 4096  # kept of a message
 _HASHES = {"sha224": hashlib.sha224, "sha256": hashlib.sha256, "sha384": hashlib.sha384,
            "sha512": hashlib.sha512}
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-
-
-class BadSignature(Exception):
-    """The body is not signed with the destination's key."""
 
 
 def destination_key(secret: bytes, destination: str) -> bytes:
@@ -49,16 +45,17 @@ def provider_token(secret: bytes, destination: str) -> str:
 
 
 def check_signature(header: str | None, body: bytes, token: str) -> None:
-    """`X-Signature: <hash>=<hex>` of `body` with `token`; BadSignature otherwise."""
+    """`X-Signature: <hash>=<hex>` of `body` with `token`; else Unauthorized (401, as without
+    a token)."""
     if not header:
-        raise BadSignature("no X-Signature header")
+        raise Unauthorized("no X-Signature header")
     name, _, given = header.strip().partition("=")
     digest = _HASHES.get(name.lower())
     if digest is None or not given:
-        raise BadSignature("X-Signature is not <sha256|sha224|sha384|sha512>=<hex>")
+        raise Unauthorized("X-Signature is not <sha256|sha224|sha384|sha512>=<hex>")
     want = hmac.new(token.encode(), body, digest).hexdigest()
     if not hmac.compare_digest(want, given.strip().lower()):
-        raise BadSignature("X-Signature does not match the body")
+        raise Unauthorized("X-Signature does not match the body")
 
 
 @dataclass(frozen=True)
