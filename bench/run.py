@@ -316,7 +316,7 @@ def measure_budget(profile: Profile, work: Path, results: Results) -> None:
 def measure_kustomize(profile: Profile, work: Path, results: Results) -> None:
     """`kubectl kustomize` on a destination's resources of each size: in one build (what Flux
     builds for a destination statewriter writes) and namespace by namespace (the figure the
-    README's guidance rests on)."""
+    guidance of docs/performance.md rests on)."""
     for size in profile.kustomize_sizes:
         folder = work / f"kustomize-{size}"
         try:

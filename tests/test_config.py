@@ -547,9 +547,9 @@ def test_only_http_remotes_may_carry_a_password(tmp_path: Path) -> None:
     assert message == "--remote: only an http(s) URL may carry a password (use remoteCredentials)"
 
 
-def test_the_readme_config_reference_loads(tmp_path: Path) -> None:
-    """The README's configuration reference is a file the service accepts."""
-    text = (ROOT / "README.md").read_text()
+def test_the_documented_config_reference_loads(tmp_path: Path) -> None:
+    """The configuration page's reference file is a file the service accepts."""
+    text = (ROOT / "docs" / "configuration.md").read_text()
     block = text[text.index("The file, every key"):]
     block = block[block.index("```yaml") + len("```yaml"):]
     block = block[:block.index("```")].replace("/etc/statewriter/", f"{tmp_path}/")
@@ -562,8 +562,8 @@ def test_the_readme_config_reference_loads(tmp_path: Path) -> None:
     assert config.push.timeout == 60
 
 
-def test_the_readme_remote_credentials_examples_load(tmp_path: Path) -> None:
-    text = (ROOT / "README.md").read_text()
+def test_the_documented_remote_credentials_examples_load(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text()
     block = text[text.index("Credentials go in `remoteCredentials`"):]
     block = block[block.index("```yaml") + len("```yaml"):]
     block = block[:block.index("```")].replace("/etc/statewriter/", f"{tmp_path}/")

@@ -1,9 +1,10 @@
 """Deployment: the kustomize base (deploy/kubernetes), docker-compose.yml and its token
-bootstrap, both Dockerfiles, the examples the walkthrough pushes, and the README's
-"Running with Docker", "Running on Kubernetes" and "Flux on a worker" commands.
+bootstrap, both Dockerfiles, the examples the README's walkthrough pushes, and the commands
+of the documentation's pages "Running on Kubernetes" (docs/kubernetes.md) and "Flux on a
+worker" (docs/flux.md).
 
 There is no container engine or cluster here: the manifests are built with `kubectl
-kustomize` and read as data, `kubectl create ... --dry-run=client` runs the README's Secret
+kustomize` and read as data, `kubectl create ... --dry-run=client` runs the pages' Secret
 commands, the compose token script runs on this machine, and the service runs with the very
 config and flags the Deployment gives it (paths moved to a temporary folder).
 """
@@ -164,24 +165,22 @@ def is_ignored(path: str) -> bool:
     return done.returncode == 0
 
 
-def readme_section(title: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start:] if end == -1 else text[start:end]
+def docs_page(name: str) -> str:
+    """The text of the documentation page docs/<name>.md."""
+    return (ROOT / "docs" / f"{name}.md").read_text()
 
 
-def readme_command(title: str, needle: str) -> str:
-    """The one shell command of a README section that contains `needle` (continuations joined,
-    a trailing comment dropped)."""
-    lines = readme_section(title).replace("\\\n", " ").splitlines()
+def docs_command(name: str, needle: str) -> str:
+    """The one shell command of the page docs/<name>.md that contains `needle` (continuations
+    joined, a trailing comment dropped)."""
+    lines = docs_page(name).replace("\\\n", " ").splitlines()
     found = [line for line in lines if needle in line and not line.lstrip().startswith("#")]
-    assert len(found) == 1, f"README {title!r}: {len(found)} commands contain {needle!r}"
+    assert len(found) == 1, f"docs/{name}.md: {len(found)} commands contain {needle!r}"
     return re.sub(r"\s+#\s.*$", "", found[0]).strip()
 
 
 def kubectl_dry_run(command: str, env: dict[str, str] | None = None) -> Doc:
-    """Run a README `kubectl create ...` on no cluster: client-side dry run, as JSON."""
+    """Run a documented `kubectl create ...` on no cluster: client-side dry run, as JSON."""
     command = re.sub(r"--context[= ]\S+\s*", "", command)
     assert command.startswith("kubectl "), command
     done = run(["bash", "-c", f"{command} --dry-run=client -o json"], env={**os.environ, **(env or {})})
@@ -377,8 +376,8 @@ def test_the_mounted_config_is_one_serve_accepts(tmp_path: Path) -> None:
     assert loaded.public_url == f"http://statewriter.{NAMESPACE}.svc.cluster.local:8080"
 
 
-def test_the_readme_creates_the_tokens_the_config_reads() -> None:
-    command = readme_command("Running on Kubernetes", "create secret generic statewriter-tokens")
+def test_the_kubernetes_page_creates_the_tokens_the_config_reads() -> None:
+    command = docs_command("kubernetes", "create secret generic statewriter-tokens")
     secret = kubectl_dry_run(command)
     assert secret["metadata"] == {"name": "statewriter-tokens", "namespace": NAMESPACE,
                                   "creationTimestamp": None}
@@ -390,18 +389,18 @@ def test_the_readme_creates_the_tokens_the_config_reads() -> None:
     # the same command is in the comments of the base
     assert "--from-literal=flux=" in (BASE / "kustomization.yaml").read_text()
     namespace_file = BASE.relative_to(ROOT) / "namespace.yaml"
-    assert f"kubectl apply -f {namespace_file}" in readme_section("Running on Kubernetes")
+    assert f"kubectl apply -f {namespace_file}" in docs_page("kubernetes")
 
 
 def test_an_overlay_sets_the_image_and_replaces_the_config(tmp_path: Path) -> None:
-    """What README "Running on Kubernetes" tells users to write."""
+    """What docs/kubernetes.md tells users to write."""
     overlay = tmp_path / "my-statewriter"
     overlay.mkdir()
     _, text = config_secret()
     public = "https://statewriter.platform.example"
     (overlay / "config.yaml").write_text(text.replace(
         f"publicUrl: http://statewriter.{NAMESPACE}.svc.cluster.local:8080", f"publicUrl: {public}"))
-    kustomization = readme_section("Running on Kubernetes").split("```yaml\n", 1)[1].split("```", 1)[0]
+    kustomization = docs_page("kubernetes").split("```yaml\n", 1)[1].split("```", 1)[0]
     (overlay / "kustomization.yaml").write_text(
         kustomization.replace("../deploy/kubernetes", os.path.relpath(BASE, overlay)))
     docs = kustomize(overlay)
@@ -566,8 +565,8 @@ def flux_docs(text: str) -> dict[str, Doc]:
 
 
 def inventory_ids(section: Path) -> Iterator[str]:
-    """README "Flux on a worker": a build's objects in the form of Flux's inventory ids."""
-    program = shlex.split(readme_command("Flux on a worker", "python3 -c").partition("| python3 -c ")[2]
+    """docs/flux.md: a build's objects in the form of Flux's inventory ids."""
+    program = shlex.split(docs_command("flux", "python3 -c").partition("| python3 -c ")[2]
                           .partition(" | sort")[0])[0]
     built = run(["kubectl", "kustomize", str(section)])
     assert built.returncode == 0, built.stderr
@@ -619,8 +618,8 @@ def test_the_base_config_serves_the_walkthrough_and_flux(tmp_path: Path) -> None
         assert dependencies["wait"] is True
         assert resources["dependsOn"] == [{"name": "kratix-workload-dependencies"}]
         assert {d["metadata"]["namespace"] for d in docs.values()} == {"flux-system"}
-        # README: the Secret the GitRepository names, with the reader token as password
-        command = readme_command("Flux on a worker", "create secret generic kratix-workload-credentials")
+        # docs/flux.md: the Secret the GitRepository names, with the reader token as password
+        command = docs_command("flux", "create secret generic kratix-workload-credentials")
         secret = kubectl_dry_run(command, {"FLUX_TOKEN": reader})
         assert secret["metadata"]["name"] == source["secretRef"]["name"]
         assert secret["metadata"]["namespace"] == "flux-system"

@@ -35,7 +35,7 @@ from gitops.tree import DictTree, Tree
 from gitops.writer import Published
 from tests.fixtures.eck import request_bundle
 from tests.procs import Server, free_port, git, running_server, wait_until
-from tests.test_deploy import kubectl_dry_run, readme_command
+from tests.test_deploy import docs_command, kubectl_dry_run
 
 TOKEN = "receiver-token-0123456789abcdef"
 WAIT = 30.0  # seconds any one wait may take before the test fails
@@ -413,24 +413,24 @@ def test_flux_renders_the_receiver_only_for_a_destination_with_notify(
     assert renamed["Receiver/w1"]["spec"]["secretRef"] == {"name": "w1-receiver-token"}
     assert renamed["Receiver/w1"]["spec"]["resources"][0]["name"] == "w1"
 
-    # README "Flux on a worker": the Secret the Receiver reads, with its `token` key
-    command = readme_command("Flux on a worker", "create secret generic kratix-workload-receiver-token")
+    # docs/flux.md: the Secret the Receiver reads, with its `token` key
+    command = docs_command("flux", "create secret generic kratix-workload-receiver-token")
     secret = kubectl_dry_run(command, {"RECEIVER_TOKEN": TOKEN})
     assert secret["metadata"] == {**secret["metadata"], "name": "kratix-workload-receiver-token",
                                   "namespace": "flux-system"}
     assert set(secret["data"]) == {"token"}
 
 
-def test_the_readme_names_the_webhook_path_flux_computes(service: Server) -> None:
-    """README "Flux on a worker": the notify URL's path is what notification-controller's
+def test_the_flux_page_names_the_webhook_path_flux_computes(service: Server) -> None:
+    """docs/flux.md: the notify URL's path is what notification-controller's
     Receiver.GetWebhookPath gives (`/hook/` + hex sha256(token + name + namespace)), and the
-    README's PUT stores it as the destination's notify URL."""
+    page's PUT stores it as the destination's notify URL."""
     flux_path = "/hook/" + hashlib.sha256(f"{TOKEN}kratix-workloadflux-system".encode()).hexdigest()
-    command = readme_command("Flux on a worker", "WEBHOOK_PATH=")
+    command = docs_command("flux", "WEBHOOK_PATH=")
     done = subprocess.run(["bash", "-c", f'{command}\nprintf %s "$WEBHOOK_PATH"'], capture_output=True,
                           text=True, env={"PATH": "/usr/bin:/bin", "RECEIVER_TOKEN": TOKEN}, check=True)
     assert done.stdout == flux_path
-    put_command = readme_command("Flux on a worker", '"notify"').replace(
+    put_command = docs_command("flux", '"notify"').replace(
         "https://statewriter.platform.example", service.url)
     done = subprocess.run(["bash", "-c", put_command], capture_output=True, text=True, check=False,
                           env={"PATH": "/usr/bin:/bin", "WEBHOOK_PATH": flux_path, "STATEWRITER_TOKEN": "x"})

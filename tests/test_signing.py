@@ -317,9 +317,9 @@ def test_serve_with_a_key_that_cannot_sign_is_one_line(ssh_key: Key, tmp_path: P
 
 
 
-def test_the_readme_signing_example_loads_and_signs(ssh_key: Key, tmp_path: Path) -> None:
-    text = (ROOT / "README.md").read_text()
-    block = text[text.index("## Signed commits"):]
+def test_the_documented_signing_example_loads_and_signs(ssh_key: Key, tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "signing.md").read_text()
+    block = text[text.index("# Signed commits"):]
     block = block[block.index("```yaml") + len("```yaml"):]
     block = block[:block.index("```")].replace("/etc/statewriter/", f"{tmp_path}/")
     shutil.copy(ssh_key.key_file, tmp_path / "signing-key")

@@ -3,7 +3,7 @@ module (gitops/git/process.py: environment, time limit and process group decided
 app/ finds the state store's repository only through the store, never under the data
 folder by itself, and the imports run one way: from the surfaces (app/cli, app/web,
 app/http) down to what they share (app/*.py) and the core (gitops/), never back up and
-never in a circle (README "Where each kind of change goes")."""
+never in a circle (docs/contributing.md, "Where each kind of change goes")."""
 
 from __future__ import annotations
 
