@@ -423,14 +423,17 @@ def test_error_pages_keep_the_navigation_and_who_is_signed_in(browser: WebDriver
 
 
 @pytest.mark.parametrize("width", [1280, 480])
-def test_times_stay_inside_their_column(browser: WebDriver, world: World, width: int) -> None:
+def test_times_stay_inside_their_column(browser: WebDriver, world: World, shots: Shots,
+                                        width: int) -> None:
     sign_in(browser, world.service.url, ADMIN)
     browser.set_window_size(width, 900)
     try:
-        for path in (f"/ui/promises/{PROMISE}/requests/default/example", "/ui/history"):
+        for name, path in (("request", f"/ui/promises/{PROMISE}/requests/default/example"),
+                           ("history", "/ui/history")):
             browser.get(f"{world.service.url}{path}")
             assert browser.find_elements(By.CSS_SELECTOR, "td.time"), path
             assert overflowing(browser, "td.time") == [], (width, path)
+            assert browser.save_screenshot(str(shots.folder / f"{name}-{width}px.png"))
     finally:
         browser.set_window_size(1366, 900)
 
