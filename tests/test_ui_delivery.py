@@ -22,6 +22,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
 from app.eck import CRD_NAMES
+from app.web.render import ENVIRONMENT
 from gitops.delivery.status import Delivery
 from gitops.revert import revert
 from gitops.store import EmbeddedStore
@@ -264,9 +265,7 @@ def test_without_events_configured_the_delivery_is_unknown(tmp_path: Any) -> Non
 def test_an_overdue_delivery_says_so() -> None:
     """What the request page prints for a commit Flux should have applied by now (the
     delivery read decides `overdue` from the commit's time; no test waits minutes for it)."""
-    from app.web.render import _ENV
-
-    macros = _ENV.get_template("_macros.html").module
+    macros = ENVIRONMENT.get_template("_macros.html").module
     late = Delivery(DEV, "Pending", "a" * 40, None, kustomization=RESOURCES, overdue=True)
     text = str(macros.delivery(late))  # type: ignore[attr-defined]
     assert ">Pending</span>" in text and ">overdue</span>" in text
@@ -350,11 +349,17 @@ def test_search_terms_that_name_no_object_are_a_clear_422(world: World, params: 
     assert 'aria-label="Sections"' in answer.text  # the navigation is still there
 
 
-def test_a_search_term_with_html_is_shown_as_text(world: World) -> None:
+def test_terms_and_filters_with_html_are_shown_as_text(world: World) -> None:
     answer = page(world, "/ui/search", name="<b>x", kind="ConfigMap")
     assert answer.status_code == 200
     assert "named &lt;b&gt;x" in answer.text and "<b>x" not in answer.text
     assert 'value="&lt;b&gt;x"' in answer.text
+    listing = page(world, f"/ui/promises/{PROMISE}", destination="<script>x</script>" * 200)
+    assert listing.status_code == 200  # a destination no request is on, as the API takes it
+    assert "No request of this promise matches these filters." in listing.text
+    assert "<script>x" not in listing.text
+    unknown = page(world, "/ui/promises/" + quote("<i>" + "p" * 4000, safe=""))
+    assert unknown.status_code == 404 and "<i>" not in unknown.text and "&lt;i&gt;" in unknown.text
 
 
 # -- history, errors, layout ------------------------------------------------------------------

@@ -108,17 +108,18 @@ def _status_class(status: int) -> str:
     return {409: "warn", 403: "muted", 413: "warn"}.get(status, "bad")
 
 
-_ENV = jinja2.Environment(
+# the templates, their filters and globals (a test renders a macro through it)
+ENVIRONMENT = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
     autoescape=True,  # everything a client named (labels, paths, reasons) is text
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_ENV.filters.update(number=_number, when=_when, path=_path, short=lambda sha: (sha or "")[:12],
+ENVIRONMENT.filters.update(number=_number, when=_when, path=_path, short=lambda sha: (sha or "")[:12],
                     status_text=_status_text, clip=_clip,
                     state_class=_state_class, status_class=_status_class)
-_ENV.globals.update(request_url=request_url, owner_url=owner_url, promise_url=promise_url,
+ENVIRONMENT.globals.update(request_url=request_url, owner_url=owner_url, promise_url=promise_url,
                     page_url=page_url, destination_url=destination_url, commit_url=commit_url,
                     version=VERSION, prefix=PREFIX)
 
@@ -127,7 +128,7 @@ async def render(request: Request, template: str, who: Principal | None,
                  status: int = 200, **context: Any) -> HTMLResponse:
     """`template` as an HTML answer; `who` signed in (None: no one yet, and no navigation)."""
     config = config_of(request)
-    page = _ENV.get_template(template)
+    page = ENVIRONMENT.get_template(template)
     values = {"who": who, "auth": config.auth_enabled, "title": "", "here": "", "crumbs": [],
               "nav": "", "navigation": who is not None, "tip": None, **context}
     text = await run_in_threadpool(page.render, values)
