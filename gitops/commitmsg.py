@@ -6,6 +6,11 @@ import re
 
 from gitops.layout import STATE
 
+# Every `Statewriter-Action` a commit of the service names (docs/reference.md section 7): a
+# bundle or a delete, a rollback to an earlier commit, the revert of a commit, a change of
+# destinations (and the placements it brings), the migration of the layout
+ACTIONS = ("apply", "delete", "rollback", "revert", "destination", "migrate")
+
 
 def commit_message(
     summary: str,

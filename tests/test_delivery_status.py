@@ -1,15 +1,11 @@
 """Delivery status (docs/reference.md section 12; issue 21) through the REAL service: Flux's events,
-shaped as notification-controller's generic-hmac Provider sends them (its docs' example: the
-involvedObject, severity, reason, message, timestamp, and the revision in `metadata` under
-`revision`, or `kustomize.toolkit.fluxcd.io/revision` with Flux before 2.0's `<branch>/<sha>`),
+shaped as notification-controller's generic-hmac Provider sends them (tests/flux.py),
 signed with the destination's key from `/flux` and forged, in and out of order, for both
 isolation modes; a request's delivery in its GET, in the listing, across a restart; the
 Provider and Alert validated against Flux's own CRDs."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import subprocess
 from collections.abc import Iterator
@@ -17,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
 from gitops.validate.crds import custom_kind
 from gitops.validate.objects import Target, check_object
+from tests.flux import Flux
 from tests.procs import Server, git, running_server, statewriter_command
 from tests.support import CORPUS, config_map, deployment, payload
 
@@ -46,64 +42,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 # -- what Flux sends ----------------------------------------------------------------------------
-
-
-class Flux:
-    """One destination's notification-controller: its Provider's address and token, as
-    `/flux` renders them."""
-
-    def __init__(self, server: Server, destination: str) -> None:
-        self.server, self.destination = server, destination
-        with server.client() as http:
-            docs = list(yaml.safe_load_all(http.get(f"/v1/destinations/{destination}/flux").text))
-        self.docs = {(d["kind"], d["metadata"]["name"]): d for d in docs}
-        (provider,) = [d for (kind, _), d in self.docs.items() if kind == "Provider"]
-        (secret,) = [d for (kind, name), d in self.docs.items()
-                     if kind == "Secret" and name == provider["spec"]["secretRef"]["name"]]
-        self.address = provider["spec"]["address"]
-        self.token = secret["stringData"]["token"]
-
-    def event(self, kustomization: str, revision: str | None, *, applied: bool = True,
-              message: str = "", at: datetime | None = None, old_style: bool = False,
-              reason: str | None = None) -> dict[str, Any]:
-        metadata: dict[str, str] = {}
-        if revision is not None:
-            if old_style:
-                metadata["kustomize.toolkit.fluxcd.io/revision"] = f"main/{revision}"
-            else:
-                metadata["revision"] = f"main@sha1:{revision}"
-        return {
-            "involvedObject": {"apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-                               "kind": "Kustomization", "name": kustomization,
-                               "namespace": "flux-system", "uid": "7d0cdc51-ddcf-4743"},
-            "metadata": metadata,
-            "severity": "info" if applied else "error",
-            "reason": reason or ("ReconciliationSucceeded" if applied else "ReconciliationFailed"),
-            "message": message or ("Reconciliation finished in 1.2s, next run in 1m0s"
-                                   if applied else "kustomize build failed"),
-            "reportingController": "kustomize-controller",
-            "reportingInstance": "kustomize-controller-7c7b47f5f-8bhrp",
-            "timestamp": (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
-
-    def send(self, event: dict[str, Any], token: str | None = None,
-             signature: str | None = None) -> httpx.Response:
-        body = json.dumps(event).encode()
-        mac = hmac.new((token or self.token).encode(), body, hashlib.sha256).hexdigest()
-        headers = {"Content-Type": "application/json", "Gotk-Component": "kustomize-controller",
-                   "X-Signature": signature if signature is not None else f"sha256={mac}"}
-        path = self.address.split("://", 1)[1].partition("/")[2]
-        with self.server.client() as http:
-            return http.post(f"/{path}", content=body, headers=headers)
-
-    def applied(self, kustomization: str, revision: str, **kwargs: Any) -> None:
-        answer = self.send(self.event(kustomization, revision, **kwargs))
-        assert answer.status_code == 200, answer.text
-
-    def failed(self, kustomization: str, revision: str | None, message: str, **kwargs: Any) -> None:
-        answer = self.send(self.event(kustomization, revision, applied=False, message=message,
-                                      **kwargs))
-        assert answer.status_code == 200, answer.text
 
 
 def post(server: Server, env: str, ref: str, files: dict[str, str]) -> str:
@@ -175,8 +113,9 @@ def test_a_forged_or_foreign_signature_is_401_and_changes_nothing(service: Serve
 
 def test_a_signed_event_that_is_not_one_is_422(service: Server) -> None:
     flux = Flux(service, WIDE)
-    for body in ({"involvedObject": "x"}, {"nothing": 1}, []):
-        answer = flux.send(body)  # type: ignore[arg-type]
+    bodies: tuple[Any, ...] = ({"involvedObject": "x"}, {"nothing": 1}, [])
+    for body in bodies:
+        answer = flux.send(body)
         assert answer.status_code == 422, answer.text
     # a GitRepository's event is not a Kustomization's: nothing to record
     event = flux.event("kratix-workload", "0" * 40)

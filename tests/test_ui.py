@@ -4,34 +4,27 @@ scripts/test-deps.sh) with the network closed to anything but 127.0.0.1, and the
 cookie and escaping rules over plain HTTP.
 
 Screenshots of each page are kept under pytest's temporary folder; the path is printed
-(`pytest tests/test_ui.py -s` shows it). docs/ui.png in the README is one of them."""
+(`pytest tests/test_ui.py -s` shows it). The docs' own are taken by tests/test_ui_delivery.py."""
 
 from __future__ import annotations
 
 import base64
 import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.browser import Shots, browser, heading, row_of, shoot, shots, wait
+from tests.browser import sign_in as sign_in_with
 from tests.conftest import Service
 from tests.fixtures.eck import request_files
 from tests.procs import running_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 PIPELINE = "s3cret"
 ADMIN = "adm1n"
 CONFIG = """
@@ -50,7 +43,11 @@ SECRET = ("apiVersion: v1\nkind: Secret\nmetadata: {name: example-credentials}\n
 CLASH = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: elastic-operator, namespace: elastic-system}\n"
          "data: {owner: observability}\n")
 HOSTILE = "<script>document.title='owned'</script>"
-WAIT = 15.0  # seconds a page may take to show what is waited for
+__all__ = ["browser", "shots"]  # the fixtures of tests/browser.py this module uses
+
+
+def sign_in(driver: WebDriver, url: str) -> None:
+    sign_in_with(driver, url, ADMIN)
 
 
 def post_bundle(service: Service, namespace: str, name: str, files: dict[str, str], expect: int,
@@ -99,81 +96,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         service.close()
 
 
-# -- the browser -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("ui-screenshots")
-    print(f"\nscreenshots of the web pages: {folder}")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    """Headless Chromium that can reach 127.0.0.1 only: names resolve to nothing and every
-    other address goes to a proxy that is not there."""
-    for program in (CHROMIUM, CHROMEDRIVER):
-        assert shutil.which(program), f"{program} is missing: run scripts/test-deps.sh"
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--window-size=1366,900", "--lang=en-US",
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-                 "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=ChromeService(CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def wait(driver: WebDriver) -> WebDriverWait[WebDriver]:
-    return WebDriverWait(driver, WAIT)
-
-
-def heading(driver: WebDriver, text: str) -> WebElement:
-    """The page's h1 once it reads `text` (after a click, the next page's)."""
-    wait(driver).until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), text))
-    return driver.find_element(By.TAG_NAME, "h1")
-
-
-def shoot(driver: WebDriver, folder: Path, name: str) -> Path:
-    """The whole page (the window grown to its height), then the window as it was."""
-    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
-    driver.set_window_size(1366, min(max(900, height), 8000))
-    path = folder / f"{name}.png"
-    assert driver.save_screenshot(str(path))
-    driver.set_window_size(1366, 900)
-    return path
-
-
-def sign_in(driver: WebDriver, url: str, token: str = ADMIN) -> None:
-    """At /ui, signed in (through the form when the browser is not yet)."""
-    driver.get(f"{url}/ui")
-    if driver.find_element(By.TAG_NAME, "h1").text != "Sign in":
-        return
-    driver.find_element(By.ID, "token").send_keys(token)
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    heading(driver, "Destinations")
-
-
-def row_of(table: WebElement, text: str) -> WebElement:
-    rows = [row for row in table.find_elements(By.CSS_SELECTOR, "tbody tr") if text in row.text]
-    assert rows, f"no row with {text!r} in:\n{table.text}"
-    return rows[0]
-
-
-def test_sign_in_with_the_form(browser: WebDriver, service: Service, shots: Path) -> None:
+def test_sign_in_with_the_form(browser: WebDriver, service: Service, shots: Shots) -> None:
     browser.delete_all_cookies()
     browser.get(f"{service.url}/ui/refused")
     heading(browser, "Sign in")
     assert "/ui/login" in browser.current_url
-    shoot(browser, shots, "01-sign-in")
+    shoot(browser, shots.folder, "01-sign-in")
     browser.find_element(By.ID, "token").send_keys("not-a-token")
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     wait(browser).until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".alert"),
@@ -189,7 +117,7 @@ def test_sign_in_with_the_form(browser: WebDriver, service: Service, shots: Path
     assert "Signed in as admin" in browser.find_element(By.CSS_SELECTOR, ".signout").text
 
 
-def test_destinations_then_a_crds_owners(browser: WebDriver, service: Service, shots: Path) -> None:
+def test_destinations_then_a_crds_owners(browser: WebDriver, service: Service, shots: Shots) -> None:
     sign_in(browser, service.url)
     browser.get(f"{service.url}/ui")
     heading(browser, "Destinations")
@@ -206,7 +134,7 @@ def test_destinations_then_a_crds_owners(browser: WebDriver, service: Service, s
     pending = browser.find_element(By.ID, "pending")
     assert "Pending requests" in pending.text
     assert "no destination matches the selectors" in browser.page_source
-    shoot(browser, shots, "02-destinations")
+    shoot(browser, shots.folder, "02-destinations")
 
     browser.find_element(By.LINK_TEXT, "worker-1").click()
     heading(browser, "worker-1")
@@ -226,7 +154,7 @@ def test_destinations_then_a_crds_owners(browser: WebDriver, service: Service, s
     example = row_of(requests, "default/example")
     assert "Scheduled" in example.find_element(By.CSS_SELECTOR, ".badge").text
     assert "team-b/logs" not in requests.text  # placed on worker-2
-    shoot(browser, shots, "03-destination")
+    shoot(browser, shots.folder, "03-destination")
 
     link = next(a for a in owners if a.text == "default/example")
     assert link.get_attribute("href") == f"{service.url}/ui/promises/{PROMISE}/requests/default/example"
@@ -235,7 +163,7 @@ def test_destinations_then_a_crds_owners(browser: WebDriver, service: Service, s
 
 
 def test_a_request_its_history_and_a_commits_diff(browser: WebDriver, service: Service,
-                                                   shots: Path) -> None:
+                                                   shots: Shots) -> None:
     sign_in(browser, service.url)
     browser.get(f"{service.url}/ui/promises/{PROMISE}/requests/default/example")
     title = heading(browser, "default/example")
@@ -261,7 +189,7 @@ def test_a_request_its_history_and_a_commits_diff(browser: WebDriver, service: S
     files = rows[0].find_element(By.CSS_SELECTOR, "details.files")
     files.find_element(By.TAG_NAME, "summary").click()  # the list opens without a script
     wait(browser).until(lambda _: "default_Secret_example-credentials.yaml" in files.text)
-    shoot(browser, shots, "04-request")
+    shoot(browser, shots.folder, "04-request")
 
     rows[0].find_element(By.CSS_SELECTOR, "a.sha").click()
     heading(browser, f"apply {PROMISE} default/example")
@@ -275,11 +203,11 @@ def test_a_request_its_history_and_a_commits_diff(browser: WebDriver, service: S
     assert SECRET_VALUE not in browser.page_source
     crumbs = browser.find_element(By.CSS_SELECTOR, "nav.crumbs")
     crumbs.find_element(By.LINK_TEXT, "default/example")  # the way back
-    shoot(browser, shots, "05-commit")
+    shoot(browser, shots.folder, "05-commit")
 
 
 def test_refused_bundles_with_their_reasons(browser: WebDriver, service: Service,
-                                            shots: Path) -> None:
+                                            shots: Shots) -> None:
     sign_in(browser, service.url)
     browser.get(f"{service.url}/ui")
     browser.find_element(By.LINK_TEXT, "Refused bundles").click()
@@ -297,7 +225,7 @@ def test_refused_bundles_with_their_reasons(browser: WebDriver, service: Service
     assert "destination worker-1" in conflict[6]
     assert "token 'pipeline' may not write promise 'observability'" in forbidden[6]
     link = row_of(table, "default/broken").find_element(By.LINK_TEXT, "default/broken")
-    shoot(browser, shots, "06-refused")
+    shoot(browser, shots.folder, "06-refused")
     link.click()  # a request that was never stored: its refusals are still there
     heading(browser, "default/broken")
     assert "not stored" in browser.find_element(By.TAG_NAME, "h1").text
@@ -316,19 +244,19 @@ def test_pending_bundle_documents_are_never_shown(browser: WebDriver, service: S
     assert "pending bundle documents under .statewriter/bundles/" in browser.page_source
 
 
-def test_docs_and_redoc_render_offline(browser: WebDriver, service: Service, shots: Path) -> None:
+def test_docs_and_redoc_render_offline(browser: WebDriver, service: Service, shots: Shots) -> None:
     """Swagger UI and ReDoc come from the service itself: with every other host unreachable
     they still list the operations, and every resource the pages loaded is the service's."""
     browser.get(f"{service.url}/docs")
     wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".opblock")))
     operations = browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
     assert "/v1/bundles" in [op.text.replace("\u200b", "") for op in operations]
-    shoot(browser, shots, "07-docs")
+    shoot(browser, shots.folder, "07-docs")
     assert_all_local(browser, service.url)
     browser.get(f"{service.url}/redoc")
     wait(browser).until(lambda driver: "/v1/bundles" in driver.find_element(By.TAG_NAME, "body").text)
     assert browser.find_elements(By.CSS_SELECTOR, "h2")  # the operations' headings
-    shoot(browser, shots, "08-redoc")
+    shoot(browser, shots.folder, "08-redoc")
     # ReDoc's bundled script points its "API docs by Redocly" footer at a logo on its CDN:
     # that one picture is missing offline, and nothing else may come from elsewhere
     assert_all_local(browser, service.url, allowed={"https://cdn.redoc.ly/redoc/logo-mini.svg"})
@@ -464,7 +392,7 @@ def test_pages_are_html_with_strict_headers(service: Service) -> None:
 
 
 def test_api_docs_show_operations_by_summary_offline(browser: WebDriver, service: Service,
-                                                     shots: Path) -> None:
+                                                     shots: Shots) -> None:
     """/docs and /redoc, with every host but 127.0.0.1 unreachable (the `browser` fixture),
     show the operations by their summaries and the ECK bundle as the example of a bundle."""
     browser.get(f"{service.url}/docs")
@@ -475,10 +403,10 @@ def test_api_docs_show_operations_by_summary_offline(browser: WebDriver, service
     wait(browser).until(ec.text_to_be_present_in_element(operation, "elastic-crds.yaml"))
     assert browser.find_element(By.XPATH, "//*[contains(@class, 'opblock-summary-description')]"
                                           "[normalize-space() = 'All destinations']").is_displayed()
-    shoot(browser, shots, "09-docs-submit-a-bundle")
+    shoot(browser, shots.folder, "09-docs-submit-a-bundle")
     browser.get(f"{service.url}/redoc")
     heading = (By.XPATH, "//h2[normalize-space() = 'Submit a bundle']")
     assert wait(browser).until(ec.visibility_of_element_located(heading)).is_displayed()
     wait(browser).until(lambda driver: "elastic-crds.yaml" in driver.find_element(
         By.TAG_NAME, "body").text)  # the request sample: the ECK bundle
-    shoot(browser, shots, "10-redoc-submit-a-bundle")
+    shoot(browser, shots.folder, "10-redoc-submit-a-bundle")

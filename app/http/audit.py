@@ -37,7 +37,7 @@ commits made meanwhile never shift or repeat the pages that follow. A parameter 
 be used is a 422 naming it."""
 
 
-def _log(request: Request) -> AuditLog:
+def audit_log(request: Request) -> AuditLog:
     """The service's one log (made at its first use; the event loop makes it, no race)."""
     state = request.app.state
     log: AuditLog | None = getattr(state, "audit_log", None)
@@ -65,5 +65,5 @@ async def get_commits(
     query = parse_query(promise=promise, destination=destination, actor=actor, action=action,
                         since=since, until=until, limit=limit, cursor=cursor)
     tip, _, _ = await snapshot(request)
-    page = await run_in_threadpool(_log(request).page, tip, query)
+    page = await run_in_threadpool(audit_log(request).page, tip, query)
     return {"commits": jsonable(page.commits), "next": page.next}

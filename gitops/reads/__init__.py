@@ -5,6 +5,10 @@ the store keeps its repository.
 
     requests.py   a request's (or a promise's promise-level) state: pipelines, objects
     summaries.py  destinations with their requests and dependencies, for the pages
+    promises.py   one promise: whether anything of it is stored, its namespaces, destinations
+    listing.py    a promise's requests with their delivery, filtered and paged
+    delivery.py   a request's delivery on each destination (what Flux reported applying)
+    search.py     an object's owners on every destination, by kind and name
     history.py    the commits that name one request (its audit trail)
     audit.py      the commits across requests, filtered and paged (`GET /v1/history`)
     commits.py    one commit: its message, trailers, files and diff (Secrets never shown)

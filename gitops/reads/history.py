@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gitops.commitmsg import parse_trailers, trailer_pairs
+from gitops.commitmsg import ACTIONS, parse_trailers, trailer_pairs
+from gitops.errors import InvalidQuery
 from gitops.reads.files import Files, files_of
 from gitops.store.base import Reads
 
@@ -49,6 +50,16 @@ def request_history(
             files=files_of(commit.files or ()),
         ))
     return entries
+
+
+def parse_action(action: str | None) -> str | None:
+    """The action a history is filtered by (None: every action); InvalidQuery for one no
+    commit names."""
+    if not action:
+        return None
+    if action not in ACTIONS:
+        raise InvalidQuery(f"action must be one of {', '.join(ACTIONS)}", field="action")
+    return action
 
 
 def request_pipelines(message: str, promise: str, request: str) -> list[str] | None:

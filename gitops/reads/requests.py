@@ -1,6 +1,6 @@
 """A request's state as the index holds it (or a promise's, for its promise-level bundles):
-its pipelines, where each is placed or why it waits, and each object with its file and
-whether other owners output it too."""
+its pipelines, where each is placed or why it waits (and the selectors it waits for), and
+each object with its file and whether other owners output it too."""
 
 from __future__ import annotations
 
@@ -46,6 +46,22 @@ class RequestState:
     @property
     def objects(self) -> int:
         return sum(len(pipeline.objects) for pipeline in self.pipelines)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A pipeline placed on no destination yet, and what it waits for: a destination whose
+    labels match its selectors (every one of them; none: any destination)."""
+
+    pipeline: str
+    selectors: dict[str, str]
+    reason: str | None
+
+
+def waiting_for(records: list[OwnerRecord]) -> tuple[Waiting, ...]:
+    """The pipelines of `records` that are placed nowhere, with their selectors."""
+    return tuple(Waiting(r.owner.pipeline, dict(r.selectors), r.pending_reason)
+                 for r in records if not r.destinations)
 
 
 def request_state(tip: str | None, index: Index, records: list[OwnerRecord]) -> RequestState:

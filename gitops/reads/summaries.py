@@ -31,6 +31,7 @@ class RequestRow:
     destinations: tuple[str, ...]
     reason: str | None
     objects: int
+    waits_for: dict[str, str]  # the selectors of its first pipeline placed nowhere
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Summary:
     destinations: dict[str, DestinationView]
     pending: list[RequestRow]
     requests: int
+    promises: dict[str, int]  # every promise with something stored: its requests, by name
 
 
 @dataclass(frozen=True)
@@ -95,10 +97,12 @@ def summarise(index: Index) -> Summary:
     views = {name: DestinationView(d) for name, d in index.destinations.items()}
     pending: list[RequestRow] = []
     requests = 0
+    promises: dict[str, int] = {}
     for (promise, namespace, name), owners in index.requests.items():
         records = [r for r in (index.owners.get(o) for o in owners) if r is not None]
         if not records:
             continue
+        promises[promise] = promises.get(promise, 0) + (1 if name else 0)
         if not name:  # promise-level bundles: owners of what they place
             for record in records:
                 for destination in record.destinations:
@@ -112,6 +116,7 @@ def summarise(index: Index) -> Summary:
             "Scheduled" if all(r.destinations for r in records) else "Pending",
             placed, next((r.pending_reason for r in records if r.pending_reason), None),
             sum(len(holds) for r in records for holds in r.objects.values()),
+            next((dict(r.selectors) for r in records if not r.destinations), {}),
         )
         if not placed:
             pending.append(row)
@@ -134,7 +139,7 @@ def summarise(index: Index) -> Summary:
         view.dependencies.sort(key=_dependency_order)
         view.promise_level.sort()
     pending.sort(key=order)
-    return Summary(dict(sorted(views.items())), pending, requests)
+    return Summary(dict(sorted(views.items())), pending, requests, dict(sorted(promises.items())))
 
 
 def _dependency_order(identity: Identity) -> tuple[int, str, str, str, str]:
