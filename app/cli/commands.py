@@ -1,4 +1,4 @@
-"""`statewriter serve | verify | history | push | validate | delete | rollback | kratix`
+"""`statewriter serve | verify | history | push | validate | delete | rollback | revert | kratix`
 (docs/reference.md section 8).
 
 A mistake in the flags, the environment or the config file, and a store or service that
@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from app.cli import delete, history, kratix, push, rollback, serve, validate, verify
+from app.cli import delete, history, kratix, push, revert, rollback, serve, validate, verify
 from app.cli.exits import EXIT_CLOSED_PIPE, EXIT_FAILURE, EXIT_INTERRUPTED, exit_status, said
 from app.cli.parsing import OneLineParser, parse
 from app.version import VERSION
@@ -29,6 +29,7 @@ COMMANDS = {
     "validate": (validate.add_parser, validate.validate_command),
     "delete": (delete.add_parser, delete.delete_command),
     "rollback": (rollback.add_parser, rollback.rollback_command),
+    "revert": (revert.add_parser, revert.revert_command),
     "kratix": (kratix.add_parser, kratix.kratix_command),
 }
 
