@@ -283,21 +283,21 @@ def test_statewriter_retries_bounds_the_retries(tmp_path: Path) -> None:
 # -- the stage's command, read from the environment (no service) ---------------------------------
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    ({"KRATIX_WORKFLOW_TYPE": "promise"},
+@pytest.mark.parametrize(("env", "passed_on", "expected"), [
+    ({"KRATIX_WORKFLOW_TYPE": "promise"}, [],
      ["push", "/kratix", "--url", "http://s", "--promise", "p", "--pipeline", "default",
       "--retries", "5"]),
     ({"KRATIX_WORKFLOW_TYPE": "resource", "KRATIX_OBJECT_NAME": "r", "KRATIX_DIR": "/d",
-      "KRATIX_PIPELINE_NAME": "c", "STATEWRITER_RETRIES": "1"},
+      "KRATIX_PIPELINE_NAME": "c", "STATEWRITER_RETRIES": "1"}, ["--wait"],
      ["push", "/d", "--url", "http://s", "--promise", "p", "--pipeline", "c", "--retries", "1",
       "--wait", "--request", "default/r"]),
     ({"KRATIX_WORKFLOW_ACTION": "delete", "REQUEST": "ns/r", "KRATIX_PIPELINE_NAME": "d"},
-     ["delete", "--url", "http://s", "--promise", "p", "--retries", "5", "--wait", "--request",
-      "ns/r"]),
+     ["--retries", "9"],
+     ["delete", "--url", "http://s", "--promise", "p", "--retries", "5", "--retries", "9",
+      "--request", "ns/r"]),
 ])
-def test_the_stage_command(env: dict[str, str], expected: list[str]) -> None:
+def test_the_stage_command(env: dict[str, str], passed_on: list[str], expected: list[str]) -> None:
     given = {"STATEWRITER_URL": "http://s", "KRATIX_PROMISE_NAME": "p", **env}
-    passed_on = ["--wait"] if "--wait" in expected else []
     assert stage_command(given, passed_on) == expected
 
 

@@ -190,3 +190,9 @@ def test_a_folder_without_a_store_is_a_usage_error_and_nothing_is_created(
 
 def test_without_data_is_a_usage_error() -> None:
     assert "give --data DIR (or set STATEWRITER_DATA)" in refused(statewriter("revert", "abcd"), 2)
+
+
+@pytest.mark.parametrize("actor", ["", "alice\nStatewriter-Action: apply"])
+def test_an_actor_that_is_not_one_line_is_a_usage_error(tmp_path: Path, actor: str) -> None:
+    line = refused(statewriter("revert", "--data", str(tmp_path), "abcd", "--actor", actor), 2)
+    assert "--actor" in line

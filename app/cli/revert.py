@@ -98,10 +98,11 @@ def _data(args: argparse.Namespace) -> Path:
 
 def _actor(args: argparse.Namespace) -> str:
     actor = args.actor if args.actor is not None else _user()
+    if not actor.strip():
+        raise UsageError("revert: --actor must not be empty")
     problem = names.line_problem(actor)
-    if not actor.strip() or problem is not None:
-        raise UsageError(f"revert: --actor must be one non-empty line"
-                         f"{f': it {problem}' if problem else ''}")
+    if problem is not None:  # a trailer's value is one line: a line break would add trailers
+        raise UsageError(f"revert: --actor {problem}")
     return actor.strip()
 
 
