@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from gitops import caches, names
+from gitops.bundle_trailers import Trailers as Trailers  # (re-exported: the other forms' parsers
+from gitops.bundle_trailers import check_trailers as check_trailers  # and app/http import them
+from gitops.bundle_trailers import trailers_from_pairs as trailers_from_pairs  # from here)
 from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError, YamlError, YamlLimitExceeded
 from gitops.frozen import freeze
 from gitops.lru import LRU
@@ -208,40 +209,6 @@ def yaml_refusal(error: YamlError, file: str) -> StatewriterError:
                    document=error.document, reason=error.reason)
 
 
-Trailers = tuple[tuple[str, str], ...]
-MAX_TRAILERS = 16
-MAX_TRAILER_VALUE = 256
-_TRAILER_KEY = re.compile(r"[A-Z][A-Za-z0-9-]{0,62}")
-
-
-def check_trailers(value: object) -> Trailers:
-    """A bundle's own commit trailers (docs/reference.md section 6): at most 16, keys like
-    `Change-Request` that do not start with `Statewriter-`, values one line of at most 256
-    characters; kept in key order."""
-    if value is None:
-        return ()
-    if not isinstance(value, dict):
-        raise InvalidBundle("trailers must be an object of trailer key -> value", field="trailers")
-    if len(value) > MAX_TRAILERS:
-        raise InvalidBundle(f"at most {MAX_TRAILERS} trailers", field="trailers")
-    for key, text in value.items():
-        where = f"trailers.{key}"
-        if not isinstance(key, str) or not _TRAILER_KEY.fullmatch(key):
-            raise InvalidBundle(f"trailer key {key!r} must match ^[A-Z][A-Za-z0-9-]{{0,62}}$",
-                                field=where)
-        if key.lower().startswith("statewriter-"):
-            raise InvalidBundle(f"trailer key {key!r}: Statewriter- trailers are the service's own",
-                                field=where)
-        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TRAILER_VALUE:
-            raise InvalidBundle(f"trailer {key}: the value must be one non-empty line of at most "
-                                f"{MAX_TRAILER_VALUE} characters", field=where)
-        problem = names.line_problem(text)
-        if problem is not None:
-            # readers split trailers into lines; a value must never become lines of its own
-            raise InvalidBundle(f"trailer {key}: the value {problem}", field=where)
-    return tuple(sorted((key, text.strip()) for key, text in value.items()))
-
-
 def parse_bundle(payload: object, limits: Limits = Limits()) -> Bundle:
     """The JSON form of POST /v1/bundles (docs/reference.md section 6)."""
     if not isinstance(payload, dict):
@@ -285,20 +252,3 @@ def build_bundle(
     documents = tuple(source for source, _ in parsed)
     return Bundle(owner, selectors, documents, status, generation,
                   bundle_digest(owner, selectors, [text for _, text in parsed]), trailers)
-
-
-def trailers_from_pairs(pairs: Iterable[str], name: str = "trailer") -> Trailers:
-    """`KEY=VALUE` strings (`statewriter push --trailer`, the tarball form's `trailer` query
-    parameter) as a bundle's trailers, checked as the JSON form's `trailers` are
-    (`gitops.bundle.check_trailers`); InvalidBundle naming `name` otherwise."""
-    found: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise InvalidBundle(f"{name} {pair[:80]!r} must be KEY=VALUE, e.g. "
-                                "Change-Request=CHG-1042", field=name)
-        if key in found:
-            raise InvalidBundle(f"{name} {key} is given twice", field=name)
-        found[key] = value
-    return check_trailers(found)

@@ -16,7 +16,8 @@
     ├── Forbidden               valid credentials, not allowed this
     ├── StoreUnavailable        the state store cannot be read or written now (retry)
     │   ├── RateLimited         the remote answered "too many requests"
-    │   └── CorruptState        a state record at the tip cannot be read (writes wait for a repair)
+    │   ├── CorruptState        a state record at the tip cannot be read (writes wait for a repair)
+    │   └── FolderInUse         another process (a running service) holds the data folder
     └── SetupError              what a command was given to start with is unusable (one line)
         ├── ConfigError         a mistake in the config file, the environment or serve's flags
         ├── IdentityError       an age identity file holds no identity
@@ -116,6 +117,11 @@ class RateLimited(StoreUnavailable):
 class CorruptState(StoreUnavailable):
     """A state record (under .statewriter/) that cannot be read: the service keeps serving
     reads and refuses writes until the branch is repaired."""
+
+
+class FolderInUse(StoreUnavailable):
+    """Another process holds the data folder's lock (`holder` names it): one service per
+    folder, and nothing else writes the store while a service does."""
 
 
 class SetupError(StatewriterError):

@@ -399,7 +399,7 @@ def test_the_cli_reads_a_repository_the_same_way(
     (("elastic-cloud", "default/one", "--url", "http://127.0.0.1:1", "--actor", "x"),
      "--actor filter the commits across requests"),
     (("elastic-cloud", "--url", "http://127.0.0.1:1"), "--promise elastic-cloud"),
-    (("--promise", "p"), "one of the arguments --url --repo"),
+    (("--promise", "p"), "give --url (or set STATEWRITER_URL) to ask the service, or --repo"),
 ])
 def test_cli_mistakes_are_one_line(
     capsys: pytest.CaptureFixture[str], args: tuple[str, ...], expected: str

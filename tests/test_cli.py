@@ -107,7 +107,7 @@ def test_version() -> None:
     ((), {}, "the following arguments are required: command"),
     (("serve", "--port", "abc"), {}, "argument --port: invalid int value: 'abc'"),
     (("serve", "--bogus"), {}, "unrecognized arguments: --bogus"),
-    (("history", "elastic-cloud", "default/example"), {}, "one of the arguments --url --repo"),
+    (("history", "elastic-cloud", "default/example"), {}, "give --url (or set STATEWRITER_URL)"),
     (("serve",), {"STATEWRITER_PORT": "abc"}, "STATEWRITER_PORT"),
 ])
 def test_a_mistake_in_flags_or_environment_is_one_line(

@@ -1,6 +1,6 @@
 """`statewriter delete` against a live service: right token, wrong token, an idempotent
-re-run, one pipeline, identity from the environment, and the work-writer image's delete
-action as Kratix runs it."""
+re-run, one pipeline, identity from the environment (the work-writer image's delete action,
+as Kratix runs it, is in tests/test_kratix.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import Service
 from tests.fixtures.eck import request_bundle
 from tests.procs import QUICK_RETRIES, ROOT, Knob, free_port, running_server, statewriter_command
-from tests.test_push import CONFIG, TOKEN, entrypoint, ls_tree, pipeline_dir, register_worker
+from tests.test_push import CONFIG, TOKEN, ls_tree, register_worker
 
 IDENTITY_ENV = ("STATEWRITER_TOKEN", "STATEWRITER_URL", "PROMISE", "REQUEST", "PIPELINE")
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {k: v}\n"
@@ -178,31 +177,3 @@ def test_delete_help_says_it_is_idempotent() -> None:
     done = subprocess.run([sys.executable, "-m", "app.cli", "delete", "--help"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60, check=True)
     assert "Idempotent" in done.stdout and "exits 0" in done.stdout
-
-
-def test_work_writer_entrypoint_deletes_in_a_delete_workflow(service: Service, tmp_path: Path) -> None:
-    """Kratix runs the same image in the delete pipeline: every pipeline of the request goes
-    (not only one named like the delete pipeline), and a re-run succeeds."""
-    kratix = {"KRATIX_WORKFLOW_TYPE": "resource", "KRATIX_PROMISE_NAME": "elastic-cloud",
-              "KRATIX_OBJECT_NAME": "wf", "KRATIX_OBJECT_NAMESPACE": "team-a",
-              "KRATIX_DIR": str(pipeline_dir(tmp_path, "wf")), "STATEWRITER_TOKEN": TOKEN,
-              "STATEWRITER_URL": service.url,
-              "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env = {**{k: v for k, v in os.environ.items() if k not in IDENTITY_ENV}, **kratix}
-
-    def run(action: str, pipeline: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(entrypoint(), env={**env, "KRATIX_WORKFLOW_ACTION": action,
-                                                 "KRATIX_PIPELINE_NAME": pipeline, **extra},
-                              capture_output=True, text=True, timeout=60, check=False)
-
-    configured = run("configure", "instance-configure")
-    assert configured.returncode == 0, configured.stderr
-    assert pipelines(service, "team-a/wf") == ["instance-configure"]
-    deleted = run("delete", "instance-delete")
-    assert deleted.returncode == 0, deleted.stderr
-    assert "pipelines: instance-configure" in deleted.stdout
-    assert pipelines(service, "team-a/wf") == []
-    rerun = run("delete", "instance-delete")
-    assert rerun.returncode == 0 and "nothing to delete" in rerun.stdout
-    promise_level = run("delete", "promise-delete", KRATIX_WORKFLOW_TYPE="promise")
-    assert promise_level.returncode == 2 and "removes one request" in promise_level.stderr

@@ -28,6 +28,7 @@ import httpx
 import pytest
 import yaml
 
+from app.cli.kratix import stage_command
 from app.cli.push import pack
 from app.config import Config, load_config
 from gitops.bundle import Limits, parse_bundle
@@ -531,13 +532,17 @@ def test_the_service_image_is_the_one_the_deployment_expects() -> None:
 
 def test_the_work_writer_entrypoint_passes_flags_the_cli_has() -> None:
     (entrypoint,) = instruction("Dockerfile.work-writer", "ENTRYPOINT")
-    script = json.loads(entrypoint)[2]
-    delete_part, _, push_part = script.partition("exec statewriter delete")
-    assert "exec statewriter push" in push_part
-    for command, part in (("delete", delete_part), ("push", push_part)):
-        usage = help_text(command)
-        for flag in set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", part)):
-            assert flag in usage, f"work-writer passes {flag} to statewriter {command}"
+    program, command = json.loads(entrypoint)
+    assert program in pyproject()["project"]["scripts"] and command == "kratix"
+    assert "STATEWRITER_URL" in help_text(command)
+    kratix = {"STATEWRITER_URL": "http://statewriter:8080", "KRATIX_PROMISE_NAME": "p",
+              "KRATIX_WORKFLOW_TYPE": "resource", "KRATIX_OBJECT_NAME": "r",
+              "PROMISE_GENERATION": "1", "PIPELINE": "x", "STATEWRITER_TRAILERS": "A=b"}
+    for action in ("configure", "delete"):
+        stage, *args = stage_command({**kratix, "KRATIX_WORKFLOW_ACTION": action})
+        usage = help_text(stage)
+        for flag in (arg for arg in args if arg.startswith("--")):
+            assert flag in usage, f"the work-writer passes {flag} to statewriter {stage}"
 
 
 # -- the examples the walkthrough pushes ----------------------------------------------------

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import os
 import subprocess
-import sys
 import tarfile
 import time
 from collections.abc import Mapping
@@ -196,39 +194,6 @@ def test_pack_is_deterministic_and_holds_only_output_and_metadata(tmp_path: Path
     assert not any(n.startswith("input") for n in names)
 
 
-def entrypoint() -> list[str]:
-    """The work-writer image's ENTRYPOINT, read from Dockerfile.work-writer."""
-    for line in (ROOT / "Dockerfile.work-writer").read_text().splitlines():
-        if line.startswith("ENTRYPOINT "):
-            command: list[str] = json.loads(line.removeprefix("ENTRYPOINT "))
-            return command
-    raise AssertionError("no ENTRYPOINT in Dockerfile.work-writer")
-
-
-def test_work_writer_entrypoint_reads_the_kratix_environment(tmp_path: Path) -> None:
-    """The image's entrypoint as Kratix runs it: identity from KRATIX_* variables."""
-    directory = pipeline_dir(tmp_path)
-    kratix = {"KRATIX_WORKFLOW_ACTION": "configure", "KRATIX_WORKFLOW_TYPE": "resource",
-              "KRATIX_PROMISE_NAME": "elastic-cloud", "KRATIX_PIPELINE_NAME": "instance-configure",
-              "KRATIX_OBJECT_NAME": "example", "KRATIX_OBJECT_NAMESPACE": "team-a",
-              "KRATIX_DIR": str(directory), "STATEWRITER_TOKEN": TOKEN,
-              "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    with running_server(tmp_path / "server" / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
-        url = server.url
-        register_worker(url)
-        env = {**os.environ, **kratix, "STATEWRITER_URL": url}
-        done = subprocess.run(entrypoint(), env=env, capture_output=True, text=True, timeout=60,
-                              check=False)
-        assert done.returncode == 0, done.stderr
-        assert "state: Scheduled" in done.stdout
-        state = httpx.get(f"{url}/v1/promises/elastic-cloud/requests/team-a/example",
-                          headers={"authorization": f"Bearer {TOKEN}"}).json()
-        assert [p["pipeline"] for p in state["pipelines"]] == ["instance-configure"]
-        unset = subprocess.run(entrypoint(), env={k: v for k, v in env.items() if k != "STATEWRITER_URL"},
-                               capture_output=True, text=True, timeout=60, check=False)
-        assert unset.returncode != 0 and "STATEWRITER_URL" in unset.stderr
-
-
 @pytest.mark.parametrize("attempt", range(8))
 def test_backoff_grows_with_jitter_and_a_cap(attempt: int) -> None:
     delays = {backoff(attempt) for _ in range(20)}
@@ -298,33 +263,3 @@ def test_push_refuses_trailers_the_service_would_refuse_before_sending(
     assert done.returncode == 2, done.stderr
     assert len(done.stderr.splitlines()) == 1 and expected in done.stderr, done.stderr
     assert "cannot reach" not in done.stderr
-
-
-def test_work_writer_entrypoint_passes_statewriter_trailers(tmp_path: Path) -> None:
-    directory = pipeline_dir(tmp_path)
-    kratix = {"KRATIX_WORKFLOW_TYPE": "resource", "KRATIX_PROMISE_NAME": "elastic-cloud",
-              "KRATIX_OBJECT_NAME": "example", "KRATIX_OBJECT_NAMESPACE": "team-a",
-              "KRATIX_DIR": str(directory), "STATEWRITER_TOKEN": TOKEN,
-              "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    with running_server(tmp_path / "server" / "data", config_yaml=CONFIG, ready_path="/healthz") as server:
-        url = server.url
-        register_worker(url)
-        env = {**os.environ, **kratix, "STATEWRITER_URL": url,
-               "STATEWRITER_TRAILERS": "Change-Request=CHG-1, Correlation-Id=run-7,"}
-        done = subprocess.run(entrypoint(), env=env, capture_output=True, text=True, timeout=60,
-                              check=False)
-        assert done.returncode == 0, done.stderr
-        trailers = tip_trailers(tmp_path / "server")
-        assert trailers[-2:] == ["Change-Request: CHG-1", "Correlation-Id: run-7"]
-        # one a line when a value holds a comma (and new output, so that there is a commit)
-        env["STATEWRITER_TRAILERS"] = "Change-Request=CHG-2\nNote=a, b and c\n"
-        (directory / "output" / "extra.yaml").write_text(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {k: v}\n")
-        done = subprocess.run(entrypoint(), env=env, capture_output=True, text=True, timeout=60,
-                              check=False)
-        assert done.returncode == 0, done.stderr
-        trailers = tip_trailers(tmp_path / "server")
-        assert "Change-Request: CHG-2" in trailers and "Note: a, b and c" in trailers
-        bad = subprocess.run(entrypoint(), env={**env, "STATEWRITER_TRAILERS": "Statewriter-X=1"},
-                             capture_output=True, text=True, timeout=60, check=False)
-        assert bad.returncode == 2 and "Statewriter-" in bad.stderr

@@ -1,6 +1,7 @@
-"""What the commands that call the service (`push`, `delete`, `validate --url`, `history
---url`) share: the token, the request identity, retries with backoff, and printing the
-service's answer.
+"""What the commands that call the service (`push`, `delete`, `rollback`, `kratix`,
+`validate --url`, `history --url`) share: their `--url` and `--retries` flags, the service's
+URL (the flag, else `STATEWRITER_URL`), the token (`STATEWRITER_TOKEN`), the request
+identity, retries with backoff, and printing the service's answer.
 
 Connection failures (and 502/503/504, which a restarting service or a proxy in front of it
 answers) are retried with exponential backoff and jitter. Both commands are idempotent, so
@@ -9,6 +10,7 @@ a retried request that had in fact arrived changes nothing the second time.
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import sys
@@ -26,11 +28,41 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 BACKOFF_BASE = 0.5  # seconds before the first retry
 BACKOFF_CAP = 30.0
 TIMEOUT = httpx.Timeout(300.0, connect=10.0)
+URL_VARIABLE = "STATEWRITER_URL"
+TOKEN_VARIABLE = "STATEWRITER_TOKEN"
+
+
+def add_url_flag(parser: argparse._ActionsContainer, what: str = "the service") -> None:
+    """`--url`, read when the command runs (`given_url`): the flag, else STATEWRITER_URL."""
+    parser.add_argument("--url", help=f"{what}'s base URL, e.g. http://statewriter:8080 "
+                                      f"(default: ${URL_VARIABLE})")
+
+
+def add_retries_flag(parser: argparse._ActionsContainer, default: int) -> None:
+    parser.add_argument("--retries", type=int, default=default,
+                        help="retries with backoff while the service cannot be reached or "
+                             "answers 502, 503 or 504 (default: %(default)s)")
+
+
+def given_url(flag: str | None) -> str | None:
+    """The service's base URL as given: `--url`, else STATEWRITER_URL, checked (None: neither)."""
+    if flag:
+        return service_url(flag)
+    from_environment = os.environ.get(URL_VARIABLE, "").strip()
+    return service_url(from_environment, URL_VARIABLE) if from_environment else None
+
+
+def required_url(flag: str | None) -> str:
+    """`given_url`, a UsageError when neither the flag nor the variable is set."""
+    url = given_url(flag)
+    if url is None:
+        raise UsageError(f"give --url or set {URL_VARIABLE}")
+    return url
 
 
 def auth_headers() -> dict[str, str]:
     """The bearer token from `STATEWRITER_TOKEN`, if set."""
-    token = os.environ.get("STATEWRITER_TOKEN", "").strip()
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
@@ -144,6 +176,8 @@ def print_refusal(command: str, response: httpx.Response) -> int:
     message = body.get("message")
     reason = message if isinstance(message, str) else response.text[:2000]
     reason = " ".join(reason.split())  # an HTML page from a proxy on one line, too
+    if response.status_code == 401 and not auth_headers():
+        reason += f" (set {TOKEN_VARIABLE} to one of the service's tokens)"
     print(f"statewriter: {command}: HTTP {response.status_code}: {reason}", file=sys.stderr)
     if isinstance(message, str):
         for key, value in body.items():

@@ -1,4 +1,5 @@
-"""`statewriter serve | verify | history | push | delete | rollback` (docs/reference.md section 8).
+"""`statewriter serve | verify | history | push | validate | delete | rollback | revert | kratix`
+(docs/reference.md section 8).
 
 A mistake in the flags, the environment or the config file, and a store or service that
 cannot be reached, end the command with one line on stderr, `statewriter: <what went wrong>`,
@@ -12,10 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn
 
-from app.cli import delete, history, push, rollback, serve, validate, verify
-from app.cli.exits import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, UsageError, exit_status, said
+from app.cli import delete, history, kratix, push, revert, rollback, serve, validate, verify
+from app.cli.exits import EXIT_CLOSED_PIPE, EXIT_FAILURE, EXIT_INTERRUPTED, exit_status, said
+from app.cli.parsing import OneLineParser, parse
 from app.version import VERSION
 from gitops.errors import StatewriterError
 
@@ -28,20 +29,15 @@ COMMANDS = {
     "validate": (validate.add_parser, validate.validate_command),
     "delete": (delete.add_parser, delete.delete_command),
     "rollback": (rollback.add_parser, rollback.rollback_command),
+    "revert": (revert.add_parser, revert.revert_command),
+    "kratix": (kratix.add_parser, kratix.kratix_command),
 }
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse whose mistakes are one line (its usage block is what --help is for)."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; what ends it early is told here, and only here (`app.cli.exits`)."""
     try:
-        args = _parser().parse_args(argv)
+        args = parse(build_parser(), argv)
         _configure_logs(args)
         _, run = COMMANDS[args.command]
         status = run(args)
@@ -58,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     except (StatewriterError, OSError) as error:
         print(f"statewriter: {said(error)}", file=sys.stderr)
         return exit_status(error)
+    except ModuleNotFoundError as error:  # an install with the client's libraries only
+        print(f"statewriter: {error.name or 'a module'} is not installed here: the work-writer "
+              "image has only what push, delete, rollback, history --url, validate --url and "
+              "kratix need; install statewriter with its dependencies", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 def _configure_logs(args: argparse.Namespace) -> None:
@@ -67,9 +68,10 @@ def _configure_logs(args: argparse.Namespace) -> None:
     logs.configure(logs.chosen_format(args.log_format) if args.command == "serve" else "text")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="statewriter", description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser: every command of COMMANDS with its flags."""
+    parser = OneLineParser(prog="statewriter", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"statewriter {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True)
     for add_parser, _ in COMMANDS.values():

@@ -9,13 +9,15 @@ from typing import Any
 import httpx
 
 from app.cli.client import (
+    add_retries_flag,
+    add_url_flag,
     auth_headers,
     call,
     check_names,
     json_body,
     print_answer,
     print_refusal,
-    service_url,
+    required_url,
     split_request,
 )
 from app.cli.exits import UsageError
@@ -41,16 +43,14 @@ def add_parser(commands: Any) -> None:
     delete = commands.add_parser(
         "delete", help="remove what a request owns (delete workflows; idempotent)",
         description=DELETE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    delete.add_argument("--url", default=os.environ.get("STATEWRITER_URL"),
-                        help="the service (default: $STATEWRITER_URL)")
+    add_url_flag(delete)
     delete.add_argument("--promise", default=os.environ.get("PROMISE"),
-                        help="default: $PROMISE")
+                        help="the promise (default: $PROMISE)")
     delete.add_argument("--request", metavar="NS/NAME", default=os.environ.get("REQUEST"),
-                        help="default: $REQUEST")
+                        help="the resource request (default: $REQUEST)")
     delete.add_argument("--pipeline", default=os.environ.get("PIPELINE") or None,
                         help="only this pipeline's output (default: $PIPELINE, else every pipeline)")
-    delete.add_argument("--retries", type=int, default=5,
-                        help="connection retries with backoff (default: 5)")
+    add_retries_flag(delete, 5)
 
 
 def delete_command(args: argparse.Namespace) -> int:
@@ -82,11 +82,9 @@ def _deleted_pipelines(response: httpx.Response) -> list[str]:
 
 def _delete_target(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
     """The request's URL and query, every name checked as the service checks it."""
-    if not args.url:
-        raise UsageError("give --url or set STATEWRITER_URL")
+    base = required_url(args.url)
     if not args.promise or not args.request:
         raise UsageError("give --promise and --request NS/NAME, or set PROMISE and REQUEST")
-    base = service_url(str(args.url))
     namespace, name = split_request(str(args.request))
     check_names(str(args.promise), namespace, name,
                 str(args.pipeline) if args.pipeline is not None else None)

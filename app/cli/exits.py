@@ -4,16 +4,18 @@ each is told in, and the one table from error to exit status (docs/reference.md 
 A command raises what went wrong, with its context (`history: ...`); `app.cli.commands.main` alone
 prints it, `statewriter: <line>` on stderr, and exits with the status EXIT_STATUS gives the
 error's nearest kind there: 2 for a mistake in what the command was given (flags, the
-environment, the config file, its files: every `SetupError`, `UsageError` and
-`ConfigError` among them), 1 for what failed at run time (a store, a service, a
-file: `Failure`, any other `StatewriterError`, an `OSError`).
+environment, the config file, its files, a name that names nothing: every `SetupError`,
+`UsageError` and `ConfigError`, `NotFound` and `InvalidQuery` among them), 1 for what failed
+or was refused at run time (a store, a service, a file, a conflict: `Failure`, any other
+`StatewriterError`, an `OSError`). A core error keeps its kind when a command tells its
+context (`in_context`), so that the table still decides.
 """
 
 from __future__ import annotations
 
 import signal
 
-from gitops.errors import SetupError, StatewriterError
+from gitops.errors import InvalidQuery, NotFound, SetupError, StatewriterError
 from gitops.redact import redact
 
 EXIT_FAILURE = 1  # what failed at run time: a store, a service, a file
@@ -33,6 +35,8 @@ class Failure(StatewriterError):
 
 EXIT_STATUS: dict[type[BaseException], int] = {
     SetupError: EXIT_USAGE,
+    NotFound: EXIT_USAGE,  # a commit, branch or store the command was given that is not there
+    InvalidQuery: EXIT_USAGE,  # ... or that cannot be used so (a merge commit to revert)
     StatewriterError: EXIT_FAILURE,
     OSError: EXIT_FAILURE,  # a file or folder the command needed
 }
@@ -43,6 +47,13 @@ def exit_status(error: BaseException) -> int:
         if kind in EXIT_STATUS:
             return EXIT_STATUS[kind]
     return EXIT_FAILURE
+
+
+def in_context(command: str, error: StatewriterError) -> StatewriterError:
+    """`error`, of the same kind, told as `command: <what went wrong>`."""
+    error.message = f"{command}: {error.message}"
+    error.args = (error.message,)
+    return error
 
 
 def said(error: BaseException) -> str:

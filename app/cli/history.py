@@ -9,7 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from app.cli.client import auth_headers, call, check_names, json_body, print_refusal, service_url
+from app.cli.client import (
+    add_retries_flag,
+    add_url_flag,
+    auth_headers,
+    call,
+    check_names,
+    given_url,
+    json_body,
+    print_refusal,
+)
 from app.cli.exits import EXIT_FAILURE, Failure, UsageError, describe
 from gitops.errors import StatewriterError
 from gitops.redact import redact
@@ -19,15 +28,19 @@ def add_parser(commands: Any) -> None:
     history = commands.add_parser(
         "history", help="a request's audit trail, or the commits across requests",
         description=HISTORY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    history.add_argument("request_promise", nargs="?", metavar="PROMISE")
-    history.add_argument("request", nargs="?", metavar="NS/NAME")
-    source = history.add_mutually_exclusive_group(required=True)
-    source.add_argument("--url", help="the service's URL")
-    source.add_argument("--repo", type=Path, help="a repository (bare or checkout)")
+    history.add_argument("request_promise", nargs="?", metavar="PROMISE",
+                         help="with NS/NAME: one request's history")
+    history.add_argument("request", nargs="?", metavar="NS/NAME", help="the request")
+    source = history.add_mutually_exclusive_group()
+    add_url_flag(source)
+    source.add_argument("--repo", type=Path,
+                        help="read a repository (bare or checkout) instead of asking the service "
+                             "(default: the service)")
     # None: gitops.store's DEFAULT_BRANCH, imported where the store is read (importing gitops.store
     # here would cost every command ~60 ms)
-    history.add_argument("--branch", help="with --repo (default: main)")
-    history.add_argument("--json", action="store_true", help="one JSON list of the commits")
+    history.add_argument("--branch", help="with --repo, the branch to read (default: main)")
+    history.add_argument("--json", action="store_true",
+                         help="print one JSON list of the commits (default: text)")
     for flag, what in (("--promise", "naming this promise"),
                        ("--destination", "naming this destination"),
                        ("--actor", "made for this client (its token's name)"),
@@ -35,10 +48,9 @@ def add_parser(commands: Any) -> None:
                                     "migrate"),
                        ("--since", "at or after this RFC 3339 time, e.g. 2024-05-01T00:00:00Z"),
                        ("--until", "at or before this RFC 3339 time")):
-        history.add_argument(flag, help=f"only commits {what}")
+        history.add_argument(flag, help=f"only commits {what} (default: any)")
     history.add_argument("--limit", type=int, help="print at most this many commits (default: all)")
-    history.add_argument("--retries", type=int, default=2,
-                         help="with --url: retries with backoff when unreachable (default: 2)")
+    add_retries_flag(history, 2)
 
 
 HISTORY_HELP = """\
@@ -50,6 +62,8 @@ statewriter history (--url URL | --repo PATH) [--promise P] [--destination D] [-
     the commits across requests (GET /v1/history), newest first; the filters combine with
     AND, --since and --until are RFC 3339 (2024-05-01T00:00:00Z). Every page is printed,
     or the first N commits with --limit.
+
+Without --url or --repo, the service at STATEWRITER_URL is asked.
 
 Exit status: 0 when commits were printed, 1 when none were (or the service or the store
 failed), 2 on a mistake in the flags."""
@@ -66,6 +80,14 @@ class _Answered(Exception):
 
 
 def history_command(args: argparse.Namespace) -> int:
+    if args.repo is None:
+        try:
+            args.url = given_url(args.url)
+        except UsageError as error:
+            raise UsageError(f"history: {error}") from None
+        if args.url is None:
+            raise UsageError("history: give --url (or set STATEWRITER_URL) to ask the service, "
+                             "or --repo to read a repository")
     filters = {name: value for name in HISTORY_FILTERS if (value := getattr(args, name))}
     if args.request_promise is None and args.request is None:
         return _commits(args, filters)
@@ -81,23 +103,16 @@ def history_command(args: argparse.Namespace) -> int:
 
 
 def _request_history(args: argparse.Namespace) -> int:
-    from app.jsonable import jsonable
-    from gitops.errors import NotFound
-    from gitops.reads.history import request_history
-    from gitops.store.base import DEFAULT_BRANCH
-    from gitops.store.reads import open_repository
-
     promise = args.request_promise
     namespace, _, name = args.request.partition("/")
     try:
         if not namespace or not name or "/" in name:
             raise UsageError(f"the request must be NS/NAME, not {args.request!r}")
         check_names(promise, namespace, name)
-        base = service_url(args.url) if args.url else ""
     except UsageError as error:
         raise UsageError(f"history: {error}") from None
     if args.url:
-        url = f"{base}/v1/promises/{promise}/requests/{namespace}/{name}/history"
+        url = f"{args.url}/v1/promises/{promise}/requests/{namespace}/{name}/history"
         response = call("history", "GET", url, args.retries, headers=auth_headers())
         if response is None:
             return EXIT_FAILURE
@@ -108,16 +123,29 @@ def _request_history(args: argparse.Namespace) -> int:
             raise Failure(f"history: {redact(url)} answered {response.status_code} without a "
                           "history: is it a statewriter service?")
     else:
-        try:
-            repository = open_repository(args.repo)
-            tip = repository.resolve_branch(DEFAULT_BRANCH if args.branch is None else args.branch)
-            entries = jsonable(request_history(repository, tip, promise, namespace, name))
-        except NotFound as error:  # --repo or --branch names nothing
-            raise UsageError(f"history: {describe(error)}") from None
-        except StatewriterError as error:
-            raise Failure(f"history: {describe(error)}") from None
+        entries = _repo_request_history(args, promise, namespace, name)
     print(json.dumps(entries, indent=2) if args.json else format_history(entries))
     return 0 if entries else 1
+
+
+def _repo_request_history(args: argparse.Namespace, promise: str, namespace: str,
+                          name: str) -> list[Any]:
+    # the store's reads load here, for --repo only: --url needs none of them
+    from app.jsonable import jsonable
+    from gitops.errors import NotFound
+    from gitops.reads.history import request_history
+    from gitops.store.base import DEFAULT_BRANCH
+    from gitops.store.reads import open_repository
+
+    try:
+        repository = open_repository(args.repo)
+        tip = repository.resolve_branch(DEFAULT_BRANCH if args.branch is None else args.branch)
+        entries: list[Any] = jsonable(request_history(repository, tip, promise, namespace, name))
+    except NotFound as error:  # --repo or --branch names nothing
+        raise UsageError(f"history: {describe(error)}") from None
+    except StatewriterError as error:
+        raise Failure(f"history: {describe(error)}") from None
+    return entries
 
 
 def format_history(entries: list[dict[str, Any]], empty: str = "no commits name this request\n") -> str:
@@ -150,18 +178,17 @@ def _commits(args: argparse.Namespace, filters: dict[str, str]) -> int:
     """The commits across requests, page after page (GET /v1/history, or the same reading
     of a repository), printed as they come; all of them, or the first --limit."""
     from gitops.errors import InvalidQuery
-    from gitops.reads.audit import parse_query
+    from gitops.reads.query import parse_query
 
     try:
         if args.limit is not None and args.limit < 1:
             raise UsageError(f"--limit must be at least 1, not {args.limit}")
         parse_query(**filters)  # the service's own rules, before anything is asked
-        base = service_url(args.url) if args.url else ""
     except UsageError as error:
         raise UsageError(f"history: {error}") from None
     except InvalidQuery as error:
         raise UsageError(f"history: --{error.message}") from None
-    pages = _service_pages(args, base, filters) if args.url else _repo_pages(args, filters)
+    pages = _service_pages(args, args.url, filters) if args.url else _repo_pages(args, filters)
     printed: list[dict[str, object]] = []
     try:
         for page in pages:
@@ -215,7 +242,8 @@ def _repo_pages(args: argparse.Namespace,
                 filters: dict[str, str]) -> Iterator[list[dict[str, object]]]:
     from app.jsonable import jsonable
     from gitops.errors import NotFound
-    from gitops.reads.audit import AuditLog, parse_query
+    from gitops.reads.audit import AuditLog
+    from gitops.reads.query import parse_query
     from gitops.store.base import DEFAULT_BRANCH
     from gitops.store.reads import open_repository
 

@@ -1,21 +1,6 @@
-"""`statewriter push DIR`: a pipeline's work-writer stage (docs/reference.md section 8).
-
-Reads `DIR/output` (recursively) and `DIR/metadata`, packs them into a gzip'd tar in memory
-and POSTs it to `<URL>/v1/bundles` as `application/gzip`, the identity in query parameters
-and the token from `STATEWRITER_TOKEN`. `--trailer KEY=VALUE` (repeatable) adds commit
-trailers of the bundle's own, checked here as the service checks the JSON form's `trailers`
-and sent as `trailer=KEY=VALUE` query parameters: the tarball form carries them beside the
-identity, so the pipeline's output is sent the one way whether or not it has trailers.
-Connection failures are retried with backoff (`app/cli/client.py`): a bundle is idempotent,
-posting it twice changes nothing the second time.
-
-With `--wait` (a request's bundle only), it then waits until Flux on every destination the
-request is placed on applied its commit (`app/cli/wait.py`), at most `--timeout` seconds.
-
-Exit codes: 0 on any 2xx (the outcome is printed; with `--wait`, once applied), 1 on any other
-answer, when the service stays unreachable, or (`--wait`) when Flux failed to apply it or did
-not within the timeout (the reason goes to stderr), 2 on a local usage problem.
-"""
+"""`statewriter push DIR`: a pipeline's work-writer stage (docs/reference.md section 8): DIR
+packed as a gzip'd tar in memory and POSTed as one bundle (PUSH_HELP says the rest), then,
+with `--wait`, the request's delivery polled (`app/cli/wait.py`)."""
 
 from __future__ import annotations
 
@@ -27,39 +12,71 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from app.cli.client import auth_headers, call, print_answer, print_refusal, service_url, split_request
+from app.cli.client import (
+    add_retries_flag,
+    add_url_flag,
+    auth_headers,
+    call,
+    print_answer,
+    print_refusal,
+    required_url,
+    split_request,
+)
 from app.cli.exits import UsageError, describe
 from app.cli.wait import wait_for_delivery
-from gitops.bundle import trailers_from_pairs
+from gitops.bundle_trailers import trailers_from_pairs
 from gitops.errors import InvalidBundle
 from gitops.owner import DEFAULT_PIPELINE
 
+PUSH_HELP = """\
+Send a pipeline's output to statewriter as one bundle: what a pipeline's work-writer stage
+runs. Reads DIR/output (recursively) and DIR/metadata (destination-selectors.yaml or
+cluster-selectors.yaml, status.yaml), packs them into a gzip'd tar and POSTs it to
+URL/v1/bundles with the token from STATEWRITER_TOKEN. --trailer KEY=VALUE (repeatable) adds
+commit trailers of the bundle's own, checked here as the service checks them. Connection
+failures and 502/503/504 are retried with backoff: a bundle is idempotent, posting it twice
+changes nothing the second time.
+
+With --wait (a request's bundle only) it then waits until Flux on every destination the
+request is placed on applied its commit, at most --timeout seconds.
+
+Exit 0 on any 2xx (the outcome is printed; with --wait, once applied), 1 on any other
+answer, when the service stays unreachable, or (--wait) when Flux failed to apply it or did
+not within the timeout (the reason goes to stderr), 2 on a usage problem.
+"""
 ANSWER_KEYS = ("state", "commit", "changed", "destinations", "misplaced", "reason",
                "keptAtNewerGeneration", "replaced", "dryRun")
 
 
 def add_parser(commands: Any) -> None:
-    push = commands.add_parser("push", help="send a pipeline's output as one bundle")
-    push.add_argument("dir", type=Path)
-    push.add_argument("--url", required=True)
-    push.add_argument("--promise", required=True)
-    push.add_argument("--request", metavar="NS/NAME")
-    push.add_argument("--pipeline", default=DEFAULT_PIPELINE)
-    push.add_argument("--promise-generation", type=int)
-    push.add_argument("--retries", type=int, default=5)
+    push = commands.add_parser("push", help="send a pipeline's output as one bundle",
+                               description=PUSH_HELP,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    push.add_argument("dir", type=Path, metavar="DIR",
+                      help="the pipeline's folder: DIR/output (sent recursively) and DIR/metadata")
+    add_url_flag(push)
+    push.add_argument("--promise", required=True, help="the promise (required)")
+    push.add_argument("--request", metavar="NS/NAME",
+                      help="the resource request (default: none, a promise-level bundle)")
+    push.add_argument("--pipeline", default=DEFAULT_PIPELINE,
+                      help="the pipeline that rendered the output (default: %(default)s)")
+    push.add_argument("--promise-generation", type=int, metavar="N",
+                      help="the promise generation that rendered the output (default: none)")
+    add_retries_flag(push, 5)
     push.add_argument("--wait", action="store_true",
                       help="then wait until Flux applied the request's commit on every "
-                           "destination (exit 1 if it failed or --timeout passed)")
-    push.add_argument("--timeout", type=float, default=600.0,
-                      help="seconds --wait waits at most (default: 600)")
+                           "destination (exit 1 if it failed or --timeout passed; default: "
+                           "do not wait)")
+    push.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                      help="how long --wait waits at most (default: %(default)g)")
     push.add_argument("--trailer", action="append", default=[], metavar="KEY=VALUE",
                       help="a commit trailer of the bundle's own, e.g. Change-Request=CHG-1042 "
-                           "(repeatable; up to 16)")
+                           "(repeatable; up to 16; default: none)")
 
 
 def push_command(args: argparse.Namespace) -> int:
     try:
-        url = _bundles_url(service_url(str(args.url)))
+        base = required_url(args.url)
         params = [*push_identity(args).items(), *_trailers(args)]
         body = pack(Path(args.dir))
         if getattr(args, "wait", False) and not args.request:
@@ -69,8 +86,8 @@ def push_command(args: argparse.Namespace) -> int:
     except OSError as error:  # a file that cannot be read
         raise UsageError(f"push: cannot read {describe(error)}") from None
     headers = {"Content-Type": "application/gzip", "Accept": "application/json", **auth_headers()}
-    response = call("push", "POST", url, int(args.retries), content=body, params=params,
-                    headers=headers)
+    response = call("push", "POST", _bundles_url(base), int(args.retries), content=body,
+                    params=params, headers=headers)
     if response is None:
         return 1
     if not response.is_success:
@@ -78,9 +95,8 @@ def push_command(args: argparse.Namespace) -> int:
     print_answer("push", response, ANSWER_KEYS)
     if getattr(args, "wait", False):
         namespace, name = split_request(str(args.request))
-        return wait_for_delivery(service_url(str(args.url)).removesuffix("/v1/bundles"),
-                                 str(args.promise), namespace, name, float(args.timeout),
-                                 int(args.retries))
+        return wait_for_delivery(base.removesuffix("/v1/bundles"), str(args.promise), namespace,
+                                 name, float(args.timeout), int(args.retries))
     return 0
 
 

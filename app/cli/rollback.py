@@ -11,12 +11,14 @@ import re
 from typing import Any
 
 from app.cli.client import (
+    add_retries_flag,
+    add_url_flag,
     auth_headers,
     call,
     check_names,
     print_answer,
     print_refusal,
-    service_url,
+    required_url,
     split_request,
 )
 from app.cli.exits import UsageError
@@ -52,18 +54,17 @@ def add_parser(commands: Any) -> None:
                           help="the promise (or --promise)")
     rollback.add_argument("request_arg", nargs="?", metavar="NS/NAME",
                           help="the request (or --request)")
-    rollback.add_argument("--url", default=os.environ.get("STATEWRITER_URL"),
-                          help="the service (default: $STATEWRITER_URL)")
-    rollback.add_argument("--promise", default=os.environ.get("PROMISE"), help="default: $PROMISE")
+    add_url_flag(rollback)
+    rollback.add_argument("--promise", default=os.environ.get("PROMISE"),
+                          help="the promise (default: $PROMISE)")
     rollback.add_argument("--request", metavar="NS/NAME", default=os.environ.get("REQUEST"),
-                          help="default: $REQUEST")
+                          help="the resource request (default: $REQUEST)")
     rollback.add_argument("--commit", "--to", metavar="SHA", dest="commit",
-                          help="the commit of the branch to roll back to (an id, or 4 or more "
-                               "of its first hex digits)")
+                          help="the commit of the branch to roll back to: an id, or 4 or more "
+                               "of its first hex digits (required)")
     rollback.add_argument("--dry-run", action="store_true",
-                          help="answer what would change, without committing")
-    rollback.add_argument("--retries", type=int, default=5,
-                          help="connection retries with backoff (default: 5)")
+                          help="answer what would change, without committing (default: commit)")
+    add_retries_flag(rollback, 5)
 
 
 def rollback_command(args: argparse.Namespace) -> int:
@@ -89,8 +90,7 @@ def _rollback_target(args: argparse.Namespace) -> tuple[str, str]:
     arguments (not both, unless they agree)."""
     promise = _one_of(args.promise_arg, args.promise, "PROMISE", "--promise")
     request = _one_of(args.request_arg, args.request, "NS/NAME", "--request")
-    if not args.url:
-        raise UsageError("give --url or set STATEWRITER_URL")
+    base = required_url(args.url)
     if not promise or not request:
         raise UsageError("give --promise and --request NS/NAME (or PROMISE NS/NAME), or set "
                          "PROMISE and REQUEST")
@@ -98,7 +98,6 @@ def _rollback_target(args: argparse.Namespace) -> tuple[str, str]:
         raise UsageError("give --commit SHA: the commit to roll the request back to")
     if not _COMMIT_ID.fullmatch(args.commit):
         raise UsageError(f"--commit must be a commit id (4 to 64 hex digits), not {args.commit!r}")
-    base = service_url(str(args.url))
     namespace, name = split_request(request)
     check_names(promise, namespace, name)
     return f"{base}/v1/promises/{promise}/requests/{namespace}/{name}/rollback", args.commit

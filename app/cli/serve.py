@@ -21,18 +21,34 @@ from app.version import VERSION
 from gitops.errors import ConfigError, StatewriterError
 from gitops.redact import redact
 
+# The defaults as --help tells them; app.config owns them (importing it here would load the
+# service's libraries for every command), and tests/test_cli_help.py checks the two agree.
+SHOWN_DEFAULTS = {"host": "127.0.0.1", "port": "8080", "data": "./var", "branch": "main"}
+
 
 def add_parser(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the service")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--data")
-    serve.add_argument("--remote")
-    serve.add_argument("--branch")
-    serve.add_argument("--config", type=Path)
+    shown = SHOWN_DEFAULTS
+    serve.add_argument("--host", help="the address to listen on; without an auth section in "
+                                      "the config, only a loopback one "
+                                      f"(default: $STATEWRITER_HOST, else {shown['host']})")
+    serve.add_argument("--port", type=int,
+                       help=f"the port to listen on (default: $STATEWRITER_PORT, else {shown['port']})")
+    serve.add_argument("--data", metavar="DIR",
+                       help="the data folder: the embedded state store, or a remote's "
+                            "working copy; one service per folder "
+                            f"(default: $STATEWRITER_DATA, else {shown['data']})")
+    serve.add_argument("--remote", metavar="URL",
+                       help="a git remote (a URL or host:path) the state store is pushed to "
+                            "(default: $STATEWRITER_REMOTE, else none: the embedded store)")
+    serve.add_argument("--branch", help="the branch the state is written to "
+                                        f"(default: $STATEWRITER_BRANCH, else {shown['branch']})")
+    serve.add_argument("--config", type=Path, metavar="FILE",
+                       help="the YAML config file: tokens, author, limits, signing, secrets... "
+                            "(default: $STATEWRITER_CONFIG, else none)")
     serve.add_argument("--log-format", choices=("json", "text"),
-                       help="one JSON object per line (default), or text; "
-                            "default: $STATEWRITER_LOG_FORMAT, else json")
+                       help="one JSON object per line, or text "
+                            "(default: $STATEWRITER_LOG_FORMAT, else json)")
 
 
 def serve_command(args: argparse.Namespace) -> int:

@@ -1,9 +1,10 @@
 """`statewriter validate DIR`: a pipeline's output checked as a destination's API server
 would check it, nothing written (docs/reference.md sections 8 and 11), for the pipeline's own CI.
 
-Against a destination of a running service (`--url`, `--destination`; the token from
-`STATEWRITER_TOKEN`), which knows its CRDs, its Kubernetes version and its namespaces: DIR is
-sent as `push` sends it, to `POST /v1/destinations/{name}/validate`. Or offline, without a
+Against a destination of a running service (`--destination`, and `--url` or
+`STATEWRITER_URL`; the token from `STATEWRITER_TOKEN`), which knows its CRDs, its Kubernetes
+version and its namespaces: DIR is sent as `push` sends it, to
+`POST /v1/destinations/{name}/validate`. Or offline, without a
 service: against a Kubernetes version (`--kubernetes-version`), the CRDs in `--crds` files,
 the API groups in `--api` and the namespaces in `--namespace` (none: not declared, so only
 warned about).
@@ -20,7 +21,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.cli.client import auth_headers, call, json_body, print_refusal, service_url
+from app.cli.client import (
+    add_retries_flag,
+    add_url_flag,
+    auth_headers,
+    call,
+    given_url,
+    json_body,
+    print_refusal,
+)
 from app.cli.exits import UsageError, describe
 from app.cli.push import pack, push_identity
 from gitops.errors import InvalidObject, StatewriterError
@@ -33,29 +42,37 @@ def add_parser(commands: Any) -> None:
     validate = commands.add_parser(
         "validate", help="check a pipeline's output as a destination's API server would",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    validate.add_argument("dir", type=Path, help="the pipeline's folder (output/, metadata/)")
-    validate.add_argument("--url", help="the service, with --destination")
-    validate.add_argument("--destination", help="the destination to check against")
-    validate.add_argument("--kubernetes-version", help="offline: the cluster's Kubernetes version")
-    validate.add_argument("--crds", type=Path, nargs="*", default=[],
-                          help="offline: files of the CRDs the cluster has")
+    validate.add_argument("dir", type=Path, metavar="DIR",
+                          help="the pipeline's folder (output/, metadata/)")
+    add_url_flag(validate, "with --destination, the service")
+    validate.add_argument("--destination",
+                          help="check against this destination of the service (default: none, "
+                               "offline)")
+    validate.add_argument("--kubernetes-version",
+                          help="offline: the cluster's Kubernetes version (default: the newest "
+                               "supported)")
+    validate.add_argument("--crds", type=Path, nargs="*", default=[], metavar="FILE",
+                          help="offline: files of the CRDs the cluster has (default: none)")
     validate.add_argument("--api", action="append", default=[], metavar="GROUP",
                           help="offline: an API group (or group/version/Kind) the cluster "
-                               "serves besides the built-in ones (repeatable)")
+                               "serves besides the built-in ones (repeatable; default: none)")
     validate.add_argument("--namespace", action="append", metavar="NAME",
-                          help="offline: a namespace the cluster has (repeatable)")
-    validate.add_argument("--promise", default="validate", help="the promise (default: validate)")
+                          help="offline: a namespace the cluster has (repeatable; default: none "
+                               "declared, so namespaces are only warned about)")
+    validate.add_argument("--promise", default="validate",
+                          help="the promise (default: %(default)s)")
     validate.add_argument("--request", metavar="NS/NAME", help="the request (default: none)")
     validate.add_argument("--pipeline", default=None, help="the pipeline (default: default)")
-    validate.add_argument("--promise-generation", type=int, default=None)
-    validate.add_argument("--retries", type=int, default=2)
+    validate.add_argument("--promise-generation", type=int, default=None, metavar="N",
+                          help="the promise generation that rendered the output (default: none)")
+    add_retries_flag(validate, 2)
 
 
 def validate_command(args: argparse.Namespace) -> int:
     try:
-        if args.url and args.destination:
+        if args.destination:
             return _online(args)
-        if args.url or args.destination:
+        if args.url:
             raise UsageError("give --url and --destination together (or neither, offline)")
         return _offline(args)
     except UsageError as error:
@@ -65,7 +82,10 @@ def validate_command(args: argparse.Namespace) -> int:
 
 
 def _online(args: argparse.Namespace) -> int:
-    url = f"{service_url(str(args.url))}/v1/destinations/{args.destination}/validate"
+    base = given_url(args.url)
+    if base is None:
+        raise UsageError("--destination needs --url (or STATEWRITER_URL): the service it is on")
+    url = f"{base}/v1/destinations/{args.destination}/validate"
     params = list(push_identity(args).items())
     headers = {"Content-Type": "application/gzip", "Accept": "application/json", **auth_headers()}
     response = call("validate", "POST", url, int(args.retries), content=pack(Path(args.dir)),

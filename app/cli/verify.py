@@ -13,8 +13,11 @@ from gitops.redact import redact, redact_url
 
 def add_parser(commands: Any) -> None:
     verify = commands.add_parser("verify", help="check the invariants of a checkout or git URL")
-    verify.add_argument("target", nargs="?", default=".")
-    verify.add_argument("--no-kustomize", action="store_true", help="skip `kubectl kustomize`")
+    verify.add_argument("target", nargs="?", default=".", metavar="PATH | GIT_URL",
+                        help="a checkout, a bare repository or a git URL to clone, with the "
+                             "token from $STATEWRITER_TOKEN (default: %(default)s)")
+    verify.add_argument("--no-kustomize", action="store_true",
+                        help="skip the `kubectl kustomize` builds (default: build every section)")
     verify.add_argument("--branch", help="the branch to clone (default: the remote's HEAD)")
     verify.add_argument("--kubernetes-version", help="validate objects against this Kubernetes "
                                                      "version (default: each destination's, "

@@ -11,6 +11,7 @@ the store keeps its repository.
     search.py     an object's owners on every destination, by kind and name
     history.py    the commits that name one request (its audit trail)
     audit.py      the commits across requests, filtered and paged (`GET /v1/history`)
+    query.py      ... the query of them: filters, limit and cursor, read and checked
     commits.py    one commit: its message, trailers, files and diff (Secrets never shown)
     files.py      a commit's files added, changed and removed, the service's records left out
 """

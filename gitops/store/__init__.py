@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gitops.errors import NotFound
 from gitops.redact import redact
 from gitops.store.base import DEFAULT_BRANCH, Author, Store
 from gitops.store.embedded import EmbeddedStore
@@ -20,9 +21,12 @@ __all__ = [
     "GitHubApp",
     "RemoteStore",
     "Store",
+    "open_existing_store",
     "open_store",
     "redact",
 ]
+
+EMBEDDED_REPOSITORY = "state.git"  # the embedded store, under the data folder
 
 
 def open_store(
@@ -50,7 +54,7 @@ def open_store(
                       else InstallationTokens(github_app, timeout=timeout))
             credentials = Credentials(username=GITHUB_APP_USERNAME, token_source=tokens)
         if remote is None:
-            store = EmbeddedStore(data / "state.git", branch)
+            store = EmbeddedStore(data / EMBEDDED_REPOSITORY, branch)
         elif timeout is None:
             store = RemoteStore(remote, data, branch, credentials)
         else:
@@ -63,3 +67,13 @@ def open_store(
     store.hold(lock)
     store.signer = signer
     return store
+
+
+def open_existing_store(data: Path, branch: str = DEFAULT_BRANCH) -> Store:
+    """The embedded store a service keeps under `data`, opened and locked as `open_store`
+    opens it for the service (FolderInUse while a service holds it); NotFound, with nothing
+    created, when `data` holds none."""
+    if not (data / EMBEDDED_REPOSITORY / "HEAD").is_file():
+        raise NotFound(f"{data} holds no embedded state store: give the data folder of a "
+                       "service without a remote")
+    return open_store(data, None, branch)

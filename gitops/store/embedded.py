@@ -12,14 +12,15 @@ from gitops.store.reads import GitReads
 
 
 class EmbeddedStore(Repository, GitReads):
-    def __init__(self, path: Path, branch: str = DEFAULT_BRANCH) -> None:
-        Repository.__init__(self, path, branch)
+    def __init__(self, path: Path, branch: str = DEFAULT_BRANCH, names_head: bool = True) -> None:
+        Repository.__init__(self, path, branch, names_head=names_head)
         GitReads.__init__(self, path)
         self._ref = f"refs/heads/{branch}"
 
     def for_branch(self, branch: str) -> EmbeddedStore:
-        """The same repository, written on another branch."""
-        return EmbeddedStore(self.path, branch)
+        """The same repository, written on another branch (HEAD still names this one's: a
+        clone of the store checks out the branch Flux follows, not the delivery book)."""
+        return EmbeddedStore(self.path, branch, names_head=False)
 
     def tip(self) -> str | None:
         return self.read_ref(self._ref)

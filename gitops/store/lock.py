@@ -10,14 +10,13 @@ import os
 from pathlib import Path
 from typing import IO
 
-from gitops.errors import StoreUnavailable
+from gitops.errors import FolderInUse
 
 LOCK_FILE = "statewriter.lock"
 
 
 def lock_data_folder(data: Path) -> IO[str]:
-    """The open, locked lock file (keep it open); StoreUnavailable when another process
-    holds it."""
+    """The open, locked lock file (keep it open); FolderInUse when another process holds it."""
     data.mkdir(parents=True, exist_ok=True)
     handle = (data / LOCK_FILE).open("a+")
     try:
@@ -26,8 +25,8 @@ def lock_data_folder(data: Path) -> IO[str]:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        raise StoreUnavailable(f"{data} is in use by {holder}: two statewriter services "
-                               "cannot share a data folder") from None
+        raise FolderInUse(f"{data} is in use by {holder}: two statewriter services "
+                          "cannot share a data folder", folder=str(data), holder=holder) from None
     handle.seek(0)
     handle.truncate()
     handle.write(f"statewriter pid {os.getpid()}\n")

@@ -108,7 +108,10 @@ class Repository:
 
     signer: Signer | None = None  # signs every commit written here; closed with the store
 
-    def __init__(self, path: Path, branch: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, path: Path, branch: str, env: Mapping[str, str] | None = None,
+                 names_head: bool = True) -> None:
+        """`names_head`: HEAD names `branch`, the one a clone checks out (the branch the
+        service writes; not another it keeps in the same repository)."""
         self.path = path
         self.branch = branch
         self._env = dict(env) if env is not None else environment()
@@ -122,7 +125,7 @@ class Repository:
         if run_git(["check-ref-format", f"refs/heads/{branch}"], self._env).returncode != 0:
             raise ValueError(f"invalid branch name {branch!r}")
         head = path / "HEAD"
-        if head.read_text().strip() != f"ref: refs/heads/{branch}":
+        if names_head and head.read_text().strip() != f"ref: refs/heads/{branch}":
             self.git("symbolic-ref", "HEAD", f"refs/heads/{branch}")
         self._reader = CatFile(path, self._env)
         # Bounded by size, not count: the folders of a big namespace hold thousands of
