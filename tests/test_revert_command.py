@@ -14,11 +14,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from gitops import layout
 from gitops.owner import make_owner
 from tests.procs import ROOT, branch_tip, git, running_server, statewriter_command
 from tests.support import config_map, payload
+from tests.test_signing import EMAIL as SIGNING_EMAIL
+from tests.test_signing import make_ssh_key
 
 RECORD = layout.owner_record_path(make_owner("shop", "team-a", "one", None))
 
@@ -196,3 +199,26 @@ def test_without_data_is_a_usage_error() -> None:
 def test_an_actor_that_is_not_one_line_is_a_usage_error(tmp_path: Path, actor: str) -> None:
     line = refused(statewriter("revert", "--data", str(tmp_path), "abcd", "--actor", actor), 2)
     assert "--actor" in line
+
+
+def test_a_signing_service_gets_its_revert_signed_by_its_config(data: Path, tmp_path: Path) -> None:
+    """Flux verifies the tip of a signing service's branch: the revert, made with the service's
+    config file, is signed with its key and written by its author, as its own commits are."""
+    key = make_ssh_key(tmp_path, "-t", "ed25519")
+    config = tmp_path / "statewriter.yaml"
+    config.write_text(yaml.safe_dump({
+        "author": {"name": "platform-statewriter", "email": SIGNING_EMAIL},
+        "signing": {"format": "ssh", "keyFile": str(key.key_file)}}))
+    tip = branch_tip(data)
+    assert tip is not None
+    done = revert(data, tip, "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    new = branch_tip(data)
+    assert new is not None and new != tip
+    git_dir = data / "state.git"
+    assert key.verify(git_dir, new).returncode == 0
+    assert git(f"--git-dir={git_dir}", "log", "-1", "--format=%an <%ae>", new).strip() == \
+        f"platform-statewriter <{SIGNING_EMAIL}>"
+    unsigned = revert(data, new)  # without the config: the default author, no signature
+    assert unsigned.returncode == 0, unsigned.stderr
+    assert key.verify(git_dir, str(branch_tip(data))).returncode != 0

@@ -7,11 +7,15 @@ import argparse
 import getpass
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.cli.exits import Failure, UsageError, in_context
 from gitops import names
 from gitops.errors import FolderInUse, StatewriterError
+
+if TYPE_CHECKING:
+    from gitops.store.base import Author
+    from gitops.store.signing import Signer
 
 REVERT_HELP = """\
 Revert one commit of a STOPPED service's embedded state store: every file the commit changed
@@ -48,6 +52,11 @@ def add_parser(commands: Any) -> None:
     revert.add_argument("--actor",
                         help="who reverts, for the Statewriter-Actor trailer (default: the "
                              "user running the command)")
+    revert.add_argument("--config", type=Path, metavar="FILE",
+                        help="the service's config file, for the commit's author and its signing "
+                             "key (a service that signs its commits needs its reverts signed "
+                             "too: Flux refuses an unsigned tip) (default: $STATEWRITER_CONFIG, "
+                             "else the default author, unsigned)")
     revert.add_argument("--force", action="store_true",
                         help="revert even when the state after it would break an invariant "
                              "(default: refuse)")
@@ -59,16 +68,19 @@ def revert_command(args: argparse.Namespace) -> int:
     from gitops.store.base import DEFAULT_BRANCH, Author
 
     data, actor = _data(args), _actor(args)
-    branch = args.branch or os.environ.get("STATEWRITER_BRANCH") or DEFAULT_BRANCH
+    author, signer, branch = Author(), None, args.branch or os.environ.get("STATEWRITER_BRANCH")
+    if args.config is not None or os.environ.get("STATEWRITER_CONFIG"):
+        author, signer, branch = _from_config(args)
+    branch = branch or DEFAULT_BRANCH
     try:
-        store = open_existing_store(data, branch)
+        store = open_existing_store(data, branch, signer)
     except FolderInUse as error:
         raise Failure(f"revert: {data} is in use by {error.detail.get('holder')}: stop the "
                       "service first") from None
     except StatewriterError as error:
         raise in_context("revert", error) from None
     try:
-        done = revert(store, args.commit, Author(), actor, force=args.force)
+        done = revert(store, args.commit, author, actor, force=args.force)
     except StatewriterError as error:
         raise in_context("revert", error) from None
     finally:
@@ -83,6 +95,22 @@ def revert_command(args: argparse.Namespace) -> int:
         for finding in done.findings:
             print(f"    {finding}")
     return 0
+
+
+def _from_config(args: argparse.Namespace) -> tuple[Author, Signer | None, str]:
+    """The author, signer and branch the service's config gives its own commits."""
+    from app.config import load_config
+    from gitops.errors import ConfigError, SigningError
+    from gitops.store.signing import open_signer
+
+    config = load_config(args.config, branch=args.branch)
+    if config.signing is None:
+        return config.author, None, config.branch
+    try:
+        return config.author, open_signer(config.signing.format, config.signing.key_file), \
+            config.branch
+    except SigningError as error:
+        raise ConfigError(f"signing: {error}") from None
 
 
 def _data(args: argparse.Namespace) -> Path:

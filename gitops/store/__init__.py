@@ -69,11 +69,12 @@ def open_store(
     return store
 
 
-def open_existing_store(data: Path, branch: str = DEFAULT_BRANCH) -> Store:
+def open_existing_store(data: Path, branch: str = DEFAULT_BRANCH,
+                        signer: Signer | None = None) -> Store:
     """The embedded store a service keeps under `data`, opened and locked as `open_store`
     opens it for the service (FolderInUse while a service holds it); NotFound, with nothing
     created, when `data` holds none."""
     if not (data / EMBEDDED_REPOSITORY / "HEAD").is_file():
         raise NotFound(f"{data} holds no embedded state store: give the data folder of a "
                        "service without a remote")
-    return open_store(data, None, branch)
+    return open_store(data, None, branch, signer=signer)
