@@ -18,7 +18,7 @@ import pytest
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from app.cli.commands import _parser
+from app.cli.commands import build_parser
 from app.config import SERVE_SETTINGS, Config
 from app.http import api, audit, delivery, ops
 from tests.procs import ROOT, running_server
@@ -173,7 +173,7 @@ def test_the_reference_keeps_the_numbering_the_code_cites() -> None:
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
-    for action in _parser()._actions:
+    for action in build_parser()._actions:
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)
     raise AssertionError("statewriter has no commands")
