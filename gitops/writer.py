@@ -287,7 +287,7 @@ class Writer:
                 update = self._index.child()
                 update.advance((path, before.read(path), after.read(path)) for path in paths)
             except Exception as error:  # whatever was odd about the change: the full load decides
-                if not isinstance(error, _TooManyChanges):
+                if not isinstance(error, _TooManyChanges | CorruptState):  # the load says it
                     log.warning("incremental refresh to %s failed; loading in full", tip,
                                 exc_info=True)
                 self._load(tip)
@@ -338,9 +338,7 @@ class Writer:
             if refreshes or (jobs and self._corrupt is not None):
                 self._catch_up(refreshes)
             if self._corrupt is not None:
-                for job in jobs:
-                    job.future.set_result(Refused(StoreUnavailable(
-                        f"{self._corrupt}; writes are refused until it is repaired")))
+                self._refuse_while_corrupt(jobs)
                 continue
             self._waiting.extend(jobs)
             self._publish_waiting()
@@ -471,7 +469,15 @@ class Writer:
                      attempt, extra={"event": "retry", "reason": "branch_moved", "attempt": attempt})
             time.sleep(min(2.0, 0.02 * 2**attempt) * random.uniform(0.5, 1.5))
             self._advance(self.store.refresh())
+            if self._corrupt is not None:  # the move was a commit that broke the state
+                self._refuse_while_corrupt(group)
+                return False
         return False
+
+    def _refuse_while_corrupt(self, jobs: list[_Job]) -> None:
+        for job in jobs:
+            job.future.set_result(Refused(StoreUnavailable(
+                f"{self._corrupt}; writes are refused until it is repaired")))
 
     def _push(self, base: str | None, head: str) -> bool:
         """Publish `head` if the branch is still at `base`; the observer hears how it went."""

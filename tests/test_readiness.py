@@ -132,6 +132,37 @@ def test_a_corrupt_state_record_keeps_the_service_up_read_only(tmp_path: Path) -
         assert http.get("/readyz").status_code == 200
 
 
+def test_a_record_broken_while_the_service_runs_refuses_the_next_write_as_unavailable(
+        tmp_path: Path) -> None:
+    """A person's broken commit lands while the service runs: the write whose publish finds
+    the branch moved is refused as the state's corruption (503), never as a conflict of its
+    own, and nothing it asked for is written."""
+    data = tmp_path / "data"
+    repo = data / "state.git"
+    record = layout.owner_record_path(Owner("elastic-cloud", "default", "example", "default"))
+    with running_server(data) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        _setup(server.url)
+        _commit(repo, {record: b"{not json"})
+        broken = EmbeddedStore(repo)
+        try:
+            tip = broken.tip()
+        finally:
+            broken.close()
+        for name in ("second", "third"):
+            refused = http.post("/v1/bundles", json=request_bundle(name))
+            assert refused.status_code == 503, refused.text
+            assert record in refused.json()["message"]
+        assert _tip(repo) == tip
+
+
+def _tip(repo: Path) -> str | None:
+    store = EmbeddedStore(repo)
+    try:
+        return store.tip()
+    finally:
+        store.close()
+
+
 def _commit(repo: Path, files: dict[str, bytes]) -> bytes:
     """Commit `files` on top of main (as a person would push it); returns what the first file
     held before."""

@@ -300,4 +300,5 @@ def read_record(path: str, data: bytes, decode: Callable[[bytes], R]) -> R:
         return decode(data)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise CorruptState(f"{path}: unreadable state record ({type(error).__name__}: {error}); "
-                           "repair it (e.g. git revert the commit that broke it)") from None
+                           "repair it: revert the commit that broke it (`statewriter revert` on the "
+                           "stopped service's data folder, or git revert on a clone)") from None
