@@ -341,12 +341,15 @@ def test_readiness_names_no_host_or_path_without_a_token(tmp_path: Path) -> None
         assert http.put("/v1/destinations/w2", headers=bearer(ADMIN),
                         json={"labels": {}}).status_code == 503
         for headers in ({}, bearer("wrong")):
-            ready = http.get("/readyz", headers=headers)
-            assert ready.status_code == 503 and ready.json()["reason"]
-            assert "hidden-remote-name" not in ready.text and str(tmp_path) not in ready.text
-            assert "detail" not in ready.json()
-        ready = http.get("/readyz", headers=bearer(ADMIN))
-        assert "hidden-remote-name" in ready.json()["detail"]
+            for params, status in (({}, 200), ({"writes": "true"}, 503)):
+                ready = http.get("/readyz", headers=headers, params=params)
+                assert ready.status_code == status and ready.json()["reason"]
+                assert ready.json()["writes"] is False
+                assert "hidden-remote-name" not in ready.text and str(tmp_path) not in ready.text
+                assert "detail" not in ready.json()
+        for params in ({}, {"writes": "true"}):
+            ready = http.get("/readyz", headers=bearer(ADMIN), params=params)
+            assert "hidden-remote-name" in ready.json()["detail"]
 
 
 # -- the web login ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gitops.errors import InvalidBundle
+from gitops.errors import InvalidBundle, InvalidQuery
 
 MAX_TRAILERS = 16
 
@@ -96,10 +96,12 @@ def invalid(error: ValidationError, what: str) -> InvalidBundle:
 
 def invalid_parameters(errors: Sequence[Any]) -> InvalidBundle:
     """FastAPI's refusal of a parameter (`RequestValidationError.errors()`) as statewriter's
-    422, so that it has the same body as every other refusal."""
+    422, so that it has the same body as every other refusal (InvalidQuery for a query
+    parameter)."""
     first = errors[0]
     location = [str(part) for part in first.get("loc", ())]  # ("query", "dryRun")
     where, field = (location or ["request"])[0], ".".join(location[1:])
     message = str(first.get("msg", "is invalid"))
     named = f"{where} parameter {field}" if field else where
-    return InvalidBundle(f"{named}: {message[:1].lower() + message[1:]}", field=field or where)
+    kind = InvalidQuery if where == "query" else InvalidBundle
+    return kind(f"{named}: {message[:1].lower() + message[1:]}", field=field or where)

@@ -134,9 +134,11 @@ class Health(Documented):
 
 
 class Readiness(Documented):
-    status: Literal["ready", "unavailable"]
-    reason: str | Absent = Field(None, description="what kind of problem keeps writes from "
-                                 "succeeding now (never a host or a path)")
+    status: Literal["ready", "unavailable"] = Field(
+        description="ready: reads (and git clones) can be served")
+    writes: bool = Field(description="whether writes can succeed now")
+    reason: str | Absent = Field(None, description="what kind of problem keeps writes (or "
+                                 "reads) from succeeding now (never a host or a path)")
     detail: str | Absent = Field(None, description="the problem as the service saw it (hosts, "
                                  "paths): only with a valid token, or when auth is off")
 
