@@ -208,6 +208,33 @@ def _read_secret(path: Path) -> str:
     return secret
 
 
+MAX_TOKEN_SECRETS = 2  # a token's secrets: the old and the new one while it is rotated
+
+
+def token_secrets(text: str) -> tuple[str, ...]:
+    """The secrets a token's file gives: one a non-empty line, surrounding whitespace left
+    out, each once (ValueError: more than MAX_TOKEN_SECRETS)."""
+    secrets = tuple(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
+    if len(secrets) > MAX_TOKEN_SECRETS:
+        raise ValueError(f"holds {len(secrets)} secrets: at most {MAX_TOKEN_SECRETS}, the old "
+                         "and the new one while the token is rotated")
+    return secrets
+
+
+def _inline_secrets(value: object) -> tuple[str, ...]:
+    """`token:` as a string, or a list of at most MAX_TOKEN_SECRETS strings."""
+    given = value if isinstance(value, list) else [value]
+    if not given or not all(isinstance(secret, str) for secret in given):
+        raise ValueError(f"must be a string, or a list of at most {MAX_TOKEN_SECRETS} strings "
+                         "(the old and the new secret while the token is rotated)")
+    if len(given) > MAX_TOKEN_SECRETS:
+        raise ValueError(f"lists {len(given)} secrets: at most {MAX_TOKEN_SECRETS}, the old "
+                         "and the new one while the token is rotated")
+    if not all(given):
+        raise ValueError("must not be empty")
+    return tuple(dict.fromkeys(given))
+
+
 def _secret_file(value: object) -> Path:
     path = _readable_file(value)
     _read_secret(path)  # it holds one now
@@ -247,31 +274,38 @@ class AuthorSection(_Section):
 
 
 class Token(_Section):
-    """One of `auth.tokens`. `secret` is its `token`, or what its `tokenFile` held at start;
-    app.http.auth reads `file` again whenever it changes."""
+    """One of `auth.tokens`. `secrets` are its `token` (a string, or a list of two while it is
+    rotated), or what its `tokenFile` held at start (a secret a line, two at most);
+    app.http.auth reads `file` again whenever it changes. Each secret authenticates as the
+    token's one name."""
 
     name: Line  # recorded as Statewriter-Actor
-    token: Text | None = Field(None, repr=False)
+    token: Annotated[tuple[str, ...], BeforeValidator(_inline_secrets)] | None = Field(
+        None, repr=False)
     file: SecretFile | None = Field(None, alias="tokenFile")
     promises: Names = frozenset()  # "*" for every promise
     destinations: bool = False  # may manage destinations
-    _secret: str = PrivateAttr()
+    _secrets: tuple[str, ...] = PrivateAttr()
 
     @model_validator(mode="after")
-    def _one_secret(self) -> Self:
+    def _its_secrets(self) -> Self:
         if self.token is not None and self.file is not None:
-            raise _problem(f"token {self.name!r} has both token and tokenFile: give one")
+            raise _problem(f"token '{self.name}' has both token and tokenFile: give one")
         if self.file is not None:
-            self._secret = _read_secret(self.file)
+            text = _read_secret(self.file)
+            try:
+                self._secrets = token_secrets(text)
+            except ValueError as error:
+                raise _problem(f"{self.file} {error}", "tokenFile") from None
         elif self.token is not None:
-            self._secret = self.token
+            self._secrets = self.token
         else:
-            raise _problem(f"token {self.name!r} needs token or tokenFile")
+            raise _problem(f"token '{self.name}' needs token or tokenFile")
         return self
 
     @property
-    def secret(self) -> str:
-        return self._secret
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
 
     def may_write(self, promise: str) -> bool:
         return "*" in self.promises or promise in self.promises
@@ -285,10 +319,10 @@ class AuthSection(_Section):
         for i, token in enumerate(self.tokens):
             for earlier in self.tokens[:i]:
                 if earlier.name == token.name:
-                    raise _problem(f"{token.name!r} is already the name of another token",
+                    raise _problem(f"'{token.name}' is already the name of another token",
                                    "tokens", i, "name")
-                if earlier.secret == token.secret:
-                    raise _problem(f"token {token.name!r} has the same secret as {earlier.name!r}: "
+                if set(earlier.secrets) & set(token.secrets):
+                    raise _problem(f"token '{token.name}' has the same secret as '{earlier.name}': "
                                    "give each its own (the name is what commits record)", "tokens", i)
         return self
 
