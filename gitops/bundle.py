@@ -14,6 +14,7 @@ from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError, YamlEr
 from gitops.frozen import freeze
 from gitops.lru import LRU
 from gitops.owner import DEFAULT_NAMESPACE, Owner, make_owner
+from gitops.quoting import quoted
 from gitops.rules import document_problem, flux_problem
 from gitops.yamldocs import ParseLimits, load_numbered_documents
 
@@ -64,22 +65,25 @@ def combine_selectors(*sources: dict[str, str] | None) -> dict[str, str]:
         for key, value in (source or {}).items():
             if key in combined and combined[key] != value:
                 raise InvalidBundle(
-                    f"destination selector {key!r} is given two values: "
-                    f"{combined[key]!r} and {value!r}",
+                    f"destination selector {quoted(key)} is given two values: "
+                    f"{quoted(combined[key])} and {quoted(value)}",
                     selector=key,
                 )
             combined[key] = value
     return dict(sorted(combined.items()))
 
 
-def check_selectors(value: object, where: str) -> dict[str, str]:
+def check_selectors(value: object, where: str,
+                    refusal: type[InvalidBundle] = InvalidBundle) -> dict[str, str]:
+    """A bundle's `destinationSelectors` or a destination's `labels` (`refusal`: the kind of
+    error that refuses them)."""
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and k and len(k) <= 317 and len(v) <= 63
         for k, v in value.items()
     ):
-        raise InvalidBundle(f"{where} must be a map of label keys to string values")
+        raise refusal(f"{where} must be a map of label keys to string values", field=where)
     return dict(value)
 
 
@@ -175,7 +179,7 @@ def _parse_files(
     for file in sorted(files):
         if not names.is_bundle_file_name(file):
             raise InvalidBundle(
-                f"file name {file!r} must be relative, without '..', '.' or empty parts", file=file
+                f"file name {quoted(file)} must be relative, without '..', '.' or empty parts", file=file
             )
         text = files[file]
         if not isinstance(text, str):
@@ -227,10 +231,10 @@ def check_trailers(value: object) -> Trailers:
     for key, text in value.items():
         where = f"trailers.{key}"
         if not isinstance(key, str) or not _TRAILER_KEY.fullmatch(key):
-            raise InvalidBundle(f"trailer key {key!r} must match ^[A-Z][A-Za-z0-9-]{{0,62}}$",
+            raise InvalidBundle(f"trailer key {quoted(key)} must match ^[A-Z][A-Za-z0-9-]{{0,62}}$",
                                 field=where)
         if key.lower().startswith("statewriter-"):
-            raise InvalidBundle(f"trailer key {key!r}: Statewriter- trailers are the service's own",
+            raise InvalidBundle(f"trailer key {quoted(key)}: Statewriter- trailers are the service's own",
                                 field=where)
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_TRAILER_VALUE:
             raise InvalidBundle(f"trailer {key}: the value must be one non-empty line of at most "
@@ -296,7 +300,7 @@ def trailers_from_pairs(pairs: Iterable[str], name: str = "trailer") -> Trailers
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise InvalidBundle(f"{name} {pair[:80]!r} must be KEY=VALUE, e.g. "
+            raise InvalidBundle(f"{name} {quoted(pair[:80])} must be KEY=VALUE, e.g. "
                                 "Change-Request=CHG-1042", field=name)
         if key in found:
             raise InvalidBundle(f"{name} {key} is given twice", field=name)

@@ -4,6 +4,7 @@
     ├── InvalidBundle           the input is malformed (which file, document, field, why)
     │   ├── EncryptionRequired  a Secret that cannot be written encrypted (secrets config)
     │   ├── InvalidQuery        a query parameter that cannot be used (`field` names it)
+    │   ├── InvalidDestination  a destination that cannot be registered as given (`field`)
     │   ├── InvalidObject       objects the destination's API server would refuse (`findings`)
     │   ├── YamlError           a YAML text that cannot be read (`reason`, `document`)
     │   │   └── YamlLimitExceeded   ... over a parse limit (also a LimitExceeded)
@@ -11,7 +12,8 @@
     ├── UnsupportedMediaType    the body is neither JSON nor a gzip'd tar
     ├── LimitExceeded           the input is over a configured limit
     ├── Conflict                the change collides with what others own
-    ├── NotFound                nothing is stored under that name
+    ├── NotFound                nothing is stored under that name (or served at that address)
+    ├── MethodNotAllowed        the address takes other methods (`allowed` names them)
     ├── Unauthorized            no valid credentials
     ├── Forbidden               valid credentials, not allowed this
     ├── StoreUnavailable        the state store cannot be read or written now (retry)
@@ -44,7 +46,8 @@ class StatewriterError(Exception):
 
 
 class InvalidBundle(StatewriterError):
-    """The bundle (or a destination, or a query) is malformed: which file, which document, why."""
+    """The input is malformed: which file, which document, which field, why. Its own kinds
+    below name what else than a bundle was malformed (a query, a destination)."""
 
 
 class EncryptionRequired(InvalidBundle):
@@ -54,6 +57,10 @@ class EncryptionRequired(InvalidBundle):
 
 class InvalidQuery(InvalidBundle):
     """A query parameter that cannot be used (`field` names it)."""
+
+
+class InvalidDestination(InvalidBundle):
+    """A destination's body, name or fields that cannot be registered (`field` names it)."""
 
 
 class YamlError(InvalidBundle):
@@ -94,7 +101,11 @@ class Conflict(StatewriterError):
 
 
 class NotFound(StatewriterError):
-    """Nothing is stored under that name."""
+    """Nothing is stored under that name (or served at that address)."""
+
+
+class MethodNotAllowed(StatewriterError):
+    """The address is served, but not for that method: `allowed` names the methods it takes."""
 
 
 class Unauthorized(StatewriterError):

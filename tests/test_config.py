@@ -779,6 +779,7 @@ def test_every_key_that_names_a_file_ends_in_file() -> None:
     from pydantic import BaseModel
 
     from app import config as module
+    from app.didyoumean import model_in
 
     def keys(model: type[BaseModel]) -> Iterator[tuple[str, bool]]:
         for name, field in model.model_fields.items():
@@ -787,7 +788,7 @@ def test_every_key_that_names_a_file_ends_in_file() -> None:
                 checks += [getattr(m, "func", None) for m in getattr(argument, "__metadata__", ())]
             yield (field.alias or name,
                    module._readable_file in checks or module._secret_file in checks)
-            inner = module._model_in(field.annotation)
+            inner = model_in(field.annotation)
             if inner is not None and inner is not model:
                 yield from keys(inner)
 

@@ -72,10 +72,11 @@ class Error(Documented):
     model_config = ConfigDict(extra="allow", json_schema_extra=_absent_is_not_null)
 
     error: str = Field(
-        description="InvalidBundle or InvalidObject (422), UnsupportedMediaType (415), "
-                    "LimitExceeded (413), "
-                    "Conflict (409), NotFound (404), Forbidden (403), Unauthorized (401), "
-                    "StoreUnavailable or RateLimited (503), InternalError (500)",
+        description="InvalidBundle, InvalidObject, InvalidDestination, InvalidQuery or "
+                    "EncryptionRequired (422), UnsupportedMediaType (415), LimitExceeded "
+                    "(413), Conflict (409), MethodNotAllowed (405), NotFound (404), "
+                    "Forbidden (403), Unauthorized (401), StoreUnavailable, RateLimited or "
+                    "CorruptState (503), InternalError (500)",
         examples=["Conflict"],
     )
     message: str = Field(examples=["elastic-operator.yaml: document 3: ConfigMap "
@@ -91,6 +92,8 @@ class Error(Documented):
     findings: list[ObjectFinding] | Absent = Field(
         None, description="InvalidObject: every object the destination's API server would "
                           "refuse, and why")
+    allowed: list[str] | Absent = Field(None, description="MethodNotAllowed: the methods the "
+                                                          "address takes")
 
 
 WHY = {
@@ -100,7 +103,8 @@ WHY = {
     409: "The change collides with what others own or what still depends on it.",
     413: "Over a configured limit (body, unpacked size, files, documents, bytes per document).",
     415: "The body is neither JSON nor a gzip'd tar.",
-    422: "Invalid: which file, which document, which field or parameter, and why.",
+    422: "Invalid: which file, which document, which field or parameter, and why (an unknown "
+         "field names the known one nearest to it).",
     500: "An unexpected error while planning or committing this request alone; nothing it "
          "asked for was changed. The service log has the details under `requestId`.",
     503: "The state store cannot be read or written now (the remote, the disk): retry.",

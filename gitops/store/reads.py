@@ -18,6 +18,7 @@ from pathlib import Path
 from gitops.errors import NotFound, StoreUnavailable
 from gitops.git.process import CatFile, environment, run_git
 from gitops.history import git_records
+from gitops.quoting import quoted
 from gitops.store.base import FileChange, FileDiff, LogEntry
 
 TIMEOUT = 300.0
@@ -46,7 +47,7 @@ class GitReads:
                 return out.strip()
         if not self._output("rev-list", "--max-count=1", "--all").strip():
             return None
-        raise NotFound(f"no branch {branch!r} in {self.git_dir}")
+        raise NotFound(f"no branch {quoted(branch)} in {self.git_dir}")
 
     def resolve_commit(self, given: str) -> str | None:
         """The full id of the commit `given` (an id or a prefix of one) names, or None."""
@@ -211,7 +212,7 @@ def _entries(tokens: Iterator[str], files: bool) -> Iterator[LogEntry]:
         fields = [next(tokens, "") for _ in range(_FIELDS)]
         time, parents, author, authored, subject, body = fields
         if not _SHA.fullmatch(sha) or not time.isdigit():
-            raise StoreUnavailable(f"git log gave an unexpected record {sha[:100]!r}")
+            raise StoreUnavailable(f"git log gave an unexpected record {quoted(sha[:100])}")
         changes: list[FileChange] = []
         token = next(tokens, None)
         while token == "":  # between the fields and the files
