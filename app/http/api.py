@@ -358,8 +358,9 @@ async def rollback_request(
             summary="A request's commits", tags=["requests"], responses={
                 **schemas.answers(schemas.RequestHistory, 200), **schemas.refusals(401, 404, 503)})
 async def get_history(request: Request, promise: str, namespace: str, name: str) -> Any:
-    """The commits that changed this request, newest first: sha, time, actor, action,
-    pipelines, destinations, subject line and the files added, changed and removed."""
+    """The commits that changed this request, and the reverts of those, newest first: sha,
+    time, actor, action (a revert: `reverts`, the commit it reverts), pipelines,
+    destinations, subject line and the files added, changed and removed."""
     tip, _, _ = await snapshot(request)  # a replica's cache may hold no branch of its own
     entries = await run_in_threadpool(
         request_history, writer_of(request).store, tip, promise, namespace, name)

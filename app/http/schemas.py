@@ -300,7 +300,11 @@ class HistoryCommit(Documented):
     sha: str
     time: str = Field(description="RFC 3339, UTC")
     actor: str | None
-    action: str | None
+    action: str | None = Field(description="apply, delete, rollback, revert, destination or "
+                                           "migrate")
+    reverts: str | None = Field(description="revert: the commit it reverts (one of this "
+                                            "request's, whose pipelines and destinations it "
+                                            "names)")
     pipelines: list[str]
     destinations: list[str]
     message: str = Field(description="the commit's subject line")
@@ -319,7 +323,9 @@ class Commit(Documented):
     sha: str
     time: str = Field(description="RFC 3339, UTC")
     actor: str | None
-    action: str | None
+    action: str | None = Field(description="apply, delete, rollback, revert, destination or "
+                                           "migrate")
+    reverts: str | None = Field(description="revert: the commit it reverts")
     summary: str = Field(description="the commit's subject line")
     promises: list[str]
     requests: list[str]

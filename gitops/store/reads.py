@@ -71,11 +71,13 @@ class GitReads:
         trailers_only: bool = False,
         walk: bool = True,
         topo_order: bool = False,
+        grep_any: bool = False,
     ) -> Iterator[LogEntry]:
         """The commits of `revisions` (a walk from each, or with `walk=False` exactly those,
         in the order given), newest first; `grep`: only commits whose message holds every
-        one of these texts (git's fixed-string match: a first filter, callers check exactly).
-        Read as git writes it: a long log is never held whole."""
+        one of these texts (with `grep_any`, any one of them; git's fixed-string match: a
+        first filter, callers check exactly). Read as git writes it: a long log is never
+        held whole."""
         body = "%(trailers:only,unfold)" if trailers_only else "%B"
         # Fields end with NUL, the one byte no commit message holds (any other could be in
         # a message a person wrote): every token is then one field, a file's status or path.
@@ -84,7 +86,8 @@ class GitReads:
         if files:
             args += ["--name-status", "--diff-merges=first-parent", "--root"]
         if grep:
-            args += ["--fixed-strings", "--all-match", *(f"--grep={text}" for text in grep)]
+            args += ["--fixed-strings", *(() if grep_any else ("--all-match",)),
+                     *(f"--grep={text}" for text in grep)]
         if not walk:
             args.append("--no-walk=unsorted")
         if topo_order:
