@@ -305,7 +305,7 @@ class Repository:
             is_folder = current is not None and current[0] == TREE_MODE
             content = here.get(name)
             if current is not None and not is_folder and name in below and name not in here:
-                raise ValueError(f"{quoted(name)} is a file, cannot hold {sorted(below[name])}")
+                raise ValueError(f"{quoted(name)} is a file, cannot hold {', '.join(sorted(below[name]))}")
             sub: str | None = None
             if name in below:
                 sub = self._rebuild(current[1] if current and is_folder else None, below[name],
