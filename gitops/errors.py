@@ -12,7 +12,8 @@
     ├── UnsupportedMediaType    the body is neither JSON nor a gzip'd tar
     ├── LimitExceeded           the input is over a configured limit
     ├── Conflict                the change collides with what others own
-    ├── NotFound                nothing is stored under that name (or served at that address)
+    ├── NotFound                nothing is stored under that name
+    │   └── RouteNotFound       nothing is served at that address (a wrong URL)
     ├── MethodNotAllowed        the address takes other methods (`allowed` names them)
     ├── Unauthorized            no valid credentials
     ├── Forbidden               valid credentials, not allowed this
@@ -101,7 +102,12 @@ class Conflict(StatewriterError):
 
 
 class NotFound(StatewriterError):
-    """Nothing is stored under that name (or served at that address)."""
+    """Nothing is stored under that name."""
+
+
+class RouteNotFound(NotFound):
+    """Nothing is served at that address: a wrong URL, which a client must not take for a
+    NotFound of what it asked about (a request already deleted)."""
 
 
 class MethodNotAllowed(StatewriterError):

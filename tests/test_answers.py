@@ -31,7 +31,7 @@ def test_an_address_no_route_serves_answers_the_error_body(
     service = module_in_process_service
     for path in ("/nowhere", "/v1/nowhere", "/v1/destinations/a/b/c"):
         answer = service.refused(404, "GET", path)
-        assert answer.json() == {"error": "NotFound",
+        assert answer.json() == {"error": "RouteNotFound",
                                  "message": f"nothing is served at {path} (the API: /docs)"}
 
 

@@ -16,6 +16,7 @@ from gitops.errors import (
     LimitExceeded,
     MethodNotAllowed,
     NotFound,
+    RouteNotFound,
     StatewriterError,
     StoreUnavailable,
     Unauthorized,
@@ -44,6 +45,7 @@ STATUS: dict[type[StatewriterError], int] = {
     LimitExceeded: 413,
     Conflict: 409,
     NotFound: 404,
+    RouteNotFound: 404,
     MethodNotAllowed: 405,
     Forbidden: 403,
     Unauthorized: 401,
@@ -80,7 +82,7 @@ def routing_refusal(status: int, method: str, path: str,
         return MethodNotAllowed(f"{shown} does not take {method}; it takes "
                                 f"{', '.join(methods) or 'no method'}", allowed=methods)
     if status == 404:
-        return NotFound(f"nothing is served at {shown} (the API: /docs)")
+        return RouteNotFound(f"nothing is served at {shown} (the API: /docs)")
     return None
 
 

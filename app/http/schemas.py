@@ -74,9 +74,10 @@ class Error(Documented):
     error: str = Field(
         description="InvalidBundle, InvalidObject, InvalidDestination, InvalidQuery or "
                     "EncryptionRequired (422), UnsupportedMediaType (415), LimitExceeded "
-                    "(413), Conflict (409), MethodNotAllowed (405), NotFound (404), "
-                    "Forbidden (403), Unauthorized (401), StoreUnavailable, RateLimited or "
-                    "CorruptState (503), InternalError (500)",
+                    "(413), Conflict (409), MethodNotAllowed (405), NotFound or "
+                    "RouteNotFound (404: nothing is served at that address), Forbidden (403), "
+                    "Unauthorized (401), StoreUnavailable, RateLimited or CorruptState (503), "
+                    "InternalError (500)",
         examples=["Conflict"],
     )
     message: str = Field(examples=["elastic-operator.yaml: document 3: ConfigMap "
