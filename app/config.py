@@ -22,13 +22,12 @@ value that may be a secret.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, get_args
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 import yaml
@@ -49,10 +48,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from app.didyoumean import closest_key, model_keys
 from gitops import names
 from gitops.bundle import Limits
 from gitops.errors import ConfigError
 from gitops.normalize import DEFAULT_PROTECTED
+from gitops.quoting import quoted
 from gitops.redact import without_userinfo
 from gitops.store.base import DEFAULT_BRANCH, Author
 from gitops.store.githubapp import DEFAULT_API_URL, GitHubApp
@@ -82,7 +83,7 @@ def _problem(message: str, *key: str | int, names_remote: bool = False) -> Pydan
 
 def _host(value: object) -> object:
     if not isinstance(value, str) or not value or any(c.isspace() for c in value):
-        raise ValueError(f"{value!r} is not a host name or address")
+        raise ValueError(f"{quoted(value)} is not a host name or address")
     return value
 
 
@@ -91,7 +92,7 @@ def _port(value: object) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         number = int(value.strip())
     if number is None or not 1 <= number <= 65535:
-        raise ValueError(f"{value!r} is not a port number (1-65535)")
+        raise ValueError(f"{quoted(value)} is not a port number (1-65535)")
     return number
 
 
@@ -121,7 +122,7 @@ _BAD_BRANCH = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^[-/.]|[/.]$|\.l
 def _branch(value: object) -> object:
     """git's branch name rules (git-check-ref-format), so a bad one stops the service now."""
     if not isinstance(value, str) or not value or value == "@" or _BAD_BRANCH.search(value):
-        raise ValueError(f"{value!r} is not a valid git branch name")
+        raise ValueError(f"{quoted(value)} is not a valid git branch name")
     return value
 
 
@@ -150,13 +151,13 @@ def _one_line(value: str) -> str:
     """Token names and the author are written into commits."""
     problem = names.line_problem(value)
     if problem is not None:
-        raise ValueError(f"{value!r} {problem}")
+        raise ValueError(f"{quoted(value)} {problem}")
     return value
 
 
 def _no_angle_brackets(value: str) -> str:
     if set(value) & {"<", ">"}:  # git's author header is `name <email>`
-        raise ValueError(f"{value!r} holds '<' or '>'")
+        raise ValueError(f"{quoted(value)} holds '<' or '>'")
     return value
 
 
@@ -208,6 +209,33 @@ def _read_secret(path: Path) -> str:
     return secret
 
 
+MAX_TOKEN_SECRETS = 2  # a token's secrets: the old and the new one while it is rotated
+
+
+def token_secrets(text: str) -> tuple[str, ...]:
+    """The secrets a token's file gives: one a non-empty line, surrounding whitespace left
+    out, each once (ValueError: more than MAX_TOKEN_SECRETS)."""
+    secrets = tuple(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
+    if len(secrets) > MAX_TOKEN_SECRETS:
+        raise ValueError(f"holds {len(secrets)} secrets: at most {MAX_TOKEN_SECRETS}, the old "
+                         "and the new one while the token is rotated")
+    return secrets
+
+
+def _inline_secrets(value: object) -> tuple[str, ...]:
+    """`token:` as a string, or a list of at most MAX_TOKEN_SECRETS strings."""
+    given = value if isinstance(value, list) else [value]
+    if not given or not all(isinstance(secret, str) for secret in given):
+        raise ValueError(f"must be a string, or a list of at most {MAX_TOKEN_SECRETS} strings "
+                         "(the old and the new secret while the token is rotated)")
+    if len(given) > MAX_TOKEN_SECRETS:
+        raise ValueError(f"lists {len(given)} secrets: at most {MAX_TOKEN_SECRETS}, the old "
+                         "and the new one while the token is rotated")
+    if not all(given):
+        raise ValueError("must not be empty")
+    return tuple(dict.fromkeys(given))
+
+
 def _secret_file(value: object) -> Path:
     path = _readable_file(value)
     _read_secret(path)  # it holds one now
@@ -247,31 +275,38 @@ class AuthorSection(_Section):
 
 
 class Token(_Section):
-    """One of `auth.tokens`. `secret` is its `token`, or what its `tokenFile` held at start;
-    app.http.auth reads `file` again whenever it changes."""
+    """One of `auth.tokens`. `secrets` are its `token` (a string, or a list of two while it is
+    rotated), or what its `tokenFile` held at start (a secret a line, two at most);
+    app.http.auth reads `file` again whenever it changes. Each secret authenticates as the
+    token's one name."""
 
     name: Line  # recorded as Statewriter-Actor
-    token: Text | None = Field(None, repr=False)
+    token: Annotated[tuple[str, ...], BeforeValidator(_inline_secrets)] | None = Field(
+        None, repr=False)
     file: SecretFile | None = Field(None, alias="tokenFile")
     promises: Names = frozenset()  # "*" for every promise
     destinations: bool = False  # may manage destinations
-    _secret: str = PrivateAttr()
+    _secrets: tuple[str, ...] = PrivateAttr()
 
     @model_validator(mode="after")
-    def _one_secret(self) -> Self:
+    def _its_secrets(self) -> Self:
         if self.token is not None and self.file is not None:
-            raise _problem(f"token {self.name!r} has both token and tokenFile: give one")
+            raise _problem(f"token '{self.name}' has both token and tokenFile: give one")
         if self.file is not None:
-            self._secret = _read_secret(self.file)
+            text = _read_secret(self.file)
+            try:
+                self._secrets = token_secrets(text)
+            except ValueError as error:
+                raise _problem(f"{self.file} {error}", "tokenFile") from None
         elif self.token is not None:
-            self._secret = self.token
+            self._secrets = self.token
         else:
-            raise _problem(f"token {self.name!r} needs token or tokenFile")
+            raise _problem(f"token '{self.name}' needs token or tokenFile")
         return self
 
     @property
-    def secret(self) -> str:
-        return self._secret
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
 
     def may_write(self, promise: str) -> bool:
         return "*" in self.promises or promise in self.promises
@@ -285,10 +320,10 @@ class AuthSection(_Section):
         for i, token in enumerate(self.tokens):
             for earlier in self.tokens[:i]:
                 if earlier.name == token.name:
-                    raise _problem(f"{token.name!r} is already the name of another token",
+                    raise _problem(f"'{token.name}' is already the name of another token",
                                    "tokens", i, "name")
-                if earlier.secret == token.secret:
-                    raise _problem(f"token {token.name!r} has the same secret as {earlier.name!r}: "
+                if set(earlier.secrets) & set(token.secrets):
+                    raise _problem(f"token '{token.name}' has the same secret as '{earlier.name}': "
                                    "give each its own (the name is what commits record)", "tokens", i)
         return self
 
@@ -624,7 +659,7 @@ class _ConfigFile(PydanticBaseSettingsSource):
                               f"not {_kind(raw)}")
         for key in raw:
             if not isinstance(key, str):
-                raise ConfigError(f"{path}: the file: key {key!r} must be a string")
+                raise ConfigError(f"{path}: the file: key {quoted(key)} must be a string")
             if key in SERVE_SETTINGS:  # a flag, not a key of the file
                 raise ConfigError(f"{path}: {key}: is not a known key{_suggestion((key,))}")
         files_here: dict[str, Any] = _relative_files(raw, path.absolute().parent)
@@ -656,7 +691,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 continue  # refused with the other keys that are not strings
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice", key_node.start_mark)
+                    None, None, f"key {quoted(key)} is given twice", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -706,7 +741,7 @@ def _validation_problem(error: ValidationError, named: Mapping[str, str], file: 
     elif kind == "literal_error":
         reason = f"must be {ctx['expected']}"
     elif kind == "invalid_key":
-        loc, reason = loc[:-1], f"key {loc[-1]!r} must be a string"
+        loc, reason = loc[:-1], f"key {quoted(loc[-1])} must be a string"
     elif kind == "greater_than_equal":
         reason = f"must be at least {ctx['ge']:g}"
     elif kind == "less_than_equal":
@@ -738,33 +773,14 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
 
 def _suggestion(loc: tuple[int | str, ...]) -> str:
     """` (did you mean auth?)` for `auht`: the closest key the enclosing section knows."""
-    model: type[BaseModel] | None = Config
-    for part in loc[:-1]:
-        if model is None:
-            return ""
-        if isinstance(part, str):
-            known = _keys(model).get(part)
-            model = _model_in(known.annotation) if known else None
-    if model is None:
-        return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(_keys(model)), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
+    close = closest_key(Config, loc, _keys)
+    return f" (did you mean {close}?)" if close else ""
 
 
 def _keys(model: type[BaseModel]) -> dict[str, FieldInfo]:
     """A model's fields by their keys in the file."""
-    return {field.alias or name: field for name, field in model.model_fields.items()
-            if model is not Config or name not in SERVE_SETTINGS}
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in get_args(annotation):
-        found = _model_in(argument)
-        if found is not None:
-            return found
-    return None
+    return {key: field for key, field in model_keys(model).items()
+            if model is not Config or key not in SERVE_SETTINGS}
 
 
 def _kind(value: Any) -> str:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gitops.errors import ConfigError
+from gitops.quoting import quoted
 
 FORMATS = ("json", "text")
 ENVIRONMENT = "STATEWRITER_LOG_FORMAT"
@@ -29,7 +30,7 @@ def chosen_format(flag: str | None, environ: Mapping[str, str] = os.environ) -> 
     """The flag's format, else the environment's, else JSON; ConfigError for an unknown one."""
     chosen = flag or environ.get(ENVIRONMENT) or "json"
     if chosen not in FORMATS:
-        raise ConfigError(f"{ENVIRONMENT}={chosen!r}: the log format is json or text")
+        raise ConfigError(f"{ENVIRONMENT}={quoted(chosen)}: the log format is json or text")
     return chosen
 
 

@@ -9,15 +9,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from app.config import Config
 from app.http import api, audit, metrics, ops, schemas
 from app.http import delivery as delivery_routes
 from app.http.access import RequestLog
-from app.http.answers import error_body, error_status
+from app.http.answers import error_body, error_status, routing_refusal
 from app.http.metrics import service_metrics
 from app.http.models import invalid_parameters
 from app.http.refused import RefusedBundles, note_refusal
@@ -67,6 +71,20 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
         note_refusal(request, error)
         return JSONResponse(error_body(error), status_code=error_status(error))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def unrouted(request: Request, error: StarletteHTTPException) -> Response:
+        # an address no route serves (404), or not for that method (405): every refusal's
+        # body, not Starlette's {"detail": "Not Found"}
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # Starlette names the first route's methods only
+            headers["Allow"] = ", ".join(allowed_methods(app, request)) or headers.get("Allow", "")
+        refused = routing_refusal(error.status_code, request.method, request.url.path,
+                                  headers.get("Allow"))
+        if refused is None:
+            return await http_exception_handler(request, error)
+        note_refusal(request, refused)
+        return JSONResponse(error_body(refused), status_code=error.status_code, headers=headers)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_parameter(request: Request, error: RequestValidationError) -> JSONResponse:
         # the body of every refusal (docs/reference.md section 6), not FastAPI's {"detail": [...]}
@@ -88,6 +106,15 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
         mount_git(app, config, http_backend(writer.store))
     schemas.install(app)  # /openapi.json, /docs, /redoc (offline: FastAPIOffline)
     return app
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """The methods the app's routes take at the request's path."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(app.routes):
+        if route.path and route.methods and compile_path(route.path)[0].match(request.url.path):
+            methods |= route.methods
+    return sorted(methods)
 
 
 def open_delivery_book(config: Config, writer: Writer) -> DeliveryBook | None:

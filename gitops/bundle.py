@@ -15,6 +15,7 @@ from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError, YamlEr
 from gitops.frozen import freeze
 from gitops.lru import LRU
 from gitops.owner import DEFAULT_NAMESPACE, Owner, make_owner
+from gitops.quoting import quoted
 from gitops.rules import document_problem, flux_problem
 from gitops.yamldocs import ParseLimits, load_numbered_documents
 
@@ -65,22 +66,25 @@ def combine_selectors(*sources: dict[str, str] | None) -> dict[str, str]:
         for key, value in (source or {}).items():
             if key in combined and combined[key] != value:
                 raise InvalidBundle(
-                    f"destination selector {key!r} is given two values: "
-                    f"{combined[key]!r} and {value!r}",
+                    f"destination selector {quoted(key)} is given two values: "
+                    f"{quoted(combined[key])} and {quoted(value)}",
                     selector=key,
                 )
             combined[key] = value
     return dict(sorted(combined.items()))
 
 
-def check_selectors(value: object, where: str) -> dict[str, str]:
+def check_selectors(value: object, where: str,
+                    refusal: type[InvalidBundle] = InvalidBundle) -> dict[str, str]:
+    """A bundle's `destinationSelectors` or a destination's `labels` (`refusal`: the kind of
+    error that refuses them)."""
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and k and len(k) <= 317 and len(v) <= 63
         for k, v in value.items()
     ):
-        raise InvalidBundle(f"{where} must be a map of label keys to string values")
+        raise refusal(f"{where} must be a map of label keys to string values", field=where)
     return dict(value)
 
 
@@ -176,7 +180,7 @@ def _parse_files(
     for file in sorted(files):
         if not names.is_bundle_file_name(file):
             raise InvalidBundle(
-                f"file name {file!r} must be relative, without '..', '.' or empty parts", file=file
+                f"file name {quoted(file)} must be relative, without '..', '.' or empty parts", file=file
             )
         text = files[file]
         if not isinstance(text, str):

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from gitops import names
 from gitops.errors import InvalidBundle
+from gitops.quoting import quoted
 
 Trailers = tuple[tuple[str, str], ...]
 MAX_TRAILERS = 16
@@ -30,10 +31,10 @@ def check_trailers(value: object) -> Trailers:
     for key, text in value.items():
         where = f"trailers.{key}"
         if not isinstance(key, str) or not _TRAILER_KEY.fullmatch(key):
-            raise InvalidBundle(f"trailer key {key!r} must match ^[A-Z][A-Za-z0-9-]{{0,62}}$",
+            raise InvalidBundle(f"trailer key {quoted(key)} must match ^[A-Z][A-Za-z0-9-]{{0,62}}$",
                                 field=where)
         if key.lower().startswith("statewriter-"):
-            raise InvalidBundle(f"trailer key {key!r}: Statewriter- trailers are the service's own",
+            raise InvalidBundle(f"trailer key {quoted(key)}: Statewriter- trailers are the service's own",
                                 field=where)
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_TRAILER_VALUE:
             raise InvalidBundle(f"trailer {key}: the value must be one non-empty line of at most "
@@ -54,7 +55,7 @@ def trailers_from_pairs(pairs: Iterable[str], name: str = "trailer") -> Trailers
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise InvalidBundle(f"{name} {pair[:80]!r} must be KEY=VALUE, e.g. "
+            raise InvalidBundle(f"{name} {quoted(pair[:80])} must be KEY=VALUE, e.g. "
                                 "Change-Request=CHG-1042", field=name)
         if key in found:
             raise InvalidBundle(f"{name} {key} is given twice", field=name)

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gitops import names
+from gitops.quoting import quoted
 from gitops.validate.builtin import NEWEST, SUPPORTED
 
 # How its resources are split into Flux Kustomizations (docs/reference.md section 2): all in one
@@ -129,7 +130,7 @@ def api_entries(value: object) -> tuple[str, ...]:
         group_ok = names.is_group(parts[0]) and parts[0] != ""
         if not (len(parts) == 1 and group_ok) and not (
                 len(parts) == 3 and group_ok and names.is_label(parts[1]) and names.is_kind(parts[2])):
-            raise ValueError(f"{item[:80]!r} is neither an API group (cert-manager.io) nor "
+            raise ValueError(f"{quoted(item[:80])} is neither an API group (cert-manager.io) nor "
                              "group/version/Kind (metrics.k8s.io/v1beta1/NodeMetrics)")
     return tuple(sorted(set(value)))
 
@@ -142,7 +143,7 @@ def namespace_list(value: object) -> tuple[str, ...]:
         raise ValueError(f"must list at most {MAX_NAMESPACES} namespaces")
     for item in value:
         if not names.is_label(item):
-            raise ValueError(f"{item[:80]!r} is not a namespace name (a DNS-1123 label)")
+            raise ValueError(f"{quoted(item[:80])} is not a namespace name (a DNS-1123 label)")
     return tuple(sorted(set(value)))
 
 

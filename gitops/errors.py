@@ -4,6 +4,7 @@
     ├── InvalidBundle           the input is malformed (which file, document, field, why)
     │   ├── EncryptionRequired  a Secret that cannot be written encrypted (secrets config)
     │   ├── InvalidQuery        a query parameter that cannot be used (`field` names it)
+    │   ├── InvalidDestination  a destination that cannot be registered as given (`field`)
     │   ├── InvalidObject       objects the destination's API server would refuse (`findings`)
     │   ├── YamlError           a YAML text that cannot be read (`reason`, `document`)
     │   │   └── YamlLimitExceeded   ... over a parse limit (also a LimitExceeded)
@@ -12,6 +13,8 @@
     ├── LimitExceeded           the input is over a configured limit
     ├── Conflict                the change collides with what others own
     ├── NotFound                nothing is stored under that name
+    │   └── RouteNotFound       nothing is served at that address (a wrong URL)
+    ├── MethodNotAllowed        the address takes other methods (`allowed` names them)
     ├── Unauthorized            no valid credentials
     ├── Forbidden               valid credentials, not allowed this
     ├── StoreUnavailable        the state store cannot be read or written now (retry)
@@ -45,7 +48,8 @@ class StatewriterError(Exception):
 
 
 class InvalidBundle(StatewriterError):
-    """The bundle (or a destination, or a query) is malformed: which file, which document, why."""
+    """The input is malformed: which file, which document, which field, why. Its own kinds
+    below name what else than a bundle was malformed (a query, a destination)."""
 
 
 class EncryptionRequired(InvalidBundle):
@@ -55,6 +59,10 @@ class EncryptionRequired(InvalidBundle):
 
 class InvalidQuery(InvalidBundle):
     """A query parameter that cannot be used (`field` names it)."""
+
+
+class InvalidDestination(InvalidBundle):
+    """A destination's body, name or fields that cannot be registered (`field` names it)."""
 
 
 class YamlError(InvalidBundle):
@@ -96,6 +104,15 @@ class Conflict(StatewriterError):
 
 class NotFound(StatewriterError):
     """Nothing is stored under that name."""
+
+
+class RouteNotFound(NotFound):
+    """Nothing is served at that address: a wrong URL, which a client must not take for a
+    NotFound of what it asked about (a request already deleted)."""
+
+
+class MethodNotAllowed(StatewriterError):
+    """The address is served, but not for that method: `allowed` names the methods it takes."""
 
 
 class Unauthorized(StatewriterError):

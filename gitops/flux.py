@@ -10,6 +10,7 @@ from typing import Any
 from gitops.destination import DEFAULT_FLUX_NAMESPACE, DEFAULT_FLUX_PREFIX, Destination
 from gitops.identity import Identity
 from gitops.layout import DEPENDENCIES, RESOURCES
+from gitops.quoting import quoted
 from gitops.yamldocs import dump_document
 
 DEFAULT_PREFIX = DEFAULT_FLUX_PREFIX
@@ -140,7 +141,7 @@ def flux_manifests(
     prefix = destination.flux_prefix if prefix is None else prefix
     namespace = destination.flux_namespace if namespace is None else namespace
     if receiver is not None and receiver not in RECEIVER_TYPES:
-        raise ValueError(f"receiver type {receiver!r} is not one of {', '.join(RECEIVER_TYPES)}")
+        raise ValueError(f"receiver type {quoted(receiver)} is not one of {', '.join(RECEIVER_TYPES)}")
     interval = POLL_INTERVAL if receiver is None else NOTIFIED_POLL_INTERVAL
     source: dict[str, Any] = {
         "apiVersion": f"{SOURCE_GROUP}/v1",

@@ -19,6 +19,7 @@ from typing import Any
 
 from gitops import names
 from gitops.identity import CRD_GROUP, CRD_KIND
+from gitops.quoting import quoted
 
 SUBDOMAIN = "subdomain"
 LABEL = "label"
@@ -97,7 +98,7 @@ def _crd(name: str, doc: Mapping[str, Any]) -> str | None:
     plural, group = _field(doc, "spec", "names", "plural"), _field(doc, "spec", "group")
     required = f"{plural}.{group}" if isinstance(plural, str) and isinstance(group, str) else None
     if name != required:
-        return f"must be <spec.names.plural>.<spec.group> ({required!r})"
+        return f"must be <spec.names.plural>.<spec.group> ({quoted(required)})"
     return None
 
 
@@ -132,4 +133,4 @@ def name_problem(group: str, kind: str, name: str, doc: Mapping[str, Any]) -> st
     extra = _EXTRA_RULES.get((group, kind))
     if problem is None and extra is not None:
         problem = extra(name, doc)
-    return f"metadata.name {name!r} of a {kind} {problem}" if problem else None
+    return f"metadata.name {quoted(name)} of a {kind} {problem}" if problem else None

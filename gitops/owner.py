@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from gitops import names
 from gitops.errors import InvalidBundle
+from gitops.quoting import quoted
 
 DEFAULT_PIPELINE = "default"  # the pipeline of a bundle that names none
 DEFAULT_NAMESPACE = "default"  # where a promise-level bundle's namespaced objects land
@@ -36,24 +37,24 @@ class Owner:
 
 def make_owner(promise: object, namespace: object, name: object, pipeline: object) -> Owner:
     if not names.is_label(promise):
-        raise InvalidBundle(f"promise {promise!r} is not a DNS-1123 label", field="promise")
+        raise InvalidBundle(f"promise {quoted(promise)} is not a DNS-1123 label", field="promise")
     if pipeline is None:
         pipeline = DEFAULT_PIPELINE
     if not names.is_label(pipeline):
-        raise InvalidBundle(f"pipeline {pipeline!r} is not a DNS-1123 label", field="pipeline")
+        raise InvalidBundle(f"pipeline {quoted(pipeline)} is not a DNS-1123 label", field="pipeline")
     if namespace is None and name is None:
         return Owner(str(promise), "", "", str(pipeline))
     if not names.is_label(namespace):
         raise InvalidBundle(
-            f"request namespace {namespace!r} is not a DNS-1123 label", field="request.namespace"
+            f"request namespace {quoted(namespace)} is not a DNS-1123 label", field="request.namespace"
         )
     if not names.is_subdomain(name):
         raise InvalidBundle(
-            f"request name {name!r} is not a DNS-1123 subdomain", field="request.name"
+            f"request name {quoted(name)} is not a DNS-1123 subdomain", field="request.name"
         )
     if name in names.RESERVED_REQUEST_NAMES:
         raise InvalidBundle(
-            f"request name {name!r} is reserved: request folders sit next to kustomization files",
+            f"request name {quoted(name)} is reserved: request folders sit next to kustomization files",
             field="request.name",
         )
     return Owner(str(promise), str(namespace), str(name), str(pipeline))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from gitops.commitmsg import commit_message
 from gitops.errors import Conflict, InvalidQuery, NotFound
+from gitops.quoting import quoted
 from gitops.store.base import Author, Store
 from gitops.tree import Overlay, Tree
 from gitops.verify import verify_tree
@@ -53,7 +54,7 @@ def revert(store: Store, given: str, author: Author, actor: str, force: bool = F
     tip = store.refresh()
     sha = store.resolve_commit(given)
     if sha is None or tip is None:
-        raise NotFound(f"no commit {given!r} in the state store")
+        raise NotFound(f"no commit {quoted(given)} in the state store")
     if not store.is_ancestor(sha, tip):
         raise InvalidQuery(f"commit {sha[:12]} is not on branch {store.branch}", field="commit")
     (entry,) = store.log([sha], walk=False)

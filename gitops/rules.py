@@ -13,6 +13,7 @@ from gitops import kinds, names
 from gitops.flux import flux_object_identities
 from gitops.identity import Identity
 from gitops.owner import DEFAULT_NAMESPACE
+from gitops.quoting import kind_of, printable, quoted
 from gitops.secrets.envelope import claims_encryption, envelope_problem, is_secret
 from gitops.yamlscalars import YAML_V3, readings
 
@@ -34,10 +35,10 @@ def document_problem(doc: dict[str, Any], namespace: str | None = DEFAULT_NAMESP
         return "apiVersion is missing or malformed"
     group = api_version.rpartition("/")[0]
     if not names.is_group(group):
-        return f"apiVersion {api_version!r} has an invalid group"
+        return f"apiVersion {quoted(api_version)} has an invalid group"
     if group == "core":
         # no API server serves a group `core`; the core group has no name
-        return (f"apiVersion {api_version!r} names no API group: the core group is written "
+        return (f"apiVersion {quoted(api_version)} names no API group: the core group is written "
                 f"without one (apiVersion: {api_version.rpartition('/')[2]})")
     if not names.is_kind(kind):
         return "kind is missing or malformed"
@@ -72,10 +73,10 @@ def _name_problem(group: str, kind: str, name: object, doc: Mapping[str, Any]) -
     if name is None:
         return "metadata.name is missing"
     if not isinstance(name, str):
-        return f"metadata.name {name!r} is {_described(name)}, not a string: quote it"
+        return f"metadata.name {quoted(name)} is {_described(name)}, not a string: quote it"
     problem = kinds.name_problem(group, kind, name, doc)
     if problem is None and not names.is_object_name(name):
-        problem = (f"metadata.name {name!r} is not a valid object name: at most 253 letters, "
+        problem = (f"metadata.name {quoted(name)} is not a valid object name: at most 253 letters, "
                    "digits, '-', '_', '.', ':' and '@', starting and ending with a letter or "
                    "digit, without '..'")
     return problem
@@ -97,7 +98,8 @@ def _data_problem(group: str, kind: str, doc: Mapping[str, Any]) -> str | None:
             if not isinstance(item, str):
                 # a Secret's value is never repeated: refusals reach logs and web pages
                 what = _described(item, show_value=not is_secret(group, kind))
-                return f"{field_name}[{key!r}] is {what}, not a string: quote the value in the YAML"
+                return (f"{field_name}[{printable(str(key))}] is {what}, not a string: quote the "
+                        "value in the YAML")
     return None
 
 
@@ -115,7 +117,7 @@ def _envelope_problem(group: str, kind: str, doc: dict[str, Any]) -> str | None:
 
 def _namespace_problem(namespace: object) -> str | None:
     if namespace is not None and not names.is_label(namespace):
-        return f"metadata.namespace {namespace!r} is not a DNS-1123 label"
+        return f"metadata.namespace {quoted(namespace)} is not a DNS-1123 label"
     return None
 
 
@@ -126,10 +128,11 @@ def _labels_problem(labels: object) -> str | None:
         return problem
     for key, value in labels.items():
         if not names.is_qualified_name(key):
-            return f"metadata.labels key {key!r} is not a qualified name ({_QUALIFIED_NAME})"
+            return f"metadata.labels key {quoted(key)} is not a qualified name ({_QUALIFIED_NAME})"
         if not names.is_label_value(value):
-            return (f"metadata.labels[{key!r}] value {value!r} is not a label value: at most 63 "
-                    "letters, digits, '-', '_' and '.', starting and ending with a letter or digit")
+            return (f"metadata.labels[{printable(key)}] value {quoted(value)} is not a label "
+                    "value: at most 63 letters, digits, '-', '_' and '.', starting and ending "
+                    "with a letter or digit")
     return None
 
 
@@ -140,11 +143,11 @@ def _annotations_problem(annotations: object) -> str | None:
         return problem
     for key in annotations:
         if not (isinstance(key, str) and names.is_qualified_name(_go_lower(key))):
-            return f"metadata.annotations key {key!r} is not a qualified name ({_QUALIFIED_NAME})"
+            return f"metadata.annotations key {quoted(key)} is not a qualified name ({_QUALIFIED_NAME})"
         if not isinstance(readings(key)[YAML_V3], str):
             # kustomize reads annotation keys back without their quotes: its build then fails
             # for the whole section (`json: unsupported type`)
-            return (f"metadata.annotations key {key!r} is read as a number, boolean or null "
+            return (f"metadata.annotations key {quoted(key)} is read as a number, boolean or null "
                     "by kustomize, whatever its quoting, which then fails to build")
     size = sum(len(key.encode()) + len(value.encode()) for key, value in annotations.items())
     if size > MAX_ANNOTATIONS_BYTES:
@@ -156,7 +159,7 @@ def _annotations_problem(annotations: object) -> str | None:
         if key.startswith(KUSTOMIZE_OWNED) or key == KUSTOMIZE_ID:
             # kustomize reads these itself: `config.kubernetes.io/local-config` drops the
             # object from the build without a word, the others are its own bookkeeping
-            return (f"metadata.annotations key {key!r} is kustomize's own: Flux's build would "
+            return (f"metadata.annotations key {quoted(key)} is kustomize's own: Flux's build would "
                     "drop or rewrite it (and `config.kubernetes.io/local-config` the object)")
     return None
 
@@ -170,7 +173,7 @@ def _string_map_problem(where: str, value: object) -> str | None:
         return f"metadata.{where} must be a map"
     for key, item in value.items():
         if not isinstance(item, str):
-            return (f"metadata.{where}[{key!r}] is {_described(item)}, not a string: "
+            return (f"metadata.{where}[{printable(str(key))}] is {_described(item)}, not a string: "
                     "quote the value in the YAML")
     return None
 
@@ -182,8 +185,8 @@ def _described(value: object, show_value: bool = True) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}" if show_value else "a boolean"
     if isinstance(value, int | float):
-        return f"the number {value!r}" if show_value else "a number"
-    return "a map" if isinstance(value, dict) else f"a {type(value).__name__}"
+        return f"the number {quoted(value)}" if show_value else "a number"
+    return "a map" if isinstance(value, Mapping) else kind_of(value)
 
 
 def _go_lower(key: str) -> str:

@@ -38,6 +38,7 @@ from gitops.bundle import (
 )
 from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError, YamlError
 from gitops.owner import Owner
+from gitops.quoting import problem_of, quoted
 from gitops.yamldocs import load_one
 
 GZIP_MEDIA_TYPES = frozenset({"application/gzip", "application/x-gzip", "application/x-tar+gzip"})
@@ -84,7 +85,7 @@ def read_tar_bundle(
     except _CONSTRUCTOR_ERRORS as error:
         # PyYAML's constructors raise plain Python errors for some malformed scalars
         # (`!!int x`, `0x_`, 5000-digit integers); they are the client's fault, not ours.
-        raise InvalidBundle(f"a file cannot be parsed: {_reason(error)}") from None
+        raise InvalidBundle(f"a file cannot be parsed: {problem_of(error)}") from None
 
 
 def inflate(data: bytes, limit: int) -> bytes:
@@ -128,10 +129,10 @@ def _read_members(raw: bytes, limits: Limits) -> tuple[dict[str, str], dict[str,
                 if member.isdir():
                     continue
                 if path in seen:
-                    raise InvalidBundle(f"archive member {path!r} appears twice", file=path)
+                    raise InvalidBundle(f"archive member {quoted(path)} appears twice", file=path)
                 seen.add(path)
                 if member.size < 0:
-                    raise InvalidBundle(f"archive member {path!r} has a negative size", file=path)
+                    raise InvalidBundle(f"archive member {quoted(path)} has a negative size", file=path)
                 declared += member.size
                 if declared > limits.max_bundle_bytes:
                     raise LimitExceeded(
@@ -150,7 +151,7 @@ def _read_members(raw: bytes, limits: Limits) -> tuple[dict[str, str], dict[str,
     except StatewriterError:
         raise
     except (tarfile.TarError, EOFError, ValueError, OverflowError, UnicodeError) as error:
-        raise InvalidBundle(f"corrupt tar archive: {_reason(error)}") from None
+        raise InvalidBundle(f"corrupt tar archive: {problem_of(error)}") from None
     return files, metadata
 
 
@@ -159,17 +160,17 @@ def _member_path(member: tarfile.TarInfo) -> str:
     name = member.name
     shown = name[:200]
     if member.issym() or member.islnk():
-        raise InvalidBundle(f"archive member {shown!r} is a link; links are refused", file=shown)
+        raise InvalidBundle(f"archive member {quoted(shown)} is a link; links are refused", file=shown)
     if member.isdev():
-        raise InvalidBundle(f"archive member {shown!r} is a device or fifo", file=shown)
+        raise InvalidBundle(f"archive member {quoted(shown)} is a device or fifo", file=shown)
     if member.issparse():
-        raise InvalidBundle(f"archive member {shown!r} is a sparse file", file=shown)
+        raise InvalidBundle(f"archive member {quoted(shown)} is a sparse file", file=shown)
     if not (member.isreg() or member.isdir()):
-        raise InvalidBundle(f"archive member {shown!r} is not a regular file", file=shown)
+        raise InvalidBundle(f"archive member {quoted(shown)} is not a regular file", file=shown)
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise InvalidBundle(f"archive member {shown!r} has an absolute path", file=shown)
+        raise InvalidBundle(f"archive member {quoted(shown)} has an absolute path", file=shown)
     if "\\" in name or "\0" in name or len(name) > 1024:
-        raise InvalidBundle(f"archive member {shown!r} has a malformed path", file=shown)
+        raise InvalidBundle(f"archive member {quoted(shown)} has a malformed path", file=shown)
     while name.startswith("./"):
         name = name[2:]
     if member.isdir() and name in ("", "."):
@@ -177,24 +178,24 @@ def _member_path(member: tarfile.TarInfo) -> str:
     parts = name.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise InvalidBundle(
-            f"archive member {shown!r} has an empty, '.' or '..' path part", file=shown
+            f"archive member {quoted(shown)} has an empty, '.' or '..' path part", file=shown
         )
     if parts[0] not in (OUTPUT, METADATA):
         raise InvalidBundle(
-            f"archive member {shown!r} is outside {OUTPUT}/ and {METADATA}/", file=shown
+            f"archive member {quoted(shown)} is outside {OUTPUT}/ and {METADATA}/", file=shown
         )
     if member.isreg() and len(parts) == 1:
-        raise InvalidBundle(f"archive member {shown!r} must be a folder", file=shown)
+        raise InvalidBundle(f"archive member {quoted(shown)} must be a folder", file=shown)
     return name
 
 
 def _text(archive: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> str:
     handle = archive.extractfile(member)
     if handle is None:  # pragma: no cover - regular files always have a handle
-        raise InvalidBundle(f"archive member {path!r} cannot be read", file=path)
+        raise InvalidBundle(f"archive member {quoted(path)} cannot be read", file=path)
     content = handle.read()
     if len(content) != member.size:
-        raise InvalidBundle(f"archive member {path!r} is truncated", file=path)
+        raise InvalidBundle(f"archive member {quoted(path)} is truncated", file=path)
     try:
         return content.decode("utf-8")
     except UnicodeDecodeError:
@@ -230,5 +231,3 @@ def _destination_selectors(text: str, limits: Limits) -> list[dict[str, str]]:
     return found
 
 
-def _reason(error: BaseException) -> str:
-    return f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"

@@ -84,10 +84,12 @@ Listener = Callable[[Published], None]
 @dataclass(frozen=True)
 class Unready:
     """Why writes cannot succeed now: `reason` names the kind of problem and nothing more
-    (it is answered to anyone); `detail` may name hosts and paths, for operators."""
+    (it is answered to anyone); `detail` may name hosts and paths, for operators. `reads`:
+    whether reads (and git's clones) can still be served, so that only writes are refused."""
 
     reason: str
     detail: str
+    reads: bool = True
 
 
 # How one publish attempt ended (Observer.pushed)
@@ -217,9 +219,15 @@ class Writer:
 
     def readiness(self) -> Unready | None:
         """None when writes can succeed, as far as the lane last saw (it never contacts the
-        remote for this); else why not."""
+        remote for this); else why not, and whether reads can still be served: not when the
+        lane stopped (it brings reads up to the branch) or the store's folder cannot be read;
+        yes while the state is corrupt, or the remote failed at its last contact (a read
+        then says itself whether it could be brought up to the branch)."""
         if not self.alive:
-            return Unready("the writer lane stopped", "the writer lane stopped")
+            return Unready("the writer lane stopped", "the writer lane stopped", reads=False)
+        unreadable = store_problem(self.store.path)
+        if unreadable is not None:
+            return Unready("the state store cannot be read", unreadable, reads=False)
         if self._corrupt is not None:
             return Unready("the state store is corrupt: writes are refused until the branch is "
                            "repaired", f"writes are refused: {self._corrupt}")
@@ -567,6 +575,15 @@ class Writer:
 
 # Below this much free space a publish may fail half-way (a pack, a ref): not ready.
 MIN_FREE_BYTES = 64 << 20
+
+
+def store_problem(path: Path) -> str | None:
+    """Why the store's folder at `path` cannot be read now, or None."""
+    if not path.is_dir():
+        return f"{path} is not a folder"
+    if not os.access(path, os.R_OK | os.X_OK):
+        return f"{path} cannot be read (permission denied)"
+    return None
 
 
 def disk_problem(path: Path) -> str | None:

@@ -30,6 +30,7 @@ from gitops import caches
 from gitops.errors import YamlError, YamlLimitExceeded
 from gitops.frozen import DICTS, LISTS, FrozenDict, FrozenList
 from gitops.lru import Memo
+from gitops.quoting import kind_of, quoted
 from gitops.yamlscalars import READER_RESOLVERS, Disagreement, go_reading
 
 _SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -98,7 +99,7 @@ class _Loader(_SafeBase):  # type: ignore[valid-type,misc]
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping",
                     node.start_mark,
-                    f"expected mappings to merge, found a {type(source).__name__}",
+                    f"expected mappings to merge, found {_NODE_KINDS.get(type(source), 'a node')}",
                     source.start_mark,
                 )
             sources.append(source)
@@ -191,7 +192,11 @@ def _line(node: yaml.Node) -> str:
 
 
 def _excerpt(text: str) -> str:
-    return repr(text if len(text) <= 60 else text[:60] + "...")
+    return quoted(text if len(text) <= 60 else text[:60] + "...")
+
+
+_NODE_KINDS = {yaml.ScalarNode: "a scalar", yaml.SequenceNode: "a sequence",
+               yaml.MappingNode: "a mapping"}
 
 
 @dataclass(frozen=True)
@@ -222,7 +227,7 @@ def load_numbered_documents(
         if len(docs) >= limits.max_documents:
             raise YamlLimitExceeded(f"more than {limits.max_documents} documents in one file", index)
         if not isinstance(doc, dict):
-            raise YamlError(f"document is a {type(doc).__name__}, not a mapping", index)
+            raise YamlError(f"document is {kind_of(doc)}, not a mapping", index)
         docs.append((index, doc))
     return docs
 
@@ -257,11 +262,12 @@ def _plain_documents(text: str, limits: ParseLimits) -> Iterator[tuple[int, Any]
     except _Refusal as refusal:
         raise YamlError(str(refusal), index) from None
     except yaml.YAMLError as error:
-        raise YamlError(f"invalid YAML: {_one_line(error)}", index) from None
+        raise YamlError(f"invalid YAML: {_one_line(error, text)}", index) from None
     except RecursionError:
         raise YamlError("document nests too deeply", index) from None
-    except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as error:
-        # PyYAML's constructors raise these for malformed scalars ("!!int x", huge numbers).
+    except (ValueError, LookupError, AttributeError, TypeError, OverflowError) as error:
+        # PyYAML's constructors raise these for malformed scalars ("!!int x", huge numbers,
+        # an empty "!!int" or "!!float").
         if isinstance(error, YamlError):
             raise
         # their text quotes the value, which may be secret: name the problem, not the text
@@ -345,7 +351,7 @@ def _check_plain(
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise YamlError(f"mapping key {key!r} is not a string", document)
+                raise YamlError(f"mapping key {quoted(key)} is not a string", document)
             if deliverable:
                 _check_key(key, document)
             _check_plain(item, depth - 1, budget, document, deliverable)
@@ -356,7 +362,7 @@ def _check_plain(
         if deliverable:
             _check_text(value, document)
     elif value is not None and not isinstance(value, int | float | bool):
-        raise YamlError(f"unsupported YAML value of type {type(value).__name__}", document)
+        raise YamlError(f"unsupported YAML value: {kind_of(value)}", document)
 
 
 # DEL and the C1 control characters (NEL among them): kustomize, and so Flux, folds NEL into
@@ -378,9 +384,19 @@ def _check_text(text: str, document: int) -> None:
                         "kustomize changes or refuses: it cannot be delivered as sent", document)
 
 
-def _one_line(error: yaml.YAMLError) -> str:
+def _one_line(error: yaml.YAMLError, text: str) -> str:
     """PyYAML's reason and where, in one line: never its snippet of the text (a value may be
     secret, and reasons reach logs and web pages) nor its name for the stream."""
+    if isinstance(error, yaml.reader.ReaderError):  # says where by the stream's name
+        # libyaml counts bytes of the UTF-8 text (and gives the character as a number),
+        # PyYAML's own reader characters
+        character, before = error.character, text[:error.position]
+        if not isinstance(character, str):
+            before = text.encode("utf-8", "surrogatepass")[:error.position].decode(
+                "utf-8", "replace")
+        code = ord(character) if isinstance(character, str) else int(character)
+        line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
+        return f"{error.reason}: U+{code:04X} (line {line}, column {column})"
     if not isinstance(error, yaml.MarkedYAMLError):
         return " ".join(str(error).split())[:300]
     parts = [part for part in (error.context, error.problem) if part]

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import yaml
 
 from gitops.errors import YamlError
+from gitops.quoting import quoted
 
 #: PyYAML's SafeLoader resolvers without the timestamp one: statewriter's own files are read
 #: with these (`gitops.yamldocs`), and the `yaml1.1` family below models that reader.
@@ -334,12 +335,12 @@ def _shown(value: Reading) -> str:
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
     if isinstance(value, str):
-        return f"the string {value!r}"
+        return f"the string {quoted(value)}"
     if isinstance(value, datetime.datetime):
         return f"the time {value.isoformat()}"
     if isinstance(value, Special):
         return value.what
-    return f"the number {value!r}"
+    return f"the number {quoted(value)}"
 
 
 def readings(text: str) -> dict[str, Reading]:

@@ -185,7 +185,7 @@ class FakeStore:
 
     def log(self, revisions: Sequence[str], *, grep: Sequence[str] = (), files: bool = False,
             trailers_only: bool = False, walk: bool = True,
-            topo_order: bool = False) -> Iterator[LogEntry]:
+            topo_order: bool = False, grep_any: bool = False) -> Iterator[LogEntry]:
         """As `git log` (gitops.store.reads.GitReads.log): each revision a commit, a branch
         or `old..new`; newest first (a fake's history has no merges: topo order is the same)."""
         if walk:
@@ -199,7 +199,7 @@ class FakeStore:
             shas = [self._resolve(revision) for revision in revisions]
         for sha in shas:
             commit = self._commit(sha)
-            if not all(text in commit.message for text in grep):
+            if grep and not (any if grep_any else all)(text in commit.message for text in grep):
                 continue
             message = (commit.message if not trailers_only else
                        "".join(f"{key}: {value}\n" for key, value in trailer_pairs(commit.message)))

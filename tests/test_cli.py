@@ -168,8 +168,9 @@ def test_serve_with_a_corrupt_state_record_stays_up_read_only(tmp_path: Path) ->
     store = init_bare(tmp_path / "data" / "state.git")
     commit(store, {".statewriter/layout.json": "{not json"}, "a person's commit\n")
     with running_server(tmp_path / "data", ready_path="/healthz") as server, server.client() as http:
-        ready = http.get("/readyz")
-        assert ready.status_code == 503 and ".statewriter/layout.json" in ready.json()["detail"]
+        ready = http.get("/readyz")  # it stays in its Service, for reads and git
+        assert ready.status_code == 200 and ready.json()["writes"] is False
+        assert ".statewriter/layout.json" in ready.json()["detail"]
         info = http.get("/git/state.git/info/refs", params={"service": "git-upload-pack"})
         assert info.status_code == 200  # Flux's source stays up
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -190,10 +191,38 @@ def test_other_mistakes_name_their_key(tmp_path: Path, text: str, named: str) ->
     assert named in refusal(tmp_path, text)
 
 
-def test_a_refusal_never_repeats_a_secret(tmp_path: Path) -> None:
-    message = refusal(tmp_path, "auth: {tokens: [{name: a, token: [hunter2], promises: [e]}]}\n")
-    assert "auth.tokens[0].token: must be a string, not a list" in message
-    assert "hunter2" not in message
+@pytest.mark.parametrize(("given", "problem"), [
+    ("{a: hunter2}", "must be a string, or a list of at most 2 strings"),
+    ("[hunter2, hunter3, hunter4]", "lists 3 secrets: at most 2"),
+    ("[hunter2, 5]", "must be a string, or a list of at most 2 strings"),
+    ("[hunter2, '']", "must not be empty"),
+])
+def test_a_refusal_never_repeats_a_secret(tmp_path: Path, given: str, problem: str) -> None:
+    message = refusal(tmp_path, f"auth: {{tokens: [{{name: a, token: {given}, promises: [e]}}]}}\n")
+    assert f"auth.tokens[0].token: {problem}" in message
+    assert "hunter" not in message
+
+
+def test_a_token_may_hold_two_secrets_while_it_is_rotated(tmp_path: Path) -> None:
+    (tmp_path / "admin").write_text("\n  old-secret  \n\nnew-secret\n")
+    config = load(tmp_path, "auth: {tokens: [{name: admin, tokenFile: admin, promises: ['*']}, "
+                            "{name: ci, token: [ci-old, ci-new], promises: [e]}]}\n")
+    assert {t.name: t.secrets for t in config.tokens or ()} == {
+        "admin": ("old-secret", "new-secret"), "ci": ("ci-old", "ci-new")}
+    assert "ci-old" not in repr(config) and "old-secret" not in repr(config)
+
+
+def test_a_token_file_of_more_than_two_secrets_stops_the_service(tmp_path: Path) -> None:
+    (tmp_path / "admin").write_text("first-secret\nsecond-secret\nthird-secret\n")
+    message = refusal(tmp_path, "auth: {tokens: [{name: admin, tokenFile: admin, promises: ['*']}]}\n")
+    assert f"auth.tokens[0].tokenFile: {tmp_path / 'admin'} holds 3 secrets: at most 2" in message
+    assert not any(f"{which}-secret" in message for which in ("first", "second", "third"))
+
+
+def test_two_tokens_sharing_one_of_their_secrets_are_refused(tmp_path: Path) -> None:
+    message = refusal(tmp_path, "auth: {tokens: [{name: a, token: [s-old, s-new], promises: [e]}, "
+                                "{name: b, token: s-new, promises: [f]}]}\n")
+    assert "auth.tokens[1]: token 'b' has the same secret as 'a'" in message and "s-new" not in message
 
 
 # -- token files -----------------------------------------------------------------------------
@@ -203,7 +232,7 @@ def test_token_files_are_read_relative_to_the_config(tmp_path: Path) -> None:
     (tmp_path / "admin").write_text("adm1n\n")
     config = load(tmp_path, "auth: {tokens: [{name: admin, tokenFile: admin, promises: ['*']}]}\n")
     (token,) = config.tokens or ()
-    assert (token.secret, token.file) == ("adm1n", tmp_path / "admin")
+    assert (token.secrets, token.file) == (("adm1n",), tmp_path / "admin")
     assert "adm1n" not in repr(config)
 
 
@@ -224,31 +253,51 @@ def test_a_token_file_is_re_read_when_it_changes(tmp_path: Path, caplog: pytest.
     file = tmp_path / "token"
     file.write_text("first\n")
     files = TokenFiles(interval=0)
-    assert files.secret(file, "admin") == "first"
+    assert files.secrets(file, "admin") == ("first",)
     file.write_text("other\n")  # the same size: the modification time tells
-    assert files.secret(file, "admin") == "other"
+    assert files.secrets(file, "admin") == ("other",)
     caplog.set_level(logging.INFO, logger="app.http.auth")
     file.unlink()
-    assert files.secret(file, "admin") is None
-    assert files.secret(file, "admin") is None
+    assert files.secrets(file, "admin") == ()
+    assert files.secrets(file, "admin") == ()
     file.write_text("")
-    assert files.secret(file, "admin") is None
+    assert files.secrets(file, "admin") == ()
     replacement = tmp_path / "token.new"
     replacement.write_text("third\n")
     os.replace(replacement, file)
-    assert files.secret(file, "admin") == "third"
+    assert files.secrets(file, "admin") == ("third",)
     failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(failures) == 1 and str(file) in failures[0] and "'admin'" in failures[0], failures
     assert not any(word in caplog.text for word in ("first", "other", "third"))
+
+
+def test_a_token_file_of_two_lines_gives_both_secrets_and_of_three_none(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    file = tmp_path / "token"
+    file.write_text("old-one\n")
+    files = TokenFiles(interval=0)
+    assert files.secrets(file, "admin") == ("old-one",)
+    file.write_text("old-one\nnew-one\n")  # the rotation begins
+    assert files.secrets(file, "admin") == ("old-one", "new-one")
+    caplog.set_level(logging.INFO, logger="app.http.auth")
+    file.write_text("old-one\nnew-one\nthird-one\n")
+    assert files.secrets(file, "admin") == ()
+    assert files.secrets(file, "admin") == ()
+    file.write_text("new-one\n")  # ... and ends
+    assert files.secrets(file, "admin") == ("new-one",)
+    failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(failures) == 1 and "holds 3 secrets: at most 2" in failures[0], failures
+    assert str(file) in failures[0] and "'admin'" in failures[0]
+    assert not any(word in caplog.text for word in ("old-one", "new-one", "third-one"))
 
 
 def test_a_token_file_is_looked_at_once_a_second_at_most(tmp_path: Path) -> None:
     file = tmp_path / "token"
     file.write_text("first\n")
     files = TokenFiles(interval=3600)
-    assert files.secret(file, "admin") == "first"
+    assert files.secrets(file, "admin") == ("first",)
     file.write_text("second\n")
-    assert files.secret(file, "admin") == "first"
+    assert files.secrets(file, "admin") == ("first",)
 
 
 def test_rotating_a_token_file_takes_effect_without_a_restart(tmp_path: Path) -> None:
@@ -281,6 +330,43 @@ def test_rotating_a_token_file_takes_effect_without_a_restart(tmp_path: Path) ->
         log = server.log.read_text(errors="replace")
     assert log.count(f"token file {token_file} of token 'admin' cannot be read") == 1, log
     for secret in ("old-token-0123456789", "new-token-9876543210", "third-token"):
+        assert secret not in log
+
+
+def test_a_token_rotated_with_overlap_takes_both_secrets_then_the_new_one(tmp_path: Path) -> None:
+    """Through the real server: the old secret, then both (the same actor), then the new one
+    only; a list of two in the file does the same."""
+    token_file = tmp_path / "admin-token"
+    token_file.write_text("old-token-0123456789\n")
+    config = write(tmp_path, "auth:\n  tokens:\n"
+                             f"    - {{name: admin, tokenFile: {token_file}, promises: ['*'], "
+                             "destinations: true}\n")
+
+    with running_server(tmp_path / "data", config=config, ready_path="/healthz") as server, \
+            server.client(timeout=10) as client:
+        def call(token: str, method: str = "GET", path: str = "/v1/destinations",
+                 **kwargs: Any) -> httpx.Response:
+            return client.request(method, path, headers={"authorization": f"Bearer {token}"},
+                                  **kwargs)
+
+        def status(token: str) -> int:
+            return call(token).status_code
+
+        wait_until(lambda: status("old-token-0123456789") == 200, 30, "the first secret works")
+        token_file.write_text("old-token-0123456789\nnew-token-9876543210\n")
+        wait_until(lambda: status("new-token-9876543210") == 200, 10, "the new secret works")
+        assert status("old-token-0123456789") == 200  # both, during the overlap
+        for token, name in (("old-token-0123456789", "a"), ("new-token-9876543210", "b")):
+            assert call(token, "PUT", f"/v1/destinations/{name}", json={"labels": {}}).status_code == 200
+        history = call("new-token-9876543210", path="/v1/history").json()["commits"]
+        assert [commit["actor"] for commit in history] == ["admin", "admin"]  # one actor
+
+        token_file.write_text("new-token-9876543210\n")
+        wait_until(lambda: status("old-token-0123456789") == 401, 10, "the old secret refused")
+        assert status("new-token-9876543210") == 200
+        log = server.log.read_text(errors="replace")
+    assert "its 2 secret(s) now in effect" in log and "its 1 secret(s) now in effect" in log
+    for secret in ("old-token-0123456789", "new-token-9876543210"):
         assert secret not in log
 
 
@@ -438,8 +524,8 @@ def test_the_contract_example_loads(tmp_path: Path, kind: str) -> None:
     credentials, remote = CREDENTIAL_KINDS[kind]
     files = tmp_path / "etc"
     config = load(tmp_path, contract_example(files, credentials), remote=remote)
-    assert [(t.name, t.secret, t.destinations) for t in config.tokens or ()] == [
-        ("elastic-pipeline", "s3cret", False), ("platform-admin", "admin-content", True)]
+    assert [(t.name, t.secrets, t.destinations) for t in config.tokens or ()] == [
+        ("elastic-pipeline", ("s3cret",), False), ("platform-admin", ("admin-content",), True)]
     assert config.public_url == "https://statewriter.platform.example"
     assert config.push.timeout == 60 and config.max_header_bytes == 65536
     assert config.notify.hmac_token_file == files / "receiver-token"
@@ -466,8 +552,8 @@ def test_the_deploy_example_loads(tmp_path: Path) -> None:
         (tokens / name).write_text(f"{name}-{name}\n")
     text = (ROOT / "deploy" / "statewriter.yaml").read_text().replace("/config/tokens/", f"{tokens}/")
     config = load(tmp_path, text, host="0.0.0.0")
-    assert {t.name: t.secret for t in config.tokens or ()} == {
-        name: f"{name}-{name}" for name in ("platform-admin", "elastic-pipeline", "flux")}
+    assert {t.name: t.secrets for t in config.tokens or ()} == {
+        name: (f"{name}-{name}",) for name in ("platform-admin", "elastic-pipeline", "flux")}
 
 
 # -- the real command ------------------------------------------------------------------------
@@ -693,6 +779,7 @@ def test_every_key_that_names_a_file_ends_in_file() -> None:
     from pydantic import BaseModel
 
     from app import config as module
+    from app.didyoumean import model_in
 
     def keys(model: type[BaseModel]) -> Iterator[tuple[str, bool]]:
         for name, field in model.model_fields.items():
@@ -701,7 +788,7 @@ def test_every_key_that_names_a_file_ends_in_file() -> None:
                 checks += [getattr(m, "func", None) for m in getattr(argument, "__metadata__", ())]
             yield (field.alias or name,
                    module._readable_file in checks or module._secret_file in checks)
-            inner = module._model_in(field.annotation)
+            inner = model_in(field.annotation)
             if inner is not None and inner is not model:
                 yield from keys(inner)
 

@@ -370,7 +370,8 @@ def test_the_mounted_config_is_one_serve_accepts(tmp_path: Path) -> None:
                                  data=tmp_path / "data")
     assert loaded.auth_enabled  # so serve listens on 0.0.0.0
     assert (loaded.host, loaded.port) == ("0.0.0.0", 8080)
-    assert {t.name: t.secret for t in loaded.tokens or ()} == secrets
+    assert {t.name: t.secrets for t in loaded.tokens or ()} == {
+        name: (secret,) for name, secret in secrets.items()}
     admins = [t for t in loaded.tokens or () if t.destinations and "*" in t.promises]
     readers = [t for t in loaded.tokens or () if not t.destinations and not t.promises]
     assert admins and readers  # someone can register destinations; Flux reads without write rights
@@ -488,7 +489,7 @@ def test_compose_tokens_are_written_once_and_never_printed(tmp_path: Path) -> No
     (tmp_path / "statewriter.yaml").write_text(text)
     loaded = load_config(tmp_path / "statewriter.yaml", env={"STATEWRITER_HOST": "0.0.0.0"})
     assert loaded.auth_enabled and loaded.host == "0.0.0.0"
-    assert {t.name: t.secret + "\n" for t in loaded.tokens or ()} == values
+    assert {t.name: t.secrets[0] + "\n" for t in loaded.tokens or ()} == values
 
 
 # -- Dockerfiles ------------------------------------------------------------------------------

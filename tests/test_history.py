@@ -19,8 +19,12 @@ from gitops.index import Index
 from gitops.owner import Owner
 from gitops.planner import Plan, plan_apply, plan_delete, plan_put_destination
 from gitops.reads import history
+from gitops.revert import revert
+from gitops.store import EmbeddedStore
+from gitops.store.base import Author
 from gitops.store.reads import open_repository
 from gitops.tree import DictTree
+from tests.conftest import in_process
 from tests.fixtures.eck import request_bundle, request_files
 
 ENV = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
@@ -130,13 +134,13 @@ def test_request_history_newest_first_with_the_planners_files(
     repo, commits = story
     history = request_history(repo.path, "main", "elastic-cloud", "default", "example")
     expected = [
-        {**commits["delete"], "actor": "carol", "action": "delete",
+        {**commits["delete"], "actor": "carol", "action": "delete", "reverts": None,
          "pipelines": ["default", "extra"], "destinations": ["worker-1"]},
-        {**commits["kibana"], "actor": "alice", "action": "apply", "pipelines": ["default"],
+        {**commits["kibana"], "actor": "alice", "action": "apply", "reverts": None, "pipelines": ["default"],
          "destinations": ["worker-1"]},
-        {**commits["extra"], "actor": "alice", "action": "apply", "pipelines": ["extra"],
+        {**commits["extra"], "actor": "alice", "action": "apply", "reverts": None, "pipelines": ["extra"],
          "destinations": ["worker-1"]},
-        {**commits["example"], "actor": "alice", "action": "apply", "pipelines": ["default"],
+        {**commits["example"], "actor": "alice", "action": "apply", "reverts": None, "pipelines": ["default"],
          "destinations": ["worker-1"]},
     ]
     assert history == expected
@@ -243,3 +247,40 @@ def test_format_history(story: tuple[Repo, dict[str, dict[str, Any]]]) -> None:
     assert kibana[-1] == f"    ~ {KIBANA}"
     assert f"    + {EXAMPLE}/default_ConfigMap_settings.yaml" in blocks[3].splitlines()
     assert format_history([]) == "no commits name this request\n"
+
+
+def test_a_revert_shows_in_its_requests_history_and_in_the_audit(tmp_path: Path) -> None:
+    """`statewriter revert` on a stopped service's store: the request's history (API) shows
+    the revert, and the revert of that revert, naming what each reverts; /v1/history lists
+    them under action=revert."""
+    root = tmp_path / "service"
+    path = "/v1/promises/elastic-cloud/requests/default/example/history"
+    with in_process(root) as service:
+        assert service.call("PUT", "/v1/destinations/worker-1", json={"labels": {}}).status_code == 200
+        first = service.call("POST", "/v1/bundles", json=request_bundle("example")).json()["commit"]
+        files = request_files("example")
+        files["kibana.yaml"] = files["kibana.yaml"].replace("count: 1", "count: 2")
+        answer = service.call("POST", "/v1/bundles", json=request_bundle("example", files=files))
+        second = answer.json()["commit"]
+        store = service.repo
+    author = Author("operator", "operator@example.invalid")
+    undone = revert(EmbeddedStore(store), second[:12], author, "operator")
+    redone = revert(EmbeddedStore(store), undone.commit, author, "operator")
+
+    with in_process(root) as service:
+        commits = service.call("GET", path).json()["commits"]
+        assert [(c["sha"], c["action"], c["reverts"]) for c in commits] == [
+            (redone.commit, "revert", undone.commit), (undone.commit, "revert", second),
+            (second, "apply", None), (first, "apply", None)]
+        for entry in commits[:2]:
+            assert (entry["actor"], entry["pipelines"], entry["destinations"]) == (
+                "operator", ["default"], ["worker-1"])
+        assert commits[1]["files"]["changed"] == [KIBANA]
+        audit = service.call("GET", "/v1/history", params={"action": "revert"}).json()["commits"]
+        assert [(c["sha"], c["reverts"], c["actor"]) for c in audit] == [
+            (redone.commit, undone.commit, "operator"), (undone.commit, second, "operator")]
+        applies = service.call("GET", "/v1/history", params={"action": "apply"}).json()["commits"]
+        assert [c["sha"] for c in applies] == [second, first]
+        assert {c["reverts"] for c in applies} == {None}
+    # another request's history has none of them
+    assert request_history(store, "main", "elastic-cloud", "default", "other") == []

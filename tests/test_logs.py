@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from app.http.access import RequestLog
 from app.http.requestid import RequestIdMiddleware
 from app.logs import chosen_format
+from tests.conftest import Service
 from tests.procs import ROOT, Server, running_server, wait_until
 from tests.support import config_map, manifest, payload
 
@@ -135,7 +136,7 @@ def test_log_format_text(tmp_path: Path) -> None:
     """The flag wins over the environment."""
     with running_server(tmp_path / "data", ready_path="/healthz", extra_args=("--log-format", "text"),
                         env={"STATEWRITER_LOG_FORMAT": "json"}) as server, server.client() as http:
-        assert http.get("/healthz", headers={"X-Request-ID": "text-1"}).status_code == 200
+        assert http.get("/v1/destinations", headers={"X-Request-ID": "text-1"}).status_code == 200
 
         def logged() -> str | None:
             text = server.log.read_text()
@@ -143,10 +144,23 @@ def test_log_format_text(tmp_path: Path) -> None:
                          if "request_id=text-1" in line), None)
 
         line: str = wait_until(logged, 20, "the text log line of the request")
-    assert re.match(r"\d{4}-\d\d-\d\dT[\d:.]+Z INFO statewriter\.access GET /healthz 200 "
-                    r"event=request request_id=text-1 method=GET path=/healthz status=200 ", line)
-    assert "outcome=ok" in line.split() and "actor=" not in line  # no field without a value
+    assert re.match(r"\d{4}-\d\d-\d\dT[\d:.]+Z INFO statewriter\.access GET /v1/destinations "
+                    r"200 event=request request_id=text-1 method=GET path=/v1/destinations "
+                    r"status=200 ", line)
+    assert "outcome=ok" in line.split() and "promise=" not in line  # no field without a value
+    assert "path=/healthz" not in server.log.read_text()  # the start's probes: debug lines
     assert not any(entry.startswith("{") for entry in server.log.read_text().splitlines())
+
+
+def test_probes_and_scrapes_are_logged_at_debug(in_process_service: Service,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="statewriter.access")
+    for path in ("/healthz", "/readyz", "/metrics", "/v1/destinations", "/readyz?writes=true"):
+        assert in_process_service.call("GET", path).status_code == 200
+    levels = {vars(record)["path"]: record.levelno for record in caplog.records
+              if record.name == "statewriter.access"}
+    assert levels == {"/healthz": logging.DEBUG, "/readyz": logging.DEBUG,
+                      "/metrics": logging.DEBUG, "/v1/destinations": logging.INFO}
 
 
 def test_an_unexpected_error_is_answered_with_its_request_id(caplog: pytest.LogCaptureFixture) -> None:

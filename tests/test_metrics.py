@@ -5,6 +5,7 @@ per-destination gauges read from the index, and notify deliveries."""
 from __future__ import annotations
 
 import json
+import platform
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.http.metrics import encryption_operation, notified
+from app.version import VERSION
 from gitops.notify import DELIVERED, FAILED, RETRIED
 from tests.procs import Server, running_server, wait_until
 from tests.support import config_map, payload
@@ -88,6 +90,19 @@ def service(tmp_path: Path) -> Iterator[Server]:
     config.write_text(CONFIG)
     with running_server(tmp_path / "data", config=config, ready_path="/healthz") as server:
         yield server
+
+
+def test_build_info_and_no_created_series(service: Server) -> None:
+    with service.client() as http:
+        assert http.put("/v1/destinations/dev", json={"labels": {}}, headers=ADMIN).status_code == 200
+        text = http.get("/metrics").text
+        samples = scrape(http)
+    assert value(samples, "statewriter_build_info", version=VERSION,
+                 python=platform.python_version()) == 1
+    assert [name for name, _ in samples if name.startswith("statewriter_build_info")] == [
+        "statewriter_build_info"]  # one series
+    assert "statewriter_push_attempts_total" in text and "statewriter_plan_seconds_count" in text
+    assert "_created" not in text  # not beside any counter or histogram
 
 
 def test_metrics_count_known_traffic(service: Server, receiver: Receiver) -> None:

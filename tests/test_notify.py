@@ -290,7 +290,7 @@ def test_the_notify_url_is_strict_stored_shown_and_removable(service: Server, re
             assert answer.json()["field"] == "notify.url" and reason in answer.json()["message"], answer.text
             assert "hunter2" not in answer.text  # a refusal never repeats a credential
         shapes = {
-            json.dumps({"notify": {"uri": url}}): "notify.url",  # the first problem: no url
+            json.dumps({"notify": {"uri": url}}): "notify.uri",  # the misspelt key first
             json.dumps({"notify": {"url": url, "secret": "x"}}): "notify.secret",
             json.dumps({"notify": {}}): "notify.url",
             json.dumps({"notify": url}): "notify",

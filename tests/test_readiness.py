@@ -17,7 +17,8 @@ from gitops import layout
 from gitops.owner import Owner
 from gitops.store import EmbeddedStore
 from gitops.store.base import Author
-from gitops.writer import MIN_FREE_BYTES, disk_problem
+from gitops.writer import MIN_FREE_BYTES, Writer, disk_problem
+from tests.conftest import Service
 from tests.fixtures.eck import request_bundle
 from tests.procs import FRESH_READS, init_bare, running_server, verify_clone, wait_until
 from tests.test_store import http_git_server
@@ -64,7 +65,8 @@ def test_readiness_probes_never_contact_the_remote(tmp_path: Path,
         with httpx.Client(base_url=server.url, timeout=10) as http:
             for _ in range(50):
                 ready = http.get("/readyz")
-                assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+                assert ready.status_code == 200
+                assert ready.json() == {"status": "ready", "writes": True}
         assert len(seen) == before  # no fetch per probe
 
 
@@ -86,7 +88,7 @@ def test_a_replica_that_has_not_written_reads_what_another_acknowledged(tmp_path
         assert history.status_code == 200 and history.json()["commits"][0]["action"] == "apply"
 
 
-def test_a_remote_outage_is_not_ready_until_the_remote_answers_again(tmp_path: Path) -> None:
+def test_a_remote_outage_refuses_writes_until_the_remote_answers_again(tmp_path: Path) -> None:
     remote = init_bare(tmp_path / "remote.git")
     with running_server(tmp_path / "data", remote.as_uri()) as server, \
             httpx.Client(base_url=server.url, timeout=60) as http:
@@ -95,13 +97,19 @@ def test_a_remote_outage_is_not_ready_until_the_remote_answers_again(tmp_path: P
         remote.rename(hidden)
         write = http.post("/v1/bundles", json=request_bundle("second"))
         assert write.status_code == 503
-        ready = http.get("/readyz")
-        assert ready.status_code == 503 and ready.json()["reason"]
-        assert str(remote) not in ready.json()["reason"]  # a reason, never a host or a path
+        ready = http.get("/readyz")  # still in its Service: the outage is the remote's
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "ready" and ready.json()["writes"] is False
+        assert ready.json()["reason"] and str(remote) not in ready.json()["reason"]
         assert "away.git" not in ready.text and str(remote) in ready.json()["detail"]
+        writers = http.get("/readyz", params={"writes": "true"})  # a monitor of writes
+        assert writers.status_code == 503 and writers.json()["status"] == "unavailable"
+        assert writers.json()["reason"] == ready.json()["reason"]
         hidden.rename(remote)
         assert http.post("/v1/bundles", json=request_bundle("second")).status_code == 200
-        assert http.get("/readyz").status_code == 200
+        for params in ({}, {"writes": "true"}):
+            ready = http.get("/readyz", params=params)
+            assert ready.status_code == 200 and ready.json() == {"status": "ready", "writes": True}
 
 
 def test_a_corrupt_state_record_keeps_the_service_up_read_only(tmp_path: Path) -> None:
@@ -114,9 +122,10 @@ def test_a_corrupt_state_record_keeps_the_service_up_read_only(tmp_path: Path) -
 
     with running_server(data, ready_path="/healthz", keywords=FRESH_READS) as server, \
             httpx.Client(base_url=server.url, timeout=60) as http:
-        ready = http.get("/readyz")
-        assert ready.status_code == 503 and record in ready.json()["detail"]
-        assert record not in ready.json()["reason"]
+        ready = http.get("/readyz")  # reads and /git go on: it stays in its Service
+        assert ready.status_code == 200 and ready.json()["writes"] is False
+        assert record in ready.json()["detail"] and record not in ready.json()["reason"]
+        assert http.get("/readyz?writes=true").status_code == 503
         assert [d["name"] for d in http.get("/v1/destinations").json()["destinations"]] == [DEST]
         refused = http.post("/v1/bundles", json=request_bundle("second"))
         assert refused.status_code == 503 and record in refused.json()["message"]
@@ -129,7 +138,7 @@ def test_a_corrupt_state_record_keeps_the_service_up_read_only(tmp_path: Path) -
             return http.post("/v1/bundles", json=request_bundle("second")).status_code == 200
 
         wait_until(writes, 20, "writes after the repair")
-        assert http.get("/readyz").status_code == 200
+        assert http.get("/readyz?writes=true").json() == {"status": "ready", "writes": True}
 
 
 def test_a_record_broken_while_the_service_runs_refuses_the_next_write_as_unavailable(
@@ -194,3 +203,58 @@ def test_a_nearly_full_disk_is_reported(tmp_path: Path, monkeypatch: pytest.Monk
     assert problem is not None and str(tmp_path) in problem and "MiB free" in problem
     monkeypatch.undo()
     assert disk_problem(tmp_path / "missing") is not None
+
+
+def test_a_full_disk_refuses_writes_and_keeps_serving_reads(
+        in_process_service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = in_process_service
+    assert service.call("PUT", f"/v1/destinations/{DEST}", json={"labels": {}}).status_code == 200
+    real = os.statvfs
+
+    class Full:
+        def __init__(self, stat: os.statvfs_result) -> None:
+            self.f_frsize = stat.f_frsize
+            self.f_bavail = 0
+
+    monkeypatch.setattr(os, "statvfs", lambda path: Full(real(path)))
+    ready = service.call("GET", "/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready" and ready.json()["writes"] is False
+    assert ready.json()["reason"] == "the data folder cannot take writes"
+    assert "MiB free" in ready.json()["detail"]  # auth is off: anyone may read
+    assert service.call("GET", f"/v1/destinations/{DEST}").status_code == 200
+    writers = service.call("GET", "/readyz", params={"writes": "true"})
+    assert writers.status_code == 503 and writers.json()["status"] == "unavailable"
+    monkeypatch.undo()
+    assert service.call("GET", "/readyz?writes=true").json() == {"status": "ready", "writes": True}
+
+
+def test_a_store_that_cannot_be_read_takes_the_service_out(in_process_service: Service) -> None:
+    service = in_process_service
+    moved = service.repo.with_name("moved.git")
+    service.repo.rename(moved)  # e.g. its volume went away
+    try:
+        for params in ({}, {"writes": "true"}):
+            ready = service.call("GET", "/readyz", params=params)
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["status"] == "unavailable" and ready.json()["writes"] is False
+            assert ready.json()["reason"] == "the state store cannot be read"
+            assert str(service.repo) in ready.json()["detail"]
+    finally:
+        moved.rename(service.repo)
+    assert service.call("GET", "/readyz").json() == {"status": "ready", "writes": True}
+
+
+def test_a_stopped_writer_lane_serves_no_reads(tmp_path: Path) -> None:
+    writer = Writer(EmbeddedStore(init_bare(tmp_path / "state.git")))
+    assert writer.readiness() is None
+    writer.close()
+    unready = writer.readiness()
+    assert unready is not None and unready.reads is False
+    assert unready.reason == "the writer lane stopped"
+
+
+def test_a_readiness_query_that_cannot_be_used_is_refused(in_process_service: Service) -> None:
+    refused = in_process_service.call("GET", "/readyz", params={"writes": "perhaps"})
+    assert refused.status_code == 422
+    assert refused.json()["error"] == "InvalidQuery" and refused.json()["field"] == "writes"

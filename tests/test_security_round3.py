@@ -341,12 +341,15 @@ def test_readiness_names_no_host_or_path_without_a_token(tmp_path: Path) -> None
         assert http.put("/v1/destinations/w2", headers=bearer(ADMIN),
                         json={"labels": {}}).status_code == 503
         for headers in ({}, bearer("wrong")):
-            ready = http.get("/readyz", headers=headers)
-            assert ready.status_code == 503 and ready.json()["reason"]
-            assert "hidden-remote-name" not in ready.text and str(tmp_path) not in ready.text
-            assert "detail" not in ready.json()
-        ready = http.get("/readyz", headers=bearer(ADMIN))
-        assert "hidden-remote-name" in ready.json()["detail"]
+            for params, status in (({}, 200), ({"writes": "true"}, 503)):
+                ready = http.get("/readyz", headers=headers, params=params)
+                assert ready.status_code == status and ready.json()["reason"]
+                assert ready.json()["writes"] is False
+                assert "hidden-remote-name" not in ready.text and str(tmp_path) not in ready.text
+                assert "detail" not in ready.json()
+        for params in ({}, {"writes": "true"}):
+            ready = http.get("/readyz", headers=bearer(ADMIN), params=params)
+            assert "hidden-remote-name" in ready.json()["detail"]
 
 
 # -- the web login ---------------------------------------------------------------------------
@@ -408,6 +411,41 @@ def test_a_session_dies_when_its_token_is_rotated(service: Server) -> None:
             return page.status_code == 303 and "expired=1" in page.headers["location"]
 
         wait_until(refused, 30, "the old session refused after the rotation")
+    finally:
+        rotating.write_text(ROTATING)
+
+
+def test_a_session_lives_as_long_as_the_secret_it_was_signed_with(service: Server) -> None:
+    rotating, new = service.data.parent / "rotating", "rotating-t0ken-new"
+
+    def session(token: str) -> str:
+        with service.client() as http:
+            answer = _login(http, {"Sec-Fetch-Site": "same-origin"}, token)
+        assert answer.status_code == 303, answer.text
+        return answer.headers["set-cookie"].partition("=")[2].partition(";")[0]
+
+    def api(token: str) -> int:
+        with service.client() as http:
+            return http.get("/v1/destinations", headers=bearer(token)).status_code
+
+    wait_until(lambda: api(ROTATING) == 200, 30, "the token's secret (another test rotates it)")
+    old_session = session(ROTATING)
+    rotating.write_text(f"{ROTATING}\n{new}\n")  # the rotation begins: both secrets work
+    try:
+        wait_until(lambda: api(new) == 200, 30, "the new secret taken")
+        assert api(ROTATING) == 200
+        assert signed_in(service, old_session).status_code == 200  # adding one kills none
+        new_session = session(new)
+        assert signed_in(service, new_session).status_code == 200
+        rotating.write_text(f"{new}\n")  # ... and ends: the old secret and its session go
+
+        def refused() -> bool:
+            page = signed_in(service, old_session)
+            return page.status_code == 303 and "expired=1" in page.headers["location"]
+
+        wait_until(refused, 30, "the old secret's session refused after the rotation")
+        assert api(ROTATING) == 401 and api(new) == 200
+        assert signed_in(service, new_session).status_code == 200
     finally:
         rotating.write_text(ROTATING)
 

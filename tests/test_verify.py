@@ -454,7 +454,7 @@ def test_owner_record_in_the_wrong_place(eck: dict[str, bytes]) -> None:
     files[broken] = b"[]"
     findings = verify(files)
     (unreadable,) = [f for f in findings if f.startswith(broken)]
-    assert unreadable.startswith(f"{broken}: unreadable state record (TypeError: ")
+    assert unreadable.startswith(f"{broken}: unreadable state record (a value of the wrong type)")
     assert f"{copy}: owner record at the wrong path (or a second record of the same owner)" \
         in findings
 

@@ -22,6 +22,7 @@ import httpx
 
 from app.cli.exits import UsageError, describe
 from gitops import names
+from gitops.quoting import quoted
 from gitops.redact import redact
 
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -71,9 +72,9 @@ def service_url(value: str, flag: str = "--url") -> str:
     try:
         url = httpx.URL(value)
     except httpx.InvalidURL as error:
-        raise UsageError(f"{flag} {redact(value)!r} is not a URL: {error}") from None
+        raise UsageError(f"{flag} {quoted(redact(value))} is not a URL: {error}") from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise UsageError(f"{flag} {redact(value)!r} must be an http:// or https:// URL with a host, "
+        raise UsageError(f"{flag} {quoted(redact(value))} must be an http:// or https:// URL with a host, "
                          "e.g. http://statewriter:8080")
     return value.rstrip("/")
 
@@ -82,7 +83,7 @@ def split_request(value: str) -> tuple[str, str]:
     """`NS/NAME` as (namespace, name)."""
     namespace, _, name = value.partition("/")
     if not namespace or not name or "/" in name:
-        raise UsageError(f"--request must be NS/NAME, not {value!r}")
+        raise UsageError(f"--request must be NS/NAME, not {quoted(value)}")
     return namespace, name
 
 
@@ -94,7 +95,7 @@ def check_names(promise: str, namespace: str, name: str, pipeline: str | None = 
         checks.append((pipeline, names.is_label, "pipeline"))
     for value, valid, what in checks:
         if not valid(value):
-            raise UsageError(f"{what} {value!r} is not a DNS-1123 name")
+            raise UsageError(f"{what} {quoted(value)} is not a DNS-1123 name")
 
 
 def call(

@@ -21,6 +21,7 @@ from app.cli.client import (
 )
 from app.cli.exits import EXIT_FAILURE, Failure, UsageError, describe
 from gitops.errors import StatewriterError
+from gitops.quoting import quoted
 from gitops.redact import redact
 
 
@@ -107,7 +108,7 @@ def _request_history(args: argparse.Namespace) -> int:
     namespace, _, name = args.request.partition("/")
     try:
         if not namespace or not name or "/" in name:
-            raise UsageError(f"the request must be NS/NAME, not {args.request!r}")
+            raise UsageError(f"the request must be NS/NAME, not {quoted(args.request)}")
         check_names(promise, namespace, name)
     except UsageError as error:
         raise UsageError(f"history: {error}") from None

@@ -22,6 +22,7 @@ from app.cli.client import (
     split_request,
 )
 from app.cli.exits import UsageError
+from gitops.quoting import quoted
 
 ROLLBACK_HELP = """\
 Write a request's output, every pipeline of it, as it stood at an earlier commit of the
@@ -97,7 +98,7 @@ def _rollback_target(args: argparse.Namespace) -> tuple[str, str]:
     if not args.commit:
         raise UsageError("give --commit SHA: the commit to roll the request back to")
     if not _COMMIT_ID.fullmatch(args.commit):
-        raise UsageError(f"--commit must be a commit id (4 to 64 hex digits), not {args.commit!r}")
+        raise UsageError(f"--commit must be a commit id (4 to 64 hex digits), not {quoted(args.commit)}")
     namespace, name = split_request(request)
     check_names(promise, namespace, name)
     return f"{base}/v1/promises/{promise}/requests/{namespace}/{name}/rollback", args.commit
@@ -105,5 +106,5 @@ def _rollback_target(args: argparse.Namespace) -> tuple[str, str]:
 
 def _one_of(argument: str | None, flag: str | None, what: str, flag_name: str) -> str | None:
     if argument and flag and argument != flag:
-        raise UsageError(f"{what} {argument!r} and {flag_name} {flag!r} disagree: give one")
+        raise UsageError(f"{what} {quoted(argument)} and {flag_name} {quoted(flag)} disagree: give one")
     return argument or flag

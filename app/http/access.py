@@ -18,7 +18,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access = logging.getLogger("statewriter.access")
-
+# What probes and scrapers ask every few seconds: their lines are debug, not info (a
+# failure is still a warning)
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def note(request: Request, /, **facts: str | bool | None) -> None:
@@ -130,10 +132,16 @@ class RequestLog:
                 del line[optional]
         if "details" in line:
             line["details"] = dict(finished.details)
-        access.log(logging.WARNING if status >= 500 else logging.INFO, "%s %s %d",
-                   finished.method, finished.path, status, extra={"event": "request", **line})
+        access.log(_level(finished), "%s %s %d", finished.method, finished.path, status,
+                   extra={"event": "request", **line})
         for observer in self.observers:
             try:
                 observer(finished)
             except Exception:  # metrics never fail an answer
                 access.exception("a request observer failed")
+
+
+def _level(finished: Finished) -> int:
+    if finished.status >= 500:
+        return logging.WARNING
+    return logging.DEBUG if finished.path in PROBES else logging.INFO

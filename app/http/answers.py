@@ -11,8 +11,12 @@ from gitops.errors import (
     EncryptionRequired,
     Forbidden,
     InvalidBundle,
+    InvalidDestination,
+    InvalidQuery,
     LimitExceeded,
+    MethodNotAllowed,
     NotFound,
+    RouteNotFound,
     StatewriterError,
     StoreUnavailable,
     Unauthorized,
@@ -34,11 +38,15 @@ from gitops.writer import Done, Failed, Outcome, Refused
 STATUS: dict[type[StatewriterError], int] = {
     YamlLimitExceeded: 413,  # a YamlError that is also over a limit: the limit decides
     InvalidBundle: 422,
+    InvalidQuery: 422,
+    InvalidDestination: 422,
     EncryptionRequired: 422,
     UnsupportedMediaType: 415,
     LimitExceeded: 413,
     Conflict: 409,
     NotFound: 404,
+    RouteNotFound: 404,
+    MethodNotAllowed: 405,
     Forbidden: 403,
     Unauthorized: 401,
     StoreUnavailable: 503,
@@ -58,6 +66,24 @@ def error_body(error: StatewriterError) -> dict[str, Any]:
     """`{"error": "<Kind>", "message": "...", ...}` with the file, document or field."""
     details = {key: jsonable(value) for key, value in error.detail.items()}
     return {"error": type(error).__name__, "message": error.message, **details}
+
+
+MAX_PATH_SHOWN = 200  # characters of a client's path repeated in a refusal
+
+
+def routing_refusal(status: int, method: str, path: str,
+                    allowed: str | None) -> StatewriterError | None:
+    """What an address no route serves (404), or serves for other methods (405, `allowed`
+    from the Allow header), is refused with: an error of the one hierarchy, so that its
+    body is every refusal's (None for any other status)."""
+    shown = path if len(path) <= MAX_PATH_SHOWN else path[:MAX_PATH_SHOWN - 1] + "…"
+    if status == 405:
+        methods = [m.strip() for m in (allowed or "").split(",") if m.strip()]
+        return MethodNotAllowed(f"{shown} does not take {method}; it takes "
+                                f"{', '.join(methods) or 'no method'}", allowed=methods)
+    if status == 404:
+        return RouteNotFound(f"nothing is served at {shown} (the API: /docs)")
+    return None
 
 
 def answer(outcome: Outcome) -> Answer:

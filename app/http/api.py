@@ -36,13 +36,14 @@ from gitops import planner
 from gitops.bundle import Bundle, trailers_from_pairs
 from gitops.delivery.events import provider_token
 from gitops.destination import Destination
-from gitops.errors import InvalidBundle, InvalidQuery, NotFound
+from gitops.errors import InvalidBundle, InvalidDestination, InvalidQuery, NotFound
 from gitops.flux import flux_manifests
 from gitops.index import Index
 from gitops.owner import DEFAULT_PIPELINE, make_owner
 from gitops.planner import Policy
 from gitops.planner.check import check_bundle
 from gitops.planner.destinations import Cluster
+from gitops.quoting import quoted
 from gitops.reads.commits import branch_commit
 from gitops.reads.history import request_history
 from gitops.reads.requests import request_state
@@ -357,8 +358,9 @@ async def rollback_request(
             summary="A request's commits", tags=["requests"], responses={
                 **schemas.answers(schemas.RequestHistory, 200), **schemas.refusals(401, 404, 503)})
 async def get_history(request: Request, promise: str, namespace: str, name: str) -> Any:
-    """The commits that changed this request, newest first: sha, time, actor, action,
-    pipelines, destinations, subject line and the files added, changed and removed."""
+    """The commits that changed this request, and the reverts of those, newest first: sha,
+    time, actor, action (a revert: `reverts`, the commit it reverts), pipelines,
+    destinations, subject line and the files added, changed and removed."""
     tip, _, _ = await snapshot(request)  # a replica's cache may hold no branch of its own
     entries = await run_in_threadpool(
         request_history, writer_of(request).store, tip, promise, namespace, name)
@@ -418,7 +420,8 @@ async def put_destination(request: Request, who: Caller, name: str) -> JSONRespo
     requests). Waiting bundles it matches are placed. Needs a token with
     `destinations: true`."""
     who.require_destinations()
-    body = model(DestinationBody, strict_json(await read_body(request, 1 << 20)), "destination")
+    raw = strict_json(await read_body(request, 1 << 20), InvalidDestination)
+    body = model(DestinationBody, raw, "destination", InvalidDestination)
     operation = functools.partial(planner.plan_put_destination, name=name, labels=body.labels,
                                   path=body.path, actor=who.name, policy=_policy(request),
                                   notify_url=body.notify.url if body.notify else None,
@@ -482,8 +485,8 @@ async def get_flux(
     _, index, _ = await snapshot(request)
     destination = _destination(index, name)
     if prefix is not None and prefix != destination.flux_prefix and destination.isolated:
-        raise InvalidQuery(f"prefix {prefix!r} is not the destination's flux.prefix "
-                           f"{destination.flux_prefix!r}, which the Kustomizations of its "
+        raise InvalidQuery(f"prefix {quoted(prefix)} is not the destination's flux.prefix "
+                           f"{quoted(destination.flux_prefix)}, which the Kustomizations of its "
                            "namespaces refer to", field="prefix")
     prefix = destination.flux_prefix if prefix is None else prefix
     secret = f"{prefix}-credentials" if config.auth_enabled or config.remote else None
@@ -538,5 +541,5 @@ async def validate_bundle(request: Request, who: Caller, name: str) -> JSONRespo
 def _destination(index: Index, name: str) -> Destination:
     destination = index.destinations.get(name)
     if destination is None:
-        raise NotFound(f"no destination {name!r}")
+        raise NotFound(f"no destination {quoted(name)}")
     return destination

@@ -23,8 +23,9 @@ from gitops.reads.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditLog, parse_query
 router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated)])
 
 _DESCRIPTION = f"""Every commit of the state store's branch, newest first, as each names
-itself in its trailers: `{{sha, time, actor, action, summary, promises, requests, pipelines,
-destinations, trailers, files}}`, where `trailers` are the clients' own (e.g.
+itself in its trailers: `{{sha, time, actor, action, reverts, summary, promises, requests,
+pipelines, destinations, trailers, files}}`, where `reverts` is the commit a revert commit
+reverts (`statewriter revert`), `trailers` the clients' own (e.g.
 `{{"Change-Request": ["CHG-1042"]}}`) and `files` the files added, changed and removed
 (the service's `.statewriter/` records left out).
 
@@ -55,8 +56,8 @@ async def get_commits(
     promise: str | None = Query(None, description="commits naming this promise"),
     destination: str | None = Query(None, description="commits naming this destination"),
     actor: str | None = Query(None, description="commits made for this client (token name)"),
-    action: str | None = Query(None, description="apply, delete, rollback, destination or "
-                                                  "migrate"),
+    action: str | None = Query(None, description="apply, delete, rollback, revert, "
+                                                  "destination or migrate"),
     since: str | None = Query(None, description="RFC 3339, e.g. 2024-05-01T00:00:00Z"),
     until: str | None = Query(None, description="RFC 3339, e.g. 2024-05-31T23:59:59+02:00"),
     limit: str | None = Query(None, description=f"1-{MAX_LIMIT}, default {DEFAULT_LIMIT}"),

@@ -11,12 +11,12 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import Request
 
-from app.config import Config, Token
+from app.config import Config, Token, token_secrets
 from app.http.access import note
 from gitops.errors import Forbidden, Unauthorized
 
@@ -30,14 +30,17 @@ log = logging.getLogger(__name__)
 class Principal:
     name: str
     token: Token | None  # None when auth is off
+    # the one of the token's secrets it came with (a web session is signed with it, so that
+    # it lives as long as that secret, whatever secret is added beside it)
+    secret: str | None = field(default=None, repr=False, compare=False)
 
     def require_promise(self, promise: str) -> None:
         if self.token is not None and not self.token.may_write(promise):
-            raise Forbidden(f"token {self.name!r} may not write promise {promise!r}")
+            raise Forbidden(f"token '{self.name}' may not write promise '{promise}'")
 
     def require_destinations(self) -> None:
         if self.token is not None and not self.token.destinations:
-            raise Forbidden(f"token {self.name!r} may not manage destinations")
+            raise Forbidden(f"token '{self.name}' may not manage destinations")
 
 
 async def authenticated(request: Request) -> Principal:
@@ -60,17 +63,18 @@ def authenticate(config: Config, authorization: str | None) -> Principal:
     presented = secret.encode()
     found = None
     for token in config.tokens:
-        expected = current_secret(token)
-        if expected is not None and hmac.compare_digest(expected.encode(), presented):
-            found = token
+        for expected in current_secrets(token):  # every one: the time tells nothing
+            if hmac.compare_digest(expected.encode(), presented):
+                found = token
     if found is None:
         raise Unauthorized("invalid token")
-    return Principal(found.name, found)
+    return Principal(found.name, found, secret)
 
 
-def current_secret(token: Token) -> str | None:
-    """The secret a token has now (a `tokenFile` is read again when it changed)."""
-    return token.secret if token.file is None else TOKEN_FILES.secret(token.file, token.name)
+def current_secrets(token: Token) -> tuple[str, ...]:
+    """The secrets a token has now, one or two (a `tokenFile` is read again when it changed;
+    none while it cannot be read)."""
+    return token.secrets if token.file is None else TOKEN_FILES.secrets(token.file, token.name)
 
 
 def token_from_basic(config: Config, authorization: str | None) -> Principal:
@@ -98,50 +102,53 @@ def _bearer(authorization: str | None) -> str | None:
 @dataclass(frozen=True)
 class _Read:
     signature: tuple[int, int, int, int] | None  # device, inode, size, mtime; None: unreadable
-    secret: str | None  # None: missing or empty, so the token is refused
+    secrets: tuple[str, ...]  # (): missing, empty or unusable, so the token is refused
     checked: float  # time.monotonic() of the last stat
 
 
 class TokenFiles:
-    """The current secrets of `tokenFile` tokens. A file is looked at (one stat) at most once
-    per `interval` and read again only when its inode, size or modification time changed, so
-    rotating a leaked token needs no restart. A file that disappears or empties disables its
-    token, logged once (the file and the token's name, never its value)."""
+    """The current secrets of `tokenFile` tokens (a secret a line, two at most while a token is
+    rotated). A file is looked at (one stat) at most once per `interval` and read again only
+    when its inode, size or modification time changed, so rotating a leaked token needs no
+    restart. A file that disappears, empties or holds too many secrets disables its token,
+    logged once (the file and the token's name, never a secret)."""
 
     def __init__(self, interval: float = TOKEN_FILE_CHECK_SECONDS) -> None:
         self._interval = interval
         self._reads: dict[Path, _Read] = {}
         self._lock = threading.Lock()
 
-    def secret(self, path: Path, name: str) -> str | None:
+    def secrets(self, path: Path, name: str) -> tuple[str, ...]:
         now = time.monotonic()
         read = self._reads.get(path)
         if read is not None and now - read.checked < self._interval:
-            return read.secret
+            return read.secrets
         with self._lock:
             read = self._reads.get(path)
             if read is None or now - read.checked >= self._interval:
                 read = self._reads[path] = self._refresh(path, name, read, now)
-            return read.secret
+            return read.secrets
 
     def _refresh(self, path: Path, name: str, last: _Read | None, now: float) -> _Read:
         try:
             stat = os.stat(path)
             signature = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
             if last is not None and signature == last.signature:
-                return _Read(signature, last.secret, now)
-            secret = path.read_text().strip() or None
-            problem = "is empty"
+                return _Read(signature, last.secrets, now)
+            secrets, problem = token_secrets(path.read_text()), "is empty"
         except OSError as error:
-            signature, secret, problem = None, None, f"cannot be read ({error.strerror or error})"
+            signature, secrets, problem = None, (), f"cannot be read ({error.strerror or error})"
         except UnicodeDecodeError:
-            signature, secret, problem = None, None, "is not UTF-8 text"
-        if secret is None and (last is None or last.secret is not None):
-            log.error("token file %s of token %r %s: that token is refused until the file "
-                      "holds a token again", path, name, problem)
-        elif secret is not None and last is not None and secret != last.secret:
-            log.info("token file %s of token %r changed: the new token is in effect", path, name)
-        return _Read(signature, secret, now)
+            signature, secrets, problem = None, (), "is not UTF-8 text"
+        except ValueError as error:  # more secrets than a rotation needs
+            secrets, problem = (), str(error)
+        if not secrets and (last is None or last.secrets):
+            log.error("token file %s of token '%s' %s: that token is refused until the file "
+                      "holds its secrets again", path, name, problem)
+        elif secrets and last is not None and secrets != last.secrets:
+            log.info("token file %s of token '%s' changed: its %d secret(s) now in effect",
+                     path, name, len(secrets))
+        return _Read(signature, secrets, now)
 
 
 TOKEN_FILES = TokenFiles()

@@ -17,6 +17,7 @@ from app.http.models import BundleBody, invalid
 from gitops.bundle import Bundle, build_bundle, check_trailers
 from gitops.errors import InvalidBundle, LimitExceeded, StatewriterError, UnsupportedMediaType
 from gitops.owner import make_owner
+from gitops.quoting import problem_of, quoted
 from gitops.tarbundle import GZIP_MEDIA_TYPES
 
 # Parsing is bounded by the size, document, node and depth limits; this is a last line: a
@@ -54,42 +55,51 @@ def require_json(media: str) -> None:
     if media in JSON_MEDIA_TYPES or (media.startswith("application/") and media.endswith("+json")):
         return
     raise UnsupportedMediaType(
-        f"unsupported Content-Type {media!r}: send a JSON bundle as application/json or "
+        f"unsupported Content-Type {quoted(media)}: send a JSON bundle as application/json or "
         f"a gzip'd tar of output/ and metadata/ as application/gzip",
         supported=["application/json", *sorted(GZIP_MEDIA_TYPES)],
     )
 
 
-def strict_json(body: bytes) -> Any:
-    """JSON as RFC 8259 has it: no NaN or Infinity, no key given twice in one object."""
+def strict_json(body: bytes, refusal: type[InvalidBundle] = InvalidBundle) -> Any:
+    """JSON as RFC 8259 has it: no NaN or Infinity, no key given twice in one object
+    (`refusal`: the kind of error that refuses it)."""
     try:
         return json.loads(body, parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
-    except InvalidBundle:
-        raise
+    except _NotStrict as error:
+        raise refusal(f"body is not valid JSON: {error.reason}", **error.detail) from None
     except (ValueError, RecursionError) as error:
-        raise InvalidBundle(f"body is not valid JSON: {error}") from None
+        raise refusal(f"body is not valid JSON: {error}") from None
+
+
+class _NotStrict(ValueError):
+    def __init__(self, reason: str, **detail: str) -> None:
+        super().__init__(reason)
+        self.reason, self.detail = reason, detail
 
 
 def _no_constant(name: str) -> Any:
-    raise InvalidBundle(f"body is not valid JSON: {name} is not a JSON number")
+    raise _NotStrict(f"{name} is not a JSON number")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise InvalidBundle(f"body is not valid JSON: key {key!r} is given twice", field=key)
+            raise _NotStrict(f"key {quoted(key)} is given twice", field=key)
         result[key] = value
     return result
 
 
-def model(kind: type[M], payload: Any, what: str) -> M:
+def model(kind: type[M], payload: Any, what: str,
+          refusal: type[InvalidBundle] = InvalidBundle) -> M:
+    """`payload` as the strict model `kind` (`what` names it in a refusal of kind `refusal`)."""
     if not isinstance(payload, dict):
-        raise InvalidBundle(f"{what} must be a JSON object")
+        raise refusal(f"{what} must be a JSON object")
     try:
         return kind.model_validate(payload)
     except ValidationError as error:
-        raise invalid(error, what) from None
+        raise invalid(error, what, kind, refusal) from None
 
 
 def bounded(parse: Callable[..., T], *args: Any) -> T:
@@ -101,8 +111,7 @@ def bounded(parse: Callable[..., T], *args: Any) -> T:
         raise
     except _PARSE_ERRORS as error:
         # e.g. PyYAML constructors on `!!int x` or 5000-digit integers
-        reason = " ".join(str(error).split())[:200]
-        raise InvalidBundle(f"bundle cannot be parsed: {type(error).__name__}: {reason}") from None
+        raise InvalidBundle(f"bundle cannot be parsed: {problem_of(error)}") from None
     elapsed = time.monotonic() - started
     if elapsed > MAX_PARSE_SECONDS:
         raise LimitExceeded(

@@ -22,6 +22,7 @@ from gitops.delivery.book import DeliveryBook
 from gitops.delivery.events import MAX_EVENT_BYTES, check_signature, parse_event, provider_token
 from gitops.errors import NotFound
 from gitops.index import Index, OwnerRecord
+from gitops.quoting import quoted
 from gitops.reads.delivery import RequestDelivery, record_commits, request_delivery
 from gitops.reads.listing import DEFAULT_LIMIT, MAX_LIMIT, list_requests, parse_listing
 from gitops.tree import Tree
@@ -69,7 +70,7 @@ async def post_events(request: Request, name: str) -> JSONResponse:
     body = await read_body(request, MAX_EVENT_BYTES)
     _, index, _ = await snapshot(request)
     if index.destinations.get(name) is None:
-        raise NotFound(f"no destination {name!r}")
+        raise NotFound(f"no destination {quoted(name)}")
     check_signature(request.headers.get("x-signature"), body,
                     provider_token(config.delivery.secret, name))
     event = parse_event(body)

@@ -13,15 +13,25 @@ nothing goes stale.
 
 from __future__ import annotations
 
+import platform
 import threading
 from collections.abc import Iterable, Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app.config import Config
 from app.http.access import Finished
+from app.version import VERSION
 from gitops import notify
 from gitops import writer as lane
 from gitops.delivery.book import DeliveryBook as Book
@@ -30,12 +40,18 @@ from gitops.reads.delivery import record_commits, request_delivery
 from gitops.writer import Writer
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# No `*_created` series beside every counter and histogram: each doubled their series for a
+# start time Prometheus does not need (it sees a counter's resets by itself).
+disable_created_metrics()  # type: ignore[no-untyped-call]
 OTHER = "other"  # the promise label of bundles whose promise is not (yet) known
 MAX_PROMISE_LABELS = 1000  # promise label values learnt from placed bundles, at most
 # Bundle outcomes, as the request log names them too
 OUTCOMES = ("written", "unchanged", "pending", "conflict", "invalid", "refused_auth", "failed")
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
+BUILD_INFO = Gauge("statewriter_build_info", "1, labelled with the version of statewriter "
+                   "and of the Python running it", ["version", "python"])
+BUILD_INFO.labels(VERSION, platform.python_version()).set(1)
 BUNDLES = Counter("statewriter_bundles_total", "Bundles posted, by promise and outcome",
                   ["promise", "outcome"])
 PLAN = Histogram("statewriter_plan_seconds", "Time to plan one operation on the writer lane",

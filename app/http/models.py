@@ -8,7 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gitops.errors import InvalidBundle
+from app.didyoumean import closest_key
+from gitops.errors import InvalidBundle, InvalidQuery
+from gitops.quoting import kind_of, quoted
 
 MAX_TRAILERS = 16
 
@@ -82,24 +84,51 @@ class RollbackBody(Strict):
     commit: str
 
 
-def invalid(error: ValidationError, what: str) -> InvalidBundle:
-    """A pydantic error as statewriter's 422: the first problem, naming its field."""
-    first = error.errors(include_url=False)[0]
-    field = ".".join(str(part) for part in first["loc"]) or what
-    reasons = {
-        "extra_forbidden": "is not a known field",
-        "missing": "is required",
-    }
-    reason = reasons.get(first["type"], first["msg"][:1].lower() + first["msg"][1:])
-    return InvalidBundle(f"{what}: {field} {reason}", field=field)
+def invalid(error: ValidationError, what: str, model: type[BaseModel],
+            refusal: type[InvalidBundle] = InvalidBundle) -> InvalidBundle:
+    """A pydantic error of `model` as statewriter's 422 (of kind `refusal`): the first
+    problem, naming its field, and for an unknown one the known field nearest to it (an
+    unknown field first: a misspelt one is why the one meant is missing)."""
+    problems = error.errors(include_url=False)
+    first = next((p for p in problems if p["type"] == "extra_forbidden"), problems[0])
+    loc = tuple(first["loc"])
+    field = ".".join(str(part) for part in loc) or what
+    if first["type"] == "extra_forbidden":
+        close = closest_key(model, loc)
+        near = ".".join([*(str(part) for part in loc[:-1]), close]) if close else None
+        hint = f" (did you mean {quoted(near)}?)" if near else ""
+        return refusal(f"{what}: unknown field {quoted(field)}{hint}", field=field)
+    return refusal(f"{what}: {field} {_reason(first)}", field=field)
+
+
+_TYPES = {"string_type": "a string", "int_type": "a whole number", "int_from_float": "a whole number",
+          "bool_type": "true or false", "dict_type": "an object", "model_type": "an object",
+          "list_type": "a list"}
+
+
+def _reason(error: Any) -> str:
+    """What is wrong with a field, in JSON's words (pydantic's would say 'dictionary')."""
+    kind, context = error["type"], error.get("ctx") or {}
+    if kind == "missing":
+        return "is required"
+    if kind in _TYPES:
+        given = error["input"]
+        return f"must be {_TYPES[kind]}, not {quoted(given) if isinstance(given, float) else kind_of(given)}"
+    if kind == "greater_than_equal":
+        return f"must be at least {context['ge']}"
+    if kind == "too_long":
+        return f"may hold at most {context['max_length']} items"
+    return str(error["msg"][:1].lower() + error["msg"][1:])
 
 
 def invalid_parameters(errors: Sequence[Any]) -> InvalidBundle:
     """FastAPI's refusal of a parameter (`RequestValidationError.errors()`) as statewriter's
-    422, so that it has the same body as every other refusal."""
+    422, so that it has the same body as every other refusal (InvalidQuery for a query
+    parameter)."""
     first = errors[0]
     location = [str(part) for part in first.get("loc", ())]  # ("query", "dryRun")
     where, field = (location or ["request"])[0], ".".join(location[1:])
     message = str(first.get("msg", "is invalid"))
     named = f"{where} parameter {field}" if field else where
-    return InvalidBundle(f"{named}: {message[:1].lower() + message[1:]}", field=field or where)
+    kind = InvalidQuery if where == "query" else InvalidBundle
+    return kind(f"{named}: {message[:1].lower() + message[1:]}", field=field or where)

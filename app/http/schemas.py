@@ -72,10 +72,12 @@ class Error(Documented):
     model_config = ConfigDict(extra="allow", json_schema_extra=_absent_is_not_null)
 
     error: str = Field(
-        description="InvalidBundle or InvalidObject (422), UnsupportedMediaType (415), "
-                    "LimitExceeded (413), "
-                    "Conflict (409), NotFound (404), Forbidden (403), Unauthorized (401), "
-                    "StoreUnavailable or RateLimited (503), InternalError (500)",
+        description="InvalidBundle, InvalidObject, InvalidDestination, InvalidQuery or "
+                    "EncryptionRequired (422), UnsupportedMediaType (415), LimitExceeded "
+                    "(413), Conflict (409), MethodNotAllowed (405), NotFound or "
+                    "RouteNotFound (404: nothing is served at that address), Forbidden (403), "
+                    "Unauthorized (401), StoreUnavailable, RateLimited or CorruptState (503), "
+                    "InternalError (500)",
         examples=["Conflict"],
     )
     message: str = Field(examples=["elastic-operator.yaml: document 3: ConfigMap "
@@ -91,6 +93,8 @@ class Error(Documented):
     findings: list[ObjectFinding] | Absent = Field(
         None, description="InvalidObject: every object the destination's API server would "
                           "refuse, and why")
+    allowed: list[str] | Absent = Field(None, description="MethodNotAllowed: the methods the "
+                                                          "address takes")
 
 
 WHY = {
@@ -100,7 +104,8 @@ WHY = {
     409: "The change collides with what others own or what still depends on it.",
     413: "Over a configured limit (body, unpacked size, files, documents, bytes per document).",
     415: "The body is neither JSON nor a gzip'd tar.",
-    422: "Invalid: which file, which document, which field or parameter, and why.",
+    422: "Invalid: which file, which document, which field or parameter, and why (an unknown "
+         "field names the known one nearest to it).",
     500: "An unexpected error while planning or committing this request alone; nothing it "
          "asked for was changed. The service log has the details under `requestId`.",
     503: "The state store cannot be read or written now (the remote, the disk): retry.",
@@ -134,9 +139,11 @@ class Health(Documented):
 
 
 class Readiness(Documented):
-    status: Literal["ready", "unavailable"]
-    reason: str | Absent = Field(None, description="what kind of problem keeps writes from "
-                                 "succeeding now (never a host or a path)")
+    status: Literal["ready", "unavailable"] = Field(
+        description="ready: reads (and git clones) can be served")
+    writes: bool = Field(description="whether writes can succeed now")
+    reason: str | Absent = Field(None, description="what kind of problem keeps writes (or "
+                                 "reads) from succeeding now (never a host or a path)")
     detail: str | Absent = Field(None, description="the problem as the service saw it (hosts, "
                                  "paths): only with a valid token, or when auth is off")
 
@@ -294,7 +301,11 @@ class HistoryCommit(Documented):
     sha: str
     time: str = Field(description="RFC 3339, UTC")
     actor: str | None
-    action: str | None
+    action: str | None = Field(description="apply, delete, rollback, revert, destination or "
+                                           "migrate")
+    reverts: str | None = Field(description="revert: the commit it reverts (one of this "
+                                            "request's, whose pipelines and destinations it "
+                                            "names)")
     pipelines: list[str]
     destinations: list[str]
     message: str = Field(description="the commit's subject line")
@@ -313,7 +324,9 @@ class Commit(Documented):
     sha: str
     time: str = Field(description="RFC 3339, UTC")
     actor: str | None
-    action: str | None
+    action: str | None = Field(description="apply, delete, rollback, revert, destination or "
+                                           "migrate")
+    reverts: str | None = Field(description="revert: the commit it reverts")
     summary: str = Field(description="the commit's subject line")
     promises: list[str]
     requests: list[str]

@@ -31,6 +31,7 @@ from app.web.access import Page, Viewer
 from app.web.render import PREFIX, destination_url, promise_url, render, request_url
 from gitops.commitmsg import ACTIONS
 from gitops.errors import NotFound
+from gitops.quoting import quoted
 from gitops.reads.commits import MAX_DIFF_BYTES, MAX_DIFF_FILES, MAX_DIFF_LINES, MAX_STAT_FILES, commit_view
 from gitops.reads.history import parse_action, request_history
 from gitops.reads.requests import RequestState, request_state, waiting_for
@@ -76,7 +77,7 @@ async def destination_page(
     summary = await run_in_threadpool(_summaries(request.app.state).get, tip, index)
     view = summary.destinations.get(name)
     if view is None:
-        raise NotFound(f"There is no destination {name!r}.")
+        raise NotFound(f"There is no destination {quoted(name)}.")
     dependencies = await run_in_threadpool(consistent, lambda: dependency_rows(index, view))
     pages = max(1, -(-len(view.requests) // REQUESTS_PER_PAGE))
     page = min(page, pages)
@@ -139,7 +140,7 @@ async def refused_page(request: Request, who: Viewer) -> Response:
 @router.get("/commits/{sha}")
 async def commit_page(request: Request, who: Viewer, sha: str) -> Response:
     if not _SHA.fullmatch(sha):
-        raise NotFound(f"{sha!r} is not a commit id.")
+        raise NotFound(f"{quoted(sha)} is not a commit id.")
     tip, _, _ = await snapshot(request)
     if tip is None:
         raise NotFound("The state store has no commits yet.")

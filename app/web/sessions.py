@@ -1,7 +1,8 @@
 """Sign-in sessions of the /ui pages. A signed-in browser holds
 `v1.<name>.<issued>.<signature>`, never the token: the signature is an HMAC keyed with the
-token's own secret, so a session dies with its token (rotated or removed) and needs no store
-shared by replicas (docs/reference.md: git is the only database)."""
+secret the browser signed in with, so a session dies with that secret (rotated out or
+removed; not when a second secret is added beside it) and needs no store shared by replicas
+(docs/reference.md: git is the only database)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,17 @@ import hmac
 import time
 
 from app.config import Config
-from app.http.auth import Principal, current_secret
+from app.http.auth import Principal, current_secrets
 
 SESSION_SECONDS = 12 * 3600
 _SESSION_VERSION = "v1"
 
 
 def session_value(principal: Principal, now: float | None = None) -> str | None:
-    """The cookie value that signs `principal` in (None when auth is off)."""
-    token = principal.token
-    secret = current_secret(token) if token is not None else None
-    if token is None or secret is None:
+    """The cookie value that signs `principal` in, with the secret it came with (None when
+    auth is off, or that secret is no longer the token's)."""
+    token, secret = principal.token, principal.secret
+    if token is None or secret is None or secret not in current_secrets(token):
         return None
     issued = str(int(time.time() if now is None else now))
     name = _b64(token.name.encode())
@@ -30,8 +31,8 @@ def session_value(principal: Principal, now: float | None = None) -> str | None:
 
 
 def from_session(config: Config, value: str | None, now: float | None = None) -> Principal | None:
-    """The principal a cookie value signs in, or None (malformed, expired, or its token
-    rotated or removed). Signatures are compared in constant time."""
+    """The principal a cookie value signs in, or None (malformed, expired, or the secret it
+    was signed with rotated out or removed). Signatures are compared in constant time."""
     if config.tokens is None or not value or len(value) > 1024:
         return None
     version, _, rest = value.partition(".")
@@ -47,10 +48,9 @@ def from_session(config: Config, value: str | None, now: float | None = None) ->
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     for token in config.tokens:
-        secret = current_secret(token) if token.name == name else None
-        if secret is not None and hmac.compare_digest(
-                _session_mac(secret, name_b64, issued).encode(), mac.encode()):
-            return Principal(token.name, token)
+        for secret in current_secrets(token) if token.name == name else ():
+            if hmac.compare_digest(_session_mac(secret, name_b64, issued).encode(), mac.encode()):
+                return Principal(token.name, token, secret)
     return None
 
 

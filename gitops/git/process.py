@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops.errors import StoreUnavailable
+from gitops.quoting import quoted
 
 # Variables that would point git at another repository, index or object directory
 # (e.g. when tests run from inside a git hook).
@@ -297,7 +298,7 @@ class CatFile:
                 result.append(None)
                 continue
             if len(header) != 3 or header[0].decode() != sha:
-                raise ValueError(f"unexpected answer {b' '.join(header)!r}")
+                raise ValueError(f"unexpected answer {quoted(b' '.join(header))}")
             size = int(header[2])
             data = stdout.read(size + 1)
             if len(data) != size + 1:

@@ -25,6 +25,7 @@ from gitops.errors import CorruptState
 from gitops.identity import Identity
 from gitops.lru import Memo
 from gitops.owner import Owner
+from gitops.quoting import problem_of, quoted
 from gitops.secrets import check_recipients
 from gitops.tree import Tree
 
@@ -218,12 +219,12 @@ def decode_destination(data: bytes) -> Destination:
     raw = json.loads(data)
     name, labels, path = raw["name"], raw["labels"], raw["path"]
     if not names.is_label(name):
-        raise ValueError(f"destination name {name!r} is not a DNS-1123 label")
+        raise ValueError(f"destination name {quoted(name)} is not a DNS-1123 label")
     if not isinstance(labels, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         raise ValueError("labels must map strings to strings")
     if not isinstance(path, str) or not layout.is_valid_destination_path(path):
-        raise ValueError(f"destination path {path!r} is not 1-8 DNS-1123 labels joined by '/'")
+        raise ValueError(f"destination path {quoted(path)} is not 1-8 DNS-1123 labels joined by '/'")
     version = raw.get("kubernetesVersion")
     namespaces = raw.get("namespaces")
     prefix, flux_namespace = flux_settings(raw.get("flux", {}))
@@ -283,7 +284,7 @@ def layout_version(tree: Tree) -> int:
         return 1 if tree.is_folder(layout.STATE) else 0
     version = read_record(layout.LAYOUT_RECORD, data, lambda raw: json.loads(raw)["version"])
     if not isinstance(version, int) or isinstance(version, bool):
-        raise CorruptState(f"{layout.LAYOUT_RECORD}: version {version!r} is not an integer")
+        raise CorruptState(f"{layout.LAYOUT_RECORD}: version {quoted(version)} is not an integer")
     return version
 
 
@@ -299,6 +300,6 @@ def read_record(path: str, data: bytes, decode: Callable[[bytes], R]) -> R:
     try:
         return decode(data)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise CorruptState(f"{path}: unreadable state record ({type(error).__name__}: {error}); "
+        raise CorruptState(f"{path}: unreadable state record ({problem_of(error)}); "
                            "repair it: revert the commit that broke it (`statewriter revert` on the "
                            "stopped service's data folder, or git revert on a clone)") from None

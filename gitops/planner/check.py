@@ -15,6 +15,7 @@ from gitops.planner.apply import plan_apply
 from gitops.planner.destinations import Cluster, plan_put_destination
 from gitops.planner.draft import Draft, Plan, Policy
 from gitops.planner.holdings import holdings
+from gitops.quoting import quoted
 from gitops.tree import DictTree, Tree
 
 
@@ -32,7 +33,7 @@ def check_bundle(index: Index, tree: Tree, bundle: Bundle, destination: str,
     """Raises what placing `bundle` in `destination` would be refused with (InvalidObject,
     InvalidBundle, Conflict); NotFound for a destination that does not exist."""
     if destination not in index.destinations:
-        raise NotFound(f"no destination {destination!r}")
+        raise NotFound(f"no destination {quoted(destination)}")
     draft = Draft(index, tree, policy)
     holds, _ = holdings(draft, bundle, destination)
     return Checked(destination, len(holds), tuple(draft.notes.warnings))

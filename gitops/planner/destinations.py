@@ -17,13 +17,14 @@ from gitops.destination import (
     namespace_list,
 )
 from gitops.destination import isolation as check_isolation
-from gitops.errors import Conflict, EncryptionRequired, InvalidBundle, NotFound
+from gitops.errors import Conflict, EncryptionRequired, InvalidDestination, NotFound
 from gitops.index import Index, encode_destination
 from gitops.planner.draft import Draft, Plan, Policy, unchanged
 from gitops.planner.placing import place_waiting_bundles, refuse_if_requests, withdraw_promise_bundles
 from gitops.planner.results import DestinationDeleted, DestinationSaved
 from gitops.planner.sealing import reseal_destination
 from gitops.planner.trailers import placed_trailers
+from gitops.quoting import quoted
 from gitops.secrets import check_recipients
 from gitops.tree import Tree
 
@@ -52,18 +53,18 @@ def plan_put_destination(
     the default, or `namespace`) and `flux` (`{"prefix", "namespace"}` of its Flux objects)
     change only while it holds no requests; None keeps what it had (the defaults when new)."""
     if not names.is_label(name):
-        raise InvalidBundle(f"destination name {name!r} is not a DNS-1123 label", field="name")
-    labels = check_selectors(labels, "labels")
+        raise InvalidDestination(f"destination name {quoted(name)} is not a DNS-1123 label", field="name")
+    labels = check_selectors(labels, "labels", InvalidDestination)
     path = name if path is None else path
     if not isinstance(path, str) or not layout.is_valid_destination_path(path):
-        raise InvalidBundle(
-            f"destination path {path!r} must be 1-8 DNS-1123 labels joined by '/'", field="path"
+        raise InvalidDestination(
+            f"destination path {quoted(path)} must be 1-8 DNS-1123 labels joined by '/'", field="path"
         )
     url: str | None = None
     if notify_url is not None:
         problem = Destination.notify_url_problem(notify_url)
         if problem is not None:  # never the URL itself: it may carry a credential
-            raise InvalidBundle(f"notify.url {problem}", field="notify.url")
+            raise InvalidDestination(f"notify.url {problem}", field="notify.url")
         assert isinstance(notify_url, str)
         url = notify_url
     keys: tuple[str, ...] = ()
@@ -71,14 +72,14 @@ def plan_put_destination(
         try:
             keys = check_recipients(recipients)
         except ValueError as error:
-            raise InvalidBundle(f"encryption.age {error}", field="encryption.age") from None
+            raise InvalidDestination(f"encryption.age {error}", field="encryption.age") from None
         if keys and policy.secrets is None:
             raise EncryptionRequired("encryption needs the service's own age identity: set "
                                      "secrets.identityFile in its config", field="encryption")
     for other in index.destinations.values():
         if other.name != name and layout.paths_overlap(other.path, path):
-            raise Conflict(f"path {path!r} overlaps destination {other.name!r} at {other.path!r}",
-                           destination=other.name)
+            raise Conflict(f"path {quoted(path)} overlaps destination {quoted(other.name)} at "
+                           f"{quoted(other.path)}", destination=other.name)
     declared = _cluster(cluster)
     old = index.destinations.get(name)
     # left out: kept as they are (like recipients), since changing them moves its resources
@@ -160,7 +161,7 @@ def _checked(name: str, value: object, check: Callable[[object], T]) -> T:
     try:
         return check(value)
     except ValueError as error:
-        raise InvalidBundle(f"{name} {error}", field=name) from None
+        raise InvalidDestination(f"{name} {error}", field=name) from None
 
 
 def plan_delete_destination(
@@ -169,7 +170,7 @@ def plan_delete_destination(
     """Remove a destination that holds no requests, with its promise-level dependencies."""
     destination = index.destinations.get(name)
     if destination is None:
-        raise NotFound(f"no destination {name!r}")
+        raise NotFound(f"no destination {quoted(name)}")
     draft = Draft(index, tree, policy)
     refuse_if_requests(draft.index, name, "delete it")
     withdraw_promise_bundles(draft, name, only_unmatched=False, labels={})

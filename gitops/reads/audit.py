@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from gitops.commitmsg import trailer_block_pairs
 from gitops.errors import InvalidQuery, StoreUnavailable
 from gitops.reads.files import Files, files_of
-from gitops.reads.history import iso_time
+from gitops.reads.history import REVERTS, iso_time
 from gitops.reads.query import DEFAULT_LIMIT as DEFAULT_LIMIT  # (re-exported: app/http and the
 from gitops.reads.query import MAX_LIMIT as MAX_LIMIT  # tests read them here)
 from gitops.reads.query import Cursor, Query
@@ -60,6 +60,7 @@ class AuditEntry:
     time: str  # RFC 3339, UTC
     actor: str | None
     action: str | None
+    reverts: str | None  # the commit a revert commit reverts
     summary: str  # the subject line
     promises: tuple[str, ...]
     requests: tuple[str, ...]
@@ -295,7 +296,7 @@ def _holds(positions: array[int], position: int) -> bool:
 
 def _entry(commit: LogEntry) -> AuditEntry:
     """One commit of a page, named by its trailers (`commit.message` is its trailer block)."""
-    actor = action = None
+    actor = action = reverts = None
     lists: dict[str, list[str]] = {name: [] for name in _LISTED.values()}
     own: dict[str, list[str]] = {}
     for key, value in trailer_block_pairs(commit.message):
@@ -303,6 +304,8 @@ def _entry(commit: LogEntry) -> AuditEntry:
             actor = actor or value
         elif key == "Statewriter-Action":
             action = action or value
+        elif key == REVERTS:
+            reverts = reverts or value
         elif key in _LISTED:
             values = lists[_LISTED[key]]
             if value not in values:
@@ -311,7 +314,7 @@ def _entry(commit: LogEntry) -> AuditEntry:
             own.setdefault(key, []).append(value)
     return AuditEntry(
         sha=commit.sha, time=iso_time(commit.time), actor=actor, action=action,
-        summary=commit.subject, promises=tuple(lists["promises"]),
+        reverts=reverts, summary=commit.subject, promises=tuple(lists["promises"]),
         requests=tuple(lists["requests"]), pipelines=tuple(lists["pipelines"]),
         destinations=tuple(lists["destinations"]),
         trailers={key: tuple(values) for key, values in own.items()},

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from gitops import layout
 from gitops.commitmsg import parse_trailers, trailer_pairs
 from gitops.errors import InvalidQuery, NotFound, YamlError
+from gitops.quoting import quoted
 from gitops.secrets import is_secret_document
 from gitops.store.base import FileDiff, Reads
 from gitops.yamldocs import ParseLimits, load_documents
@@ -110,7 +111,7 @@ def branch_commit(reads: Reads, tip: str | None, given: str, field: str = "commi
     is not on the branch (another branch's, or one a rewrite of the branch left behind)."""
     text = given.strip().lower()
     if not _COMMIT_ID.fullmatch(text):
-        raise InvalidQuery(f"{field} must be a commit id: 4 to 64 hex digits, not {given[:80]!r}",
+        raise InvalidQuery(f"{field} must be a commit id: 4 to 64 hex digits, not {quoted(given[:80])}",
                            field=field)
     sha = reads.resolve_commit(text) if tip is not None else None
     if tip is None or sha is None or not sha.startswith(text):

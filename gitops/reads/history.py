@@ -1,16 +1,20 @@
-"""A request's audit trail (docs/reference.md section 7): the commits whose trailers name it, newest
-first, each with the files it changed. One log walk from the tip, narrowed by git on the
-trailers' text and then matched exactly here, within each trailer group."""
+"""A request's audit trail (docs/reference.md section 7): the commits whose trailers name it,
+and the reverts of those (`Statewriter-Reverts`), newest first, each with the files it
+changed. One log walk from the tip, narrowed by git on the trailers' text and then matched
+exactly here, within each trailer group."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gitops.commitmsg import ACTIONS, parse_trailers, trailer_pairs
 from gitops.errors import InvalidQuery
 from gitops.reads.files import Files, files_of
-from gitops.store.base import Reads
+from gitops.store.base import LogEntry, Reads
+
+REVERTS = "Statewriter-Reverts"
 
 
 @dataclass(frozen=True)
@@ -19,7 +23,8 @@ class HistoryEntry:
     time: str  # RFC 3339, UTC, to the second
     actor: str | None
     action: str | None
-    pipelines: tuple[str, ...]  # the request's pipelines the commit names
+    reverts: str | None  # the commit a revert commit reverts
+    pipelines: tuple[str, ...]  # the request's pipelines the commit names (a revert: its target's)
     destinations: tuple[str, ...]
     message: str  # the subject line
     files: Files
@@ -29,27 +34,40 @@ def request_history(
     reads: Reads, tip: str | None, promise: str, namespace: str, name: str
 ) -> list[HistoryEntry]:
     """Every commit of `tip`'s history whose trailers name request `namespace/name` of
-    `promise`, newest first ([] for no tip)."""
+    `promise`, and every revert of one of those (or of such a revert), newest first ([] for
+    no tip)."""
     if tip is None:
         return []
     request = f"{namespace}/{name}"
-    entries = []
-    for commit in reads.log([tip], files=True, grep=[f"Statewriter-Promise: {promise}",
-                                                      f"Statewriter-Request: {request}"]):
-        pipelines = request_pipelines(commit.message, promise, request)
-        if pipelines is None:
-            continue
+    # a revert names the commit it reverts, not the request: both kinds in one walk
+    found = list(reads.log([tip], files=True, grep_any=True,
+                           grep=[f"Statewriter-Request: {request}", f"{REVERTS}: "]))
+    entries: dict[str, HistoryEntry] = {}
+    for commit in reversed(found):  # oldest first: a revert comes after what it reverts
         trailers = parse_trailers(commit.message)
-        entries.append(HistoryEntry(
-            sha=commit.sha, time=iso_time(commit.time),
-            actor=_first(trailers, "Statewriter-Actor"),
-            action=_first(trailers, "Statewriter-Action"),
-            pipelines=tuple(pipelines),
-            destinations=tuple(trailers.get("Statewriter-Destination", [])),
-            message=commit.message.strip().split("\n", 1)[0] if commit.message.strip() else "",
-            files=files_of(commit.files or ()),
-        ))
-    return entries
+        reverted = entries.get(_first(trailers, REVERTS) or "")
+        pipelines = request_pipelines(commit.message, promise, request)
+        if pipelines is not None:
+            entries[commit.sha] = _entry(commit, trailers, pipelines,
+                                         trailers.get("Statewriter-Destination", []))
+        elif reverted is not None:
+            entries[commit.sha] = _entry(commit, trailers, reverted.pipelines,
+                                         reverted.destinations)
+    return list(reversed(entries.values()))
+
+
+def _entry(commit: LogEntry, trailers: dict[str, list[str]], pipelines: Sequence[str],
+           destinations: Sequence[str]) -> HistoryEntry:
+    return HistoryEntry(
+        sha=commit.sha, time=iso_time(commit.time),
+        actor=_first(trailers, "Statewriter-Actor"),
+        action=_first(trailers, "Statewriter-Action"),
+        reverts=_first(trailers, REVERTS),
+        pipelines=tuple(pipelines),
+        destinations=tuple(destinations),
+        message=commit.message.strip().split("\n", 1)[0] if commit.message.strip() else "",
+        files=files_of(commit.files or ()),
+    )
 
 
 def parse_action(action: str | None) -> str | None:

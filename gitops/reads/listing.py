@@ -13,6 +13,7 @@ from gitops import names
 from gitops.delivery.status import STATES
 from gitops.errors import InvalidQuery
 from gitops.index import Index, OwnerRecord
+from gitops.quoting import quoted
 from gitops.reads.delivery import RequestDelivery
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
@@ -48,7 +49,7 @@ def parse_listing(namespace: str | None = None, destination: str | None = None,
                   cursor: str | None = None) -> ListingQuery:
     """The query as the URL gives it; InvalidQuery naming what cannot be used."""
     if namespace and not names.is_label(namespace):
-        raise InvalidQuery(f"namespace {namespace[:64]!r} is not a DNS-1123 label", field="namespace")
+        raise InvalidQuery(f"namespace {quoted(namespace[:64])} is not a DNS-1123 label", field="namespace")
     if state and state not in STATES:
         raise InvalidQuery(f"state must be one of {', '.join(STATES)}", field="state")
     count = DEFAULT_LIMIT

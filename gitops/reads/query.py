@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gitops.errors import InvalidQuery
+from gitops.quoting import quoted
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -94,7 +95,7 @@ def parse_time(value: str, name: str) -> datetime:
     sent unencoded in a URL arrives as a space: it is read as the `+` it was."""
     found = _RFC3339.fullmatch(value.strip())
     problem = InvalidQuery(f"{name} must be an RFC 3339 date-time with an offset, e.g. "
-                           f"2024-05-01T10:00:00Z, not {value[:64]!r}", field=name)
+                           f"2024-05-01T10:00:00Z, not {quoted(value[:64])}", field=name)
     if found is None:
         raise problem
     day, clock, fraction, offset = found.groups()
@@ -112,5 +113,5 @@ def parse_limit(value: str) -> int:
     text = value.strip()
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
         raise InvalidQuery(f"limit must be a whole number from 1 to {MAX_LIMIT}, not "
-                           f"{value[:32]!r}", field="limit")
+                           f"{quoted(value[:32])}", field="limit")
     return int(text)

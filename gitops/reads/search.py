@@ -14,6 +14,7 @@ from gitops.errors import InvalidQuery
 from gitops.identity import Identity
 from gitops.index import Index
 from gitops.owner import Owner
+from gitops.quoting import quoted
 
 MAX_OBJECTS = 200  # objects one search lists; the rest are counted
 MAX_OWNERS = 100  # owners listed per object; the rest are counted
@@ -53,15 +54,15 @@ def parse_search(kind: str | None = None, name: str | None = None,
     if not (kind or name or namespace):
         return None
     if kind and (len(kind) > MAX_KIND or not _KIND.fullmatch(kind)):
-        raise InvalidQuery(f"kind {kind[:64]!r} is not a kind (Kind or Kind.group, e.g. "
+        raise InvalidQuery(f"kind {quoted(kind[:64])} is not a kind (Kind or Kind.group, e.g. "
                            "CustomResourceDefinition or Elasticsearch.elasticsearch.k8s.elastic.co)",
                            field="kind")
     if name and (len(name) > names.SUBDOMAIN_MAX
                  or any(c.isspace() or not c.isprintable() or c == "/" for c in name)):
-        raise InvalidQuery(f"name {name[:64]!r} is not an object's name (at most "
+        raise InvalidQuery(f"name {quoted(name[:64])} is not an object's name (at most "
                            f"{names.SUBDOMAIN_MAX} characters, no spaces or slashes)", field="name")
     if namespace and not names.is_label(namespace):
-        raise InvalidQuery(f"namespace {namespace[:64]!r} is not a DNS-1123 label",
+        raise InvalidQuery(f"namespace {quoted(namespace[:64])} is not a DNS-1123 label",
                            field="namespace")
     if not (kind or name):
         raise InvalidQuery("give a kind or a name to search for (a namespace alone matches "

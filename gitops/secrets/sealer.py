@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gitops.errors import IdentityError, SopsError
+from gitops.quoting import quoted
 from gitops.secrets import sops
 from gitops.yamldocs import ParseLimits, dump_document, load_documents
 
@@ -40,7 +41,7 @@ def check_recipients(value: object) -> tuple[str, ...]:
         try:
             pyrage.x25519.Recipient.from_str(recipient)
         except pyrage.RecipientError:
-            raise ValueError(f"{recipient[:80]!r} is not an age X25519 recipient (age1...)") from None
+            raise ValueError(f"{quoted(recipient[:80])} is not an age X25519 recipient (age1...)") from None
     return tuple(sorted(set(value)))
 
 

@@ -31,6 +31,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gitops.errors import SopsError
+from gitops.quoting import kind_of, quoted
 
 ENCRYPTED_REGEX = "^(data|stringData)$"
 SOPS_VERSION = "3.9.4"  # the format version written; sops 3.x reads it
@@ -49,7 +50,7 @@ def encrypt(
     """`doc` (keys in the order the file will list them) with its matching values encrypted
     and a `sops` block for `recipients` (age public keys)."""
     if METADATA_KEY in doc:
-        raise SopsError(f"the document already has a top-level {METADATA_KEY!r} key")
+        raise SopsError(f"the document already has a top-level {quoted(METADATA_KEY)} key")
     data_key = os.urandom(32)
     matcher = re.compile(encrypted_regex)
     mac = hashlib.sha512()
@@ -157,7 +158,7 @@ def _to_bytes(value: Any) -> bytes:
         return value.encode()
     if isinstance(value, bytes):
         return value
-    raise SopsError(f"a value of type {type(value).__name__} cannot be encrypted")
+    raise SopsError(f"{kind_of(value)} cannot be encrypted")
 
 
 def _go_float(value: float) -> str:
@@ -174,7 +175,7 @@ def _encrypt_value(value: Any, key: bytes, aad: str) -> Any:
         return ""  # sops leaves empty strings as they are
     kind = _TYPES.get(type(value))
     if kind is None:
-        raise SopsError(f"a value of type {type(value).__name__} cannot be encrypted")
+        raise SopsError(f"{kind_of(value)} cannot be encrypted")
     iv = os.urandom(_NONCE_BYTES)
     sealed = AESGCM(key).encrypt(iv, _to_bytes(value), aad.encode())
     data, tag = sealed[:-_TAG_BYTES], sealed[-_TAG_BYTES:]
@@ -203,7 +204,7 @@ def _decrypt_value(value: Any, key: bytes, aad: str) -> Any:
         return float(plain)
     if kind == "bool":
         return plain.lower() == "true"
-    raise SopsError(f"unsupported value type {kind!r}")
+    raise SopsError(f"unsupported value type {quoted(kind)}")
 
 
 # -- age --------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ class Reads(Protocol):
 
     def log(self, revisions: Sequence[str], *, grep: Sequence[str] = (), files: bool = False,
             trailers_only: bool = False, walk: bool = True,
-            topo_order: bool = False) -> Iterator[LogEntry]:
+            topo_order: bool = False, grep_any: bool = False) -> Iterator[LogEntry]:
         """The commits of `revisions`, newest first (see `gitops.store.reads.GitReads.log`)."""
         ...
 

@@ -17,6 +17,7 @@ from gitops import caches
 from gitops.errors import StoreUnavailable
 from gitops.git.process import CATFILE_BATCH, CatFile, environment, run_git
 from gitops.lru import LRU, Memo
+from gitops.quoting import quoted
 from gitops.store.base import Author
 from gitops.store.pack import object_id, write_pack
 from gitops.store.signing import Signer, sign_commit
@@ -50,7 +51,7 @@ class _Written(NamedTuple):
 
 def check_sha(sha: str) -> str:
     if not _SHA.fullmatch(sha):
-        raise ValueError(f"not a full hex object id: {sha!r}")
+        raise ValueError(f"not a full hex object id: {quoted(sha)}")
     return sha
 
 
@@ -93,7 +94,7 @@ _ENCODED_ENTRIES: Memo[tuple[str, tuple[str, str]], bytes] = caches.memo(
 def _check_path(path: str) -> None:
     for part in path.split("/"):
         if part in ("", ".", "..") or part.lower() == ".git" or "\0" in part:
-            raise ValueError(f"invalid path {path!r}")
+            raise ValueError(f"invalid path {quoted(path)}")
 
 
 def _ident(author: Author, when: int) -> str:
@@ -123,7 +124,7 @@ class Repository:
         if init.returncode != 0:
             raise StoreUnavailable(f"git init {path} failed: {init.stderr.decode().strip()}")
         if run_git(["check-ref-format", f"refs/heads/{branch}"], self._env).returncode != 0:
-            raise ValueError(f"invalid branch name {branch!r}")
+            raise ValueError(f"invalid branch name {quoted(branch)}")
         head = path / "HEAD"
         if names_head and head.read_text().strip() != f"ref: refs/heads/{branch}":
             self.git("symbolic-ref", "HEAD", f"refs/heads/{branch}")
@@ -307,7 +308,7 @@ class Repository:
             is_folder = current is not None and current[0] == TREE_MODE
             content = here.get(name)
             if current is not None and not is_folder and name in below and name not in here:
-                raise ValueError(f"{name!r} is a file, cannot hold {sorted(below[name])}")
+                raise ValueError(f"{quoted(name)} is a file, cannot hold {', '.join(sorted(below[name]))}")
             sub: str | None = None
             if name in below:
                 sub = self._rebuild(current[1] if current and is_folder else None, below[name],
@@ -315,7 +316,7 @@ class Repository:
             elif current is not None and is_folder:
                 sub = current[1]  # deleting a "file" that is a folder: nothing to do
             if content is not None and sub is not None:
-                raise ValueError(f"{name!r} is a folder, cannot be written as a file")
+                raise ValueError(f"{quoted(name)} is a folder, cannot be written as a file")
             entry = ((TREE_MODE, sub) if sub is not None
                      else (FILE_MODE, self.write_object("blob", content)) if content is not None
                      else None)

@@ -18,6 +18,7 @@ from pathlib import Path
 from gitops.errors import NotFound, StoreUnavailable
 from gitops.git.process import CatFile, environment, run_git
 from gitops.history import git_records
+from gitops.quoting import quoted
 from gitops.store.base import FileChange, FileDiff, LogEntry
 
 TIMEOUT = 300.0
@@ -46,7 +47,7 @@ class GitReads:
                 return out.strip()
         if not self._output("rev-list", "--max-count=1", "--all").strip():
             return None
-        raise NotFound(f"no branch {branch!r} in {self.git_dir}")
+        raise NotFound(f"no branch {quoted(branch)} in {self.git_dir}")
 
     def resolve_commit(self, given: str) -> str | None:
         """The full id of the commit `given` (an id or a prefix of one) names, or None."""
@@ -70,11 +71,13 @@ class GitReads:
         trailers_only: bool = False,
         walk: bool = True,
         topo_order: bool = False,
+        grep_any: bool = False,
     ) -> Iterator[LogEntry]:
         """The commits of `revisions` (a walk from each, or with `walk=False` exactly those,
         in the order given), newest first; `grep`: only commits whose message holds every
-        one of these texts (git's fixed-string match: a first filter, callers check exactly).
-        Read as git writes it: a long log is never held whole."""
+        one of these texts (with `grep_any`, any one of them; git's fixed-string match: a
+        first filter, callers check exactly). Read as git writes it: a long log is never
+        held whole."""
         body = "%(trailers:only,unfold)" if trailers_only else "%B"
         # Fields end with NUL, the one byte no commit message holds (any other could be in
         # a message a person wrote): every token is then one field, a file's status or path.
@@ -83,7 +86,8 @@ class GitReads:
         if files:
             args += ["--name-status", "--diff-merges=first-parent", "--root"]
         if grep:
-            args += ["--fixed-strings", "--all-match", *(f"--grep={text}" for text in grep)]
+            args += ["--fixed-strings", *(() if grep_any else ("--all-match",)),
+                     *(f"--grep={text}" for text in grep)]
         if not walk:
             args.append("--no-walk=unsorted")
         if topo_order:
@@ -211,7 +215,7 @@ def _entries(tokens: Iterator[str], files: bool) -> Iterator[LogEntry]:
         fields = [next(tokens, "") for _ in range(_FIELDS)]
         time, parents, author, authored, subject, body = fields
         if not _SHA.fullmatch(sha) or not time.isdigit():
-            raise StoreUnavailable(f"git log gave an unexpected record {sha[:100]!r}")
+            raise StoreUnavailable(f"git log gave an unexpected record {quoted(sha[:100])}")
         changes: list[FileChange] = []
         token = next(tokens, None)
         while token == "":  # between the fields and the files

@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
+from gitops.quoting import quoted
 from gitops.validate.schema import (
     ANY,
     BYTES,
@@ -153,7 +154,7 @@ def _release(version: str) -> _Release:
     release = _RELEASES.get(version)
     if release is None:
         if version not in SUPPORTED:
-            raise ValueError(f"Kubernetes {version!r} is not supported: one of "
+            raise ValueError(f"Kubernetes {quoted(version)} is not supported: one of "
                              f"{', '.join(SUPPORTED)}")
         with _RELEASES_LOCK:
             release = _RELEASES.setdefault(version, _Release(version))

@@ -38,6 +38,7 @@ from celpy.evaluation import CELEvalError, Evaluator
 
 from gitops import caches
 from gitops.lru import LRU
+from gitops.quoting import quoted
 from gitops.validate import cel_k8s
 from gitops.validate.cel_k8s import Budget, CostExceeded, K8sError, Unsupported
 from gitops.validate.findings import Finding
@@ -352,7 +353,7 @@ def _run_rules(
         if outcome is True:
             continue
         if outcome is not False:
-            reason = f"rule gave {outcome!r}, not a bool: {rule.rule.strip()}"
+            reason = f"rule gave {quoted(outcome)}, not a bool: {rule.rule.strip()}"
             run.findings.append(Finding(path, reason, True))
             continue
         message_activation = {"self": self_value, **cel_k8s.NAMESPACES}
@@ -617,7 +618,7 @@ def _convert_string(value: Any, fmt: str) -> Any:
         try:
             return celtypes.BytesType(base64.b64decode(value, validate=True))
         except (binascii.Error, ValueError):
-            return _model_error(f"invalid base64 {value!r}")
+            return _model_error(f"invalid base64 {quoted(value)}")
     return celtypes.StringType(value)
 
 
@@ -629,7 +630,7 @@ def _duration(text: str) -> Any:
     """strfmt.ParseDuration for Go's syntax (`1h30m`); its other spellings ("3 days")
     become a warning."""
     if not _GO_DURATION.fullmatch(text):
-        return _model_error(f"duration {text!r} not in Go's syntax")
+        return _model_error(f"duration {quoted(text)} not in Go's syntax")
     sign = -1 if text.startswith("-") else 1
     seconds = sum(float(number) * _UNIT_SECONDS[unit]
                   for number, unit in re.findall(r"([0-9.]+)(ns|us|µs|μs|ms|s|m|h)", text))
@@ -642,12 +643,12 @@ def _timestamp(text: str, fmt: str) -> Any:
     pattern = r"\d{4}-\d{2}-\d{2}" if fmt == "date" else (
         r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?")
     if not re.fullmatch(pattern, text):
-        return _model_error(f"{fmt} {text!r} not in RFC 3339 form")
+        return _model_error(f"{fmt} {quoted(text)} not in RFC 3339 form")
     normal = re.sub(r"\.(\d{1,6})\d*", r".\1", text.upper().replace("Z", "+00:00"))
     try:
         moment = dt.datetime.fromisoformat(normal)
     except ValueError:
-        return _model_error(f"{fmt} {text!r} not a valid time")
+        return _model_error(f"{fmt} {quoted(text)} not a valid time")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return celtypes.TimestampType(moment)

@@ -34,6 +34,7 @@ from celpy.evaluation import CELEvalError
 
 from gitops import caches
 from gitops.lru import Memo
+from gitops.quoting import quoted
 
 Value = Any  # a celpy value: celtypes, None, or one of the opaque classes below
 Function = Callable[..., Value]
@@ -449,7 +450,8 @@ def _new_re2(pattern: str) -> Any:
     try:
         return re2.compile(pattern, _RE2_OPTIONS)
     except re2.error as error:
-        raise _Warn(f"regular expression {str(pattern)!r} not compiled by RE2: {error!r}") from error
+        raise _Warn(f"regular expression {quoted(str(pattern))} not compiled by RE2: "
+                    f"{error}") from error
 
 
 _RE2_PATTERNS: Memo[str, Any] = caches.memo("cel regexes", _new_re2, caches.CEL_REGEXES)
@@ -950,7 +952,7 @@ def ip_ip(receiver: Value, text: Value = None) -> Value:
         return unsupported("ip")
     address = parse_ip(str(text))
     if address is None:
-        return k8s_error(f"IP Address {text!r} parse error during conversion from string")
+        return k8s_error(f"IP Address {quoted(text)} parse error during conversion from string")
     return IP(address)
 
 
@@ -963,7 +965,7 @@ def ip_is_canonical(namespace: Value, text: Value) -> Value:
         return unsupported("ip.isCanonical")
     address = parse_ip(str(text))
     if address is None:
-        return k8s_error(f"IP Address {text!r} parse error during conversion from string")
+        return k8s_error(f"IP Address {quoted(text)} parse error during conversion from string")
     return _bool(str(address) == text)
 
 
@@ -1007,7 +1009,7 @@ def cidr_cidr(text: Value) -> Value:
         return unsupported("cidr")
     parsed = parse_cidr(str(text))
     if parsed is None:
-        return k8s_error(f"network address parse error during conversion from string: {text!r}")
+        return k8s_error(f"network address parse error during conversion from string: {quoted(text)}")
     return parsed
 
 
@@ -1094,7 +1096,7 @@ def parse_url(text: str) -> URL | CELEvalError | None:
         return None  # "invalid URI for request"
     found = _PLAIN_URL.fullmatch(text)
     if found is None or (found["scheme"] is None and not text.startswith("/")):
-        return unsupported(f"URL {text!r} not plain enough to parse as Go does")
+        return unsupported(f"URL {quoted(text)} not plain enough to parse as Go does")
     hostname = found["hostname"] or ""
     if hostname.startswith("["):
         hostname = hostname[1:-1]
@@ -1109,7 +1111,7 @@ def url_url(text: Value) -> Value:
         return unsupported("url")
     parsed = parse_url(str(text))
     if parsed is None:
-        return k8s_error(f"URL parse error during conversion from string: {text!r}")
+        return k8s_error(f"URL parse error during conversion from string: {quoted(text)}")
     return parsed
 
 

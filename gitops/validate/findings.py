@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gitops.quoting import quoted
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:
@@ -48,7 +50,7 @@ def describe(value: object) -> str:
         shown = value if len(value) <= 40 else value[:37] + "..."
         return f"the string {_quoted(shown)}"
     if isinstance(value, int | float):
-        return f"the number {value!r}"
+        return f"the number {quoted(value)}"
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, list):

@@ -33,6 +33,7 @@ from typing import Any
 from gitops import caches
 from gitops.frozen import DICTS, LISTS, FrozenDict, FrozenList
 from gitops.lru import LRU
+from gitops.quoting import quoted
 from gitops.validate import formats
 from gitops.validate.findings import Finding, child, describe, index
 from gitops.validate.goregex import compile_pattern
@@ -510,10 +511,10 @@ def _string(value: str, node: Node, path: str, out: list[Finding]) -> None:
     if node.pattern is not None:
         matched = node.pattern(value)
         if matched is None:
-            out.append(Finding(path, f"the pattern {node.pattern_source!r} cannot be checked here",
+            out.append(Finding(path, f"the pattern {quoted(node.pattern_source)} cannot be checked here",
                                warning=True))
         elif not matched:
-            out.append(Finding(path, f"must match the pattern {node.pattern_source!r}, not "
+            out.append(Finding(path, f"must match the pattern {quoted(node.pattern_source)}, not "
                                      f"{describe(value)}"))
     if node.format is not None:
         valid = node.format(value)

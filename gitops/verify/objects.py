@@ -15,6 +15,7 @@ from gitops.identity import BUILTIN_CLUSTER_SCOPED, Identity, crd_defines, group
 from gitops.index import Holders, Index, ObjectKey
 from gitops.layout import RESOURCES, SECTIONS
 from gitops.normalize import PRUNE_ANNOTATION
+from gitops.quoting import quoted
 from gitops.rules import document_problem
 from gitops.tree import blob_id
 from gitops.verify.folders import ObjectFile
@@ -98,7 +99,7 @@ def identify(
         if (group, kind) in cluster_scoped:
             if namespace:
                 findings.append(f"{path}: cluster-scoped {shown} {meta['name']} has "
-                                f"metadata.namespace {namespace!r}")
+                                f"metadata.namespace {quoted(namespace)}")
             namespace = ""
         elif not namespace:
             findings.append(f"{path}: namespaced {shown} {meta['name']} has no "

@@ -3,7 +3,6 @@ records and the bundle documents they keep (invariant 4's index, docs/reference.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ from gitops import layout, names
 from gitops.destination import Destination
 from gitops.errors import CorruptState
 from gitops.index import Index, decode_destination, layout_version
+from gitops.quoting import problem_of, quoted
 from gitops.tree import DictTree
 
 
@@ -57,7 +57,7 @@ def check_state(state: DictTree, paths_known: bool, findings: list[str]) -> Stat
         for name in sorted(set(record.objects) | set(record.destinations)):
             if name not in destinations:
                 findings.append(f"{layout.owner_record_path(owner)}: {owner} holds objects in "
-                                f"destination {name!r}, which has no valid destination record")
+                                f"destination {quoted(name)}, which has no valid destination record")
     if paths_known:
         _record_paths(state, index, unreadable, findings)
         _kept_documents(state, index, findings)
@@ -75,20 +75,20 @@ def _destinations(state: DictTree, findings: list[str]) -> dict[str, Destination
         try:
             destination = decode_destination(data)
         except (ValueError, KeyError, TypeError, AttributeError) as error:
-            findings.append(f"{path}: unreadable destination record: {_describe(error)}")
+            findings.append(f"{path}: unreadable destination record: {problem_of(error)}")
             continue
         if not isinstance(destination.path, str) or not layout.is_valid_destination_path(
             destination.path
         ):
-            findings.append(f"{path}: destination path {destination.path!r} is not valid")
+            findings.append(f"{path}: destination path {quoted(destination.path)} is not valid")
             continue
         if destination.name != file[: -len(".json")] or not names.is_label(destination.name):
-            findings.append(f"{path}: record names destination {destination.name!r}")
+            findings.append(f"{path}: record names destination {quoted(destination.name)}")
             continue
         for other in found.values():
             if layout.paths_overlap(other.path, destination.path):
-                findings.append(f"{path}: path {destination.path!r} overlaps destination "
-                                f"{other.name!r} at {other.path!r}")
+                findings.append(f"{path}: path {quoted(destination.path)} overlaps destination "
+                                f"{quoted(other.name)} at {quoted(other.path)}")
                 break
         else:
             found[destination.name] = destination
@@ -119,14 +119,6 @@ def _kept_documents(state: DictTree, index: Index, findings: list[str]) -> None:
     for path, _ in state.files(layout.BUNDLES_DIR):
         if path not in kept:
             findings.append(f"{path}: no owner record keeps this stored document")
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, json.JSONDecodeError):
-        return f"invalid JSON: {error.msg} (line {error.lineno})"
-    if isinstance(error, KeyError):
-        return f"field {error.args[0]!r} is missing"
-    return str(error) or type(error).__name__
 
 
 def state_files(files: Mapping[str, bytes]) -> DictTree:
