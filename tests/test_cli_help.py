@@ -24,6 +24,7 @@ VARIABLES = {
     ("delete", "--pipeline"): "PIPELINE",
     ("rollback", "--promise"): "PROMISE", ("rollback", "--request"): "REQUEST",
     ("revert", "--data"): "STATEWRITER_DATA", ("revert", "--branch"): "STATEWRITER_BRANCH",
+    ("revert", "--config"): "STATEWRITER_CONFIG",
 }
 _READ_AT_PARSE = ("PROMISE", "REQUEST", "PIPELINE")  # delete's and rollback's defaults
 

@@ -98,7 +98,9 @@ def test_a_persons_bad_commit_is_reverted_and_the_service_writes_again(
                   "fix the record by hand")
     with running_server(data, ready_path="/healthz") as server, server.client() as http:
         assert write(http, "4").status_code == 503  # read-only on a record it cannot read
-        assert http.get("/readyz").status_code == 503
+        ready = http.get("/readyz")  # in its Service for reads, saying writes are refused
+        assert ready.status_code == 200 and ready.json()["writes"] is False
+        assert http.get("/readyz", params={"writes": "true"}).status_code == 503
     assert branch_tip(data) == bad
     done = revert(data, bad[:10])
     assert done.returncode == 0, done.stderr
@@ -110,7 +112,7 @@ def test_a_persons_bad_commit_is_reverted_and_the_service_writes_again(
             "Statewriter-Actor: alice"} <= set(trailers(data))
     assert git(f"--git-dir={data / 'state.git'}", "rev-parse", f"{new}^") == f"{bad}\n"
     with running_server(data) as server, server.client() as http:
-        assert http.get("/readyz").status_code == 200
+        assert http.get("/readyz", params={"writes": "true"}).status_code == 200
         answer = write(http, "4")
         assert answer.status_code == 200 and answer.json()["changed"] is True, answer.text
     verified = statewriter("verify", str(data / "state.git"))
