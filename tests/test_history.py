@@ -279,6 +279,9 @@ def test_a_revert_shows_in_its_requests_history_and_in_the_audit(tmp_path: Path)
         audit = service.call("GET", "/v1/history", params={"action": "revert"}).json()["commits"]
         assert [(c["sha"], c["reverts"], c["actor"]) for c in audit] == [
             (redone.commit, undone.commit, "operator"), (undone.commit, second, "operator")]
+        shown = format_history(commits).split("\n\n")
+        assert shown[1].splitlines()[0].endswith("operator  revert")
+        assert shown[1].splitlines()[2].startswith(f"    reverts: {second}; pipelines: default")
         applies = service.call("GET", "/v1/history", params={"action": "apply"}).json()["commits"]
         assert [c["sha"] for c in applies] == [second, first]
         assert {c["reverts"] for c in applies} == {None}

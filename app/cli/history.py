@@ -45,8 +45,8 @@ def add_parser(commands: Any) -> None:
     for flag, what in (("--promise", "naming this promise"),
                        ("--destination", "naming this destination"),
                        ("--actor", "made for this client (its token's name)"),
-                       ("--action", "of this action: apply, delete, rollback, destination, "
-                                    "migrate"),
+                       ("--action", "of this action: apply, delete, rollback, revert, "
+                                    "destination, migrate"),
                        ("--since", "at or after this RFC 3339 time, e.g. 2024-05-01T00:00:00Z"),
                        ("--until", "at or before this RFC 3339 time")):
         history.add_argument(flag, help=f"only commits {what} (default: any)")
@@ -161,7 +161,7 @@ def format_history(entries: list[dict[str, Any]], empty: str = "no commits name 
 def format_entry(entry: dict[str, Any]) -> str:
     head = f"{entry['sha'][:12]}  {entry['time']}  {entry['actor'] or '?'}  {entry['action'] or '?'}"
     lines = [head, f"    {entry.get('summary', entry.get('message', ''))}"]
-    details = []
+    details = [f"reverts: {entry['reverts']}"] if entry.get("reverts") else []
     for key in ("promises", "requests", "pipelines", "destinations"):
         if entry.get(key):
             details.append(f"{key}: " + ", ".join(entry[key]))
