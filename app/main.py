@@ -30,8 +30,31 @@ from app.version import VERSION
 from app.web import pages
 from gitops.delivery.book import DELIVERY_BRANCH, DeliveryBook, Positions
 from gitops.errors import StatewriterError
+from gitops.notify import Notifier
 from gitops.secrets import Sealer
+from gitops.store import open_store
+from gitops.store.signing import Signer
 from gitops.writer import Writer
+
+
+def open_writer(config: Config, signer: Signer | None = None) -> Writer:
+    """The writer lane `statewriter serve` runs: on the store the config names (its commits
+    signed by `signer`), with the service's metrics and a notifier that POSTs destinations'
+    notify URLs after each publish, off the lane. The store is closed if the lane cannot
+    start."""
+    store = open_store(config.data, config.remote, config.branch, config.credentials,
+                       timeout=config.push.timeout, github_app=config.github_app, signer=signer)
+    notifier: Notifier | None = None
+    try:
+        notifier = Notifier(store.tree, config.notify.hmac_token_file,
+                            user_agent=f"statewriter/{VERSION}", observe=metrics.notified)
+        return Writer(store, config.author, min_interval=config.push.min_interval,
+                      listeners=[notifier], observer=metrics.LANE)
+    except BaseException:
+        if notifier is not None:
+            notifier.close(timeout=0)
+        store.close()
+        raise
 
 
 def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> FastAPI:

@@ -244,11 +244,16 @@ class Writer:
         self._thread.join(timeout=30)
         if self._maintenance is not None:
             self._maintenance.join(timeout=60)
+        self.close_listeners()
+        self.store.close()
+
+    def close_listeners(self) -> None:
+        """Let listeners that hold threads (a notifier's last deliveries) finish; again is a
+        no-op."""
         for listener in self.listeners:
             close = getattr(listener, "close", None)
             if callable(close):
                 close()
-        self.store.close()
 
     # -- the lane -----------------------------------------------------------------------------
 

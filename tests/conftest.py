@@ -38,13 +38,9 @@ import app.cli.client
 import app.logs
 from app.config import Config, load_config
 from app.http import metrics
-from app.main import create_app
-from app.version import VERSION
-from gitops.notify import Notifier
+from app.main import create_app, open_writer
 from gitops.secrets import Sealer
-from gitops.store import open_store
 from gitops.store.signing import open_signer
-from gitops.writer import Writer
 from tests.procs import Server, branch_tip
 
 T = TypeVar("T")
@@ -220,20 +216,7 @@ def assemble(config: Config) -> ASGIApp:
               if config.secrets is not None else None)
     signer = (open_signer(config.signing.format, config.signing.key_file)
               if config.signing is not None else None)
-    store = open_store(config.data, config.remote, config.branch, config.credentials,
-                       timeout=config.push.timeout, github_app=config.github_app, signer=signer)
-    notifier: Notifier | None = None
-    try:
-        notifier = Notifier(store.tree, config.notify.hmac_token_file,
-                            user_agent=f"statewriter/{VERSION}", observe=metrics.notified)
-        writer = Writer(store, config.author, min_interval=config.push.min_interval,
-                        listeners=[notifier], observer=metrics.LANE)
-    except BaseException:
-        if notifier is not None:
-            notifier.close(timeout=0)
-        store.close()
-        raise
-    return create_app(config, writer, sealer)
+    return create_app(config, open_writer(config, signer), sealer)
 
 
 @contextmanager

@@ -55,13 +55,10 @@ def serve_command(args: argparse.Namespace) -> int:
     # the service's modules load here, not for every command
     from app.config import load_config
     from app.http import metrics, server
-    from app.main import create_app
+    from app.main import create_app, open_writer
     from gitops.errors import CorruptState, IdentityError, SigningError
-    from gitops.notify import Notifier
     from gitops.secrets import Sealer
-    from gitops.store import open_store
     from gitops.store.signing import Signer, open_signer
-    from gitops.writer import Writer
 
     config = load_config(args.config, host=args.host, port=args.port, data=args.data,
                          remote=args.remote, branch=args.branch)
@@ -93,22 +90,8 @@ def serve_command(args: argparse.Namespace) -> int:
         if signer is not None:
             logging.getLogger("statewriter").info("commits are signed by the %s key %s",
                                                   signer.format, signer.fingerprint)
-        notifier: Notifier | None = None
         try:
-            store = open_store(config.data, config.remote, config.branch, config.credentials,
-                               timeout=config.push.timeout, github_app=config.github_app,
-                               signer=signer)
-            try:
-                # POSTs destinations' notify URLs after each publish, off the lane
-                notifier = Notifier(store.tree, config.notify.hmac_token_file,
-                                    user_agent=f"statewriter/{VERSION}", observe=metrics.notified)
-                writer = Writer(store, config.author, min_interval=config.push.min_interval,
-                                listeners=[notifier], observer=metrics.LANE)
-            except BaseException:
-                if notifier is not None:
-                    notifier.close(timeout=0)
-                store.close()
-                raise
+            writer = open_writer(config, signer)
         except (CorruptState, StatewriterError, OSError) as error:
             held.finish(keep=False)
             what = "is corrupt" if isinstance(error, CorruptState) else "cannot be opened"
@@ -119,14 +102,14 @@ def serve_command(args: argparse.Namespace) -> int:
         held.finish(keep=True)
         # uvicorn names the address only for sockets it bound itself
         address = _address(config.host, config.port)
-        where = redact(config.remote) if config.remote else f"{store.path} (embedded)"
+        where = redact(config.remote) if config.remote else f"{writer.store.path} (embedded)"
         logging.getLogger("statewriter").info(
             "statewriter %s on http://%s, state store %s", VERSION, address, where,
             extra={"event": "start", "version": VERSION, "address": address, "store": where})
         try:
             started = server.serve(create_app(config, writer, sealer), config, sockets=[listener])
         finally:
-            notifier.close()  # closed with the writer already, unless the app never started
+            writer.close_listeners()  # closed with the writer already, unless it never started
         return 0 if started else EXIT_FAILURE  # uvicorn has logged why it did not
     finally:
         listener.close()
