@@ -27,7 +27,8 @@ DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 MAX_README_LINES = 300
 # What users' clones do not have; spelt so that this file does not match itself.
-UNSHIPPED = ("CONTRAC[T]", r"\.\./share[d]")
+# the file, the folder beside the checkout, or a path to that folder built with pathlib
+UNSHIPPED = ("CONTRAC[T]", r"\.\./share[d]", r"/ \"share[d]\"", r"/ 'share[d]'")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
 CODE_SPAN = re.compile(r"`[^`\n]*`")

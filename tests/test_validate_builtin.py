@@ -19,11 +19,9 @@ import yaml
 from gitops.validate import builtin
 from gitops.validate.findings import Finding, errors
 from gitops.validate.schema import Node, check, compile_crd
+from tests.support import CORPUS
 
 ROOT = Path(__file__).parents[1]
-# /work/shared/corpus: next to the main checkout, two levels up from a worktree
-CORPUS = next(path for path in (ROOT.parent / "shared" / "corpus", ROOT.parents[1] / "shared" / "corpus")
-              if path.is_dir())
 FIXTURES = Path(__file__).parent / "fixtures" / "validate"
 ERROR, WARNING = False, True
 

@@ -39,10 +39,9 @@ from gitops.validate.schema import (
     check,
     compile_crd,
 )
+from tests.support import CORPUS
 
 ROOT = Path(__file__).parents[1]
-CORPUS = next(path for path in (ROOT.parent / "shared" / "corpus", ROOT.parents[1] / "shared" / "corpus")
-              if path.is_dir())
 MAX_DEPTH = 7
 CONTROLS: tuple[Literal["Cc"]] = ("Cc",)
 SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
