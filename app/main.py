@@ -106,6 +106,8 @@ def create_app(config: Config, writer: Writer, sealer: Sealer | None = None) -> 
         if refused is None:
             return await http_exception_handler(request, error)
         note_refusal(request, refused)
+        if error.status_code == 404 and pages.is_page_address(request.url.path):
+            return await pages.unrouted_page(request)  # a person's browser: HTML, with the nav
         return JSONResponse(error_body(refused), status_code=error.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

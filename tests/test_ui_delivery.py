@@ -427,6 +427,18 @@ def test_error_pages_keep_the_navigation_and_who_is_signed_in(browser: WebDriver
     assert 'aria-label="Sections"' in anonymous.text and "Signed in as" not in anonymous.text
 
 
+def test_an_address_under_ui_that_no_page_serves_is_the_pages_404(world: World) -> None:
+    for path in ("/ui/nowhere", "/ui/promises/a/b/c/d/e/f", "/ui/%3Cscript%3E"):
+        answer = world.service.call("GET", path, token="not-a-token")
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"].startswith("text/html"), path
+        assert 'aria-label="Sections"' in answer.text and "Not found" in answer.text
+        assert "<script>" not in answer.text
+        assert answer.headers["X-Frame-Options"] == "DENY"
+    api = world.service.call("GET", "/v1/nowhere")  # a client's wrong URL stays JSON
+    assert api.status_code == 404 and api.json()["error"] == "RouteNotFound"
+
+
 @pytest.mark.parametrize("width", [1280, 480])
 def test_times_stay_inside_their_column(browser: WebDriver, world: World, shots: Shots,
                                         width: int) -> None:

@@ -64,6 +64,17 @@ class Page(APIRoute):
         return page
 
 
+def is_page_address(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+async def unrouted_page(request: Request) -> Response:
+    """What an address under /ui that no page serves answers: the pages' own error page."""
+    response = await error_page(request, 404, "Not found", "No page is served at this address.")
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
 def viewer(request: Request) -> Principal:
     """The caller of a page: Authorization (Basic with the token as password, or Bearer)
     when sent, else the login cookie; neither is the login form. Kept on the request, so

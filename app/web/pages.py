@@ -28,6 +28,8 @@ from app.http.refused import recent
 from app.http.state import snapshot
 from app.web import history, login, promises, search
 from app.web.access import Page, Viewer
+from app.web.access import is_page_address as is_page_address  # (app.main answers unrouted
+from app.web.access import unrouted_page as unrouted_page  # addresses under /ui with them)
 from app.web.render import PREFIX, destination_url, promise_url, render, request_url
 from gitops.commitmsg import ACTIONS
 from gitops.errors import NotFound
