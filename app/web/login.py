@@ -11,11 +11,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.http.auth import authenticate
+from app.http.bodies import read_body
 from app.http.state import config_of
 from app.web.access import COOKIE, Page, forget, secure
 from app.web.render import PREFIX, render
 from app.web.sessions import session_value
-from gitops.errors import Forbidden, InvalidBundle, LimitExceeded, Unauthorized
+from gitops.errors import Forbidden, InvalidBundle, Unauthorized
 
 MAX_LOGIN_BODY = 8192
 
@@ -115,11 +116,6 @@ async def _form(request: Request) -> dict[str, str]:
     media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media != "application/x-www-form-urlencoded":
         raise InvalidBundle("the form must be sent as application/x-www-form-urlencoded")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_LOGIN_BODY:
-            raise LimitExceeded(f"the form is over {MAX_LOGIN_BODY} bytes")
-        chunks.append(chunk)
-    parsed = parse_qs(b"".join(chunks).decode("utf-8", errors="replace"), max_num_fields=8)
+    body = await read_body(request, MAX_LOGIN_BODY)
+    parsed = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=8)
     return {key: values[0] for key, values in parsed.items() if values}
