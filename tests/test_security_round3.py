@@ -398,6 +398,13 @@ def test_login_from_our_own_pages_signs_in_with_a_secure_signed_session(
     assert signed_in(service, forged).status_code == 303
 
 
+def test_a_login_form_over_its_bound_is_413_and_signs_in_no_one(service: Server) -> None:
+    with service.client() as http:
+        answer = http.post("/ui/login", data={"token": ADMIN, "next": "/ui" + "x" * 9000},
+                           headers={"Sec-Fetch-Site": "same-origin"}, follow_redirects=False)
+    assert answer.status_code == 413 and "set-cookie" not in answer.headers
+
+
 def test_a_session_dies_when_its_token_is_rotated(service: Server) -> None:
     rotating = service.data.parent / "rotating"
     with service.client() as http:
