@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from gitops import layout
 from gitops.errors import InvalidBundle
 from gitops.owner import Owner
 from gitops.tree import Tree
+from gitops.verify import verify_tree
 from tests.support import CORPUS, World, assert_reloads, build_all, check_tree, payload
 
 DESTINATIONS = ("worker-1", "worker-2", "worker-3")
@@ -182,9 +182,8 @@ def test_whole_corpus_in_one_repository_builds(world: World, tmp_path: Path) -> 
 
 
 def test_corpus_trees_pass_statewriter_verify(world: World, tmp_path: Path) -> None:
-    verify: Callable[..., list[str]] = pytest.importorskip("gitops.verify").verify_tree
     tree = all_of_the_corpus(world)
-    assert verify(tree, kustomize=True) == []
+    assert verify_tree(tree, kustomize=True) == []
     for request in NGINX_REQUESTS:
         world.delete("nginx-ingress", request)
-    assert verify(world.tree, kustomize=True) == []
+    assert verify_tree(world.tree, kustomize=True) == []

@@ -2,13 +2,12 @@
 everything Kubernetes accepts must validate without an error (the corpus, the ECK example,
 kubectl's own output, hand-written workloads, for every supported version); real objects with
 one field broken must be refused at exactly that field. Custom resources of the corpus are
-checked against their own CRDs. The CPU a check takes is measured last."""
+checked against their own CRDs. (The CPU a check takes is measured by `python -m bench.cpu`
+and `python -m bench.schema_cpu`.)"""
 
 from __future__ import annotations
 
 import copy
-import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,8 @@ def documents(*paths: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 REAL_FILES = sorted(
     [*CORPUS.rglob("*.yaml"), *(ROOT / "examples" / "elastic-cloud").rglob("output/*.yaml"),
-     FIXTURES / "kubectl-create.yaml", FIXTURES / "workloads.yaml", FIXTURES / "redis-sample.yaml"])
+     FIXTURES / "kubectl-create.yaml", FIXTURES / "workloads.yaml", FIXTURES / "redis-sample.yaml",
+     FIXTURES / "elasticsearch-sample.yaml"])
 REAL = list(documents(*REAL_FILES))
 CRDS = {(doc["spec"]["group"], version["name"], doc["spec"]["names"]["kind"]): version
         for _, doc in REAL if doc["kind"] == "CustomResourceDefinition"
@@ -271,57 +271,3 @@ def test_the_redis_sample_broken() -> None:
         ("spec.global.resources.limits.cpu", ERROR), ("spec.service.type", ERROR),
         # `metadata: {type: object}` without properties: pruned, not refused
         ("spec.storage.volumeClaimTemplate.metadata.labels", WARNING)}
-
-
-# --- speed ----------------------------------------------------------------------------------
-
-
-def cpu_per_check(doc: dict[str, Any], node: Node, rounds: int = 300) -> float:
-    check(doc, node)
-    started = time.process_time()
-    for _ in range(rounds):
-        check(doc, node)
-    return (time.process_time() - started) / rounds
-
-
-def test_cpu_per_object() -> None:
-    """The budget is about 0.1 ms for a small object; the bound here leaves room for a slow or
-    busy machine. Printed with -s."""
-    measured = {}
-    for kind, name in (("Deployment", "web"), ("Deployment", "api"), ("Elasticsearch", "example"),
-                       ("Redis", "cache")):
-        doc = real(kind, name)
-        node = schema_of(doc)
-        assert node is not None
-        measured[f"{kind}/{name}"] = cpu_per_check(doc, node)
-    print({name: f"{seconds * 1e6:.0f} us" for name, seconds in measured.items()})
-    assert measured["Deployment/web"] < 0.5e-3
-
-
-ECK_CRDS = os.environ.get("ECK_CRDS", "")
-
-
-@pytest.mark.skipif(not ECK_CRDS, reason="ECK_CRDS names no folder of ECK's CRDs (elastic/cloud-on-k8s "
-                                         "config/crds/v1/resources, Elastic License 2.0: not committed)")
-def test_real_eck_elasticsearch() -> None:
-    """ECK's own Elasticsearch CRD (about 1.5 MB of schema): a production-shaped cluster is
-    accepted, broken fields are refused, and the CPU per check is printed."""
-    [path] = Path(ECK_CRDS).glob("*elasticsearch.k8s.elastic.co_elasticsearches.yaml")
-    crd = next(doc for doc in yaml.safe_load_all(path.read_text()) if doc)
-    [served] = [version for version in crd["spec"]["versions"] if version["name"] == "v1"]
-    started = time.process_time()
-    node = compile_crd(served["schema"]["openAPIV3Schema"], status_subresource=True,
-                       object_meta=builtin.object_meta(builtin.NEWEST))
-    compiled = time.process_time() - started
-    cluster = next(doc for _, doc in documents(FIXTURES / "elasticsearch-sample.yaml"))
-    assert check(cluster, node) == []
-    print(f"compile {compiled * 1e3:.0f} ms, check {cpu_per_check(cluster, node) * 1e6:.0f} us")
-    broken = copy.deepcopy(cluster)
-    broken["spec"]["nodeSets"][0]["count"] = "three"
-    broken["spec"]["nodeSets"][1]["podTemplate"]["spec"]["containers"][0]["resources"]["limits"][
-        "memory"] = "8 GB"
-    broken["spec"]["http"]["tls"]["selfSignedCertificate"]["subjectAltNames"][0]["dnsName"] = "x"
-    assert found(broken, node) == {
-        ("spec.nodeSets[0].count", ERROR),
-        ("spec.nodeSets[1].podTemplate.spec.containers[0].resources.limits[memory]", ERROR),
-        ("spec.http.tls.selfSignedCertificate.subjectAltNames[0].dnsName", ERROR)}
