@@ -28,6 +28,7 @@ from gitops.errors import CorruptState, RateLimited, StatewriterError, StoreUnav
 from gitops.index import Index
 from gitops.planner import Plan, needs_migration, plan_migrate
 from gitops.planner.results import FileChanges, Notes, Result
+from gitops.queues import take_queued
 from gitops.store.base import Author, Store
 from gitops.tree import Tree
 
@@ -372,15 +373,7 @@ class Writer:
                 return None
             taken.append(item)
         held_back = self._until_push() not in (None, 0.0)
-        while held_back or len(taken) < self.max_group:
-            try:
-                more = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if more is None:
-                self._queue.put(None)
-                break
-            taken.append(more)
+        take_queued(self._queue, taken, lambda: held_back or len(taken) < self.max_group)
         return taken
 
     def _until_push(self) -> float | None:

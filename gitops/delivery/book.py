@@ -19,6 +19,7 @@ from gitops.delivery import ledger
 from gitops.delivery.events import Event
 from gitops.delivery.ledger import Reported
 from gitops.errors import StoreUnavailable
+from gitops.queues import take_queued
 from gitops.store.base import Author, Reads, Store
 
 DELIVERY_BRANCH = "statewriter-delivery"
@@ -141,15 +142,7 @@ class DeliveryBook:
             if first is None:
                 return
             batch = [first]
-            while True:  # everything that arrived meanwhile goes into the same commit
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)
-                    break
-                batch.append(more)
+            take_queued(self._queue, batch)  # what arrived meanwhile goes into the same commit
             try:
                 changed = self._commit(batch)
             except Exception as error:
