@@ -110,6 +110,15 @@ def _done(done: Done) -> Answer:
     return status, body
 
 
+def _placed(result: Applied | RolledBack, body: dict[str, Any]) -> Answer:
+    """A write's placement: 200 once scheduled, 202 while pending, and why when it says."""
+    if result.misplaced is not None:
+        body["misplaced"] = result.misplaced
+    if result.reason:
+        body["reason"] = result.reason
+    return (200 if result.state == SCHEDULED else 202), body
+
+
 def _result(result: Result) -> Answer:
     if isinstance(result, Applied):
         body: dict[str, Any] = {
@@ -117,11 +126,7 @@ def _result(result: Result) -> Answer:
             "destinations": list(result.destinations),
             **owner_json(result.owner),
         }
-        if result.misplaced is not None:
-            body["misplaced"] = result.misplaced
-        if result.reason:
-            body["reason"] = result.reason
-        return (200 if result.state == SCHEDULED else 202), body
+        return _placed(result, body)
     if isinstance(result, RolledBack):
         owner = result.restored[0].owner
         body = {"state": result.state, "destinations": list(result.destinations),
@@ -129,11 +134,7 @@ def _result(result: Result) -> Answer:
                 "pipelines": [applied.owner.pipeline for applied in result.restored],
                 "removed": [removed.pipeline for removed in result.removed],
                 "rolledBackTo": result.commit}
-        if result.misplaced is not None:
-            body["misplaced"] = result.misplaced
-        if result.reason:
-            body["reason"] = result.reason
-        return (200 if result.state == SCHEDULED else 202), body
+        return _placed(result, body)
     if isinstance(result, Deleted):
         return 200, {"deleted": [owner_json(o) for o in result.owners],
                      "destinations": list(result.destinations)}
