@@ -10,6 +10,7 @@ from gitops.layout import STATE
 # bundle or a delete, a rollback to an earlier commit, the revert of a commit, a change of
 # destinations (and the placements it brings), the migration of the layout
 ACTIONS = ("apply", "delete", "rollback", "revert", "destination", "migrate")
+ACTION_NAMES = ", ".join(ACTIONS[:-1]) + " or " + ACTIONS[-1]  # as the API's docs list them
 
 
 def commit_message(

@@ -18,6 +18,7 @@ from app.http import schemas
 from app.http.auth import authenticated
 from app.http.state import snapshot
 from app.jsonable import jsonable
+from gitops.commitmsg import ACTION_NAMES
 from gitops.reads.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditLog, parse_query
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated)])
@@ -56,8 +57,7 @@ async def get_commits(
     promise: str | None = Query(None, description="commits naming this promise"),
     destination: str | None = Query(None, description="commits naming this destination"),
     actor: str | None = Query(None, description="commits made for this client (token name)"),
-    action: str | None = Query(None, description="apply, delete, rollback, revert, "
-                                                  "destination or migrate"),
+    action: str | None = Query(None, description=ACTION_NAMES),
     since: str | None = Query(None, description="RFC 3339, e.g. 2024-05-01T00:00:00Z"),
     until: str | None = Query(None, description="RFC 3339, e.g. 2024-05-31T23:59:59+02:00"),
     limit: str | None = Query(None, description=f"1-{MAX_LIMIT}, default {DEFAULT_LIMIT}"),

@@ -23,6 +23,7 @@ from pydantic.json_schema import SkipJsonSchema, models_json_schema
 from app import eck
 from app.http import metrics
 from app.http.auth import authenticated
+from gitops.commitmsg import ACTION_NAMES
 
 # A field that may be left out of an answer but is never null in it: `x: str | Absent = None`
 Absent = SkipJsonSchema[None]
@@ -301,8 +302,7 @@ class HistoryCommit(Documented):
     sha: str
     time: str = Field(description="RFC 3339, UTC")
     actor: str | None
-    action: str | None = Field(description="apply, delete, rollback, revert, destination or "
-                                           "migrate")
+    action: str | None = Field(description=ACTION_NAMES)
     reverts: str | None = Field(description="revert: the commit it reverts (one of this "
                                             "request's, whose pipelines and destinations it "
                                             "names)")
@@ -324,8 +324,7 @@ class Commit(Documented):
     sha: str
     time: str = Field(description="RFC 3339, UTC")
     actor: str | None
-    action: str | None = Field(description="apply, delete, rollback, revert, destination or "
-                                           "migrate")
+    action: str | None = Field(description=ACTION_NAMES)
     reverts: str | None = Field(description="revert: the commit it reverts")
     summary: str = Field(description="the commit's subject line")
     promises: list[str]
