@@ -58,6 +58,7 @@ from gitops.redact import without_userinfo
 from gitops.store.base import DEFAULT_BRANCH, Author
 from gitops.store.githubapp import DEFAULT_API_URL, GitHubApp
 from gitops.store.remote import Credentials, _split_userinfo
+from gitops.yamldocs import yaml_problem
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -645,13 +646,14 @@ class _ConfigFile(PydanticBaseSettingsSource):
         named = "--config" if "config" in self.settings_sources_data["InitSettingsSource"] \
             else f"{ENV_PREFIX}CONFIG"
         try:
-            raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+            text = path.read_text()
+            raw = yaml.load(text, Loader=_UniqueKeyLoader)
         except OSError as error:
             raise ConfigError(f"{named} {path}: cannot read it ({error.strerror or error})") from None
         except UnicodeDecodeError:
             raise ConfigError(f"{named} {path}: is not UTF-8 text") from None
         except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(error)}") from None
+            raise ConfigError(f"{path}: not valid YAML: {yaml_problem(error, text)}") from None
         if raw is None:
             return {}
         if not isinstance(raw, dict):
@@ -697,14 +699,6 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 # -- one line for each mistake ----------------------------------------------------------------
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    if isinstance(error, yaml.MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        return f"{error.problem or error.context or 'cannot parse'}{where}"
-    return " ".join(str(error).split())
 
 
 _REASONS = {

@@ -11,8 +11,8 @@ def quoted(value: object) -> str:
     """A text in single quotes, what cannot be printed in it escaped as JSON escapes it
     (`'a\\nb'`, `'\\u0000'`); bytes as the text they hold; anything else as JSON writes it
     (`null`, `true`, `1.5`, `{"a": 1}`, `["x"]`)."""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "backslashreplace")
+    if isinstance(value, bytes):  # what is not UTF-8 as U+FFFD, never Python's `\xe9`
+        value = value.decode("utf-8", "replace")
     if isinstance(value, str):
         return f"'{printable(value)}'"
     return as_json(value)

@@ -17,6 +17,7 @@ yaml.v3, the Kubernetes API's goyaml.v2, YAML 1.2 readers) reads back as the sam
 
 from __future__ import annotations
 
+import ast
 import io
 import math
 import re
@@ -262,7 +263,7 @@ def _plain_documents(text: str, limits: ParseLimits) -> Iterator[tuple[int, Any]
     except _Refusal as refusal:
         raise YamlError(str(refusal), index) from None
     except yaml.YAMLError as error:
-        raise YamlError(f"invalid YAML: {_one_line(error, text)}", index) from None
+        raise YamlError(f"invalid YAML: {yaml_problem(error, text)}", index) from None
     except RecursionError:
         raise YamlError("document nests too deeply", index) from None
     except (ValueError, LookupError, AttributeError, TypeError, OverflowError) as error:
@@ -351,7 +352,10 @@ def _check_plain(
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise YamlError(f"mapping key {quoted(key)} is not a string", document)
+                if isinstance(key, int | float | bool) or key is None:
+                    raise YamlError(f"mapping key {quoted(key)} is not a string", document)
+                # bytes or items are no name to show
+                raise YamlError(f"a mapping key is {kind_of(key)}, not a string", document)
             if deliverable:
                 _check_key(key, document)
             _check_plain(item, depth - 1, budget, document, deliverable)
@@ -384,9 +388,10 @@ def _check_text(text: str, document: int) -> None:
                         "kustomize changes or refuses: it cannot be delivered as sent", document)
 
 
-def _one_line(error: yaml.YAMLError, text: str) -> str:
+def yaml_problem(error: yaml.YAMLError, text: str) -> str:
     """PyYAML's reason and where, in one line: never its snippet of the text (a value may be
-    secret, and reasons reach logs and web pages) nor its name for the stream."""
+    secret, and reasons reach logs and web pages), its name for the stream, nor the Python
+    error some of its constructors quote."""
     if isinstance(error, yaml.reader.ReaderError):  # says where by the stream's name
         # libyaml counts bytes of the UTF-8 text (and gives the character as a number),
         # PyYAML's own reader characters
@@ -399,10 +404,27 @@ def _one_line(error: yaml.YAMLError, text: str) -> str:
         return f"{error.reason}: U+{code:04X} (line {line}, column {column})"
     if not isinstance(error, yaml.MarkedYAMLError):
         return " ".join(str(error).split())[:300]
-    parts = [part for part in (error.context, error.problem) if part]
+    parts = [part for part in (error.context, _constructor_problem(error.problem)) if part]
     mark = error.problem_mark or error.context_mark
     where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
     return " ".join(" ".join(parts).split())[:300] + where
+
+
+_UNKNOWN_TAG = re.compile(r"could not determine a constructor for the tag (?P<tag>'.*'|\".*\")\Z",
+                          re.DOTALL)
+
+
+def _constructor_problem(problem: str | None) -> str | None:
+    """The problems of PyYAML's constructors that quote a Python error or repr, in words."""
+    if problem is None:
+        return None
+    if problem.startswith(("failed to convert base64 data", "failed to decode base64 data")):
+        return "a !!binary value is not base64 text"
+    unknown = _UNKNOWN_TAG.match(problem)
+    if unknown is not None:  # PyYAML writes the tag as Python's repr
+        tag = ast.literal_eval(unknown["tag"])
+        return f"unknown tag {quoted(tag)}"
+    return problem
 
 
 # Strings some reader could take for something else when written plain, on top of what

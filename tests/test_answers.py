@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Service
@@ -118,7 +118,7 @@ PIECES = st.sampled_from([
     "{", "}", "[", "]", ":", ": ", "- ", ",", "&a ", "*a", "*b", "? ", "|", ">", "#", "<<: ",
     '"', '\\"', "\\", "\t", "\n", "  ", "%YAML 1.1\n", "%TAG ! x\n", "---\n", "...\n",
     "!!str ", "!!int ", "!!float ", "!!binary ", "!!timestamp ", "!!set ", "!!omap ",
-    "!!pairs ", "!!map ", "!!seq ", "!!python/tuple ", "!local ", "!<x> ",
+    "!!pairs ", "!!map ", "!!seq ", "!!python/tuple ", "!local ", "!<x> ", "!<%C2%85> ", "!%0A ",
     "a", "b", "key", "1", "1.5", "1e400", "0x", "0o9", "99999999999999999999", "yes", "on",
     "null", "~", "é", "\x00", "\x07", "\x85", "\ufeff", "\ud800",
     "apiVersion: v1\n", "kind: ConfigMap\n", "kind: secret\n", "metadata:\n", "  name: ",
@@ -128,6 +128,10 @@ PIECES = st.sampled_from([
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(PIECES, min_size=1, max_size=30).map("".join))
+@example("!!binary é")  # PyYAML quotes Python's UnicodeEncodeError
+@example("!!binary abc")  # and binascii's error
+@example("!<%C2%85> x")  # and the tag's repr
+@example("? !!binary aWnp\n: 1")  # a key's bytes
 def test_no_refusal_of_any_yaml_shows_python(module_in_process_service: Service,
                                              text: str) -> None:
     answer = module_in_process_service.call(  # JSON's escapes carry a lone surrogate
