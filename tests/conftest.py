@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import os
 import threading
 import time
 import types
@@ -32,6 +33,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from hypothesis import settings
 from starlette.types import ASGIApp, Message
 
 import app.cli.client
@@ -42,6 +44,14 @@ from app.main import create_app, open_writer
 from gitops.secrets import Sealer
 from gitops.store.signing import open_signer
 from tests.procs import Server, branch_tip
+
+# Generated tests try the same examples on every run and every clone, so a run (and CI)
+# answers for the code, not for its luck. `HYPOTHESIS_PROFILE=explore` tries new ones each
+# run and keeps the failures it finds in .hypothesis/ to replay: an example it finds becomes
+# an `@example` of its test.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 T = TypeVar("T")
 IN_PROCESS_URL = "http://statewriter.invalid"  # names no host: only the in-process transport reaches it
