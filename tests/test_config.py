@@ -186,6 +186,8 @@ def test_a_token_of_the_wrong_shape_names_its_key(tmp_path: Path, token: str, na
     ("protectFromPrune: Namespace\n", "protectFromPrune: must be a list, not a string"),
     ("- auth\n", "must be a mapping of keys"),
     ("limits: [\n", "not valid YAML"),
+    ("author: !!binary é\n", "not valid YAML: a !!binary value is not base64 text (line 1"),
+    ("author: !<%C2%85> x\n", "not valid YAML: unknown tag '\\u0085' (line 1"),
 ])
 def test_other_mistakes_name_their_key(tmp_path: Path, text: str, named: str) -> None:
     assert named in refusal(tmp_path, text)
