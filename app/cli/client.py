@@ -39,6 +39,15 @@ def add_url_flag(parser: argparse._ActionsContainer, what: str = "the service") 
                                       f"(default: ${URL_VARIABLE})")
 
 
+def add_request_flags(parser: argparse._ActionsContainer) -> None:
+    """`--promise` and `--request NS/NAME`, by default as a Kratix pipeline's environment names
+    them ($PROMISE, $REQUEST)."""
+    parser.add_argument("--promise", default=os.environ.get("PROMISE"),
+                        help="the promise (default: $PROMISE)")
+    parser.add_argument("--request", metavar="NS/NAME", default=os.environ.get("REQUEST"),
+                        help="the resource request (default: $REQUEST)")
+
+
 def add_retries_flag(parser: argparse._ActionsContainer, default: int) -> None:
     parser.add_argument("--retries", type=int, default=default,
                         help="retries with backoff while the service cannot be reached or "

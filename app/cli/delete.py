@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from app.cli.client import (
+    add_request_flags,
     add_retries_flag,
     add_url_flag,
     auth_headers,
@@ -44,10 +45,7 @@ def add_parser(commands: Any) -> None:
         "delete", help="remove what a request owns (delete workflows; idempotent)",
         description=DELETE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_url_flag(delete)
-    delete.add_argument("--promise", default=os.environ.get("PROMISE"),
-                        help="the promise (default: $PROMISE)")
-    delete.add_argument("--request", metavar="NS/NAME", default=os.environ.get("REQUEST"),
-                        help="the resource request (default: $REQUEST)")
+    add_request_flags(delete)
     delete.add_argument("--pipeline", default=os.environ.get("PIPELINE") or None,
                         help="only this pipeline's output (default: $PIPELINE, else every pipeline)")
     add_retries_flag(delete, 5)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 from typing import Any
 
 from app.cli.client import (
+    add_request_flags,
     add_retries_flag,
     add_url_flag,
     auth_headers,
@@ -56,10 +56,7 @@ def add_parser(commands: Any) -> None:
     rollback.add_argument("request_arg", nargs="?", metavar="NS/NAME",
                           help="the request (or --request)")
     add_url_flag(rollback)
-    rollback.add_argument("--promise", default=os.environ.get("PROMISE"),
-                          help="the promise (default: $PROMISE)")
-    rollback.add_argument("--request", metavar="NS/NAME", default=os.environ.get("REQUEST"),
-                          help="the resource request (default: $REQUEST)")
+    add_request_flags(rollback)
     rollback.add_argument("--commit", "--to", metavar="SHA", dest="commit",
                           help="the commit of the branch to roll back to: an id, or 4 or more "
                                "of its first hex digits (required)")
