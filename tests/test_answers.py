@@ -6,10 +6,12 @@ service in this process)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -142,3 +144,44 @@ def test_no_refusal_of_any_yaml_shows_python(module_in_process_service: Service,
         body = answer.json()
         for words in (body["message"], str(body.get("reason", ""))):
             assert not PYTHON.search(words), (text, words)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b'{"promise": "shop", "files": {"a": "\xff"}}',
+     "body is not valid JSON: it is not UTF-8 text (byte 36)"),
+    (b"\xff\xfe{", "body is not valid JSON: it is not UTF-16 text (byte 2)"),
+    (b"[" * 100_000, "body is not valid JSON: it nests too deeply"),
+    (b'{"promiseGeneration": 1' + b"0" * 5000 + b"}",
+     "body is not valid JSON: a number has more than 4300 digits"),
+])
+def test_a_body_that_is_not_json_is_named_in_words(module_in_process_service: Service,
+                                                    body: bytes, message: str) -> None:
+    answer = module_in_process_service.refused(
+        422, "POST", "/v1/bundles", content=body, headers={"content-type": "application/json"})
+    assert answer.json()["message"] == message
+    assert not PYTHON.search(message)
+
+
+def test_a_json_syntax_error_says_where(module_in_process_service: Service) -> None:
+    answer = module_in_process_service.refused(
+        422, "POST", "/v1/bundles", content=b'{"promise": "shop",\n "files": }',
+        headers={"content-type": "application/json"})
+    message = answer.json()["message"]
+    assert message.startswith("body is not valid JSON: ")
+    assert message.endswith(" (line 2, column 11)")
+
+
+@pytest.mark.parametrize(("query", "message", "field"), [
+    ({}, "a gzip'd tar bundle names its promise in the query: ?promise=...", "promise"),
+    ({"promise": "shop", "namespace": "team-a"}, "the query gives the request's namespace but "
+     "not its name: give both, or neither for the promise's own output", "name"),
+    ({"promise": "shop", "name": "one"}, "the query gives the request's name but not its "
+     "namespace: give both, or neither for the promise's own output", "namespace"),
+])
+def test_a_tar_bundle_whose_query_misses_its_identity_says_what_to_give(
+        module_in_process_service: Service, query: dict[str, str], message: str,
+        field: str) -> None:
+    answer = module_in_process_service.refused(
+        422, "POST", "/v1/bundles", content=gzip.compress(b""), params=query,
+        headers={"content-type": "application/gzip"})
+    assert answer.json() == {"error": "InvalidBundle", "message": message, "field": field}

@@ -63,13 +63,37 @@ def require_json(media: str) -> None:
 
 def strict_json(body: bytes, refusal: type[InvalidBundle] = InvalidBundle) -> Any:
     """JSON as RFC 8259 has it: no NaN or Infinity, no key given twice in one object
-    (`refusal`: the kind of error that refuses it)."""
+    (`refusal`: the kind of error that refuses it). Every refusal is in words, never in
+    Python's (`'utf-8' codec can't decode`, `sys.set_int_max_str_digits()`)."""
+    encoding = json.detect_encoding(body)  # UTF-8, or UTF-16/32 as json.loads would read it
     try:
-        return json.loads(body, parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
+        text = body.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise refusal(f"body is not valid JSON: it is not {_encoding_name(encoding)} text "
+                      f"(byte {error.start})") from None
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_int=_whole_number,
+                          object_pairs_hook=_no_duplicates)
     except _NotStrict as error:
         raise refusal(f"body is not valid JSON: {error.reason}", **error.detail) from None
-    except (ValueError, RecursionError) as error:
-        raise refusal(f"body is not valid JSON: {error}") from None
+    except json.JSONDecodeError as error:
+        raise refusal(f"body is not valid JSON: {error.msg} (line {error.lineno}, "
+                      f"column {error.colno})") from None
+    except RecursionError:
+        raise refusal("body is not valid JSON: it nests too deeply") from None
+
+
+def _encoding_name(codec: str) -> str:
+    return codec.upper().removesuffix("-SIG").removesuffix("-LE").removesuffix("-BE")
+
+
+MAX_NUMBER_DIGITS = 4300  # what Python reads as a whole number (sys.get_int_max_str_digits)
+
+
+def _whole_number(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise _NotStrict(f"a number has more than {MAX_NUMBER_DIGITS} digits")
+    return int(text)
 
 
 class _NotStrict(ValueError):
