@@ -141,7 +141,8 @@ def test_revisions_in_every_form_flux_wrote(revision: str, expected: tuple[str |
 
 
 @pytest.mark.parametrize("payload", [b"not json", b"[]", b'{"involvedObject": 1}',
-                                     body(severity=3), body(metadata="x")])
+                                     body(severity=3), body(metadata="x"), b"\xff",
+                                     b"[" * 100_000, b'{"a": 1' + b"0" * 5000 + b"}"])
 def test_what_is_not_an_event_is_refused(payload: bytes) -> None:
     with pytest.raises(InvalidBundle):
         parse_event(payload)

@@ -78,7 +78,7 @@ def parse_event(body: bytes) -> Event | None:
     Receiver's: nothing to record). InvalidBundle when it is not an event at all."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, too deep, too long a number
         raise InvalidBundle("the body is not a JSON event") from None
     if not isinstance(data, dict) or not isinstance(data.get("involvedObject"), dict):
         raise InvalidBundle("the event has no involvedObject", field="involvedObject")
