@@ -39,7 +39,7 @@ from gitops.destination import Destination
 from gitops.errors import InvalidBundle, InvalidDestination, InvalidQuery, NotFound
 from gitops.flux import flux_manifests
 from gitops.index import Index
-from gitops.owner import DEFAULT_PIPELINE, make_owner
+from gitops.owner import DEFAULT_PIPELINE, Owner, make_owner
 from gitops.planner import Policy
 from gitops.planner.check import check_bundle
 from gitops.planner.destinations import Cluster
@@ -221,6 +221,18 @@ async def post_bundle(request: Request, who: Caller) -> JSONResponse:
     return await _run(request, operation, query.dryRun)
 
 
+def _tar_owner(query: BundleQuery) -> Owner:
+    """Who a gzip'd tar bundle's query says wrote it."""
+    if query.promise is None:
+        raise InvalidBundle("a gzip'd tar bundle names its promise in the query: ?promise=...",
+                            field="promise")
+    if (query.namespace is None) != (query.name is None):
+        given, missing = ("namespace", "name") if query.name is None else ("name", "namespace")
+        raise InvalidBundle(f"the query gives the request's {given} but not its {missing}: give "
+                            "both, or neither for the promise's own output", field=missing)
+    return make_owner(query.promise, query.namespace, query.name, query.pipeline)
+
+
 async def _read_bundle(request: Request, who: Principal, query: BundleQuery) -> Bundle:
     """The bundle a request carries, JSON or a gzip'd tar; Forbidden before its body is read
     when the token may not write its promise."""
@@ -230,7 +242,7 @@ async def _read_bundle(request: Request, who: Principal, query: BundleQuery) -> 
         # The identity is known before the body: refuse a foreign promise unread.
         note(request, promise=query.promise, pipeline=query.pipeline or DEFAULT_PIPELINE,
              request=f"{query.namespace}/{query.name}" if query.namespace or query.name else None)
-        owner = make_owner(query.promise, query.namespace, query.name, query.pipeline)
+        owner = _tar_owner(query)
         who.require_promise(owner.promise)
         body = await read_body(request, config.limits.max_bundle_bytes)
         trailers = trailers_from_pairs(query.trailer)
