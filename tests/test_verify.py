@@ -436,12 +436,11 @@ def test_files_no_destination_record_owns(eck: dict[str, bytes]) -> None:
     files["old-worker/resources/kustomization.yaml"] = layout.kustomization([])
     files["README.md"] = b"# state\n"  # documentation at the root is no one's business
     files[".statewriter/destinations/broken.json"] = b"{not json"
-    findings = verify(files)
-    assert findings == [
-        ".statewriter/destinations/broken.json: unreadable destination record: "
-        "invalid JSON: Expecting property name enclosed in double quotes (line 1)",
-        "old-worker/resources/kustomization.yaml: no destination record owns this path",
-    ]
+    unreadable, *others = verify(files)
+    assert unreadable.startswith(".statewriter/destinations/broken.json: unreadable destination "
+                                 "record: invalid JSON: ")  # then the json module's own words
+    assert unreadable.endswith(" (line 1)")
+    assert others == ["old-worker/resources/kustomization.yaml: no destination record owns this path"]
 
 
 def test_owner_record_in_the_wrong_place(eck: dict[str, bytes]) -> None:
